@@ -1,0 +1,1 @@
+"""Feature pipeline keyed to age bands: resident, course and interaction features."""

@@ -1,0 +1,72 @@
+"""Age bands: the single place that turns a birth year into a band.
+
+The bands live in ``features`` (not ``recommender``) because the feature pipeline needs them and
+imports only flow ``recommender -> features``; ``recommender.domain`` re-exports them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+BAND_NAMES: tuple[str, ...] = ("preschool", "school_age", "working_age", "elderly")
+
+
+@dataclass(frozen=True)
+class AgeBands:
+    """Age-band edges: a resident belongs to the last band whose lower edge is <= their age.
+
+    Parameters
+    ----------
+    lower_edges : tuple of int
+        Lowest age (in whole years) of each band, in the order of ``BAND_NAMES``. The default
+        ``(0, 6, 18, 60)`` gives 0–5 preschool, 6–17 school_age, 18–59 working_age, 60+ elderly.
+    """
+
+    lower_edges: tuple[int, int, int, int] = (0, 6, 18, 60)
+
+    def __post_init__(self) -> None:
+        edges = tuple(int(e) for e in self.lower_edges)
+        if len(edges) != len(BAND_NAMES) or edges[0] != 0 or list(edges) != sorted(set(edges)):
+            raise ValueError(
+                f"lower_edges must be {len(BAND_NAMES)} strictly increasing ages starting at 0, "
+                f"got {self.lower_edges!r}"
+            )
+        object.__setattr__(self, "lower_edges", edges)
+
+    def age(self, birth_year: int, at: dt.date) -> int:
+        """Age in whole years at ``at``, counting a birth year as born on 1 January.
+
+        Only the birth year is known (no birth dates are stored), so a resident "turns" a new
+        age on 1 January of each year; this keeps the band stable within a calendar year.
+        """
+        return at.year - int(birth_year)
+
+    def band(self, birth_year: int, at: dt.date) -> str:
+        """The band of a resident born in ``birth_year`` on date ``at``."""
+        age = self.age(birth_year, at)
+        if age < 0:
+            raise ValueError(f"birth_year {birth_year} is after the reference date {at}")
+        return BAND_NAMES[int(np.searchsorted(self.lower_edges, age, side="right")) - 1]
+
+    def bands(self, birth_years, at: dt.date) -> np.ndarray:
+        """Vectorised :meth:`band` over an array of birth years (object array of band names).
+
+        Missing birth years (NaN) give ``None``; a birth year after ``at`` raises.
+        """
+        years = np.asarray(birth_years, dtype="float64")
+        ages = at.year - years
+        known = ~np.isnan(ages)
+        if np.any(ages[known] < 0):
+            raise ValueError(f"some birth years are after the reference date {at}")
+        out = np.full(years.shape, None, dtype=object)
+        idx = np.searchsorted(self.lower_edges, ages[known], side="right") - 1
+        out[known] = np.asarray(BAND_NAMES, dtype=object)[idx]
+        return out
+
+    def band_ranges(self) -> dict[str, tuple[int, int | None]]:
+        """``{band: (lowest age, highest age or None)}``, for documentation and reports."""
+        highs = [e - 1 for e in self.lower_edges[1:]] + [None]
+        return {name: (lo, hi) for name, lo, hi in zip(BAND_NAMES, self.lower_edges, highs)}
