@@ -1,3 +1,3 @@
-"""Community course recommender: domain schema, store, orchestration (train / rank / cohorts), CLI."""
+"""Community course recommender: domain, store, orchestration (train, rank, cohorts), CLI."""
 
 __version__ = "0.1.0"
