@@ -102,6 +102,46 @@ def datasets_oulad(
     typer.echo(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
 
 
+@app.command()
+def serve(
+    artifacts: Annotated[
+        Path | None,
+        typer.Option("--artifacts", help="Artifacts folder; serves its `current` "
+                     "(default: RECOMMENDER_ARTIFACTS_DIR or artifacts/)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    db: DbOption = None,
+    insecure_dev: Annotated[
+        bool, typer.Option("--insecure-dev", help="Allow starting without API keys (local only).")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the recommendation API (one uvicorn worker; OpenAPI docs at /docs).
+
+    Keys come from RECOMMENDER_API_KEYS (`platform:KEY,coordinator:KEY,admin:KEY`); without them
+    the service refuses to start unless --insecure-dev is given.
+    """
+    import os
+
+    import uvicorn
+
+    if not os.environ.get("RECOMMENDER_API_KEYS", "").strip():
+        if not insecure_dev:
+            _fail("RECOMMENDER_API_KEYS is not set (role:key pairs, e.g. "
+                  "platform:KEY,admin:KEY); use --insecure-dev only for local development")
+        os.environ["RECOMMENDER_INSECURE_DEV"] = "1"
+        typer.secho("warning: --insecure-dev: every request is allowed without a key",
+                    fg=typer.colors.YELLOW, err=True)
+    if artifacts is not None:
+        os.environ["RECOMMENDER_ARTIFACTS_DIR"] = str(artifacts)
+    if db is not None:
+        os.environ["RECOMMENDER_DATABASE_URL"] = db
+    # By import string: `recommender` never imports `api` (imports flow api -> recommender).
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=1,
+                log_level=log_level)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -1,0 +1,1 @@
+"""Routers: ``platform`` (recommendations, events), ``admin`` (model), ``health``."""

@@ -1,0 +1,81 @@
+"""What the district platform calls: recommendations for residents, profiles and households,
+similar courses, and participation events."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from api.deps import MetricsDep, PlatformRole, ServiceDep
+from api.schemas import (
+    ID_PATTERN,
+    Category,
+    ErrorResponse,
+    EventBatch,
+    EventReport,
+    HouseholdRecommendations,
+    Profile,
+    ProfileRecommendations,
+    ResidentRecommendations,
+    SimilarCourses,
+)
+
+router = APIRouter(prefix="/v1", tags=["platform"])
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 422, 503)}
+
+K = Annotated[int, Query(ge=1, le=100, description="How many courses (1..100).")]
+Explain = Annotated[bool, Query(description="Include the reasons of each course.")]
+
+
+@router.get("/residents/{resident_id}/recommendations", response_model=ResidentRecommendations,
+            responses=ERRORS)
+def resident_recommendations(
+    resident_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
+    _: PlatformRole, service: ServiceDep, k: K = 10,
+    category: Annotated[Category | None, Query(description="Only this category.")] = None,
+    explain: Explain = True,
+):
+    """A resident's courses, ranked, after the business rules. A resident the model has never
+    seen gets a cold-start list (``cold_start: true``), not an error."""
+    return service.for_resident(resident_id, k=k, category=category, explain=explain)
+
+
+@router.post("/recommendations", response_model=ProfileRecommendations, responses=ERRORS)
+def profile_recommendations(profile: Profile, _: PlatformRole, service: ServiceDep):
+    """Courses for someone the platform has not registered: birth year or band, community,
+    interests."""
+    return service.for_profile(
+        birth_year=profile.birth_year, age_band=profile.age_band,
+        community_id=profile.community_id, interests=profile.interests, k=profile.k,
+        category=profile.category, explain=profile.explain,
+    )
+
+
+@router.get("/households/{household_id}/recommendations",
+            response_model=HouseholdRecommendations, responses=ERRORS)
+def household_recommendations(
+    household_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
+    _: PlatformRole, service: ServiceDep, k: K = 10,
+):
+    """Courses two or more members can attend together, with whom each course is for."""
+    return service.for_household(household_id, k=k)
+
+
+@router.get("/courses/{course_id}/similar", response_model=SimilarCourses, responses=ERRORS)
+def similar_courses(
+    course_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
+    _: PlatformRole, service: ServiceDep, k: K = 10,
+    available_only: Annotated[bool, Query(description="Only courses open to enrol in.")] = True,
+):
+    """Courses most like this one."""
+    return service.similar(course_id, k=k, available_only=available_only)
+
+
+@router.post("/events", response_model=EventReport, responses=ERRORS)
+def post_events(batch: EventBatch, _: PlatformRole, service: ServiceDep, metrics: MetricsDep):
+    """Up to 1,000 participation events. Each is checked on its own; accepted ones are stored
+    durably before this answers, and re-sent event ids count as duplicates."""
+    report = service.ingest([e.model_dump() for e in batch.events])
+    metrics.count_events(report.accepted, report.duplicates, report.rejected)
+    return report

@@ -1,0 +1,177 @@
+"""Request and response models: what the OpenAPI schema at ``/docs`` promises."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from recommender.domain import BAND_NAMES, CATEGORIES
+
+Band = Literal[BAND_NAMES]  # type: ignore[valid-type]
+Category = Literal[CATEGORIES]  # type: ignore[valid-type]
+# Ids as the district exports them (pseudonymous, short): letters, digits and _ . : -
+ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+Id = Annotated[str, Field(pattern=ID_PATTERN, examples=["R000001"])]
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Where the problem is, e.g. `query.k`, `body.events.3.value`.")
+    reason: str
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx (and 503) answer."""
+
+    error: str = Field(description="A short code: invalid_request, unauthorized, forbidden, ...")
+    detail: list[FieldError]
+
+
+class Venue(BaseModel):
+    community_id: str | None
+    community_name: str | None
+    street: str | None
+
+
+class Schedule(BaseModel):
+    start_date: str | None
+    end_date: str | None
+    weekday: int | None = Field(description="Monday = 0")
+    start_time: str | None
+
+
+class CourseOut(BaseModel):
+    rank: int
+    course_id: str
+    title: str
+    category: str | None
+    target_bands: list[str]
+    fee_tier: str | None
+    venue: Venue
+    schedule: Schedule
+    seats_left: int
+    score: float
+    reasons: list[str]
+
+
+class RecommendedCourse(CourseOut):
+    cold_start: bool = Field(description="Ranked without this resident's own history.")
+
+
+class ResidentRecommendations(BaseModel):
+    resident_id: str
+    known: bool = Field(description="The model saw this resident in training.")
+    cold_start: bool
+    age_band: str | None
+    model_version: str
+    k: int
+    category: str | None
+    items: list[RecommendedCourse]
+
+
+class Profile(BaseModel):
+    """A resident the platform has not registered yet."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    birth_year: int | None = Field(None, ge=1900, le=2100)
+    age_band: Band | None = None
+    community_id: Id | None = None
+    interests: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20,
+        description="Category names and/or course tags the resident declared.")
+    k: int = Field(10, ge=1, le=100)
+    category: Category | None = None
+    explain: bool = True
+
+
+class ProfileRecommendations(BaseModel):
+    cold_start: bool
+    age_band: str | None
+    model_version: str
+    k: int
+    category: str | None
+    items: list[RecommendedCourse]
+
+
+class MemberOut(BaseModel):
+    resident_id: str
+    age_band: str | None
+
+
+class MemberRole(MemberOut):
+    role: Literal["participant", "carer"]
+
+
+class HouseholdCourse(CourseOut):
+    for_members: list[MemberRole] = Field(description="Who the course is for, and as what.")
+
+
+class HouseholdRecommendations(BaseModel):
+    household_id: str
+    model_version: str
+    members: list[MemberOut]
+    items: list[HouseholdCourse]
+
+
+class SimilarCourses(BaseModel):
+    course_id: str
+    model_version: str
+    items: list[RecommendedCourse]
+
+
+class EventIn(BaseModel):
+    """One participation event (brief §3). Checked one by one: a bad event is rejected with a
+    reason, the others in the batch are still stored."""
+
+    event_id: str | None = Field(None, max_length=256, examples=["E-app-000001"])
+    resident_id: str | None = Field(None, max_length=256, examples=["R000001"])
+    course_id: str | None = Field(None, max_length=256, examples=["K0001"])
+    event: str | None = Field(None, max_length=64, examples=["enroll"],
+                              description="view, enroll, attend, complete, rate, cancel, no_show")
+    value: float | None = Field(None, description="Rating 1..5, required for `rate`.")
+    occurred_at: str | None = Field(None, max_length=64, examples=["2026-11-28T10:00:00+08:00"],
+                                    description="ISO 8601; without an offset: district time.")
+
+
+class EventBatch(BaseModel):
+    events: list[EventIn] = Field(min_length=1, max_length=1000)
+
+
+class Rejection(BaseModel):
+    index: int
+    event_id: str | None
+    field: str
+    reason: str
+
+
+class EventReport(BaseModel):
+    received: int
+    accepted: int
+    duplicates: int
+    rejected: int
+    rejections: list[Rejection]
+
+
+class ModelInfo(BaseModel):
+    version: str
+    trained_at: str | None
+    loaded_at: str
+    courses: int
+    residents: int
+    metrics: dict
+
+
+class ReloadResult(BaseModel):
+    previous_version: str | None
+    version: str
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    model_version: str | None
+    checks: dict[str, str]
