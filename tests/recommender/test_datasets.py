@@ -415,7 +415,7 @@ def test_oulad_age_bands_attribution_and_items(oulad):
     assert set(users["age_band"]) == {"working_age", "elderly"}
     # every student whose only band is 55<= is elderly
     info = src["studentInfo"]
-    only_old = info.groupby("id_student")["age_band"].agg(set).map(lambda s: s == {"55<="})
+    only_old = (info["age_band"] == "55<=").groupby(info["id_student"]).all()
     elderly = set(users.loc[users["age_band"] == "elderly", "user_id"])
     assert elderly >= set(only_old[only_old].index)
 
