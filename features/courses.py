@@ -16,6 +16,7 @@ from features.tables import (
     SLOTS,
     UNKNOWN,
     aligned,
+    codes_in,
     hour_slots,
     item_schedule,
     split_multi,
@@ -23,7 +24,7 @@ from features.tables import (
     user_ages,
 )
 
-__all__ = ["CourseFeatures", "DEFAULT_BLOCK_WEIGHTS", "ITEM_OPTIONAL_COLUMNS"]
+__all__ = ["CharGrams", "CourseFeatures", "DEFAULT_BLOCK_WEIGHTS", "ITEM_OPTIONAL_COLUMNS"]
 
 ITEM_OPTIONAL_COLUMNS = ("title", "description", "category", "tags", "target_bands",
                          "community_id", "street", "fee_tier", "capacity", "status",
@@ -32,6 +33,27 @@ ITEM_OPTIONAL_COLUMNS = ("title", "description", "category", "tags", "target_ban
 # carries most of the signal; category, bands and tags sharpen it; fee tier only nudges.
 DEFAULT_BLOCK_WEIGHTS = {"text": 1.0, "category": 0.5, "target_bands": 0.5, "tags": 0.5,
                          "fee_tier": 0.2}
+
+
+class CharGrams:
+    """Character n-grams within words (``analyzer="char_wb"``) minus whitespace-only grams.
+
+    sklearn's ``char_wb`` pads each word with spaces, so its unigram ``" "`` occurs in every
+    document and makes every pair of courses look alike; dropping it keeps unrelated Chinese and
+    English titles orthogonal. A module-level class so the fitted vectorizer can be saved.
+    """
+
+    def __init__(self, ngram_range: tuple[int, int] = (1, 3)):
+        self.ngram_range = tuple(ngram_range)
+
+    def __call__(self, doc: str) -> list[str]:
+        lo, hi = self.ngram_range
+        grams: list[str] = []
+        for word in str(doc).lower().split():
+            padded = f" {word} "
+            for n in range(lo, hi + 1):
+                grams.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
+        return [g for g in grams if g.strip()]
 
 
 def _text(items: pd.DataFrame) -> pd.Series:
@@ -81,7 +103,8 @@ class CourseFeatures:
     age_bands : AgeBands, optional
         Bands of the residents counted in ``pop_<band>``.
     ngram_range : tuple of int, default (1, 3)
-        Character n-grams (``analyzer="char_wb"``) of title + description + tags: needs no
+        Character n-grams within words (:class:`CharGrams`, sklearn's ``char_wb`` without
+        whitespace-only grams) of title + description + tags, TF-IDF weighted: needs no
         tokenizer, so Chinese and English text both work.
     max_text_features : int, default 20000
     min_df : int, default 1
@@ -186,7 +209,7 @@ class CourseFeatures:
         self.vectorizer_ = None
         text_names: list[str] = []
         if len(text):
-            vec = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.ngram_range),
+            vec = TfidfVectorizer(analyzer=CharGrams(tuple(self.ngram_range)),
                                   min_df=min(self.min_df, len(text)), sublinear_tf=True,
                                   max_features=self.max_text_features, dtype=np.float32)
             try:
@@ -273,8 +296,7 @@ class CourseFeatures:
         if self.user_communities_:
             uidx, urows = aligned(bundle.users, "user_id", mapping.user_index)
             ucomm = np.full(mapping.n_users, -1, dtype=np.int64)
-            ucomm[uidx] = pd.Categorical(urows["community_id"].astype(str).str.strip(),
-                                         categories=self.user_communities_).codes
+            ucomm[uidx] = codes_in(urows["community_id"], self.user_communities_)
             c = ucomm[users_of]
             ok = c >= 0
             k = len(self.user_communities_)
@@ -326,8 +348,7 @@ class CourseFeatures:
                                    ("fee_tier", self.fee_tiers_, w["fee_tier"])):
             codes = np.full(n, -1, dtype=np.int64)
             if col in rows and len(idx):
-                vals = rows[col].astype("string").str.strip()
-                codes[idx] = pd.Categorical(vals, categories=vocab).codes
+                codes[idx] = codes_in(rows[col], vocab)
             blocks.append(weight * _normalize(_one_hot(codes, len(vocab))))
             if col == "category":
                 blocks.append(w["target_bands"] * _normalize(self._bands_matrix(rows, idx, n)))

@@ -16,6 +16,7 @@ from features.tables import (
     SLOTS,
     UNKNOWN,
     aligned,
+    codes_in,
     hour_slots,
     item_schedule,
     str_column,
@@ -233,8 +234,7 @@ class ResidentFeatures:
         item_cat = np.full(ev.n_items, -1, dtype=np.int64)
         if self.categories_:
             iidx, irows = aligned(bundle.items, "item_id", self.id_mapping_.item_index)
-            cat = pd.Categorical(irows["category"].astype(str), categories=self.categories_)
-            item_cat[iidx] = cat.codes
+            item_cat[iidx] = codes_in(irows["category"], self.categories_)
         c = item_cat[ev.item[pos]]
         known = c >= 0
         acts = _bincount2(u[pos][known], c[known], n, len(self.categories_), decay[known])
@@ -263,7 +263,7 @@ class ResidentFeatures:
         up, ip, tp = u[pos], ev.item[pos], ev.time[pos]
         stamp = pd.DatetimeIndex(tp.view("datetime64[ns]"))
         wd = wd_item[ip].astype(np.int64)
-        wd = np.where(wd >= 0, wd, stamp.weekday.to_numpy())
+        wd = np.where(wd >= 0, wd, stamp.day_of_week.to_numpy())
         hour = hour_item[ip]
         if len(tp) and not (tp % DAY_NS == 0).all():
             clock = stamp.hour.to_numpy() + stamp.minute.to_numpy() / 60
@@ -271,17 +271,19 @@ class ResidentFeatures:
         # else: date-only timestamps say nothing about the time of day; leave the slot unknown.
         slot = hour_slots(hour).astype(np.int64)
         wd_counts = _bincount2(up, wd, n, 7).astype(np.float64)
-        slot_counts = _bincount2(up, slot, n, len(SLOTS)).astype(np.float64)
-        total = wd_counts.sum(axis=1)
+        timed = slot >= 0
+        slot_counts = _bincount2(up[timed], slot[timed], n, len(SLOTS)).astype(np.float64)
+        total, slot_total = wd_counts.sum(axis=1), slot_counts.sum(axis=1)
         pref_wd = np.where(total > 0, wd_counts.argmax(axis=1), -1).astype(np.int8)
-        pref_slot = np.where(total > 0, slot_counts.argmax(axis=1), -1)
+        pref_slot = np.where(slot_total > 0, slot_counts.argmax(axis=1), -1)
         out["pref_weekday"] = pref_wd
         out["pref_slot"] = np.asarray((*SLOTS, UNKNOWN), dtype=object)[pref_slot]
-        share = np.divide(1.0, total, out=np.zeros(n), where=total > 0)[:, None]
+        share = np.divide(1.0, total, out=np.zeros(n), where=total > 0)
+        slot_share = np.divide(1.0, slot_total, out=np.zeros(n), where=slot_total > 0)
         for d in range(7):
-            out[f"wd_{d}"] = wd_counts[:, d] * share[:, 0]
+            out[f"wd_{d}"] = wd_counts[:, d] * share
         for j, s in enumerate(SLOTS):
-            out[f"slot_{s}"] = slot_counts[:, j] * share[:, 0]
+            out[f"slot_{s}"] = slot_counts[:, j] * slot_share
         return out
 
     def to_matrix(self, frame: pd.DataFrame) -> sp.csr_matrix:
@@ -295,7 +297,7 @@ class ResidentFeatures:
         blocks = []
         for col, vocab in (("age_band", _BAND_LABELS), ("community_id", self.communities_),
                            ("street", self.streets_)):
-            codes = pd.Categorical(frame[col].astype(str), categories=list(vocab)).codes
+            codes = codes_in(frame[col], vocab)
             ok = codes >= 0
             blocks.append(sp.csr_matrix(
                 (np.ones(int(ok.sum()), dtype=np.float32), (np.flatnonzero(ok), codes[ok])),

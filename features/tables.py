@@ -18,6 +18,7 @@ __all__ = [
     "SLOTS",
     "UNKNOWN",
     "aligned",
+    "codes_in",
     "hour_slots",
     "item_schedule",
     "split_multi",
@@ -45,6 +46,12 @@ def aligned(frame: pd.DataFrame, key: str, index_of) -> tuple[np.ndarray, pd.Dat
     keep = idx >= 0
     keep &= ~pd.Series(idx).duplicated().to_numpy()
     return idx[keep], frame.loc[keep]
+
+
+def codes_in(values, vocab) -> np.ndarray:
+    """Position (int64) of each value in ``vocab``; -1 for NA or a value outside it."""
+    vals = pd.Series(values).astype("string").str.strip()
+    return pd.Index(list(vocab), dtype=object).get_indexer(vals.astype(object)).astype(np.int64)
 
 
 def str_column(rows: pd.DataFrame, col: str, idx: np.ndarray, n: int, default: str = UNKNOWN):
@@ -88,8 +95,7 @@ def user_ages(
     code[known] = np.searchsorted(bands.lower_edges, age[known], side="right") - 1
     if "age_band" in rows:
         # A declared band fills in where no age is known; it never overrides a birth year.
-        declared = pd.Series(rows["age_band"]).astype(str).str.strip()
-        dcode = pd.Categorical(declared, categories=BAND_NAMES).codes.astype(np.int8)
+        dcode = codes_in(rows["age_band"], BAND_NAMES).astype(np.int8)
         fill = (code[idx] < 0) & (dcode >= 0)
         code[idx[fill]] = dcode[fill]
     return age, code
@@ -133,7 +139,7 @@ def item_schedule(items: pd.DataFrame, mapping: IdMapping) -> tuple[np.ndarray, 
         wd = pd.to_numeric(rows["weekday"], errors="coerce").to_numpy(dtype=np.float64)
     if "start_date" in rows:
         start = pd.to_datetime(rows["start_date"], errors="coerce")
-        from_date = start.dt.weekday.to_numpy(dtype=np.float64, na_value=np.nan)
+        from_date = start.dt.day_of_week.to_numpy(dtype=np.float64, na_value=np.nan)
         wd = np.where(np.isnan(wd), from_date, wd)
     ok = ~np.isnan(wd) & (wd >= 0) & (wd <= 6)
     weekday[idx[ok]] = wd[ok].astype(np.int8)
