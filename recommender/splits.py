@@ -1,0 +1,422 @@
+"""The evaluation protocols of the design brief §4: temporal, cold-user, cold-item and random.
+
+Each protocol is a function ``DataBundle (+ seed) -> Split``. Conventions shared by all:
+
+- ``Split.train`` keeps every event type (views, cancels, ratings... the models decide what to
+  use); its rows keep their index from the input bundle, and users/items frames are shared.
+- **Relevance** is :func:`features.frames.positive_mask`: enrolment-like events, or a rating of
+  3 or more. ``Split.test_relevant`` holds the relevant test ``(user_id, item_id)`` pairs, one
+  row per pair.
+- A user's **training items** are the items the user has *any* interaction with (any event type)
+  in ``Split.train``. They are removed from ``test_relevant`` here; removing them from the
+  candidates is the model's ``filter_seen`` job.
+- **Candidates** are the full catalogue, ``Split.catalogue``: every item of the bundle's item
+  table or of any of its interactions, including items first seen in the test period and (for
+  cold-item) the held-out items. A benchmark may restrict cold-item ranking to
+  ``Split.cold_items``; the protocol itself ranks over all items.
+- Everything is deterministic for a given ``seed`` and independent of the input row order.
+
+Hyper-parameters are tuned on :func:`validation_split`, the same protocol applied again to the
+training part only, so tuning never sees a test row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.frames import DataBundle, positive_mask
+
+__all__ = [
+    "PROTOCOLS",
+    "Split",
+    "cold_item_split",
+    "cold_user_split",
+    "make_split",
+    "random_split",
+    "temporal_split",
+    "time_cut",
+    "validation_split",
+]
+
+PROTOCOLS = ("temporal", "cold-user", "cold-item", "random")
+# The brief's fixed parameters; exposed as defaults so a validation cut uses the same ones.
+TEMPORAL_QUANTILE = 0.8
+COLD_ITEM_FRACTION = 0.2
+RANDOM_TEST_FRACTION = 0.25
+_PAIR = ["user_id", "item_id"]
+
+
+@dataclass
+class Split:
+    """One train/test split of a protocol.
+
+    Attributes
+    ----------
+    train : DataBundle
+        The training interactions (all event types), with the input's users and items frames.
+    test_relevant : DataFrame
+        Columns ``user_id, item_id``: the relevant test pairs, deduplicated, sorted, never
+        including a pair whose item the user has any training interaction with.
+    users : ndarray
+        The evaluated user ids (sorted): exactly the users in ``test_relevant``.
+    protocol : str
+        One of ``PROTOCOLS``.
+    cold_items : ndarray or None
+        For ``cold-item``: the held-out item ids (absent from ``train``); else None.
+    catalogue : ndarray or None
+        Every item id (sorted) that the ranking is over.
+    cut : pandas.Timestamp or None
+        For ``temporal`` and ``cold-user``: the last training timestamp (rows at or before it
+        are in ``train``).
+    seed : int or None
+        The seed of the random protocols.
+    """
+
+    train: DataBundle
+    test_relevant: pd.DataFrame
+    users: np.ndarray
+    protocol: str
+    cold_items: np.ndarray | None = None
+    catalogue: np.ndarray | None = None
+    cut: pd.Timestamp | None = None
+    seed: int | None = None
+
+    def summary(self) -> dict:
+        """Counts for reports: training rows, test pairs, evaluated users, catalogue size."""
+        return {
+            "protocol": self.protocol,
+            "train_rows": int(len(self.train.interactions)),
+            "test_pairs": int(len(self.test_relevant)),
+            "users": int(len(self.users)),
+            "items": None if self.catalogue is None else int(len(self.catalogue)),
+            "cold_items": None if self.cold_items is None else int(len(self.cold_items)),
+            "cut": None if self.cut is None else str(self.cut),
+            "seed": self.seed,
+        }
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _positive(interactions: pd.DataFrame) -> pd.Series:
+    # A frame without an event column has no negative events to tell apart: all rows count.
+    if "event" not in interactions:
+        return pd.Series(True, index=interactions.index)
+    return positive_mask(interactions)
+
+
+def _time_keys(timestamps: pd.Series) -> np.ndarray:
+    """Timestamps as sortable numbers (int64 ticks of the column's own unit, or numbers)."""
+    if timestamps.isna().any():
+        raise ValueError(
+            f"interactions column 'timestamp' has {int(timestamps.isna().sum())} missing value(s)"
+        )
+    if pd.api.types.is_datetime64_any_dtype(timestamps):
+        # asi8 gives UTC ticks for tz-aware columns, so the order is the true time order.
+        return pd.DatetimeIndex(timestamps).asi8
+    if pd.api.types.is_numeric_dtype(timestamps):
+        return timestamps.to_numpy()
+    raise ValueError(
+        f"interactions column 'timestamp' must be datetime64 or numeric, got {timestamps.dtype}"
+    )
+
+
+def time_cut(interactions: pd.DataFrame, quantile: float = TEMPORAL_QUANTILE):
+    """The global cut: the ``quantile`` of the timestamps, as one of the actual timestamps.
+
+    Parameters
+    ----------
+    interactions : DataFrame
+        With a ``timestamp`` column.
+    quantile : float, default 0.8
+        Which quantile; ``numpy.quantile(..., method="lower")`` so the cut is a real timestamp.
+
+    Returns
+    -------
+    cut : Timestamp or number
+        The last training timestamp.
+    in_train : ndarray of bool
+        Rows at or before the cut (ties go to train).
+    """
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
+    if len(interactions) == 0:
+        raise ValueError("interactions is empty: there is nothing to split")
+    ts = interactions["timestamp"]
+    keys = _time_keys(ts)
+    cut_key = np.quantile(keys, quantile, method="lower")
+    in_train = keys <= cut_key
+    cut = ts.iloc[int(np.flatnonzero(keys == cut_key)[0])]
+    return cut, in_train
+
+
+class _Coded:
+    """Users, items and (user, item) pairs of an interactions frame as integer codes.
+
+    Codes come from a *sorted* factorisation, so code order is id order and everything derived
+    from them (pair keys, draws) is independent of the input row order. Working on int64 pair
+    keys keeps a split of millions of rows to numpy sorts instead of string merges.
+    """
+
+    def __init__(self, interactions: pd.DataFrame) -> None:
+        for col in _PAIR:
+            if interactions[col].isna().any():
+                raise ValueError(
+                    f"interactions column {col!r} has {int(interactions[col].isna().sum())} "
+                    "missing value(s)"
+                )
+        self.user, self.user_ids = pd.factorize(interactions["user_id"], sort=True)
+        self.item, self.item_ids = pd.factorize(interactions["item_id"], sort=True)
+        self.n_items = np.int64(max(len(self.item_ids), 1))
+        self.key = self.user.astype(np.int64) * self.n_items + self.item
+        self.positive = _positive(interactions).to_numpy(dtype=bool)
+
+    def relevant(self, test: np.ndarray, train: np.ndarray, warm_only: bool) -> pd.DataFrame:
+        """Relevant test pairs minus the users' training items (any event), sorted by id.
+
+        ``test`` and ``train`` are row masks; ``warm_only`` keeps users with a training row.
+        """
+        keys = np.unique(self.key[test & self.positive])
+        keys = keys[~np.isin(keys, np.unique(self.key[train]), assume_unique=True)]
+        users = keys // self.n_items
+        if warm_only:
+            keep = np.isin(users, np.unique(self.user[train]))
+            keys, users = keys[keep], users[keep]
+        return pd.DataFrame(
+            {
+                "user_id": np.asarray(self.user_ids.take(users)),
+                "item_id": np.asarray(self.item_ids.take(keys % self.n_items)),
+            }
+        )
+
+
+def _catalogue(bundle: DataBundle, coded: _Coded) -> np.ndarray:
+    """Item table ids and interacted item ids (``coded.item_ids``, already distinct), sorted."""
+    ids = pd.Index(bundle.items["item_id"].dropna()).append(pd.Index(coded.item_ids))
+    return np.sort(np.asarray(ids.unique()))
+
+
+def _users(test_relevant: pd.DataFrame) -> np.ndarray:
+    # test_relevant is sorted by user id, so the distinct users come out sorted.
+    return np.asarray(pd.unique(test_relevant["user_id"]))
+
+
+def _check_fraction(name: str, value: float) -> float:
+    if not 0.0 < float(value) < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+    return float(value)
+
+
+# --------------------------------------------------------------------------- protocols
+
+
+def temporal_split(bundle: DataBundle, quantile: float = TEMPORAL_QUANTILE) -> Split:
+    """Global time cut; warm users are evaluated on what they did after it.
+
+    Parameters
+    ----------
+    bundle : DataBundle
+        All interactions.
+    quantile : float, default 0.8
+        The cut is the ``quantile`` of all timestamps (``method="lower"``: an actual timestamp);
+        interactions at the cut go to train.
+
+    Returns
+    -------
+    Split
+        ``train`` = rows at or before the cut. Evaluated (warm) users have training history and
+        at least one relevant test item they have no training interaction with; those items are
+        ``test_relevant``. Items first seen after the cut stay in ``catalogue``.
+    """
+    inter = bundle.interactions
+    cut, in_train = time_cut(inter, quantile)
+    coded = _Coded(inter)
+    relevant = coded.relevant(~in_train, in_train, warm_only=True)
+    return Split(
+        train=bundle.with_interactions(inter.loc[in_train]),
+        test_relevant=relevant,
+        users=_users(relevant),
+        protocol="temporal",
+        catalogue=_catalogue(bundle, coded),
+        cut=cut,
+    )
+
+
+def cold_user_split(bundle: DataBundle, quantile: float = TEMPORAL_QUANTILE) -> Split:
+    """Users who first appear after the temporal cut, ranked without any history.
+
+    Parameters
+    ----------
+    bundle : DataBundle
+        All interactions.
+    quantile : float, default 0.8
+        The same cut as :func:`temporal_split`.
+
+    Returns
+    -------
+    Split
+        ``train`` = every row at or before the cut (so the cold users have no training row).
+        Evaluated users are those whose first interaction is after the cut and who have at least
+        one relevant interaction; ``test_relevant`` is all their relevant pairs.
+    """
+    inter = bundle.interactions
+    cut, in_train = time_cut(inter, quantile)
+    coded = _Coded(inter)
+    # Every user with a row at or before the cut has a training row, so "first interaction
+    # after the cut" is exactly "absent from train".
+    cold = ~np.isin(coded.user, np.unique(coded.user[in_train]))
+    relevant = coded.relevant(cold & ~in_train, in_train, warm_only=False)
+    return Split(
+        train=bundle.with_interactions(inter.loc[in_train]),
+        test_relevant=relevant,
+        users=_users(relevant),
+        protocol="cold-user",
+        catalogue=_catalogue(bundle, coded),
+        cut=cut,
+    )
+
+
+def cold_item_split(
+    bundle: DataBundle, seed: int | None = 0, fraction: float = COLD_ITEM_FRACTION
+) -> Split:
+    """A seeded share of the items is removed from training entirely.
+
+    Parameters
+    ----------
+    bundle : DataBundle
+        All interactions.
+    seed : int, default 0
+        Seed of the item draw.
+    fraction : float, default 0.2
+        Share of the items *with interactions* held out: ``round(fraction * n)``, at least 1.
+
+    Returns
+    -------
+    Split
+        ``train`` = every row of a kept item (users keep their other items). ``test_relevant`` =
+        the relevant pairs with held-out items; evaluated users = the users of those pairs (also
+        those with no training rows left). ``cold_items`` = the held-out ids. Candidates are the
+        whole catalogue (held-out items included); a benchmark may restrict to ``cold_items``.
+    """
+    fraction = _check_fraction("fraction", fraction)
+    inter = bundle.interactions
+    coded = _Coded(inter)
+    n_items = len(coded.item_ids)
+    if n_items < 2:
+        raise ValueError(f"cold-item needs at least 2 items with interactions, got {n_items}")
+    n_cold = min(max(1, int(np.rint(fraction * n_items))), n_items - 1)
+    rng = np.random.default_rng(seed)
+    cold_codes = np.sort(rng.choice(n_items, size=n_cold, replace=False))
+    is_cold = np.isin(coded.item, cold_codes)
+    relevant = coded.relevant(is_cold, ~is_cold, warm_only=False)
+    return Split(
+        train=bundle.with_interactions(inter.loc[~is_cold]),
+        test_relevant=relevant,
+        users=_users(relevant),
+        protocol="cold-item",
+        cold_items=np.asarray(coded.item_ids.take(cold_codes)),
+        catalogue=_catalogue(bundle, coded),
+        seed=seed,
+    )
+
+
+def random_split(
+    bundle: DataBundle, seed: int | None = 0, test_fraction: float = RANDOM_TEST_FRACTION
+) -> Split:
+    """Per item, a seeded random 75 % of its users' interactions train and the rest test.
+
+    The unit is the unique ``(user, item)`` pair, so all events of one pair land on the same
+    side. Of an item's ``n`` pairs, ``round(n * (1 - test_fraction))`` (Python's rounding, as
+    Microsoft Recommenders' stratified split) go to train: an item with 4 pairs has 3 in train,
+    an item with a single pair stays in train.
+
+    Parameters
+    ----------
+    bundle : DataBundle
+        All interactions.
+    seed : int, default 0
+        Seed of the shuffle.
+    test_fraction : float, default 0.25
+        Share of each item's pairs held out.
+
+    Returns
+    -------
+    Split
+        ``test_relevant`` = the relevant held-out pairs of users who have training history
+        (users with no training row cannot be ranked by a collaborative model; Microsoft
+        Recommenders' metrics likewise only score users present in the predictions).
+    """
+    test_fraction = _check_fraction("test_fraction", test_fraction)
+    inter = bundle.interactions
+    coded = _Coded(inter)
+    # Pair keys are sorted by (user id, item id), so the draw depends on the seed only.
+    pairs, row_pair = np.unique(coded.key, return_inverse=True)
+    pair_item = pairs % coded.n_items
+    draw = np.random.default_rng(seed).random(pairs.size)
+    order = np.lexsort((draw, pair_item))  # by item, then by the random draw
+    size = np.bincount(pair_item, minlength=int(coded.n_items))
+    start = np.concatenate([[0], np.cumsum(size)[:-1]])
+    rank = np.empty(pairs.size, dtype=np.int64)
+    rank[order] = np.arange(pairs.size) - start[pair_item[order]]
+    # np.rint rounds half to even, like Python's round in Microsoft Recommenders.
+    pair_train = rank < np.rint(size * (1.0 - test_fraction))[pair_item]
+    in_train = pair_train[row_pair.ravel()]
+    relevant = coded.relevant(~in_train, in_train, warm_only=True)
+    return Split(
+        train=bundle.with_interactions(inter.loc[in_train]),
+        test_relevant=relevant,
+        users=_users(relevant),
+        protocol="random",
+        catalogue=_catalogue(bundle, coded),
+        seed=seed,
+    )
+
+
+def _canonical(protocol: str) -> str:
+    name = str(protocol).strip().lower().replace("_", "-")
+    if name not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    return name
+
+
+def make_split(bundle: DataBundle, protocol: str, seed: int | None = 0) -> Split:
+    """The split of ``protocol`` (``temporal``, ``cold-user``, ``cold-item`` or ``random``).
+
+    ``cold_user``/``cold_item`` spellings are accepted; the time-based protocols ignore ``seed``.
+    """
+    name = _canonical(protocol)
+    if name == "temporal":
+        return temporal_split(bundle)
+    if name == "cold-user":
+        return cold_user_split(bundle)
+    if name == "cold-item":
+        return cold_item_split(bundle, seed=seed)
+    return random_split(bundle, seed=seed)
+
+
+def validation_split(
+    train_bundle: DataBundle | Split, protocol: str, seed: int | None = 0
+) -> Split:
+    """The same protocol applied again to a training part, for tuning.
+
+    Parameters
+    ----------
+    train_bundle : DataBundle or Split
+        The training part of a test split (a Split is replaced by its ``train``). Only its rows
+        are read, so no test row can reach the validation split.
+    protocol : str
+        One of ``PROTOCOLS``.
+    seed : int, default 0
+        Seed of the random protocols.
+
+    Returns
+    -------
+    Split
+        Whose ``train`` fits the candidate models and whose ``test_relevant`` scores them.
+    """
+    if isinstance(train_bundle, Split):
+        train_bundle = train_bundle.train
+    return make_split(train_bundle, protocol, seed=seed)
