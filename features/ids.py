@@ -42,6 +42,8 @@ def lookup(index: pd.Index, values) -> np.ndarray:
         return index.get_indexer(pd.Index(_as_str_array(values))).astype(np.int64)
     try:
         arr = pa.array(values.array if isinstance(values, pd.Series) else values)
+        if isinstance(arr, pa.ChunkedArray):  # e.g. a column read from Parquet
+            arr = arr.combine_chunks()
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
             enc = pc.dictionary_encode(arr)
             distinct = enc.dictionary.to_numpy(zero_copy_only=False).astype(str)

@@ -75,3 +75,11 @@ def test_numeric_ids_become_strings():
     m = IdMapping().fit(b)
     assert m.user_ids_.tolist() == ["10", "2"]
     np.testing.assert_array_equal(m.user_index(["2"]), [1])
+
+
+def test_chunked_arrow_column_from_parquet(tmp_path):
+    m = IdMapping().fit(district_bundle())
+    ids = pd.DataFrame({"user_id": np.tile(["u5", "u1", "zz"], 40_000)})
+    ids.to_parquet(tmp_path / "ids.parquet", row_group_size=10_000)
+    col = pd.read_parquet(tmp_path / "ids.parquet")["user_id"].astype("str")
+    np.testing.assert_array_equal(m.user_index(col), np.tile([4, 0, -1], 40_000))
