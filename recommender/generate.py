@@ -596,6 +596,12 @@ def _funnels(rng, pairs, res, crs, clock, seed) -> dict:
     )
     cancelled[cp] = cancelled[s]
     t_enrol = np.maximum(t_enrol, t_view)
+    # Cancellations come before the first session, or within hours of a late enrolment.
+    sess0 = start * _DAY + crs["start_min"][c] * 60
+    wait = np.maximum(sess0 - t_enrol, 6 * 3600)
+    cancel_t = t_enrol + 60 + (rng.random(n_pairs) * wait).astype(np.int64)
+    cancel_t = np.minimum(cancel_t, np.minimum(end_s, (last + 1) * _DAY) - 60)
+    cancelled &= cancel_t > t_enrol
     active = enrolled & ~cancelled
 
     # Seats: when more residents enrol than a course seats, the late ones stay viewers.
@@ -612,7 +618,6 @@ def _funnels(rng, pairs, res, crs, clock, seed) -> dict:
     status = np.where(ended, 2, np.where(taken >= capacity, 1, 0))
 
     # Sessions from the first one after enrolment to the last one before as_of.
-    sess0 = start * _DAY + crs["start_min"][c] * 60
     k0 = np.where(t_enrol < sess0, 0, (t_enrol - sess0) // _WEEK + 1)
     k1 = np.minimum(crs["n_sess"][c], np.maximum(0, (end_s - 1 - sess0) // _WEEK + 1))
     n_sess = np.where(active, np.maximum(0, k1 - k0), 0)
@@ -642,12 +647,11 @@ def _funnels(rng, pairs, res, crs, clock, seed) -> dict:
     rates = np.where(
         complete, rng.random(n_pairs) < 0.65, (n_came > 0) & (rng.random(n_pairs) < 0.08)
     )
-    t_rate = (
-        np.where(complete, t_complete, last_att + 3 * 3600)
-        + rng.exponential(_DAY, n_pairs).astype(np.int64)
-        + 600
-    )
-    rates &= t_rate < end_s
+    # One-click feedback the same evening: never after the course's last day nor as_of.
+    rated_after = np.where(complete, t_complete, last_att) + 600
+    day_end = (rated_after // _DAY + 1) * _DAY - 60
+    t_rate = rated_after + (rng.random(n_pairs) * (day_end - rated_after)).astype(np.int64)
+    rates &= (t_rate < end_s) & (t_rate > rated_after - 600)
     value = np.where(complete, 4.2, 3.0) + 0.6 * z + rng.normal(0, 0.7, n_pairs)
     value = np.clip(np.round(value), 1, 5)
 
@@ -655,17 +659,13 @@ def _funnels(rng, pairs, res, crs, clock, seed) -> dict:
     view_end = np.where(enrolled, t_enrol, np.minimum(t_view + 10 * _DAY, (last + 1) * _DAY - 1))
     vp = np.repeat(np.arange(n_pairs), n_extra)
     t_extra = t_view[vp] + (rng.random(len(vp)) * (view_end[vp] - t_view[vp])).astype(np.int64)
-    cancel_t = t_enrol + (rng.random(n_pairs) * np.maximum(sess0 - t_enrol, 6 * 3600)).astype(
-        np.int64
-    )
     canc = enrolled & cancelled
-    cancel_t = np.minimum(cancel_t, end_s - 2 * 3600)
 
     parts = [
         (np.arange(n_pairs), t_view, "view", None),
         (vp, t_extra, "view", None),
         (np.flatnonzero(enrolled), t_enrol[enrolled], "enroll", None),
-        (np.flatnonzero(canc), np.maximum(cancel_t[canc], t_enrol[canc]), "cancel", None),
+        (np.flatnonzero(canc), cancel_t[canc], "cancel", None),
         (sp[came], t_att[came], "attend", None),
         (sp[~came], t_att[~came], "no_show", None),
         (np.flatnonzero(complete), t_complete[complete], "complete", None),
