@@ -117,7 +117,8 @@ def generate_district(
     progress : bool
         Show tqdm progress bars.
     events_per_resident : float
-        Target mean number of participation events per resident (approximate).
+        Target mean number of participation events per resident (approximate: every resident
+        looks at one course at least, so very small targets are exceeded).
 
     Returns
     -------
@@ -148,7 +149,7 @@ def generate_district(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    seeds = np.random.SeedSequence(int(seed)).spawn(5)
+    seeds = np.random.SeedSequence(int(seed)).spawn(6)
     clock = _Clock(as_of, int(months))
     stages: dict[str, float] = {}
 
@@ -165,7 +166,7 @@ def generate_district(
     stages["sampling"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    ev = _funnels(np.random.default_rng(seeds[4].spawn(1)[0]), pairs, res, crs, clock, int(seed))
+    ev = _funnels(np.random.default_rng(seeds[5]), pairs, res, crs, clock, int(seed))
     stages["funnels"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -571,7 +572,8 @@ def _funnels(rng, pairs, res, crs, clock, seed) -> dict:
     r, c, src, is_carer = pairs["r"], pairs["c"], pairs["src"], pairs["carer"]
     n_pairs = len(r)
     end_s = clock.end * _DAY  # no event at or after as_of
-    z = (pairs["score"] - pairs["score"].mean()) / (pairs["score"].std() + 1e-9)
+    score = pairs["score"].astype(np.float64)
+    z = (score - score.mean()) / (score.std() + 1e-9) if n_pairs else score
     start, last = crs["start"][c], np.minimum(crs["end"][c], clock.end - 1)
     lo = np.maximum.reduce([start - _VIEW_LEAD_DAYS, res["reg"][r], np.full(n_pairs, clock.start)])
     hi_enrol = np.minimum(start + _ENROL_GRACE_DAYS, clock.end - 1)
