@@ -183,3 +183,37 @@ SCHEDULES = {
     WRK: ((1, 3, 5, 6), ("19:00", "19:30", "10:00")),
     OLD: ((0, 1, 2, 3, 4), ("08:30", "09:00", "14:30")),
 }
+
+# Scores: how much each effect adds to a course's appeal (logit scale). Written to the side file.
+EFFECTS = {
+    "individual_category_sd": 1.5,
+    "factor_sd": 0.45,
+    "course_popularity_sd": 0.8,
+    "target_band_match": 0.8,
+    "same_community": 2.2,
+    "same_street": 0.9,
+    "school_holiday_for_school_age": 1.5,
+    "inclusive_fee": 0.2,
+    "value_added_fee_for_elderly": -0.6,
+    "leading_community_venue": 0.2,
+}
+
+HOUSEHOLD_TYPES = (  # name, share of households
+    ("elderly_single", 0.10),
+    ("elderly_couple", 0.10),
+    ("old_and_small", 0.10),  # grandparent(s) raising a preschool grandchild
+    ("three_generation", 0.10),
+    ("parent_school_age", 0.22),
+    ("parent_preschool", 0.10),
+    ("single_adult", 0.16),
+    ("adult_couple", 0.12),
+)
+
+HIDDEN_ARRAYS = {  # what each array of hidden_tastes.npz holds
+    "favourite_category": "per resident: index into categories of the highest affinity",
+    "resident_category_affinity": "per resident x category: band logit + own deviation",
+    "resident_factors": "per resident latent factors, dot course_factors adds to appeal",
+    "resident_activity": "per resident relative activity (courses looked at)",
+    "course_factors": "per course latent factors",
+    "course_popularity": "per course popularity logit",
+}

@@ -60,30 +60,8 @@ _ENROL_GRACE_DAYS = 14  # late enrolment is accepted in the first two weeks
 _CHUNK = 2048  # residents per sampling chunk (fixed: chunking must not change the draws)
 _WRITE_BATCH = 1_000_000
 
-# Scores: how much each effect adds to a course's appeal (logit scale). Written to the side file.
-_EFFECTS = {
-    "individual_category_sd": 1.5,
-    "factor_sd": 0.45,
-    "course_popularity_sd": 0.8,
-    "target_band_match": 0.8,
-    "same_community": 2.2,
-    "same_street": 0.9,
-    "school_holiday_for_school_age": 1.5,
-    "inclusive_fee": 0.2,
-    "value_added_fee_for_elderly": -0.6,
-    "leading_community_venue": 0.2,
-}
-
-_HOUSEHOLD_TYPES = (  # name, share of households
-    ("elderly_single", 0.10),
-    ("elderly_couple", 0.10),
-    ("old_and_small", 0.10),  # grandparent(s) raising a preschool grandchild
-    ("three_generation", 0.10),
-    ("parent_school_age", 0.22),
-    ("parent_preschool", 0.10),
-    ("single_adult", 0.16),
-    ("adult_couple", 0.12),
-)
+_EFFECTS = cat.EFFECTS
+_HOUSEHOLD_TYPES = cat.HOUSEHOLD_TYPES
 
 
 def generate_district(
@@ -843,14 +821,7 @@ def _write_side_files(out, seed, clock, fmt, rows, events_per_resident, res, crs
         "band_default_category": dict(CATEGORY_FOR_BAND),
         "band_activity": dict(cat.BAND_ACTIVITY),
         "effects": dict(_EFFECTS),
-        "arrays": {
-            "favourite_category": "per resident: index into categories of the highest affinity",
-            "resident_category_affinity": "per resident x category: band logit + own deviation",
-            "resident_factors": "per resident latent factors, dot course_factors adds to appeal",
-            "resident_activity": "per resident relative activity (courses looked at)",
-            "course_factors": "per course latent factors",
-            "course_popularity": "per course popularity logit",
-        },
+        "arrays": dict(cat.HIDDEN_ARRAYS),
         "favourite_counts": {
             CATEGORIES[i]: int(x)
             for i, x in enumerate(np.bincount(taste["favourite"], minlength=4))
