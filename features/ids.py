@@ -95,7 +95,9 @@ class IdMapping:
         """
         inter = bundle.interactions
         if until is not None:
-            inter = inter.loc[inter["timestamp"] <= pd.Timestamp(until)]
+            keep = (inter["timestamp"] <= pd.Timestamp(until)).to_numpy()
+            if not keep.all():  # copying ten million rows for nothing costs seconds and memory
+                inter = inter.loc[keep]
         users = np.union1d(_distinct(bundle.users["user_id"]), _distinct(inter["user_id"]))
         items = np.union1d(_distinct(bundle.items["item_id"]), _distinct(inter["item_id"]))
         self._set(users, items)
