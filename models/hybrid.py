@@ -1,0 +1,453 @@
+"""The hybrid ranker: candidates from every component model, then a learned re-ranker.
+
+Stage 1 asks each component (popularity global / by band / by community × band, EASE, item-kNN,
+ALS, content) for its top items and takes the union as candidates. Stage 2 describes every
+(user, candidate) pair with a row of signals (each component's score and rank, category affinity,
+band eligibility, venue fit, declared interests, activity) and scores it with gradient-boosted
+trees trained on a validation cut from the training period: the components are fitted on the
+part before the cut, the labels are what users took up after it. Cold users (no history) and cold
+items (no interactions) get rows too, so the trees learn how far to trust popularity, band and
+content when collaborative signals are empty; that is what makes cold start work.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import scipy.sparse as sp
+from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
+
+from models.base import Recommender
+from models.collaborative import ALS
+from models.content import ContentModel
+from models.ease import EASE
+from models.neighbours import ItemKNN
+from models.popularity import Popularity
+
+N_BANDS = 4
+RANKER_FILE = "ranker.joblib"
+# Names of the stage-2 signals, in column order; the engine turns them into reasons.
+COMPONENTS = ("pop", "pop_band", "pop_local", "ease", "knn", "als", "content")
+SIGNALS = (
+    *COMPONENTS,
+    *(f"{c}_rank" for c in COMPONENTS),
+    "category_affinity",
+    "eligible",
+    "same_community",
+    "interest",
+    "history_size",
+    "item_log_count",
+)
+
+
+class HybridRanker(Recommender):
+    """Two-stage hybrid: component candidates re-ranked by gradient-boosted trees.
+
+    Parameters
+    ----------
+    ease_l2, knn_neighbours, als_factors, als_regularization, als_iterations : component params
+        Usually the values tuned for the matching baselines. ``als_factors=0`` leaves ALS out.
+    n_candidates : int, default 50
+        Items each component contributes to a user's candidate set.
+    max_train_users : int, default 20000
+        Validation users sampled to train the re-ranker (bounds the training time).
+    negatives_per_user : int, default 30
+        Candidates without a positive kept per user (all positives are kept): most candidates
+        are negatives, and subsampling them cuts the trees' training time several-fold.
+    learning_rate, max_iter, max_leaf_nodes : gradient-boosting params.
+    random_state : int, default 0
+
+    Side information
+    ----------------
+    ``fit(user_items, user_band, user_community, item_category, item_bands, item_community,
+    item_features, validation=(fit_matrix, target_matrix))``: arrays over users / items as
+    documented in :meth:`_fit`. ``score(..., user_band, user_community, user_interests,
+    allowed)`` for the requested users.
+    """
+
+    _fitted_arrays = (
+        "item_category_",
+        "item_bands_",
+        "item_community_",
+        "user_band_",
+        "user_community_",
+        "item_count_",
+        "n_categories_",
+        "n_communities_",
+    )
+
+    def __init__(
+        self,
+        ease_l2: float = 200.0,
+        knn_neighbours: int = 100,
+        als_factors: int = 64,
+        als_regularization: float = 0.05,
+        als_iterations: int = 12,
+        n_candidates: int = 50,
+        max_train_users: int = 20000,
+        negatives_per_user: int = 30,
+        learning_rate: float = 0.1,
+        max_iter: int = 100,
+        max_leaf_nodes: int = 15,
+        random_state: int = 0,
+    ):
+        self.ease_l2 = ease_l2
+        self.knn_neighbours = knn_neighbours
+        self.als_factors = als_factors
+        self.als_regularization = als_regularization
+        self.als_iterations = als_iterations
+        self.n_candidates = n_candidates
+        self.max_train_users = max_train_users
+        self.negatives_per_user = negatives_per_user
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.max_leaf_nodes = max_leaf_nodes
+        self.random_state = random_state
+
+    # -- components ---------------------------------------------------------------------------
+    def _new_components(self) -> dict[str, Recommender]:
+        comps: dict[str, Recommender] = {
+            "pop": Popularity(),
+            "pop_band": Popularity(shrinkage=10.0),
+            "pop_local": Popularity(shrinkage=10.0),
+            "ease": EASE(l2=self.ease_l2),
+            "knn": ItemKNN(k=self.knn_neighbours),
+            "content": ContentModel(),
+        }
+        if self.als_factors:
+            comps["als"] = ALS(
+                factors=self.als_factors,
+                regularization=self.als_regularization,
+                iterations=self.als_iterations,
+                random_state=self.random_state,
+            )
+        return comps
+
+    def _fit_components(self, X, user_band, user_community, item_features) -> dict:
+        comps = self._new_components()
+        for name, model in comps.items():
+            if name == "pop_band":
+                model.fit(X, user_groups=user_band)
+            elif name == "pop_local":
+                model.fit(X, user_groups=self._local_group(user_band, user_community))
+            elif name == "content":
+                model.fit(X, item_features=item_features)
+            else:
+                model.fit(X)
+        return comps
+
+    @staticmethod
+    def _local_group(band: np.ndarray, community: np.ndarray) -> np.ndarray:
+        band = np.asarray(band, dtype=np.int64)
+        community = np.asarray(community, dtype=np.int64)
+        return np.where((band >= 0) & (community >= 0), community * N_BANDS + band, -1)
+
+    # -- fit ----------------------------------------------------------------------------------
+    def _fit(
+        self,
+        X: sp.csr_matrix,
+        *,
+        user_band: Any = None,
+        user_community: Any = None,
+        item_category: Any = None,
+        item_bands: Any = None,
+        item_community: Any = None,
+        item_features: Any = None,
+        validation: Any = None,
+    ) -> None:
+        """Fit the re-ranker on ``validation`` and the components on ``X``.
+
+        ``user_band`` / ``user_community`` / ``item_category`` / ``item_community``: int arrays
+        (-1 = unknown); ``item_bands``: bool (n_items, 4) target bands; ``item_features``: sparse
+        (n_items, n_features) content rows; ``validation``: ``(fit_matrix, target_matrix)``, both
+        (n_users, n_items): the history before a validation cut and the positives after it.
+        """
+        n_users, n_items = X.shape
+        self.user_band_ = _ints(user_band, n_users)
+        self.user_community_ = _ints(user_community, n_users)
+        self.item_category_ = _ints(item_category, n_items)
+        self.item_community_ = _ints(item_community, n_items)
+        self.item_bands_ = (
+            np.zeros((n_items, N_BANDS), dtype=bool)
+            if item_bands is None
+            else np.asarray(item_bands, dtype=bool).reshape(n_items, N_BANDS)
+        )
+        self.n_categories_ = int(self.item_category_.max(initial=-1) + 1)
+        self.n_communities_ = int(
+            max(self.user_community_.max(initial=-1), self.item_community_.max(initial=-1)) + 1
+        )
+        features = item_features if item_features is not None else sp.identity(n_items, "f4", "csr")
+        if validation is None:
+            raise ValueError(
+                "validation must be (fit_matrix, target_matrix): the hybrid learns "
+                "its re-ranker on a validation cut from the training period"
+            )
+        fit_X, target = (sp.csr_matrix(m, dtype=np.float32) for m in validation)
+        if fit_X.shape != X.shape or target.shape != X.shape:
+            raise ValueError(
+                f"validation matrices must have shape {X.shape}, got "
+                f"{fit_X.shape} and {target.shape}"
+            )
+        self.item_count_ = np.asarray((fit_X != 0).sum(axis=0)).ravel().astype(np.float32)
+        self._components = self._fit_components(
+            fit_X, self.user_band_, self.user_community_, features
+        )
+        rows, y = self._training_rows(fit_X, target)
+        self._ranker = HistGradientBoostingClassifier(
+            learning_rate=self.learning_rate,
+            max_iter=self.max_iter,
+            max_leaf_nodes=self.max_leaf_nodes,
+            early_stopping=False,
+            random_state=self.random_state,
+        ).fit(rows, y)
+        # Refit on everything: serving ranks from the full history.
+        self.item_count_ = np.asarray((X != 0).sum(axis=0)).ravel().astype(np.float32)
+        self._components = self._fit_components(X, self.user_band_, self.user_community_, features)
+
+    def _training_rows(self, fit_X, target) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(self.random_state)
+        users = np.flatnonzero(np.diff(target.indptr) > 0)
+        if users.size == 0:
+            raise ValueError("validation target has no positives: cannot train the re-ranker")
+        if users.size > self.max_train_users:
+            users = np.sort(rng.choice(users, self.max_train_users, replace=False))
+        feats, labels = [], []
+        for start in range(0, users.size, 2000):
+            batch = users[start : start + 2000]
+            ctx = self._context(batch, None, None, None)
+            cand_r, cand_i, rows = self._pair_rows(batch, fit_X[batch], ctx, None)
+            truth = np.asarray(target[batch][cand_r, cand_i]).ravel() > 0
+            # keep every positive and a random subset of each user's negatives
+            key = rng.random(truth.size) + truth * 2.0
+            order = np.lexsort((-key, cand_r))
+            first = np.searchsorted(cand_r[order], cand_r[order], side="left")
+            rank_in_user = np.arange(order.size) - first
+            keep = order[
+                truth[order]
+                | (
+                    rank_in_user
+                    < self.negatives_per_user + np.bincount(cand_r, truth)[cand_r[order]]
+                )
+            ]
+            feats.append(rows[keep])
+            labels.append(truth[keep])
+        return np.vstack(feats), np.concatenate(labels)
+
+    # -- scoring ------------------------------------------------------------------------------
+    def _context(self, users, user_band, user_community, user_interests) -> dict:
+        known = self._known(users, self.n_users_)
+        safe = np.where(known, users, 0)
+        band = (
+            np.where(known, self.user_band_[safe], -1)
+            if user_band is None
+            else _ints(user_band, users.size)
+        )
+        community = (
+            np.where(known, self.user_community_[safe], -1)
+            if user_community is None
+            else _ints(user_community, users.size)
+        )
+        interests = (
+            np.zeros((users.size, max(self.n_categories_, 1)), dtype=bool)
+            if user_interests is None
+            else np.asarray(user_interests, dtype=bool)
+        )
+        return {"band": band, "community": community, "interests": interests}
+
+    def _component_scores(self, users, X, ctx) -> dict[str, np.ndarray]:
+        out = {}
+        for name, model in self._components.items():
+            if name == "pop_band":
+                out[name] = model.score(users, X, user_groups=ctx["band"])
+            elif name == "pop_local":
+                groups = self._local_group(ctx["band"], ctx["community"])
+                out[name] = model.score(users, X, user_groups=groups)
+            else:
+                out[name] = model.score(users, X)
+        if "als" not in out:
+            out["als"] = np.zeros_like(out["pop"])
+        return out
+
+    def _pair_rows(self, users, X, ctx, allowed):
+        """Candidates and their signal rows: (row index, item index, features)."""
+        scores = self._component_scores(users, X, ctx)
+        n, n_items = X.shape
+        blocked = np.zeros((n, n_items), dtype=bool)
+        if X.nnz:  # never re-recommend what the user already has
+            blocked[np.repeat(np.arange(n), np.diff(X.indptr)), X.indices] = True
+        if allowed is not None:
+            blocked |= ~np.asarray(allowed, dtype=bool)[None, :]
+        k = min(self.n_candidates, n_items)
+        candidate = np.zeros((n, n_items), dtype=bool)
+        ranks = {}
+        for name in COMPONENTS:
+            s = np.where(blocked, -np.inf, scores[name])
+            order = np.argsort(-s, axis=1, kind="stable")
+            rank = np.empty_like(order)
+            np.put_along_axis(rank, order, np.arange(n_items)[None, :], axis=1)
+            ranks[name] = rank
+            np.put_along_axis(candidate, order[:, :k], True, axis=1)
+        candidate &= ~blocked
+        r, i = np.nonzero(candidate)
+        hist = _row_normalised(X)
+        cat_share = self._category_share(hist)
+        band = ctx["band"][r]
+        cat = self.item_category_[i]
+        cols = [scores[c][r, i] for c in COMPONENTS]
+        cols += [np.log1p(ranks[c][r, i]) for c in COMPONENTS]
+        cols.append(np.where(cat >= 0, cat_share[r, np.maximum(cat, 0)], 0.0))
+        eligible = np.where(band >= 0, self.item_bands_[i, np.maximum(band, 0)], False)
+        cols.append(eligible.astype(np.float32))
+        community = ctx["community"][r]
+        cols.append(((community >= 0) & (self.item_community_[i] == community)).astype(np.float32))
+        interests = ctx["interests"]
+        has_interest = (cat >= 0) & (cat < interests.shape[1])
+        cols.append(
+            np.where(
+                has_interest, interests[r, np.clip(cat, 0, interests.shape[1] - 1)], False
+            ).astype(np.float32)
+        )
+        cols.append(np.log1p(np.diff(X.indptr))[r].astype(np.float32))
+        cols.append(np.log1p(self.item_count_[i]))
+        return r, i, np.column_stack(cols).astype(np.float32)
+
+    def _category_share(self, hist: sp.csr_matrix) -> np.ndarray:
+        n_cat = max(self.n_categories_, 1)
+        known = self.item_category_ >= 0
+        onehot = sp.csr_matrix(
+            (
+                np.ones(known.sum(), dtype=np.float32),
+                (np.flatnonzero(known), self.item_category_[known]),
+            ),
+            shape=(hist.shape[1], n_cat),
+        )
+        return np.asarray((hist @ onehot).todense(), dtype=np.float32)
+
+    def _score(
+        self,
+        users: np.ndarray,
+        X: sp.csr_matrix,
+        *,
+        user_band: Any = None,
+        user_community: Any = None,
+        user_interests: Any = None,
+        allowed: Any = None,
+    ) -> np.ndarray:
+        ctx = self._context(users, user_band, user_community, user_interests)
+        r, i, rows = self._pair_rows(users, X, ctx, allowed)
+        # Items outside the candidate set rank below every candidate, by global popularity.
+        pop = self.item_count_ / max(float(self.item_count_.max(initial=0)), 1.0)
+        out = np.broadcast_to(-2.0 + pop, (users.size, X.shape[1])).astype(np.float32)
+        if rows.shape[0]:
+            out[r, i] = self._predict(rows)
+        return out
+
+    def _predict(self, rows: np.ndarray) -> np.ndarray:
+        if rows.shape[0] == 0:
+            return np.zeros(0, dtype=np.float32)
+        if rows.shape[0] > 20000:
+            return self._ranker.predict_proba(rows)[:, 1]
+        # A single resident's few hundred rows: OpenMP's thread start-up and spinning cost
+        # far more than the work (10 ms per tree on a busy machine), so predict on one thread.
+        with threadpool_limits(1, "openmp"):
+            return self._ranker.predict_proba(rows)[:, 1]
+
+    def rank(self, users, X, n: int = 10, **side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-``n`` items per user, their scores, and their signal rows (one pass).
+
+        Returns ``(items (u, n) int, scores (u, n) float32, signals (u, n, len(SIGNALS)))``
+        with ``-1`` / ``-inf`` / NaN padding; seen and disallowed items are never returned.
+        Serving calls this instead of :meth:`recommend` so reasons cost no second pass.
+        """
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        X = self._check_rows(users, X)
+        ctx = self._context(
+            users, side.get("user_band"), side.get("user_community"), side.get("user_interests")
+        )
+        r, i, rows = self._pair_rows(users, X, ctx, side.get("allowed"))
+        score = self._predict(rows)
+        items = np.full((users.size, n), -1, dtype=np.int64)
+        scores = np.full((users.size, n), -np.inf, dtype=np.float32)
+        sig = np.full((users.size, n, len(SIGNALS)), np.nan, dtype=np.float32)
+        order = np.lexsort((i, -score, r))
+        r, i, score, rows = r[order], i[order], score[order], rows[order]
+        first = np.searchsorted(r, r, side="left")
+        pos = np.arange(r.size) - first
+        top = pos < n
+        items[r[top], pos[top]] = i[top]
+        scores[r[top], pos[top]] = score[top]
+        sig[r[top], pos[top]] = rows[top]
+        return items, scores, sig
+
+    def anchors(self, items: np.ndarray, history: np.ndarray) -> np.ndarray:
+        """For each item, the history item most like it (item-kNN + content), or -1."""
+        items = np.asarray(items, dtype=np.int64)
+        history = np.asarray(history, dtype=np.int64)
+        if items.size == 0 or history.size == 0:
+            return np.full(items.size, -1, dtype=np.int64)
+        knn = self._components["knn"].similarity_
+        content = self._components["content"].item_features_
+        sim = np.asarray(knn[items][:, history].todense()) + np.asarray(
+            (content[items] @ content[history].T).todense()
+        )
+        best = np.argmax(sim, axis=1)
+        return np.where(sim[np.arange(items.size), best] > 0, history[best], -1)
+
+    def similar_items(self, item: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Items most like ``item``: its item-kNN neighbours blended with content similarity."""
+        row = sp.csr_matrix(([1.0], ([0], [item])), shape=(1, self.n_items_), dtype=np.float32)
+        knn = self._components["knn"].score(np.array([-1]), row)[0]
+        content = self._components["content"].score(np.array([-1]), row)[0]
+        score = _minmax(knn) + _minmax(content)
+        score[item] = -np.inf
+        order = np.argsort(-score, kind="stable")[:n]
+        return order, score[order]
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike) -> Path:
+        directory = Path(directory)
+        path = super().save(directory)
+        for name, model in self._components.items():
+            model.save(directory / name)
+        joblib.dump(self._ranker, directory / RANKER_FILE)
+        return path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> HybridRanker:
+        """Load a saved hybrid. Call only on a folder whose checksums were verified: the
+        re-ranker is a joblib (pickle) file."""
+        directory = Path(directory)
+        model = super().load(directory)
+        model._components = {
+            name: Recommender.load(directory / name)
+            for name in COMPONENTS
+            if (directory / name).is_dir()
+        }
+        model._ranker = joblib.load(directory / RANKER_FILE)
+        return model
+
+
+def _ints(values: Any, n: int) -> np.ndarray:
+    if values is None:
+        return np.full(n, -1, dtype=np.int64)
+    arr = np.asarray(values, dtype=np.int64).ravel()
+    if arr.size != n:
+        raise ValueError(f"expected {n} values, got {arr.size}")
+    return arr
+
+
+def _row_normalised(X: sp.csr_matrix) -> sp.csr_matrix:
+    sums = np.asarray(X.sum(axis=1)).ravel()
+    inv = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
+    return sp.diags(inv.astype(np.float32)) @ X
+
+
+def _minmax(x: np.ndarray) -> np.ndarray:
+    lo, hi = float(np.min(x)), float(np.max(x))
+    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)

@@ -1,0 +1,289 @@
+"""The engine: train an artifact, load it, and rank, explain and find similar courses.
+
+This is the boundary between external ids (resident_id, course_id) and matrix indices: the
+:class:`features.ids.IdMapping` saved with the model converts here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from features.bands import BAND_NAMES
+from features.events import DEFAULT_EVENT_WEIGHTS
+from features.frames import DataBundle
+from features.ids import IdMapping
+from models.hybrid import SIGNALS, HybridRanker
+from recommender import artifacts
+from recommender.splits import validation_split
+from recommender.training import Vocabulary, band_codes, fit_hybrid, user_bands
+
+MODEL_DIR = "model"
+TABLES_FILE = "tables.npz"
+_USER_COLUMNS = ("age_band", "community_id", "street", "household_id", "birth_year")
+_ITEM_COLUMNS = (
+    "title", "description", "category", "target_bands", "tags", "community_id", "street",
+    "fee_tier", "capacity", "status", "start_date", "end_date", "weekday", "start_time",
+)
+BAND_WORDS = {
+    "preschool": "preschool children", "school_age": "school-age children",
+    "working_age": "working-age residents", "elderly": "elderly residents",
+}
+
+
+@dataclass
+class UserContext:
+    """What is known about the resident being ranked for."""
+
+    user_id: str | None
+    age_band: str | None
+    community_id: str | None = None
+    household_id: str | None = None
+    interests: tuple[str, ...] = ()
+    known: bool = False
+
+
+@dataclass
+class Recommendation:
+    item_id: str
+    score: float
+    reasons: list[str] = field(default_factory=list)
+    cold_start: bool = False
+
+
+def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
+                   promote: bool = True, params: dict | None = None) -> Path:
+    """Train the hybrid on ``bundle`` and write a new artifact version in ``artifacts_dir``.
+
+    The re-ranker learns on a temporal validation cut of the bundle (the last 20 % of time),
+    then every component is refitted on all of it. Returns the version folder.
+    """
+    mapping = IdMapping().fit(bundle)
+    vocab = Vocabulary.from_bundle(bundle)
+    validation = validation_split(bundle, "temporal", seed=seed)
+    model, inputs, timings = fit_hybrid(bundle, validation, mapping, vocab, params, seed)
+    writer = artifacts.ArtifactWriter.create(Path(artifacts_dir))
+    try:
+        model.save(writer.path / MODEL_DIR)
+        users = bundle.users.set_index("user_id")
+        bands = user_bands(bundle, inputs.cutoff)
+        users = users.assign(age_band=bands)
+        np.savez(
+            writer.path / TABLES_FILE,
+            **{f"map_{k}": v for k, v in mapping.to_arrays().items()},
+            **{f"vocab_{k}": v for k, v in vocab.to_arrays().items()},
+            **_frame_arrays("users", users, _USER_COLUMNS),
+            **_frame_arrays("items", bundle.items.set_index("item_id"), _ITEM_COLUMNS),
+            X_data=inputs.X.data, X_indices=inputs.X.indices, X_indptr=inputs.X.indptr,
+            X_shape=np.array(inputs.X.shape), cutoff=np.array(str(inputs.cutoff)),
+        )
+        writer.seal(
+            promote_to_current=promote,
+            data={"name": bundle.name, "kind": bundle.kind, "users": int(mapping.n_users),
+                  "items": int(mapping.n_items), "interactions": int(len(bundle.interactions)),
+                  "cutoff": str(inputs.cutoff), "sha256": _bundle_hash(bundle)},
+            params={**model.get_params(), "seed": seed},
+            timings=timings,
+        )
+    except BaseException:
+        writer.discard()
+        raise
+    return writer.path
+
+
+class Engine:
+    """A loaded artifact: ranks residents, explains, finds similar courses, takes new events."""
+
+    def __init__(self, path: Path, manifest: dict, model: HybridRanker, mapping: IdMapping,
+                 vocab: Vocabulary, users: pd.DataFrame, items: pd.DataFrame,
+                 history: sp.csr_matrix):
+        self.path = path
+        self.manifest = manifest
+        self.version = manifest["version"]
+        self.model = model
+        self.mapping = mapping
+        self.vocab = vocab
+        self.users = users
+        self.items = items
+        self._history = history.tolil()  # rows change as events arrive
+        self._lock = threading.Lock()
+        self._weights = dict(DEFAULT_EVENT_WEIGHTS)
+        self._titles = (items["title"] if "title" in items else items.index.to_series()).to_numpy()
+
+    @classmethod
+    def load(cls, artifacts_dir: Path, version: str = artifacts.CURRENT) -> Engine:
+        """Load and verify an artifact (checksums first; only then are pickles opened)."""
+        path = artifacts.resolve(Path(artifacts_dir), version)
+        manifest = artifacts.verify(path)
+        try:
+            model = HybridRanker.load(path / MODEL_DIR)
+            with np.load(path / TABLES_FILE, allow_pickle=False) as z:
+                mapping = IdMapping.from_arrays(
+                    {k[4:]: z[k] for k in z.files if k.startswith("map_")})
+                vocab = Vocabulary(z["vocab_categories"], z["vocab_communities"])
+                users = _arrays_frame("users", z)
+                items = _arrays_frame("items", z)
+                shape = tuple(z["X_shape"])
+                history = sp.csr_matrix((z["X_data"], z["X_indices"], z["X_indptr"]), shape)
+        except (KeyError, ValueError, OSError) as exc:
+            raise artifacts.ArtifactError(f"{path}: artifact does not match this engine "
+                                          f"({exc})") from exc
+        items = items.reindex(mapping.item_ids_)
+        if history.shape != (mapping.n_users, mapping.n_items) or model.n_items_ != len(items):
+            raise artifacts.ArtifactError(f"{path}: model and tables disagree on sizes")
+        return cls(path, manifest, model, mapping, vocab, users, items, history)
+
+    # -- contexts -----------------------------------------------------------------------------
+    def context_for(self, user_id: str) -> UserContext | None:
+        if user_id not in self.users.index:
+            return None
+        row = self.users.loc[user_id]
+        return UserContext(user_id, _none(row.get("age_band")), _none(row.get("community_id")),
+                           _none(row.get("household_id")), (), known=True)
+
+    def seen(self, user_id: str) -> set[str]:
+        idx = int(self.mapping.user_index([user_id])[0])
+        if idx < 0:
+            return set()
+        with self._lock:
+            cols = self._history.rows[idx]
+        return set(self.mapping.item_ids(np.asarray(cols, dtype=np.int64)).tolist())
+
+    def _row(self, ctx: UserContext) -> tuple[int, sp.csr_matrix]:
+        idx = int(self.mapping.user_index([ctx.user_id])[0]) if ctx.user_id else -1
+        if idx < 0:
+            return -1, sp.csr_matrix((1, self.mapping.n_items), dtype=np.float32)
+        with self._lock:
+            return idx, sp.csr_matrix(self._history[idx], dtype=np.float32)
+
+    def _side(self, ctx: UserContext) -> dict:
+        interests = np.zeros((1, max(len(self.vocab.categories), 1)), dtype=bool)
+        wanted = {s.lower() for s in ctx.interests}
+        for c, name in enumerate(self.vocab.categories):
+            interests[0, c] = name.lower() in wanted
+        return {
+            "user_band": band_codes([ctx.age_band]),
+            "user_community": self.vocab.community_codes([ctx.community_id]),
+            "user_interests": interests,
+        }
+
+    # -- ranking ------------------------------------------------------------------------------
+    def recommend(self, ctx: UserContext, n: int = 10, allowed: np.ndarray | None = None,
+                  explain: bool = True) -> list[Recommendation]:
+        """Top ``n`` allowed courses for ``ctx``, best first, with reasons when ``explain``."""
+        idx, row = self._row(ctx)
+        ids, scores, signals = self.model.rank(np.array([idx]), row, n=n, allowed=allowed,
+                                               **self._side(ctx))
+        keep = ids[0] >= 0
+        ids, scores, signals = ids[0][keep], scores[0][keep], signals[0][keep]
+        reasons = (self._explain(row.indices, ids, signals, ctx) if explain
+                   else [[] for _ in ids])
+        cold = row.nnz == 0
+        return [Recommendation(str(i), float(s), r, cold)
+                for i, s, r in zip(self.mapping.item_ids(ids), scores, reasons)]
+
+    def similar(self, item_id: str, n: int = 10) -> list[tuple[str, float]]:
+        idx = int(self.mapping.item_index([item_id])[0])
+        if idx < 0:
+            raise KeyError(item_id)
+        order, score = self.model.similar_items(idx, n)
+        return [(str(i), float(s)) for i, s in zip(self.mapping.item_ids(order), score)]
+
+    def add_events(self, events: pd.DataFrame) -> None:
+        """Fold new events into users' histories so the next list reflects them (no retrain)."""
+        if events.empty:
+            return
+        u = self.mapping.user_index(events["resident_id"].astype(str))
+        i = self.mapping.item_index(events["course_id"].astype(str))
+        ok = (u >= 0) & (i >= 0)
+        values = events["value"] if "value" in events else pd.Series(np.nan, index=events.index)
+        with self._lock:
+            for uu, ii, ev, val in zip(u[ok], i[ok], events["event"][ok], values[ok]):
+                w = self._weights.get(str(ev), 1.0)
+                if ev == "rate":
+                    w *= (0.0 if pd.isna(val) else float(val) - 3.0)
+                new = max(float(self._history[uu, ii]) + w, 0.0)
+                # enrolment-like events keep the course in the history even after a cancel,
+                # so that it is not offered again right away
+                self._history[uu, ii] = new if new > 0 else 1e-3
+
+    # -- explanations -------------------------------------------------------------------------
+    def _explain(self, history, items, signals, ctx: UserContext) -> list[list[str]]:
+        """Reasons in words, from the signals that put each item on the list."""
+        col = {name: j for j, name in enumerate(SIGNALS)}
+        anchors = self.model.anchors(items, history)
+        band = BAND_WORDS.get(ctx.age_band or "", ctx.age_band)
+        top20 = np.log1p(20)
+        out = []
+        for item, anchor, s in zip(items, anchors, signals):
+            reasons: list[str] = []
+            cat = self.items["category"].iloc[item] if "category" in self.items else None
+            if s[col["interest"]] > 0 and cat:
+                reasons.append(f"matches your interest in {cat}")
+            if anchor >= 0:
+                reasons.append(f"because you took {self._titles[anchor]}")
+            if ctx.community_id and band and s[col["pop_local_rank"]] <= top20:
+                reasons.append(f"popular with {band} in "
+                               f"{self._community_name(ctx.community_id)}")
+            elif band and s[col["pop_band_rank"]] <= top20:
+                reasons.append(f"popular with {band}")
+            if band and s[col["eligible"]] > 0:
+                reasons.append(f"made for {band}")
+            if s[col["same_community"]] > 0:
+                reasons.append("held in your community")
+            if len(history) and s[col["als_rank"]] <= top20:
+                reasons.append("residents with a history like yours joined it")
+            out.append(reasons or ["popular across the district"])
+        return out
+
+    def _community_name(self, community_id: str) -> str:
+        return str(community_id)
+
+
+def _none(value):
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+
+
+def _frame_arrays(prefix: str, frame: pd.DataFrame, columns) -> dict[str, np.ndarray]:
+    out = {f"{prefix}__index": frame.index.astype(str).to_numpy(dtype=str)}
+    for c in columns:
+        if c in frame:
+            values = frame[c]
+            if pd.api.types.is_datetime64_any_dtype(values):
+                values = values.dt.strftime("%Y-%m-%dT%H:%M:%S")
+            out[f"{prefix}_{c}"] = values.astype(object).where(values.notna(), "").astype(
+                str).to_numpy(dtype=str)
+    return out
+
+
+def _arrays_frame(prefix: str, z) -> pd.DataFrame:
+    index = pd.Index(z[f"{prefix}__index"])
+    data = {}
+    for key in z.files:
+        if key.startswith(f"{prefix}_") and not key.startswith(f"{prefix}__"):
+            col = key[len(prefix) + 1:]
+            values = pd.Series(z[key], index=index, dtype=object).replace("", None)
+            if col in ("start_date", "end_date"):
+                values = pd.to_datetime(values, format="ISO8601")
+            elif col in ("capacity", "weekday", "birth_year"):
+                values = pd.to_numeric(values).astype("Int64")
+            data[col] = values
+    return pd.DataFrame(data, index=index)
+
+
+def _bundle_hash(bundle: DataBundle) -> str:
+    digest = hashlib.sha256()
+    inter = bundle.interactions
+    for col in ("user_id", "item_id", "timestamp", "event"):
+        if col in inter:
+            digest.update(pd.util.hash_pandas_object(inter[col], index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+__all__ = ["BAND_NAMES", "Engine", "Recommendation", "UserContext", "train_artifact"]

@@ -1,0 +1,165 @@
+"""Turning a DataBundle into model inputs, and fitting the hybrid the one way it is fitted.
+
+The benchmark and ``recommender train`` both call :func:`fit_hybrid`, so the model that is
+evaluated is the model that is served.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from features.bands import BAND_NAMES, AgeBands
+from features.courses import CourseFeatures
+from features.events import resolve_cutoff
+from features.frames import DataBundle
+from features.ids import IdMapping
+from features.interactions import InteractionMatrix
+from models.hybrid import HybridRanker
+from recommender.evaluation import relevance_matrix
+from recommender.splits import Split
+
+
+@dataclass
+class Vocabulary:
+    """Codes shared by training and serving: category and community names <-> ints."""
+
+    categories: np.ndarray
+    communities: np.ndarray
+
+    @classmethod
+    def from_bundle(cls, bundle: DataBundle) -> Vocabulary:
+        cats = _distinct(bundle.items, "category")
+        comms = np.union1d(_distinct(bundle.users, "community_id"),
+                           _distinct(bundle.items, "community_id"))
+        return cls(cats, comms)
+
+    def category_codes(self, values) -> np.ndarray:
+        return _codes(values, self.categories)
+
+    def community_codes(self, values) -> np.ndarray:
+        return _codes(values, self.communities)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"categories": self.categories, "communities": self.communities}
+
+
+@dataclass
+class ModelInputs:
+    """The matrix and side arrays the hybrid and the baselines are fitted on."""
+
+    X: sp.csr_matrix
+    user_band: np.ndarray
+    user_community: np.ndarray
+    item_category: np.ndarray
+    item_bands: np.ndarray
+    item_community: np.ndarray
+    item_features: sp.csr_matrix
+    cutoff: pd.Timestamp
+
+    def side(self) -> dict:
+        return {
+            "user_band": self.user_band, "user_community": self.user_community,
+            "item_category": self.item_category, "item_bands": self.item_bands,
+            "item_community": self.item_community, "item_features": self.item_features,
+        }
+
+
+def band_codes(bands) -> np.ndarray:
+    """Band names -> 0..3 (-1 for unknown)."""
+    return _codes(bands, np.asarray(BAND_NAMES))
+
+
+def user_bands(bundle: DataBundle, cutoff: pd.Timestamp, age_bands: AgeBands | None = None):
+    """Each user's band name at ``cutoff``: from birth_year when known, else the age_band column."""
+    users = bundle.users
+    out = np.full(len(users), None, dtype=object)
+    if "age_band" in users:
+        out = users["age_band"].astype(object).where(users["age_band"].notna(), None).to_numpy()
+    if "birth_year" in users:
+        years = pd.to_numeric(users["birth_year"], errors="coerce").to_numpy(dtype="float64")
+        years = np.where(years > cutoff.year, np.nan, years)  # not born yet at the cut
+        computed = (age_bands or AgeBands()).bands(years, cutoff.date())
+        out = np.where(pd.isna(computed), out, computed)
+    return out
+
+
+def model_inputs(bundle: DataBundle, mapping: IdMapping, vocab: Vocabulary, cutoff=None,
+                 content: CourseFeatures | None = None) -> ModelInputs:
+    """Everything the models read, built from events at or before ``cutoff``."""
+    matrix = InteractionMatrix(id_mapping=mapping, cutoff=cutoff)
+    X = matrix.fit_transform(bundle)
+    cut = matrix.cutoff_
+    users = bundle.users
+    uidx = mapping.user_index(users["user_id"])
+    ok = uidx >= 0
+    user_band = np.full(mapping.n_users, -1, dtype=np.int64)
+    user_band[uidx[ok]] = band_codes(user_bands(bundle, cut))[ok]
+    user_comm = np.full(mapping.n_users, -1, dtype=np.int64)
+    if "community_id" in users:
+        user_comm[uidx[ok]] = vocab.community_codes(users["community_id"])[ok]
+    items = bundle.items
+    iidx = mapping.item_index(items["item_id"])
+    iok = iidx >= 0
+    item_cat = np.full(mapping.n_items, -1, dtype=np.int64)
+    item_comm = np.full(mapping.n_items, -1, dtype=np.int64)
+    item_bands = np.zeros((mapping.n_items, len(BAND_NAMES)), dtype=bool)
+    if "category" in items:
+        item_cat[iidx[iok]] = vocab.category_codes(items["category"])[iok]
+    if "community_id" in items:
+        item_comm[iidx[iok]] = vocab.community_codes(items["community_id"])[iok]
+    if "target_bands" in items:
+        for b, name in enumerate(BAND_NAMES):
+            has = items["target_bands"].fillna("").astype(str).str.split("|").map(
+                lambda parts, n=name: n in parts).to_numpy(dtype=bool)
+            item_bands[iidx[iok], b] = has[iok]
+    if content is None:
+        content = CourseFeatures(id_mapping=mapping).fit(bundle)
+    return ModelInputs(X, user_band, user_comm, item_cat, item_bands, item_comm,
+                       content.content_matrix(bundle), cut)
+
+
+def target_matrix(split: Split, mapping: IdMapping) -> sp.csr_matrix:
+    """The split's relevant test pairs as a users x items 0/1 matrix on ``mapping``."""
+    return relevance_matrix(split.test_relevant, mapping.user_ids_, mapping.item_ids_)
+
+
+def fit_hybrid(train: DataBundle, validation: Split, mapping: IdMapping, vocab: Vocabulary,
+               params: dict | None = None, seed: int = 0) -> tuple[HybridRanker, ModelInputs,
+                                                                    dict]:
+    """Fit the hybrid on ``train``, its re-ranker on ``validation`` (a split of ``train``).
+
+    Returns the model, the full-training inputs it was fitted on, and timings.
+    """
+    t0 = time.perf_counter()
+    content = CourseFeatures(id_mapping=mapping).fit(train)
+    full = model_inputs(train, mapping, vocab, content=content)
+    val = model_inputs(validation.train, mapping, vocab, cutoff=resolve_cutoff(
+        validation.train.interactions), content=content)
+    target = target_matrix(validation, mapping)
+    t1 = time.perf_counter()
+    model = HybridRanker(random_state=seed, **(params or {}))
+    model.fit(full.X, validation=(val.X, target), **full.side())
+    t2 = time.perf_counter()
+    return model, full, {"features_s": t1 - t0, "fit_s": t2 - t1}
+
+
+def _distinct(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame:
+        return np.array([], dtype=str)
+    values = frame[column].dropna().astype(str)
+    return np.array(sorted(values.unique()), dtype=str)
+
+
+def _codes(values, vocabulary: np.ndarray) -> np.ndarray:
+    """Positions of ``values`` in the sorted ``vocabulary`` (-1 for missing or unknown)."""
+    values = np.asarray(pd.Series(values, dtype=object).where(pd.notna(values), ""), dtype=str)
+    if len(vocabulary) == 0 or values.size == 0:
+        return np.full(values.size, -1, dtype=np.int64)
+    pos = np.searchsorted(vocabulary, values)
+    pos = np.clip(pos, 0, len(vocabulary) - 1)
+    return np.where(vocabulary[pos] == values, pos, -1).astype(np.int64)
