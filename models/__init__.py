@@ -1,0 +1,24 @@
+"""Recommendation models behind one interface (:class:`~models.base.Recommender`).
+
+Every model is fitted on a users × items sparse matrix and scores a batch of users from their
+rows; see ``models.base`` for the contract and ``tests/models/mixin.py`` for the shared tests.
+"""
+
+from models.base import NotFittedError, Recommender, top_n
+from models.collaborative import ALS, BPR
+from models.content import ContentModel
+from models.ease import EASE
+from models.neighbours import ItemKNN
+from models.popularity import Popularity
+
+__all__ = [
+    "ALS",
+    "BPR",
+    "EASE",
+    "ContentModel",
+    "ItemKNN",
+    "NotFittedError",
+    "Popularity",
+    "Recommender",
+    "top_n",
+]
