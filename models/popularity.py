@@ -1,0 +1,121 @@
+"""Popularity: global, or per group of users (age band, community × band, any int group id).
+
+One class covers the three popularity baselines of the brief: without ``user_groups`` it is
+global popularity; with an age-band index per user it is popularity by band; with a
+(community × band) id per user it is popularity per community and band. The caller encodes the
+groups (e.g. ``community_index * n_bands + band_index``); negative ids mean "unknown group".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from models.base import Recommender, check_param
+
+
+class Popularity(Recommender):
+    """Most-interacted items, globally or within the user's group.
+
+    A group's score for an item is its share of the group's interactions, smoothed towards the
+    global share: ``(count_g + shrinkage * global_share) / (total_g + shrinkage)``, so small
+    groups lean on the global ranking and items a group has never touched are still ordered by
+    global popularity. A user whose group is unknown, negative or had no interactions at fit
+    time gets the global ranking. Scores ignore the user's row (only ``filter_seen`` uses it).
+
+    Parameters
+    ----------
+    weighted : bool, default False
+        Count interaction weights (the matrix values) instead of distinct users per item.
+    shrinkage : float, default 1.0
+        Weight, in interactions, of the global share in each group's score (0 = pure group).
+
+    Side information
+    ----------------
+    ``fit(user_items, user_groups=None)``: int array (n_users,), the group of each row.
+    ``score``/``recommend(..., user_groups=None)``: int array (n,), the group of each requested
+    user; if omitted, known users get their fit-time group and unseen users the global ranking.
+
+    Attributes
+    ----------
+    global_scores_ : ndarray of float32, shape (n_items,)
+        Each item's share of all interactions.
+    groups_ : ndarray of int64, shape (n_groups,)
+        Sorted group ids that had interactions at fit time.
+    group_scores_ : ndarray of float32, shape (n_groups, n_items)
+        Smoothed per-group shares.
+    user_groups_ : ndarray of int64, shape (n_users,) or (0,)
+        The fit-time group of each user (empty when fitted without groups).
+    """
+
+    _fitted_arrays = ("global_scores_", "groups_", "group_scores_", "user_groups_")
+
+    def __init__(self, weighted: bool = False, shrinkage: float = 1.0):
+        self.weighted = weighted
+        self.shrinkage = shrinkage
+
+    def _validate_params(self) -> None:
+        if not isinstance(self.weighted, bool | np.bool_):
+            raise ValueError(f"weighted must be a bool, got {self.weighted!r}")
+        check_param("shrinkage", self.shrinkage, "float", low=0.0)
+
+    def _fit(self, X: sp.csr_matrix, user_groups: Any = None) -> None:
+        values = X if self.weighted else (X != 0).astype(np.float64)
+        per_user = sp.csr_matrix(values, dtype=np.float64)
+        counts = np.asarray(per_user.sum(axis=0)).ravel()
+        total = counts.sum()
+        share = counts / total if total > 0 else np.zeros_like(counts)
+        self.global_scores_ = share.astype(np.float32)
+        if user_groups is None:
+            self.user_groups_ = np.zeros(0, dtype=np.int64)
+            self.groups_ = np.zeros(0, dtype=np.int64)
+            self.group_scores_ = np.zeros((0, self.n_items_), dtype=np.float32)
+            return
+        groups = _as_groups(user_groups, X.shape[0], "user_groups")
+        self.user_groups_ = groups
+        known = groups >= 0
+        ids, inverse = np.unique(groups[known], return_inverse=True)
+        # Sum rows per group with one sparse product: (groups × users) @ (users × items).
+        membership = sp.csr_matrix(
+            (np.ones(inverse.size), (inverse, np.flatnonzero(known))),
+            shape=(ids.size, X.shape[0]),
+        )
+        group_counts = np.asarray((membership @ per_user).todense())
+        group_totals = group_counts.sum(axis=1, keepdims=True)
+        scores = (group_counts + self.shrinkage * share) / np.maximum(
+            group_totals + self.shrinkage, np.finfo(np.float64).tiny
+        )
+        # Groups whose members never interacted would score all zeros: drop them so those
+        # users fall back to the global ranking.
+        keep = group_totals.ravel() > 0
+        self.groups_ = ids[keep].astype(np.int64)
+        self.group_scores_ = scores[keep].astype(np.float32)
+
+    def _score(self, users: np.ndarray, X: sp.csr_matrix, user_groups: Any = None) -> np.ndarray:
+        if user_groups is not None:
+            groups = _as_groups(user_groups, len(users), "user_groups")
+        else:
+            groups = np.full(len(users), -1, dtype=np.int64)
+            known = self._known(users, self.user_groups_.size)
+            groups[known] = self.user_groups_[users[known]]
+        # Row len(groups_) of the table is the global ranking: the fallback for every miss.
+        pos = np.searchsorted(self.groups_, groups)
+        pos = np.minimum(pos, max(self.groups_.size - 1, 0))
+        hit = (self.groups_.size > 0) & (groups >= 0)
+        if self.groups_.size:
+            hit &= self.groups_[pos] == groups
+        rows = np.where(hit, pos, self.groups_.size)
+        table = np.vstack([self.group_scores_, self.global_scores_[None, :]])
+        return table[rows]
+
+
+def _as_groups(groups: Any, n: int, name: str) -> np.ndarray:
+    arr = np.asarray(groups)
+    if arr.shape != (n,) or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(
+            f"{name} must be an int array with one group id per user ({n}), got dtype "
+            f"{arr.dtype} shape {arr.shape}"
+        )
+    return arr.astype(np.int64)

@@ -1,0 +1,88 @@
+"""Popularity: global, per group (age band) and per community × band, one class."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from models import Popularity
+from tests.models.mixin import RecommenderContract, checkerboard
+
+
+class TestPopularityByGroup(RecommenderContract):
+    """With the user groups it ranks each group's items first; it ignores a new user's row."""
+
+    bad_params = {"shrinkage": -0.5, "weighted": "no"}
+    scores_from_row = False
+
+    def make_model(self):
+        return Popularity()
+
+    def fit_side(self, data):
+        return {"user_groups": data.user_group}
+
+    def test_unseen_user_with_a_group_gets_that_groups_items(self, model, data):
+        empty = sp.csr_matrix((2, data.n_items))
+        ids, _ = model.recommend(np.array([-1, -1]), empty, n=3, user_groups=np.array([1, 0]))
+        assert set(data.item_group[ids[0]]) == {1} and set(data.item_group[ids[1]]) == {0}
+
+
+class TestGlobalPopularity(RecommenderContract):
+    bad_params = {"shrinkage": float("nan")}
+    own_group_first = False
+    scores_from_row = False
+
+    def make_model(self):
+        return Popularity(weighted=True)
+
+    def test_recommends_unseen_items_of_own_group_first(self, model, data):
+        # Global popularity knows no groups: it ranks by total weight, for everyone.
+        totals = np.asarray(data.user_items.sum(axis=0)).ravel()
+        ids, _ = model.recommend(np.arange(data.n_users), data.user_items, n=data.n_items)
+        for user in range(data.n_users):
+            seen = set(data.user_items[user].indices.tolist())
+            expected = sorted(set(range(data.n_items)) - seen, key=lambda i: (-totals[i], i))
+            assert [i for i in ids[user].tolist() if i >= 0] == expected
+
+
+def test_counts_distinct_users_unless_weighted():
+    X = sp.csr_matrix(np.array([[5, 1, 0], [0, 1, 0], [0, 1, 1]], dtype=np.float32))
+    np.testing.assert_allclose(Popularity().fit(X).global_scores_, [0.2, 0.6, 0.2])
+    weighted = Popularity(weighted=True).fit(X).global_scores_
+    np.testing.assert_allclose(weighted, [5 / 9, 3 / 9, 1 / 9])
+
+
+def test_community_by_band_groups_and_fallbacks():
+    # Groups are any int ids: here community * 4 + band. Group 9 (community 2, band 1) has a
+    # member with no interactions; band ids unseen at fit and -1 fall back to global.
+    X = sp.csr_matrix(
+        np.array(
+            [[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]],
+            dtype=np.float32,
+        )
+    )
+    groups = np.array([0, 0, 5, 5, 4, 9])
+    model = Popularity(shrinkage=0.0).fit(X, user_groups=groups)
+    assert model.groups_.tolist() == [0, 4, 5]
+    scores = model.score(np.arange(6), X)
+    np.testing.assert_allclose(scores[0], [2 / 3, 1 / 3, 0, 0])
+    np.testing.assert_allclose(scores[2], [0, 0, 0.5, 0.5])
+    np.testing.assert_allclose(scores[5], model.global_scores_)  # empty group -> global
+    unseen = model.score(np.array([-1, 99]), sp.csr_matrix((2, 4)), user_groups=np.array([7, -1]))
+    np.testing.assert_allclose(unseen, np.tile(model.global_scores_, (2, 1)))
+
+
+def test_shrinkage_breaks_group_ties_by_global_popularity():
+    X = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 1], [0, 0, 1]], dtype=np.float32))
+    model = Popularity(shrinkage=1.0).fit(X, user_groups=np.array([0, 1, 1]))
+    ids, _ = model.recommend(np.array([0]), sp.csr_matrix((1, 3)), n=3)
+    assert ids[0].tolist() == [0, 2, 1]
+
+
+def test_user_groups_must_be_one_int_per_user():
+    X = checkerboard().user_items
+    with pytest.raises(ValueError, match="user_groups"):
+        Popularity().fit(X, user_groups=np.zeros(3, dtype=int))
+    with pytest.raises(ValueError, match="user_groups"):
+        Popularity().fit(X, user_groups=np.zeros(X.shape[0]) + 0.5)
