@@ -266,11 +266,12 @@ def _ids_in(*frames: pd.DataFrame) -> frozenset[str]:
 
 
 def _household_index(users: pd.DataFrame) -> dict[str, np.ndarray]:
+    """household_id -> row positions of its members in ``users`` (residents without one: none)."""
     if "household_id" not in users:
         return {}
-    hh = users["household_id"]
-    return {str(k): v for k, v in hh[hh.notna()].groupby(hh[hh.notna()], sort=False)
-            .indices.items()}
+    hh = users["household_id"].reset_index(drop=True)
+    hh = hh[hh.notna()]
+    return {str(k): hh.index.to_numpy()[v] for k, v in hh.groupby(hh, sort=False).indices.items()}
 
 
 # ----------------------------------------------------------------------------- business rules
@@ -318,8 +319,10 @@ def diversify(snap: Snapshot, ctx: UserContext, allowed: np.ndarray, k: int, *,
               capped: bool, explain: bool) -> list:
     """Top ``k`` of ``allowed`` with at most half (``max(1, k // 2)``) from one category.
 
-    Ranks in passes: after each pass the categories that reached their cap leave the mask, so the
-    next pass ranks only what can still be added. Without ``capped`` this is one plain ranking.
+    Ranks in passes without explanations: after each pass the categories that reached their cap
+    leave the mask, so the next pass ranks only what can still be added. The final ``k`` are
+    then ranked once more, alone, to explain them (explaining is the costly part).
+    Without ``capped`` this is one plain ranking.
     """
     engine, cat = snap.engine, snap.catalogue
     if not capped:
@@ -331,7 +334,7 @@ def diversify(snap: Snapshot, ctx: UserContext, allowed: np.ndarray, k: int, *,
     while len(picked) < k and mask.any():
         need = k - len(picked)
         recs = engine.recommend(ctx, n=min(int(mask.sum()), 2 * need + 8), allowed=mask,
-                                explain=explain)
+                                explain=False)
         if not recs:
             break
         for rec in recs:
@@ -344,6 +347,13 @@ def diversify(snap: Snapshot, ctx: UserContext, allowed: np.ndarray, k: int, *,
             per_category[category] = per_category.get(category, 0) + 1
             if per_category[category] >= cap:
                 mask &= cat.category != category
+    if explain and picked:
+        final = np.zeros(len(cat.ids), dtype=bool)
+        final[cat.positions(r.item_id for r in picked)] = True
+        reasons = {r.item_id: r.reasons
+                   for r in engine.recommend(ctx, n=len(picked), allowed=final, explain=True)}
+        for rec in picked:
+            rec.reasons = reasons.get(rec.item_id, [])
     return picked
 
 

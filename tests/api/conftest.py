@@ -1,0 +1,125 @@
+"""Fixtures for the API tests: one small generated district, one REAL trained artifact (trained
+once per session), and one running app per store backend (SQLite and PostgreSQL), driven over
+HTTP with the FastAPI TestClient.
+
+The app fixtures are session-scoped, so tests share the store: every test that posts events
+uses its own event-id prefix and its own residents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.settings import Settings
+from recommender.domain import TABLE_ORDER
+from recommender.store import open_store
+from tests.conftest import BACKENDS, POSTGRES_URL
+
+KEYS = {"platform": "plat-key-123", "coordinator": "coord-key-456", "admin": "admin-key-789"}
+API_KEYS = ",".join(f"{role}:{key}" for role, key in KEYS.items())
+PLATFORM = {"X-API-Key": KEYS["platform"]}
+ADMIN = {"X-API-Key": KEYS["admin"]}
+COORDINATOR = {"X-API-Key": KEYS["coordinator"]}
+SMALL_MODEL = {"als_factors": 16, "als_iterations": 4, "max_iter": 20, "knn_neighbours": 30,
+               "n_candidates": 30, "max_train_users": 2000}
+
+
+@pytest.fixture(scope="session")
+def district(tmp_path_factory) -> Path:
+    """A small generated district whose data ends today (so some courses are still open)."""
+    from recommender.generate import generate_district
+
+    out = tmp_path_factory.mktemp("district")
+    generate_district(out, residents=800, courses=90, seed=7, fmt="csv")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tables(district) -> dict[str, pd.DataFrame]:
+    """The four district tables as text, the way the platform exported them."""
+    return {t: pd.read_csv(district / f"{t}.csv", dtype=str, keep_default_na=False,
+                           na_values=[""]) for t in TABLE_ORDER}
+
+
+@pytest.fixture(scope="session")
+def artifacts(district, tmp_path_factory) -> Path:
+    """A real artifact trained on the district (once per session); `current` points at it."""
+    from recommender.datasets import load_district
+    from recommender.engine import train_artifact
+
+    root = tmp_path_factory.mktemp("artifacts")
+    # The real training code, with small hyper-parameters so the session trains in seconds.
+    train_artifact(load_district(district), root, seed=0, params=SMALL_MODEL)
+    return root
+
+
+def _database(kind: str, tmp_path_factory):
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'api.db'}", None
+    schema = f"t_api_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    except sa.exc.OperationalError as exc:  # pragma: no cover - environment failure
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}")
+    sep = "&" if "?" in POSTGRES_URL else "?"
+
+    def drop():
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+    return f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}", drop
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def db_url(request, tables, tmp_path_factory):
+    """A database of each backend holding the district (imported once per backend)."""
+    url, drop = _database(request.param, tmp_path_factory)
+    store = open_store(url)
+    for name in TABLE_ORDER:
+        store.insert(name, tables[name])
+    store.dispose()
+    yield url
+    if drop:
+        drop()
+
+
+@pytest.fixture(scope="session")
+def app(db_url, artifacts):
+    return create_app(Settings(database_url=db_url, artifacts_dir=artifacts, api_keys=API_KEYS))
+
+
+@pytest.fixture(scope="session")
+def client(app):
+    """The running app (lifespan entered: store open, model loaded)."""
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def service(client, app):
+    return app.state.service
+
+
+@pytest.fixture
+def store(service):
+    return service.store
+
+
+def today() -> dt.date:
+    return dt.date.today()
+
+
+def new_ids(prefix: str, n: int) -> list[str]:
+    tag = uuid.uuid4().hex[:8]
+    return [f"{prefix}-{tag}-{i}" for i in range(n)]
