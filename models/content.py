@@ -17,6 +17,9 @@ from sklearn.preprocessing import normalize as l2_normalize
 
 from models.base import Recommender
 
+# Users scored per dense block of profiles: bounds memory to _CHUNK × n_features floats.
+_CHUNK = 1024
+
 
 class ContentModel(Recommender):
     """Profile-to-item cosine over item features.
@@ -87,7 +90,7 @@ class ContentModel(Recommender):
         self.item_features_ = F
         self.feature_weights_ = weights.astype(np.float32)
 
-    def user_profiles(self, user_items: Any) -> sp.csr_matrix:
+    def user_profiles(self, user_items: Any) -> np.ndarray:
         """Users' profiles in feature space, one row per row of ``user_items``.
 
         Parameters
@@ -96,15 +99,25 @@ class ContentModel(Recommender):
 
         Returns
         -------
-        scipy.sparse.csr_matrix of float32, shape (n, n_features)
+        ndarray of float32, shape (n, n_features)
+            Weighted sums of the users' item feature rows (unit length when ``normalize``).
         """
         self._check_fitted()
         X = self._check_rows(np.zeros(user_items.shape[0], dtype=np.int64), user_items)
-        profiles = sp.csr_matrix(X @ self.item_features_, dtype=np.float32)
-        if self.normalize and profiles.shape[0]:
-            profiles = sp.csr_matrix(l2_normalize(profiles, norm="l2", axis=1), dtype=np.float32)
+        return self._profiles(X)
+
+    def _profiles(self, X: sp.csr_matrix) -> np.ndarray:
+        profiles = np.asarray((X @ self.item_features_).todense(), dtype=np.float32)
+        if self.normalize:
+            norms = np.linalg.norm(profiles, axis=1, keepdims=True)
+            np.divide(profiles, norms, out=profiles, where=norms > 0)
         return profiles
 
     def _score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
-        profiles = self.user_profiles(X)
-        return np.asarray((profiles @ self.item_features_.T).todense(), dtype=np.float32)
+        scores = np.empty((X.shape[0], self.n_items_), dtype=np.float32)
+        # sparse items × features @ dense features × users: work in nnz(item_features) per
+        # user, where a sparse-sparse product spends most of its time building the output.
+        for start in range(0, X.shape[0], _CHUNK):
+            block = self._profiles(X[start : start + _CHUNK])
+            scores[start : start + _CHUNK] = (self.item_features_ @ block.T).T
+        return scores

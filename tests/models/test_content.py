@@ -51,6 +51,8 @@ def test_one_item_user_gets_items_sharing_its_features():
     row = sp.csr_matrix(([1.0], ([0], [2])), shape=(1, data.n_items))
     ids, _ = model.recommend(np.array([-1]), row, n=5)
     assert ids[0, 0] == 3  # shares both the group and the tag of item 2
+    profile = model.user_profiles(row)
+    np.testing.assert_allclose(profile[0], model.item_features_[2].toarray()[0], rtol=1e-6)
     assert set(ids[0].tolist()) == {0, 1, 3, 4, 5}
 
 
