@@ -134,16 +134,18 @@ class _Failures:
         self.field = np.full(n, None, dtype=object)
         self.reason = np.full(n, None, dtype=object)
         self.value = np.full(n, None, dtype=object)
+        self.failed = np.zeros(n, dtype=bool)
 
     @property
     def ok(self) -> np.ndarray:
-        return np.equal(self.field, None)
+        return ~self.failed
 
     def add(self, mask: np.ndarray, field: str, reason, raw: pa.Array | None) -> None:
         """Mark rows in ``mask`` that have not failed yet; ``reason`` is a str or f(index)."""
-        idx = np.flatnonzero(mask & self.ok)
+        idx = np.flatnonzero(mask & ~self.failed)
         if not len(idx):
             return
+        self.failed[idx] = True
         self.field[idx] = field
         self.reason[idx] = reason(idx) if callable(reason) else reason
         if raw is not None:
@@ -220,7 +222,7 @@ def _check_column(col: Column, spec: TableSpec, raw: pa.Array, fail: _Failures,
         text = pd.Series(np.where(present & well_formed, raw.to_numpy(zero_copy_only=False),
                                   None), dtype=object)
         fmt = "%Y-%m-%d" if col.kind == "date" else "ISO8601"
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce", cache=False)
         what = "a date (YYYY-MM-DD)" if col.kind == "date" else "an ISO 8601 date-time"
         fail.add(present & parsed.isna().to_numpy(), name, f"{name} is not {what}", raw)
         return parsed
@@ -243,8 +245,14 @@ def _check_duplicates(name: str, raw: pa.Array, fail: _Failures, seen: SeenKeys,
     candidates = np.flatnonzero(fail.ok)
     keys = _as_bytes(raw.take(pa.array(candidates)))
     earlier = seen.first_lines(keys)
-    frame = pd.DataFrame({"key": keys, "line": lines[candidates]})
-    first_line = frame.groupby("key", sort=False)["line"].transform("first").to_numpy()
+    # Within the chunk: sort stably, so each run of equal keys starts with its first line.
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.ones(len(keys), dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    run_first = lines[candidates][order][np.flatnonzero(starts)[np.cumsum(starts) - 1]]
+    first_line = np.empty(len(keys), dtype=np.int64)
+    first_line[order] = run_first
     first = np.where(earlier > 0, earlier, first_line)
     dup = first != lines[candidates]
     mask = np.zeros(len(raw), dtype=bool)
@@ -350,4 +358,8 @@ def _take(values, mask: np.ndarray, kind: str):
         if kind == "date":  # datetime.date objects take the store's no-conversion path
             return pd.Series(kept).dt.date.to_numpy()
         return pd.Series(kept)
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        # Kept as object: pandas 3 would otherwise copy text into Arrow strings, which the
+        # store then converts back to Python str cell by cell.
+        return pd.Series(values[mask], dtype=object)
     return values[mask]
