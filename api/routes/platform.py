@@ -3,6 +3,8 @@ similar courses, and participation events."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -20,9 +22,22 @@ from api.schemas import (
     ResidentRecommendations,
     SimilarCourses,
 )
+from recommender.service import ServiceError
 
 router = APIRouter(prefix="/v1", tags=["platform"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 422, 503)}
+
+
+@contextmanager
+def located(where: str) -> Iterator[None]:
+    """Name service errors the way request validation does (``body.age_band``)."""
+    try:
+        yield
+    except ServiceError as exc:
+        if exc.status != 503:
+            exc.field = f"{where}.{exc.field}"
+        raise
+
 
 K = Annotated[int, Query(ge=1, le=100, description="How many courses (1..100).")]
 Explain = Annotated[bool, Query(description="Include the reasons of each course.")]
@@ -45,11 +60,12 @@ def resident_recommendations(
 def profile_recommendations(profile: Profile, _: PlatformRole, service: ServiceDep):
     """Courses for someone the platform has not registered: birth year or band, community,
     interests."""
-    return service.for_profile(
-        birth_year=profile.birth_year, age_band=profile.age_band,
-        community_id=profile.community_id, interests=profile.interests, k=profile.k,
-        category=profile.category, explain=profile.explain,
-    )
+    with located("body"):
+        return service.for_profile(
+            birth_year=profile.birth_year, age_band=profile.age_band,
+            community_id=profile.community_id, interests=profile.interests, k=profile.k,
+            category=profile.category, explain=profile.explain,
+        )
 
 
 @router.get("/households/{household_id}/recommendations",
@@ -59,7 +75,8 @@ def household_recommendations(
     _: PlatformRole, service: ServiceDep, k: K = 10,
 ):
     """Courses two or more members can attend together, with whom each course is for."""
-    return service.for_household(household_id, k=k)
+    with located("path"):
+        return service.for_household(household_id, k=k)
 
 
 @router.get("/courses/{course_id}/similar", response_model=SimilarCourses, responses=ERRORS)
@@ -69,7 +86,8 @@ def similar_courses(
     available_only: Annotated[bool, Query(description="Only courses open to enrol in.")] = True,
 ):
     """Courses most like this one."""
-    return service.similar(course_id, k=k, available_only=available_only)
+    with located("path"):
+        return service.similar(course_id, k=k, available_only=available_only)
 
 
 @router.post("/events", response_model=EventReport, responses=ERRORS)
