@@ -50,6 +50,8 @@ __all__ = ["UnusableInput", "TableSummary", "ImportReport", "import_folder", "fi
 
 EXIT_OK, EXIT_REJECTED = 0, 3
 _REJECT_COLUMNS = ["file", "line", "field", "reason", "value"]
+# Tables that foreign keys point at: only their accepted keys need remembering.
+_REFERENCED = {c.references for spec in TABLES.values() for c in spec.columns if c.references}
 
 
 class UnusableInput(ValueError):
@@ -423,7 +425,8 @@ def _import_table(spec: TableSpec, path: Path, header: list[str], store, known: 
                 inserted = store.insert(spec.name, result.frame)
                 summary.accepted += inserted.inserted
                 summary.duplicate += inserted.duplicates
-                known.add(spec.name, result.frame[spec.key].to_numpy())
+                if spec.name in _REFERENCED:
+                    known.add(spec.name, result.frame[spec.key].to_numpy())
             found = result.rejects.assign(file=path.name)[_REJECT_COLUMNS]
             found = pd.concat([pd.DataFrame(chunk.problems, columns=_REJECT_COLUMNS), found]
                               ) if chunk.problems else found

@@ -34,7 +34,7 @@ __all__ = ["KnownKeys", "SeenKeys", "ChunkResult", "validate_chunk", "MAX_TEXT"]
 # longer values, so they are rejected here rather than failing a whole insert.
 MAX_TEXT = {"id": 64, "enum": 32, "bands": 128}
 _INT32 = (-(2**31), 2**31 - 1)  # the store's INTEGER columns are 32-bit on PostgreSQL
-_INT_RE = r"^[+-]?[0-9]{1,10}$"
+_INT_RE = r"^[+-]?[0-9]+$"  # size is checked against the range, with its own reason
 _FLOAT_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _DATETIME_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?)?$"

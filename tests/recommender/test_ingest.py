@@ -171,10 +171,12 @@ def test_strict_text_forms(store, tmp_path):
         '"E35,R1,K1,view,,2025-03-01 09:00:00\n', encoding="utf-8")
     (folder / "residents.csv").write_text(
         "resident_id,birth_year,gender,community_id,household_id,registered_at\n"
-        "R40,1950.0,F,C01,,2024-01-02\n", encoding="utf-8")
+        "R40,1950.0,F,C01,,2024-01-02\n"
+        "R41,123456789012,F,C01,,2024-01-02\n", encoding="utf-8")
     report = import_folder(folder, store)
     reasons = {(r["file"], r["line"]): (r["field"], r["reason"]) for r in report.rejected}
     assert reasons[("residents.csv", 2)] == ("birth_year", "birth_year is not an integer")
+    assert reasons[("residents.csv", 3)] == ("birth_year", "birth_year must be at most 2100")
     assert reasons[("participations.csv", 3)][0] == "occurred_at"
     assert "timezone offset" in reasons[("participations.csv", 3)][1]
     assert reasons[("participations.csv", 4)][0] == "occurred_at"
