@@ -217,6 +217,7 @@ class ModelHolder:
         with self._reload_lock:
             try:
                 engine = self.loader(self.artifacts_dir)
+                _smoke_test(engine)
                 names = self._community_names()
                 catalogue = Catalogue.from_items(engine.items, names)
                 households = _household_index(engine.users)
@@ -255,6 +256,20 @@ class ModelHolder:
             pos = catalogue.ids.get_indexer(per_course.index)
             enrolled[pos[pos >= 0]] = per_course.to_numpy()[pos >= 0]
         return enrolled
+
+
+def _smoke_test(engine: Engine) -> None:
+    """Rank once for a cold and a known resident: an artifact whose files verify but whose
+    model does not fit this code (a mismatch) is refused here, not on a platform request."""
+    from recommender.engine import UserContext
+
+    engine.recommend(UserContext(user_id=None, age_band=None), n=3, explain=True)
+    if len(engine.users):
+        ctx = engine.context_for(str(engine.users.index[0]))
+        if ctx is not None:
+            engine.recommend(ctx, n=3, explain=True)
+    if len(engine.items) > 1:
+        engine.similar(str(engine.items.index[0]), n=2)
 
 
 def _ids_in(*frames: pd.DataFrame) -> frozenset[str]:
