@@ -42,6 +42,9 @@ SIGNALS = (
     "interest",
     "history_size",
     "item_log_count",
+    "item_recent",
+    "item_age_days",
+    "item_idle_days",
 )
 
 
@@ -158,14 +161,17 @@ class HybridRanker(Recommender):
         item_bands: Any = None,
         item_community: Any = None,
         item_features: Any = None,
+        item_temporal: Any = None,
         validation: Any = None,
     ) -> None:
         """Fit the re-ranker on ``validation`` and the components on ``X``.
 
         ``user_band`` / ``user_community`` / ``item_category`` / ``item_community``: int arrays
         (-1 = unknown); ``item_bands``: bool (n_items, 4) target bands; ``item_features``: sparse
-        (n_items, n_features) content rows; ``validation``: ``(fit_matrix, target_matrix)``, both
-        (n_users, n_items): the history before a validation cut and the positives after it.
+        (n_items, n_features) content rows; ``item_temporal``: float (n_items, 3) recent
+        activity, days since first and since last interaction; ``validation``:
+        ``(fit_matrix, target_matrix[, item_temporal])``, matrices (n_users, n_items): the
+        history before a validation cut, the positives after it, and the items' activity then.
         """
         n_users, n_items = X.shape
         self.user_band_ = _ints(user_band, n_users)
@@ -177,6 +183,8 @@ class HybridRanker(Recommender):
             if item_bands is None
             else np.asarray(item_bands, dtype=bool).reshape(n_items, N_BANDS)
         )
+        self.item_temporal_ = (np.zeros((n_items, 3), dtype=np.float32) if item_temporal is None
+                               else np.asarray(item_temporal, dtype=np.float32))
         self.n_categories_ = int(self.item_category_.max(initial=-1) + 1)
         self.n_communities_ = int(
             max(self.user_community_.max(initial=-1), self.item_community_.max(initial=-1)) + 1
@@ -187,7 +195,10 @@ class HybridRanker(Recommender):
                 "validation must be (fit_matrix, target_matrix): the hybrid learns "
                 "its re-ranker on a validation cut from the training period"
             )
-        fit_X, target = (sp.csr_matrix(m, dtype=np.float32) for m in validation)
+        fit_X, target = (sp.csr_matrix(m, dtype=np.float32) for m in validation[:2])
+        full_temporal = self.item_temporal_
+        if len(validation) > 2:  # the items' activity as seen at the validation cut
+            self.item_temporal_ = np.asarray(validation[2], dtype=np.float32)
         if fit_X.shape != X.shape or target.shape != X.shape:
             raise ValueError(
                 f"validation matrices must have shape {X.shape}, got "
@@ -206,6 +217,7 @@ class HybridRanker(Recommender):
             random_state=self.random_state,
         ).fit(rows, y)
         # Refit on everything: serving ranks from the full history.
+        self.item_temporal_ = full_temporal
         self.item_count_ = np.asarray((X != 0).sum(axis=0)).ravel().astype(np.float32)
         self._components = self._fit_components(X, self.user_band_, self.user_community_, features)
 
@@ -314,6 +326,7 @@ class HybridRanker(Recommender):
         )
         cols.append(np.log1p(np.diff(X.indptr))[r].astype(np.float32))
         cols.append(np.log1p(self.item_count_[i]))
+        cols.extend(self.item_temporal_[i].T)
         return r, i, np.column_stack(cols).astype(np.float32)
 
     def _category_share(self, hist: sp.csr_matrix) -> np.ndarray:

@@ -102,6 +102,83 @@ def datasets_oulad(
     typer.echo(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
 
 
+def _load_bundle(data: Path | None, db: str | None):
+    """A DataBundle from a folder (district or generic) or from the store."""
+    from recommender.datasets import DatasetError, bundle_from_tables, load_dataset
+
+    try:
+        if data is not None:
+            return load_dataset(data)
+        from recommender.store import open_store
+
+        store = open_store(db)
+        try:
+            tables = store.read_all()
+        finally:
+            store.dispose()
+        if tables["participations"].empty:
+            _fail(f"the store {store!r} holds no participations: run `recommender import` first")
+        return bundle_from_tables(tables, name="store")
+    except (DatasetError, FileNotFoundError) as exc:
+        _fail(str(exc), 2)
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", help="Artifacts folder (ARTIFACTS_DIR).")] = Path(
+        "artifacts"),
+    data: Annotated[
+        Path | None, typer.Option("--data", help="District or generic benchmark folder.")
+    ] = None,
+    db: DbOption = None,
+    seed: Annotated[int, typer.Option(help="Random seed: same data and seed, same scores.")] = 0,
+) -> None:
+    """Train the hybrid and write a new artifact version; point ARTIFACTS_DIR/current at it.
+
+    Reads --data if given, else the store (--db / RECOMMENDER_DATABASE_URL).
+    """
+    import time
+
+    from recommender.datasets import summarize
+    from recommender.engine import train_artifact
+
+    bundle = _load_bundle(data, db)
+    info = summarize(bundle)
+    typer.echo(f"training on {info['name']}: {info['users']} users, {info['items']} items, "
+               f"{info['interactions']} interactions")
+    started = time.perf_counter()
+    path = train_artifact(bundle, out, seed=seed)
+    typer.echo(f"artifact {path.name} written to {path} in {time.perf_counter() - started:.1f}s;"
+               f" {out / 'current'} -> {path.name}")
+
+
+@app.command()
+def benchmark(
+    dataset: Annotated[Path, typer.Option("--dataset", help="Generic or district folder.")],
+    protocol: Annotated[
+        str, typer.Option(help="temporal, cold-user, cold-item or random.")
+    ] = "temporal",
+    seed: Annotated[int, typer.Option(help="Seed of the random splits.")] = 0,
+    budget: Annotated[float, typer.Option(help="Tuning time budget per model, seconds.")] = 120.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+) -> None:
+    """Hybrid vs popularity, popularity-by-band, ALS, BPR, item-kNN and EASE on one protocol."""
+    from recommender.benchmark import format_table, run_benchmark
+    from recommender.splits import PROTOCOLS
+
+    if protocol.replace("_", "-") not in PROTOCOLS:
+        _fail(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    bundle = _load_bundle(dataset, None)
+    result = run_benchmark(bundle, protocol.replace("_", "-"), seed=seed, budget_s=budget,
+                           log=lambda m: typer.echo(m, err=True))
+    typer.echo(format_table(result))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=float),
+                            "utf-8")
+        typer.echo(f"results written to {json_out}")
+
+
 @app.command()
 def serve(
     artifacts: Annotated[
