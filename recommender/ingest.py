@@ -418,6 +418,7 @@ def _import_table(spec: TableSpec, path: Path, header: list[str], store, known: 
                unit_scale=True, disable=not progress, leave=True)
     seen = SeenKeys()
     rejects = []
+    not_utf8 = 0
     try:
         for chunk in reader:
             result = validate_chunk(spec, chunk.columns, chunk.lines, known, seen)
@@ -431,11 +432,16 @@ def _import_table(spec: TableSpec, path: Path, header: list[str], store, known: 
             found = pd.concat([pd.DataFrame(chunk.problems, columns=_REJECT_COLUMNS), found]
                               ) if chunk.problems else found
             summary.rejected += len(found)
+            not_utf8 += sum(p["reason"] == "invalid UTF-8" for p in chunk.problems)
             if len(found):
                 rejects.append(found.sort_values("line", kind="stable"))
             bar.update(chunk.progress)
     finally:
         bar.close()
+    if not_utf8 and not_utf8 >= summary.rows / 2:
+        report.warnings.append(f"{path.name}: {not_utf8} of {summary.rows} rows are not valid "
+                               "UTF-8; was the file saved in another encoding (e.g. GBK)? "
+                               "Save it as UTF-8 and import again")
     for frame in rejects:
         frame = frame.astype(object).where(frame.notna(), None)
         report.rejected += [

@@ -186,6 +186,17 @@ def test_strict_text_forms(store, tmp_path):
     assert "E30" in store.keys("participations")
 
 
+def test_a_file_in_another_encoding_is_named(store, tmp_path):
+    folder = _write_malformed(tmp_path / "district")
+    (folder / "communities.csv").write_bytes(COMMUNITIES.encode("gbk"))
+    report = import_folder(folder, store)
+    assert [(r["line"], r["field"], r["reason"]) for r in report.rejected
+            if r["file"] == "communities.csv"][:2] == [(2, None, "invalid UTF-8"),
+                                                       (3, None, "invalid UTF-8")]
+    assert store.keys("communities") == set()  # line 4 has a bad kind
+    assert any("GBK" in w for w in report.warnings)
+
+
 def test_missing_file_is_unusable_and_stores_nothing(store, tmp_path):
     folder = _write_malformed(tmp_path / "district")
     (folder / "courses.csv").unlink()
