@@ -201,7 +201,6 @@ def serve(
     """
     import os
 
-    import uvicorn
 
     if not os.environ.get("RECOMMENDER_API_KEYS", "").strip():
         if not insecure_dev:
@@ -210,6 +209,15 @@ def serve(
         os.environ["RECOMMENDER_INSECURE_DEV"] = "1"
         typer.secho("warning: --insecure-dev: every request is allowed without a key",
                     fg=typer.colors.YELLOW, err=True)
+    _run_server(artifacts, db, host, port, log_level)
+
+
+def _run_server(artifacts: Path | None, db: str | None, host: str, port: int,
+                log_level: str = "info") -> None:
+    import os
+
+    import uvicorn
+
     if artifacts is not None:
         os.environ["RECOMMENDER_ARTIFACTS_DIR"] = str(artifacts)
     if db is not None:
@@ -217,6 +225,67 @@ def serve(
     # By import string: `recommender` never imports `api` (imports flow api -> recommender).
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=1,
                 log_level=log_level)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo district.")] = Path(
+        "var/demo"),
+    residents: Annotated[int, typer.Option(min=10)] = 2000,
+    courses: Annotated[int, typer.Option(min=8)] = 120,
+    seed: Annotated[int, typer.Option()] = 0,
+    db: DbOption = None,
+    artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve at the end.")] = True,
+) -> None:
+    """The whole demo: generate a district, import it, train, and serve it with fresh API keys."""
+    import os
+    import secrets
+
+    from recommender.generate import generate_district
+    from recommender.ingest import import_folder
+    from recommender.store import open_store
+
+    typer.secho(f"1/4 generating a demo district in {out}", bold=True)
+    summary = generate_district(out, residents=residents, courses=courses, seed=seed,
+                                progress=True)
+    typer.echo(f"    {summary['rows']}")
+    store = open_store(db)
+    typer.secho(f"2/4 importing into {store!r}", bold=True)
+    try:
+        report = import_folder(out, store, report_path=out / "import_report.json", progress=True)
+    finally:
+        store.dispose()
+    typer.echo(report.summary_text())
+    if report.exit_code != 0:
+        _fail("the generated district did not import cleanly; see the report above", 1)
+    typer.secho(f"3/4 training from the store into {artifacts}", bold=True)
+    train(out=artifacts, data=None, db=db, seed=seed)
+    keys = os.environ.get("RECOMMENDER_API_KEYS", "").strip()
+    if not keys:
+        keys = ",".join(f"{role}:{secrets.token_urlsafe(16)}"
+                        for role in ("platform", "coordinator", "admin"))
+        os.environ["RECOMMENDER_API_KEYS"] = keys
+    platform_key = dict(pair.split(":", 1) for pair in keys.split(","))["platform"]
+    from recommender.datasets import load_district
+
+    bundle = load_district(out)
+    resident = str(bundle.interactions["user_id"].iloc[-1])
+    course = str(bundle.items["item_id"].iloc[0])
+    base = f"http://{host}:{port}"
+    hdr = f"-H 'X-API-Key: {platform_key}'"
+    typer.secho("4/4 serving. API keys for this demo (role:key): " + keys, bold=True)
+    typer.echo(f"""Try:
+  curl {hdr} '{base}/v1/residents/{resident}/recommendations?k=5'
+  curl {hdr} '{base}/v1/residents/NEW-RESIDENT/recommendations?k=5'
+  curl {hdr} -X POST {base}/v1/recommendations -H 'Content-Type: application/json' \\
+       -d '{{"birth_year": 1955, "community_id": "C01", "interests": ["interest"]}}'
+  curl {hdr} '{base}/v1/courses/{course}/similar?k=5'
+  curl '{base}/healthz'     (OpenAPI docs: {base}/docs)""")
+    if serve_api:
+        _run_server(artifacts, db, host, port)
 
 
 def main() -> None:  # pragma: no cover - console entry point
