@@ -208,14 +208,14 @@ def _header(path: Path) -> list[str]:
 def _read_csv(spec: TableSpec, path: Path, header: list[str], chunk_rows: int
               ) -> Iterator[_RawChunk]:
     with open(path, "rb") as fh:
-        fh.readline()  # the header, checked by _header
+        pending = len(fh.readline())  # the header (checked by _header), for the progress bar
         wanted = [n for n in header if n in spec.column_names]
         line = 1
         while True:
             lines = list(islice(fh, chunk_rows))
             if not lines:
                 return
-            size = sum(map(len, lines))
+            size, pending = sum(map(len, lines)) + pending, 0
             chunk = _parse_fast(header, wanted, lines, line + 1)
             if chunk is None:
                 chunk, extra = _parse_slow(header, wanted, lines, fh, line + 1, path.name)
