@@ -80,6 +80,7 @@ class HybridRanker(Recommender):
         "user_band_",
         "user_community_",
         "item_count_",
+        "item_temporal_",
         "n_categories_",
         "n_communities_",
     )

@@ -214,9 +214,15 @@ def format_table(result: dict) -> str:
     best_base = max((n for n in models if n != "hybrid"),
                     key=lambda m: np.nan_to_num(models[m]["ndcg@10"], nan=-1), default=None)
     if best_base:
-        ratio = models["hybrid"]["ndcg@10"] / max(models[best_base]["ndcg@10"], 1e-12)
-        lines += ["", f"hybrid / best baseline ({best_base}): {ratio:.3f}x"]
+        lines += ["", f"hybrid / best baseline ({best_base}): "
+                      f"{_ratio(models['hybrid'], models[best_base])}"]
     if "popularity-by-band" in models:
-        ratio = models["hybrid"]["ndcg@10"] / max(models["popularity-by-band"]["ndcg@10"], 1e-12)
-        lines.append(f"hybrid / popularity-by-band: {ratio:.3f}x")
+        lines.append(f"hybrid / popularity-by-band: "
+                     f"{_ratio(models['hybrid'], models['popularity-by-band'])}")
     return "\n".join(lines)
+
+
+def _ratio(a: dict, b: dict) -> str:
+    if b["ndcg@10"] > 0:
+        return f"{a['ndcg@10'] / b['ndcg@10']:.3f}x"
+    return "inf (baseline nDCG@10 is 0)" if a["ndcg@10"] > 0 else "n/a (both 0)"

@@ -71,9 +71,13 @@ class ModelInputs:
         }
 
 
+_BAND_CODE = {name: code for code, name in enumerate(BAND_NAMES)}
+
+
 def band_codes(bands) -> np.ndarray:
-    """Band names -> 0..3 (-1 for unknown)."""
-    return _codes(bands, np.asarray(BAND_NAMES))
+    """Band names -> their position in ``BAND_NAMES`` (-1 for unknown or missing)."""
+    return np.fromiter((_BAND_CODE.get(b, -1) if isinstance(b, str) else -1 for b in bands),
+                       dtype=np.int64)
 
 
 def user_bands(bundle: DataBundle, cutoff: pd.Timestamp, age_bands: AgeBands | None = None):
@@ -190,7 +194,7 @@ def _distinct(frame: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def _codes(values, vocabulary: np.ndarray) -> np.ndarray:
-    """Positions of ``values`` in the sorted ``vocabulary`` (-1 for missing or unknown)."""
+    """Positions of ``values`` in ``vocabulary``, which must be sorted (-1 when absent)."""
     values = np.asarray(pd.Series(values, dtype=object).where(pd.notna(values), ""), dtype=str)
     if len(vocabulary) == 0 or values.size == 0:
         return np.full(values.size, -1, dtype=np.int64)
