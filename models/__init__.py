@@ -9,11 +9,12 @@ from models.collaborative import ALS, BPR
 from models.content import ContentModel
 from models.ease import EASE
 from models.neighbours import ItemKNN
-from models.popularity import Popularity
+from models.popularity import CategoryPopularity, Popularity
 
 __all__ = [
     "ALS",
     "BPR",
+    "CategoryPopularity",
     "EASE",
     "ContentModel",
     "ItemKNN",

@@ -1,13 +1,14 @@
 """The hybrid ranker: candidates from every component model, then a learned re-ranker.
 
-Stage 1 asks each component (popularity global / by band / by community × band, EASE, item-kNN,
-ALS, content) for its top items and takes the union as candidates. Stage 2 describes every
-(user, candidate) pair with a row of signals (each component's score and rank, category affinity,
-band eligibility, venue fit, declared interests, activity) and scores it with gradient-boosted
-trees trained on a validation cut from the training period: the components are fitted on the
-part before the cut, the labels are what users took up after it. Cold users (no history) and cold
-items (no interactions) get rows too, so the trees learn how far to trust popularity, band and
-content when collaborative signals are empty; that is what makes cold start work.
+Stage 1 asks each component (popularity global / by band / by community x band, category
+popularity by band, EASE, item-kNN, ALS, content) for its top items and takes the union as
+candidates. Stage 2 describes every (user, candidate) pair with a row of signals (each
+component's score and rank, category affinity, band eligibility, venue fit, declared interests,
+recent activity) and scores it with gradient-boosted trees trained on a validation cut from the
+training period: the components are fitted on the part before the cut, the labels are what
+users took up after it. Cold users (no history) and cold items (no interactions) get rows too,
+so the trees learn how far to trust popularity, band and content when collaborative signals are
+empty; that is what makes cold start work.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from models.collaborative import ALS
 from models.content import ContentModel
 from models.ease import EASE
 from models.neighbours import ItemKNN
-from models.popularity import Popularity
+from models.popularity import CategoryPopularity, Popularity
 
 N_BANDS = 4
 RANKER_FILE = "ranker.joblib"
 # Names of the stage-2 signals, in column order; the engine turns them into reasons.
-COMPONENTS = ("pop", "pop_band", "pop_local", "ease", "knn", "als", "content")
+COMPONENTS = ("pop", "pop_band", "pop_local", "cat_band", "ease", "knn", "als", "content")
 SIGNALS = (
     *COMPONENTS,
     *(f"{c}_rank" for c in COMPONENTS),
@@ -119,6 +120,7 @@ class HybridRanker(Recommender):
             "pop": Popularity(),
             "pop_band": Popularity(shrinkage=10.0),
             "pop_local": Popularity(shrinkage=10.0),
+            "cat_band": CategoryPopularity(shrinkage=10.0),
             "ease": EASE(l2=self.ease_l2),
             "knn": ItemKNN(k=self.knn_neighbours),
             "content": ContentModel(),
@@ -137,6 +139,8 @@ class HybridRanker(Recommender):
         for name, model in comps.items():
             if name == "pop_band":
                 model.fit(X, user_groups=user_band)
+            elif name == "cat_band":
+                model.fit(X, user_groups=user_band, item_category=self.item_category_)
             elif name == "pop_local":
                 model.fit(X, user_groups=self._local_group(user_band, user_community))
             elif name == "content":
@@ -275,7 +279,7 @@ class HybridRanker(Recommender):
     def _component_scores(self, users, X, ctx) -> dict[str, np.ndarray]:
         out = {}
         for name, model in self._components.items():
-            if name == "pop_band":
+            if name in ("pop_band", "cat_band"):
                 out[name] = model.score(users, X, user_groups=ctx["band"])
             elif name == "pop_local":
                 groups = self._local_group(ctx["band"], ctx["community"])

@@ -119,3 +119,42 @@ def _as_groups(groups: Any, n: int, name: str) -> np.ndarray:
             f"{arr.dtype} shape {arr.shape}"
         )
     return arr.astype(np.int64)
+
+
+class CategoryPopularity(Popularity):
+    """The popularity of an item's *category* (globally or within the user's group).
+
+    The baseline for courses nobody has taken yet: a new course inherits the share of its
+    category, and within a category items are ordered by their own share (a 1e-3 tie-break).
+    Items of unknown category (negative ids) share one "unknown" bucket.
+
+    Side information
+    ----------------
+    ``fit(user_items, item_category, user_groups=None)``: ``item_category`` int (n_items,).
+    ``score``/``recommend``: as :class:`Popularity`.
+    """
+
+    _fitted_arrays = (*Popularity._fitted_arrays, "item_category_")
+
+    def _fit(self, X: sp.csr_matrix, item_category: Any = None, user_groups: Any = None) -> None:
+        if item_category is None:
+            raise ValueError("CategoryPopularity.fit needs item_category (one id per item)")
+        cats = np.asarray(item_category)
+        if cats.shape != (X.shape[1],) or (cats.size and not np.issubdtype(cats.dtype, np.integer)):
+            raise ValueError(f"item_category must be an int array with one id per item "
+                             f"({X.shape[1]}), got dtype {cats.dtype} shape {cats.shape}")
+        super()._fit(X, user_groups=user_groups)
+        n_cat = int(cats.max(initial=-1)) + 1
+        column = np.where(cats >= 0, cats, n_cat).astype(np.int64)
+        # Shares are linear in the counts, so a category's share is the sum of its items'.
+        onehot = sp.csr_matrix((np.ones(cats.size), (np.arange(cats.size), column)),
+                               shape=(cats.size, n_cat + 1))
+
+        def by_category(item_scores: np.ndarray) -> np.ndarray:
+            per_cat = np.asarray(onehot.T @ np.asarray(item_scores, dtype=np.float64).T).T
+            return (per_cat[..., column] + 1e-3 * item_scores).astype(np.float32)
+
+        self.global_scores_ = by_category(self.global_scores_)
+        if self.group_scores_.size:
+            self.group_scores_ = by_category(self.group_scores_)
+        self.item_category_ = cats.astype(np.int64)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from models import Popularity
+from models import CategoryPopularity, Popularity
 from tests.models.mixin import RecommenderContract, checkerboard
 
 
@@ -86,3 +86,34 @@ def test_user_groups_must_be_one_int_per_user():
         Popularity().fit(X, user_groups=np.zeros(3, dtype=int))
     with pytest.raises(ValueError, match="user_groups"):
         Popularity().fit(X, user_groups=np.zeros(X.shape[0]) + 0.5)
+
+
+class TestCategoryPopularityContract(RecommenderContract):
+    """With item groups as categories and user groups, each group's category comes first."""
+
+    bad_params = {"shrinkage": -1.0}
+    scores_from_row = False
+
+    def make_model(self):
+        return CategoryPopularity()
+
+    def fit_side(self, data):
+        return {"item_category": data.item_group, "user_groups": data.user_group}
+
+
+def test_category_popularity_ranks_a_new_item_by_its_category():
+    # items 0,1 are category 0 (used 3 times), items 2,3 category 1 (used once);
+    # item 1 and item 3 are new (never used).
+    X = sp.csr_matrix(np.array([[1, 0, 1, 0], [1, 0, 0, 0], [1, 0, 0, 0]], dtype=np.float32))
+    model = CategoryPopularity().fit(X, item_category=np.array([0, 0, 1, 1]))
+    scores = model.score(np.array([-1]), sp.csr_matrix((1, 4), dtype=np.float32))[0]
+    # category shares: 3/4 and 1/4; tie-break 1e-3 x item share
+    np.testing.assert_allclose(scores, [0.75 + 0.75e-3, 0.75, 0.25 + 0.25e-3, 0.25], rtol=1e-5)
+    ids, _ = model.recommend(np.array([-1]), sp.csr_matrix((1, 4), dtype=np.float32), n=4)
+    assert ids[0].tolist() == [0, 1, 2, 3]
+
+
+def test_category_popularity_needs_categories():
+    X = sp.csr_matrix(np.eye(3, dtype=np.float32))
+    with pytest.raises(ValueError, match="item_category"):
+        CategoryPopularity().fit(X)
