@@ -1,0 +1,393 @@
+"""The hybrid ranker: the model contract, cold users, cold items, filters and explanations.
+
+The hybrid needs a validation cut (``validation=(fit_X, target[, item_temporal])``), so it
+cannot inherit the shared mixin as is; the same contract points are tested here directly.
+
+The data is two age bands with disjoint favourite items (band 0 takes items 0-5, band 1 items
+6-11) plus item 12, a cold course with no interactions whose content equals item 0's. In the
+validation cut items 5 and 11 are new (all their interactions fall after the cut), so the
+re-ranker sees courses without history become popular and learns to trust their content.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from models.base import NotFittedError, Recommender
+from models.hybrid import SIGNALS, HybridRanker
+
+USERS_PER_BAND = 40
+ITEMS_PER_BAND = 6
+N_ITEMS = 2 * ITEMS_PER_BAND + 1  # + one cold item
+COLD_ITEM = N_ITEMS - 1
+TWIN = 0  # the popular item whose content the cold item shares
+NEW_AT_CUT = (ITEMS_PER_BAND - 1, 2 * ITEMS_PER_BAND - 1)  # items 5 and 11
+SMALL = {"als_factors": 4, "als_iterations": 3, "knn_neighbours": 10, "n_candidates": 8,
+         "max_iter": 30, "max_leaf_nodes": 7, "negatives_per_user": 10}
+
+
+def make_data(seed: int = 0) -> dict:
+    """Users of two bands, each taking 3-5 of their band's items (popular ones more often)."""
+    rng = np.random.default_rng(seed)
+    n_users = 2 * USERS_PER_BAND
+    band = np.repeat([0, 1], USERS_PER_BAND)
+    item_band = np.array([0] * ITEMS_PER_BAND + [1] * ITEMS_PER_BAND + [0])
+    # Within a band, lower items are more popular: item 0 is the band's favourite.
+    pref = np.linspace(2.0, 0.6, ITEMS_PER_BAND)
+    full_r, full_c, fit_r, fit_c, tgt_r, tgt_c = [], [], [], [], [], []
+    for user, b in enumerate(band):
+        own = np.arange(ITEMS_PER_BAND) + b * ITEMS_PER_BAND
+        k = rng.integers(3, ITEMS_PER_BAND)
+        picked = rng.choice(own, size=k, replace=False, p=pref / pref.sum())
+        # The validation target: a quarter of the users arrive after the cut (all their items
+        # are targets: cold users), the others have one item held out, always the
+        # new-at-cut item when they took it.
+        new = [i for i in picked if i in NEW_AT_CUT]
+        held = set(picked) if user % 4 == 3 else {new[0] if new else picked[rng.integers(k)]}
+        for item in picked:
+            full_r.append(user)
+            full_c.append(item)
+            (tgt_r if item in held else fit_r).append(user)
+            (tgt_c if item in held else fit_c).append(item)
+    weights = rng.uniform(1.0, 3.0, len(full_r)).round(2).astype(np.float32)
+    shape = (n_users, N_ITEMS)
+    X = sp.csr_matrix((weights, (full_r, full_c)), shape=shape)
+    w = dict(zip(zip(full_r, full_c), weights))
+    fit_X = sp.csr_matrix(([w[p] for p in zip(fit_r, fit_c)], (fit_r, fit_c)), shape=shape)
+    target = sp.csr_matrix((np.ones(len(tgt_r), np.float32), (tgt_r, tgt_c)), shape=shape)
+    # Content: the band's topic plus a feature of the item's own; the cold item copies item 0.
+    feats = np.zeros((N_ITEMS, 2 + N_ITEMS), dtype=np.float32)
+    feats[np.arange(N_ITEMS), item_band] = 1.0
+    feats[np.arange(N_ITEMS), 2 + np.arange(N_ITEMS)] = 1.0
+    feats[COLD_ITEM] = feats[TWIN]
+    item_bands = np.zeros((N_ITEMS, 4), dtype=bool)
+    item_bands[np.arange(N_ITEMS), item_band] = True
+    side = {
+        "user_band": band,
+        "user_community": band,  # one community per band, so community x band is non-trivial
+        "item_category": item_band,
+        "item_bands": item_bands,
+        "item_community": np.full(N_ITEMS, -1),
+        "item_features": sp.csr_matrix(feats),
+    }
+    # Item activity (log recent count, days since first / last interaction; -1 = never).
+    temporal = np.column_stack([np.log1p(np.asarray((X != 0).sum(axis=0)).ravel()),
+                                np.full(N_ITEMS, 60.0), np.full(N_ITEMS, 2.0)])
+    temporal[COLD_ITEM] = [0.0, -1.0, -1.0]
+    at_cut = temporal.copy()
+    at_cut[list(NEW_AT_CUT)] = [0.0, -1.0, -1.0]
+    return {"X": X, "validation": (fit_X, target), "side": side, "band": band,
+            "item_band": item_band, "temporal": temporal.astype(np.float32),
+            "temporal_at_cut": at_cut.astype(np.float32)}
+
+
+def fit_model(data: dict, **params) -> HybridRanker:
+    """Fitted with item activity signals, as training does (see ``fit_hybrid``)."""
+    return HybridRanker(**{**SMALL, **params}).fit(
+        data["X"], validation=(*data["validation"], data["temporal_at_cut"]),
+        item_temporal=data["temporal"], **data["side"])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One OpenMP/BLAS thread: on a shared 2-core machine the gradient-boosting threads spin
+    against other processes and a fit of this tiny data takes seconds instead of 0.1 s."""
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def data(one_thread) -> dict:
+    return make_data()
+
+
+@pytest.fixture(scope="module")
+def model(data) -> HybridRanker:
+    return fit_model(data)
+
+
+def _users(data) -> np.ndarray:
+    return np.arange(data["X"].shape[0])
+
+
+def _side(data, users) -> dict:
+    return {"user_band": data["band"][users], "user_community": data["band"][users]}
+
+
+# -- sklearn conventions ------------------------------------------------------------------------
+
+
+def test_fit_returns_self_and_sets_sizes(data):
+    model = HybridRanker(**SMALL)
+    assert model.fit(data["X"], validation=data["validation"], **data["side"]) is model
+    assert model.is_fitted()
+    assert (model.n_users_, model.n_items_) == data["X"].shape
+
+
+def test_init_only_stores_params():
+    model = HybridRanker(**SMALL)
+    params = model.get_params()
+    for name, value in params.items():
+        assert getattr(model, name) is value
+    assert {k: params[k] for k in SMALL} == SMALL
+    assert [a for a in vars(model) if a.endswith("_")] == []
+    assert not model.is_fitted()
+    assert HybridRanker(**params).get_params() == params
+
+
+def test_fit_requires_a_validation_cut(data):
+    with pytest.raises(ValueError, match="validation"):
+        HybridRanker(**SMALL).fit(data["X"], **data["side"])
+    fit_X, target = data["validation"]
+    with pytest.raises(ValueError, match="validation"):
+        HybridRanker(**SMALL).fit(data["X"], validation=(fit_X[:-1], target[:-1]),
+                                  **data["side"])
+    with pytest.raises(ValueError, match="positives"):
+        HybridRanker(**SMALL).fit(data["X"], validation=(fit_X, sp.csr_matrix(target.shape)),
+                                  **data["side"])
+
+
+def test_unfitted_model_refuses_to_rank(data):
+    with pytest.raises(NotFittedError):
+        HybridRanker().recommend(np.array([0]), data["X"][[0]])
+    with pytest.raises(NotFittedError):
+        HybridRanker().rank(np.array([0]), data["X"][[0]])
+
+
+# -- ranking contract ---------------------------------------------------------------------------
+
+
+def test_batch_equals_single_user(model, data):
+    X, users = data["X"], _users(data)
+    ids, scores = model.recommend(users, X, n=5, **_side(data, users))
+    r_ids, r_scores, _ = model.rank(users, X, n=5, **_side(data, users))
+    for u in users[::5]:  # a sample of single-user calls keeps the test fast
+        one_ids, one_scores = model.recommend(int(u), X[u], n=5, **_side(data, [u]))
+        np.testing.assert_array_equal(one_ids, ids[u])
+        np.testing.assert_allclose(one_scores, scores[u], rtol=1e-5, atol=1e-6)
+        o_ids, o_scores, _ = model.rank(np.array([u]), X[u], n=5, **_side(data, [u]))
+        np.testing.assert_array_equal(o_ids[0], r_ids[u])
+        np.testing.assert_allclose(o_scores[0], r_scores[u], rtol=1e-5, atol=1e-6)
+    perm = np.random.default_rng(1).permutation(users.size)
+    p_ids, _ = model.recommend(perm, X[perm], n=5, **_side(data, perm))
+    np.testing.assert_array_equal(p_ids, ids[perm])
+
+
+def test_rank_agrees_with_recommend(model, data):
+    X, users = data["X"], _users(data)
+    ids, scores = model.recommend(users, X, n=4, **_side(data, users))
+    r_ids, r_scores, _ = model.rank(users, X, n=4, **_side(data, users))
+    np.testing.assert_array_equal(r_ids, ids)
+    np.testing.assert_allclose(r_scores, scores, rtol=1e-5, atol=1e-6)
+
+
+def test_warm_users_get_their_own_bands_items_first(model, data):
+    X, users = data["X"], _users(data)
+    ids, _ = model.recommend(users, X, n=2, **_side(data, users))
+    own = data["item_band"][ids] == data["band"][:, None]
+    assert own.mean() >= 0.9, ids
+
+
+def test_filter_seen(model, data):
+    X, users = data["X"], _users(data)
+    ids, _ = model.recommend(users, X, n=N_ITEMS, **_side(data, users))
+    r_ids, _, _ = model.rank(users, X, n=N_ITEMS, **_side(data, users))
+    for u in users:
+        seen = set(X[u].indices.tolist())
+        got = [i for i in ids[u].tolist() if i >= 0]
+        assert not seen & set(got)
+        assert sorted(got) == sorted(set(range(N_ITEMS)) - seen)
+        assert not seen & set(r_ids[u].tolist())
+    ids, _ = model.recommend(users, X, n=N_ITEMS, filter_seen=False, **_side(data, users))
+    for u in users:
+        assert sorted(ids[u].tolist()) == list(range(N_ITEMS))
+
+
+def test_shapes_order_and_padding(model, data):
+    X, users = data["X"], _users(data)
+    n = N_ITEMS + 3
+    ids, scores = model.recommend(users, X, n=n, **_side(data, users))
+    assert ids.shape == scores.shape == (users.size, n)
+    assert ids.dtype == np.int32 and scores.dtype == np.float32
+    r_ids, r_scores, signals = model.rank(users, X, n=n, **_side(data, users))
+    assert r_ids.shape == r_scores.shape == (users.size, n)
+    assert signals.shape == (users.size, n, len(SIGNALS))
+    for u in users:
+        n_valid = N_ITEMS - X[u].nnz
+        assert (ids[u, :n_valid] >= 0).all() and (ids[u, n_valid:] == -1).all()
+        assert np.isneginf(scores[u, n_valid:]).all()
+        assert (np.diff(scores[u, :n_valid]) <= 0).all()
+        valid = r_ids[u] >= 0
+        k = int(valid.sum())
+        assert valid[:k].all() and not valid[k:].any()  # padding only at the end
+        assert len(set(r_ids[u, :k].tolist())) == k
+        assert np.isfinite(r_scores[u, :k]).all() and np.isneginf(r_scores[u, k:]).all()
+        assert (np.diff(r_scores[u, :k]) <= 0).all()
+        assert np.isfinite(signals[u, :k]).all() and np.isnan(signals[u, k:]).all()
+    empty_ids, empty_scores = model.recommend(np.zeros(0, dtype=int), X[:0], n=3)
+    assert empty_ids.shape == empty_scores.shape == (0, 3)
+
+
+def test_score_shape_and_dtype(model, data):
+    users = _users(data)
+    scores = model.score(users, data["X"], **_side(data, users))
+    assert scores.shape == (users.size, N_ITEMS) and scores.dtype == np.float32
+    assert np.isfinite(scores).all()
+
+
+def test_rows_must_match_users_and_catalogue(model, data):
+    X = data["X"]
+    with pytest.raises(ValueError, match="user_items"):
+        model.recommend(np.array([0, 1]), X[[0]])
+    with pytest.raises(ValueError, match="user_items"):
+        model.rank(np.array([0]), sp.csr_matrix((1, N_ITEMS + 1)))
+
+
+def test_allowed_mask_is_respected(model, data):
+    X, users = data["X"], _users(data)
+    allowed = np.zeros(N_ITEMS, dtype=bool)
+    allowed[[1, 3, 7, 9, COLD_ITEM]] = True
+    ids, scores, _ = model.rank(users, X, n=N_ITEMS, allowed=allowed, **_side(data, users))
+    for u in users:
+        got = ids[u][ids[u] >= 0]
+        assert allowed[got].all(), got
+        seen = set(X[u].indices.tolist())
+        # every allowed unseen item that made the candidates is there, nothing else
+        assert set(got.tolist()) <= set(np.flatnonzero(allowed).tolist()) - seen
+    cold_ids, _, _ = model.rank(np.array([-1]), sp.csr_matrix((1, N_ITEMS)), n=N_ITEMS,
+                                allowed=allowed, user_band=[0], user_community=[0])
+    got = cold_ids[0][cold_ids[0] >= 0]
+    assert got.size and allowed[got].all()
+    none = model.rank(users[:3], X[:3], n=5, allowed=np.zeros(N_ITEMS, dtype=bool),
+                      **_side(data, users[:3]))[0]
+    assert (none == -1).all()
+
+
+def test_candidates_restrict_recommend(model, data):
+    X, users = data["X"], _users(data)
+    candidates = np.array([0, 2, 6, 8, COLD_ITEM])
+    ids, _ = model.recommend(users, X, n=N_ITEMS, candidates=candidates, **_side(data, users))
+    for u in users:
+        got = ids[u][ids[u] >= 0]
+        assert set(got.tolist()) == set(candidates.tolist()) - set(X[u].indices.tolist())
+
+
+# -- cold start ---------------------------------------------------------------------------------
+
+
+def test_cold_user_gets_their_bands_favourites(model, data):
+    empty = sp.csr_matrix((2, N_ITEMS), dtype=np.float32)
+    ids, scores, _ = model.rank(np.array([-1, -1]), empty, n=3, user_band=[0, 1],
+                                user_community=[0, 1])
+    assert (ids >= 0).all() and np.isfinite(scores).all()
+    band_a = set(range(ITEMS_PER_BAND)) | {COLD_ITEM}
+    band_b = set(range(ITEMS_PER_BAND, 2 * ITEMS_PER_BAND))
+    assert set(ids[0].tolist()) <= band_a, ids[0]
+    assert set(ids[1].tolist()) <= band_b, ids[1]
+    # one of the band's three most taken items (ties included) leads
+    counts = np.asarray((data["X"] != 0).sum(axis=0)).ravel()
+    for b in (0, 1):
+        own = np.arange(ITEMS_PER_BAND) + b * ITEMS_PER_BAND
+        third = np.sort(counts[own])[-3]
+        assert counts[ids[b, 0]] >= third, (ids[b], counts[own])
+
+
+def test_cold_user_by_band_alone(model):
+    """Without a community: the band is enough to pick the right half of the catalogue."""
+    empty = sp.csr_matrix((2, N_ITEMS), dtype=np.float32)
+    ids, _ = model.recommend(np.array([-1, -1]), empty, n=3, user_band=[1, 0])
+    assert set(ids[0].tolist()) <= set(range(ITEMS_PER_BAND, 2 * ITEMS_PER_BAND)), ids[0]
+    assert set(ids[1].tolist()) <= set(range(ITEMS_PER_BAND)) | {COLD_ITEM}, ids[1]
+
+
+def test_cold_item_reaches_warm_users(model, data):
+    X = data["X"]
+    band0 = np.flatnonzero(data["band"] == 0)
+    ids, _, _ = model.rank(band0, X[band0], n=3, **_side(data, band0))
+    reached = (ids == COLD_ITEM).any(axis=1)
+    assert reached.any(), "the cold item never makes a band-0 top 3"
+    band1 = np.flatnonzero(data["band"] == 1)
+    ids1, _, _ = model.rank(band1, X[band1], n=3, **_side(data, band1))
+    assert reached.mean() > (ids1 == COLD_ITEM).any(axis=1).mean()
+
+
+def test_cold_item_scores_above_items_of_the_other_band(model, data):
+    X = data["X"]
+    band0 = np.flatnonzero(data["band"] == 0)
+    scores = model.score(band0, X[band0], **_side(data, band0))
+    other = scores[:, ITEMS_PER_BAND:2 * ITEMS_PER_BAND].max(axis=1)
+    assert (scores[:, COLD_ITEM] > other).mean() >= 0.9
+
+
+# -- explanations and similar items ---------------------------------------------------------------
+
+
+def test_anchors_are_history_items(model, data):
+    X = data["X"]
+    for u in (0, 5, USERS_PER_BAND + 3):
+        history = X[u].indices
+        ids, _, _ = model.rank(np.array([u]), X[u], n=3, **_side(data, [u]))
+        items = ids[0][ids[0] >= 0]
+        anchors = model.anchors(items, history)
+        assert anchors.shape == items.shape
+        assert (anchors >= 0).any()
+        assert set(anchors[anchors >= 0].tolist()) <= set(history.tolist())
+    assert (model.anchors(np.array([1, 2]), np.array([], dtype=int)) == -1).all()
+
+
+def test_similar_items_exclude_the_item_and_favour_its_band(model):
+    for item in (0, ITEMS_PER_BAND + 1):
+        order, score = model.similar_items(item, n=4)
+        assert item not in order.tolist()
+        assert len(order) == 4 and (np.diff(score) <= 0).all()
+        band = item // ITEMS_PER_BAND
+        assert all(i == COLD_ITEM or i // ITEMS_PER_BAND == band for i in order[:3])
+    order, _ = model.similar_items(TWIN, n=ITEMS_PER_BAND)
+    assert COLD_ITEM in order.tolist()  # same content: one of its nearest
+    order, _ = model.similar_items(ITEMS_PER_BAND, n=ITEMS_PER_BAND - 1)
+    assert COLD_ITEM not in order.tolist()
+
+
+# -- persistence and determinism ------------------------------------------------------------------
+
+
+def _assert_same_ranking(loaded, model, data):
+    users = np.concatenate([_users(data), [-1]])
+    rows = sp.vstack([data["X"], sp.csr_matrix((1, N_ITEMS))]).tocsr()
+    side = {"user_band": np.append(data["band"], 0), "user_community": np.append(data["band"], 0)}
+    assert type(loaded) is HybridRanker
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.score(users, rows, **side),
+                                  model.score(users, rows, **side))
+    ranked = zip(loaded.rank(users, rows, n=5, **side), model.rank(users, rows, n=5, **side))
+    for got, want in ranked:
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(loaded.similar_items(0)[0], model.similar_items(0)[0])
+
+
+def test_save_load_round_trip_gives_identical_scores(model, data, tmp_path):
+    model.save(tmp_path / "h")
+    _assert_same_ranking(HybridRanker.load(tmp_path / "h"), model, data)
+
+
+def test_save_load_keeps_item_activity_signals(model, data, tmp_path):
+    """``item_temporal`` is a fitted input the re-ranker reads: it must survive save/load."""
+    model.save(tmp_path / "h")
+    loaded = HybridRanker.load(tmp_path / "h")
+    np.testing.assert_array_equal(getattr(loaded, "item_temporal_", None), data["temporal"])
+
+
+def test_generic_recommender_load_restores_a_working_hybrid(model, data, tmp_path):
+    """The base contract: ``Recommender.load`` returns whichever model the folder holds."""
+    model.save(tmp_path / "h")
+    _assert_same_ranking(Recommender.load(tmp_path / "h"), model, data)
+
+
+def test_refit_on_same_data_gives_same_scores(model, data):
+    again = fit_model(data)
+    users = _users(data)
+    np.testing.assert_array_equal(again.score(users, data["X"], **_side(data, users)),
+                                  model.score(users, data["X"], **_side(data, users)))
