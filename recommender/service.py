@@ -334,10 +334,10 @@ def diversify(snap: Snapshot, ctx: UserContext, allowed: np.ndarray, k: int, *,
               capped: bool, explain: bool) -> list:
     """Top ``k`` of ``allowed`` with at most half (``max(1, k // 2)``) from one category.
 
-    Ranks in passes without explanations: after each pass the categories that reached their cap
-    leave the mask, so the next pass ranks only what can still be added. The final ``k`` are
-    then ranked once more, alone, to explain them (explaining is the costly part).
-    Without ``capped`` this is one plain ranking.
+    The first pass ranks (and explains) ``k`` courses: usually the cap does not bind and that is
+    the answer, in one engine call. Otherwise the categories that reached their cap leave the
+    mask and further passes rank (unexplained) only what can still be added; the courses added
+    then are explained in one last call. Without ``capped`` this is one plain ranking.
     """
     engine, cat = snap.engine, snap.catalogue
     if not capped:
@@ -346,10 +346,12 @@ def diversify(snap: Snapshot, ctx: UserContext, allowed: np.ndarray, k: int, *,
     mask = allowed.copy()
     picked: list = []
     per_category: dict[str, int] = {}
+    first = True
     while len(picked) < k and mask.any():
         need = k - len(picked)
-        recs = engine.recommend(ctx, n=min(int(mask.sum()), 2 * need + 8), allowed=mask,
-                                explain=False)
+        n = min(int(mask.sum()), k if first else 2 * need + 8)
+        recs = engine.recommend(ctx, n=n, allowed=mask, explain=explain and first)
+        first = False
         if not recs:
             break
         for rec in recs:
@@ -362,12 +364,13 @@ def diversify(snap: Snapshot, ctx: UserContext, allowed: np.ndarray, k: int, *,
             per_category[category] = per_category.get(category, 0) + 1
             if per_category[category] >= cap:
                 mask &= cat.category != category
-    if explain and picked:
+    late = [r for r in picked if not r.reasons] if explain else []
+    if late:
         final = np.zeros(len(cat.ids), dtype=bool)
-        final[cat.positions(r.item_id for r in picked)] = True
+        final[cat.positions(r.item_id for r in late)] = True
         reasons = {r.item_id: r.reasons
-                   for r in engine.recommend(ctx, n=len(picked), allowed=final, explain=True)}
-        for rec in picked:
+                   for r in engine.recommend(ctx, n=len(late), allowed=final, explain=True)}
+        for rec in late:
             rec.reasons = reasons.get(rec.item_id, [])
     return picked
 
