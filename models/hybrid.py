@@ -60,6 +60,9 @@ class HybridRanker(Recommender):
         Items each component contributes to a user's candidate set.
     max_train_users : int, default 20000
         Validation users sampled to train the re-ranker (bounds the training time).
+    holdout_fraction : float, default 0.2
+        Share of validation users kept out of the re-ranker's training; their lists
+        (``holdout_recs_``) give honest validation figures for the artifact's manifest.
     negatives_per_user : int, default 30
         Candidates without a positive kept per user (all positives are kept): most candidates
         are negatives, and subsampling them cuts the trees' training time several-fold.
@@ -82,6 +85,9 @@ class HybridRanker(Recommender):
         "user_community_",
         "item_count_",
         "item_temporal_",
+        "holdout_users_",
+        "holdout_recs_",
+        "holdout_popularity_recs_",
         "n_categories_",
         "n_communities_",
     )
@@ -96,6 +102,7 @@ class HybridRanker(Recommender):
         n_candidates: int = 50,
         max_train_users: int = 20000,
         negatives_per_user: int = 30,
+        holdout_fraction: float = 0.2,
         learning_rate: float = 0.1,
         max_iter: int = 100,
         max_leaf_nodes: int = 15,
@@ -109,6 +116,7 @@ class HybridRanker(Recommender):
         self.n_candidates = n_candidates
         self.max_train_users = max_train_users
         self.negatives_per_user = negatives_per_user
+        self.holdout_fraction = holdout_fraction
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.max_leaf_nodes = max_leaf_nodes
@@ -213,26 +221,55 @@ class HybridRanker(Recommender):
         self._components = self._fit_components(
             fit_X, self.user_band_, self.user_community_, features
         )
-        rows, y = self._training_rows(fit_X, target)
-        self._ranker = HistGradientBoostingClassifier(
+        target = target.copy()
+        target.eliminate_zeros()
+        train_users, holdout = self._validation_users(target)
+        rows, y = self._training_rows(fit_X, target, train_users)
+        ranker = HistGradientBoostingClassifier(
             learning_rate=self.learning_rate,
             max_iter=self.max_iter,
             max_leaf_nodes=self.max_leaf_nodes,
             early_stopping=False,
             random_state=self.random_state,
-        ).fit(rows, y)
+        )
+        # Small fits are faster on one thread than with OpenMP spinning on a busy machine.
+        with threadpool_limits(1 if rows.shape[0] < 200_000 else None, "openmp"):
+            self._ranker = ranker.fit(rows, y)
+        # Lists for validation users the trees never saw, from components that never saw
+        # their validation positives: the honest validation figures of this fit.
+        self.holdout_users_ = holdout
+        self.holdout_recs_ = self._holdout_lists(holdout, fit_X, "hybrid")
+        self.holdout_popularity_recs_ = self._holdout_lists(holdout, fit_X, "pop_band")
         # Refit on everything: serving ranks from the full history.
         self.item_temporal_ = full_temporal
         self.item_count_ = np.asarray((X != 0).sum(axis=0)).ravel().astype(np.float32)
         self._components = self._fit_components(X, self.user_band_, self.user_community_, features)
 
-    def _training_rows(self, fit_X, target) -> tuple[np.ndarray, np.ndarray]:
+    def _validation_users(self, target) -> tuple[np.ndarray, np.ndarray]:
+        """Validation users split into re-ranker training users and a held-out sample."""
         rng = np.random.default_rng(self.random_state)
         users = np.flatnonzero(np.diff(target.indptr) > 0)
         if users.size == 0:
             raise ValueError("validation target has no positives: cannot train the re-ranker")
-        if users.size > self.max_train_users:
-            users = np.sort(rng.choice(users, self.max_train_users, replace=False))
+        n_hold = int(round(users.size * self.holdout_fraction)) if users.size >= 10 else 0
+        shuffled = rng.permutation(users)
+        holdout = np.sort(shuffled[:n_hold])
+        train = np.sort(shuffled[n_hold:])
+        if train.size > self.max_train_users:
+            train = np.sort(rng.choice(train, self.max_train_users, replace=False))
+        return train, holdout
+
+    def _holdout_lists(self, users: np.ndarray, fit_X, source: str) -> np.ndarray:
+        if users.size == 0:
+            return np.zeros((0, 10), dtype=np.int64)
+        if source == "hybrid":
+            return self._rank(users, fit_X[users], 10, {})[0]
+        rows = fit_X[users]
+        groups = np.where(self._known(users, self.n_users_), self.user_band_[users], -1)
+        return self._components[source].recommend(users, rows, n=10, user_groups=groups)[0]
+
+    def _training_rows(self, fit_X, target, users) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(self.random_state)
         feats, labels = [], []
         for start in range(0, users.size, 2000):
             batch = users[start : start + 2000]
@@ -384,7 +421,9 @@ class HybridRanker(Recommender):
         """
         self._check_fitted()
         users = np.asarray(users, dtype=np.int64)
-        X = self._check_rows(users, X)
+        return self._rank(users, self._check_rows(users, X), n, side)
+
+    def _rank(self, users, X, n, side):
         ctx = self._context(
             users, side.get("user_band"), side.get("user_community"), side.get("user_interests")
         )

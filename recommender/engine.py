@@ -89,6 +89,7 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
                   "items": int(mapping.n_items), "interactions": int(len(bundle.interactions)),
                   "cutoff": str(inputs.cutoff), "sha256": _bundle_hash(bundle)},
             params={**model.get_params(), "seed": seed},
+            validation_metrics=timings.pop("validation_metrics"),
             timings=timings,
         )
     except BaseException:

@@ -20,7 +20,7 @@ from features.frames import DataBundle
 from features.ids import IdMapping
 from features.interactions import InteractionMatrix
 from models.hybrid import HybridRanker
-from recommender.evaluation import relevance_matrix
+from recommender.evaluation import evaluate, relevance_matrix
 from recommender.splits import Split
 
 
@@ -183,7 +183,25 @@ def fit_hybrid(train: DataBundle, validation: Split, mapping: IdMapping, vocab: 
     model = HybridRanker(random_state=seed, **(params or {}))
     model.fit(full.X, validation=(val.X, target, val.item_temporal), **full.side())
     t2 = time.perf_counter()
-    return model, full, {"features_s": t1 - t0, "fit_s": t2 - t1}
+    info = {"features_s": t1 - t0, "fit_s": t2 - t1,
+            "validation_metrics": holdout_metrics(model, target)}
+    return model, full, info
+
+
+def holdout_metrics(model: HybridRanker, target: sp.csr_matrix) -> dict:
+    """Validation figures of a fitted hybrid on the validation users its trees never saw,
+    next to popularity-by-band on the same users (empty when there were too few users)."""
+    users = np.asarray(model.holdout_users_, dtype=np.int64)
+    if users.size == 0:
+        return {}
+    relevant = target[users]
+    n_items = target.shape[1]
+    hybrid = evaluate(model.holdout_recs_, relevant, n_items)
+    popularity = evaluate(model.holdout_popularity_recs_, relevant, n_items)
+    keys = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
+    return {"users": int(users.size),
+            "hybrid": {k: float(hybrid[k]) for k in keys},
+            "popularity_by_band": {k: float(popularity[k]) for k in keys}}
 
 
 def _distinct(frame: pd.DataFrame, column: str) -> np.ndarray:
