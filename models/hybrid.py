@@ -176,8 +176,13 @@ class HybridRanker(Recommender):
         item_features: Any = None,
         item_temporal: Any = None,
         validation: Any = None,
+        validation_candidates: Any = None,
     ) -> None:
         """Fit the re-ranker on ``validation`` and the components on ``X``.
+
+        ``validation_candidates`` (item indices, optional) restricts the re-ranker's training
+        rows to the items the lists will be drawn from, when the evaluation protocol ranks a
+        subset (the cold-item protocol ranks only the new items).
 
         ``user_band`` / ``user_community`` / ``item_category`` / ``item_community``: int arrays
         (-1 = unknown); ``item_bands``: bool (n_items, 4) target bands; ``item_features``: sparse
@@ -224,7 +229,11 @@ class HybridRanker(Recommender):
         target = target.copy()
         target.eliminate_zeros()
         train_users, holdout = self._validation_users(target)
-        rows, y = self._training_rows(fit_X, target, train_users)
+        allowed = None
+        if validation_candidates is not None:
+            allowed = np.zeros(n_items, dtype=bool)
+            allowed[np.asarray(validation_candidates, dtype=np.int64)] = True
+        rows, y = self._training_rows(fit_X, target, train_users, allowed)
         ranker = HistGradientBoostingClassifier(
             learning_rate=self.learning_rate,
             max_iter=self.max_iter,
@@ -238,8 +247,8 @@ class HybridRanker(Recommender):
         # Lists for validation users the trees never saw, from components that never saw
         # their validation positives: the honest validation figures of this fit.
         self.holdout_users_ = holdout
-        self.holdout_recs_ = self._holdout_lists(holdout, fit_X, "hybrid")
-        self.holdout_popularity_recs_ = self._holdout_lists(holdout, fit_X, "pop_band")
+        self.holdout_recs_ = self._holdout_lists(holdout, fit_X, "hybrid", allowed)
+        self.holdout_popularity_recs_ = self._holdout_lists(holdout, fit_X, "pop_band", allowed)
         # Refit on everything: serving ranks from the full history.
         self.item_temporal_ = full_temporal
         self.item_count_ = np.asarray((X != 0).sum(axis=0)).ravel().astype(np.float32)
@@ -259,22 +268,24 @@ class HybridRanker(Recommender):
             train = np.sort(rng.choice(train, self.max_train_users, replace=False))
         return train, holdout
 
-    def _holdout_lists(self, users: np.ndarray, fit_X, source: str) -> np.ndarray:
+    def _holdout_lists(self, users: np.ndarray, fit_X, source: str, allowed) -> np.ndarray:
         if users.size == 0:
             return np.zeros((0, 10), dtype=np.int64)
         if source == "hybrid":
-            return self._rank(users, fit_X[users], 10, {})[0]
+            return self._rank(users, fit_X[users], 10, {"allowed": allowed})[0]
         rows = fit_X[users]
         groups = np.where(self._known(users, self.n_users_), self.user_band_[users], -1)
-        return self._components[source].recommend(users, rows, n=10, user_groups=groups)[0]
+        cand = None if allowed is None else np.flatnonzero(allowed)
+        return self._components[source].recommend(users, rows, n=10, user_groups=groups,
+                                                  candidates=cand)[0]
 
-    def _training_rows(self, fit_X, target, users) -> tuple[np.ndarray, np.ndarray]:
+    def _training_rows(self, fit_X, target, users, allowed) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(self.random_state)
         feats, labels = [], []
         for start in range(0, users.size, 2000):
             batch = users[start : start + 2000]
             ctx = self._context(batch, None, None, None)
-            cand_r, cand_i, rows = self._pair_rows(batch, fit_X[batch], ctx, None)
+            cand_r, cand_i, rows = self._pair_rows(batch, fit_X[batch], ctx, allowed)
             truth = np.asarray(target[batch][cand_r, cand_i]).ravel() > 0
             # keep every positive and a random subset of each user's negatives
             key = rng.random(truth.size) + truth * 2.0

@@ -169,7 +169,7 @@ def run_benchmark(bundle: DataBundle, protocol: str, seed: int = 0, budget_s: fl
     hybrid = HybridRanker(random_state=seed, **hybrid_params).fit(
         full.X, validation=(val_inputs.X, relevance_matrix(
             val.test_relevant, mapping.user_ids_, mapping.item_ids_), val_inputs.item_temporal),
-        **full.side())
+        validation_candidates=val_eval.candidates, **full.side())
     fit_s = time.perf_counter() - t
     results["hybrid"] = {**test_eval.score(hybrid), "fit_s": fit_s, "params": hybrid_params}
     log(f"  {'hybrid':<20} nDCG@10 {results['hybrid']['ndcg@10']:.4f}  fit {fit_s:.1f}s")
