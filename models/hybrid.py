@@ -55,7 +55,9 @@ class HybridRanker(Recommender):
     Parameters
     ----------
     ease_l2, knn_neighbours, als_factors, als_regularization, als_iterations : component params
-        Usually the values tuned for the matching baselines. ``als_factors=0`` leaves ALS out.
+        Usually the values tuned for the matching baselines. ``als_factors=0`` (the default)
+        leaves ALS out: on every protocol we measured it added nothing once EASE and item-kNN
+        were in, and it was the slowest component to fit (docs/decisions.md).
     n_candidates : int, default 50
         Items each component contributes to a user's candidate set.
     max_train_users : int, default 20000
@@ -96,7 +98,7 @@ class HybridRanker(Recommender):
         self,
         ease_l2: float = 200.0,
         knn_neighbours: int = 100,
-        als_factors: int = 64,
+        als_factors: int = 0,
         als_regularization: float = 0.05,
         als_iterations: int = 12,
         n_candidates: int = 50,
@@ -261,6 +263,7 @@ class HybridRanker(Recommender):
         if users.size == 0:
             raise ValueError("validation target has no positives: cannot train the re-ranker")
         n_hold = int(round(users.size * self.holdout_fraction)) if users.size >= 10 else 0
+        n_hold = min(n_hold, 5000)  # enough for stable figures; ranking them costs fit time
         shuffled = rng.permutation(users)
         holdout = np.sort(shuffled[:n_hold])
         train = np.sort(shuffled[n_hold:])
@@ -282,8 +285,8 @@ class HybridRanker(Recommender):
     def _training_rows(self, fit_X, target, users, allowed) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(self.random_state)
         feats, labels = [], []
-        for start in range(0, users.size, 2000):
-            batch = users[start : start + 2000]
+        for start in range(0, users.size, 1000):
+            batch = users[start : start + 1000]
             ctx = self._context(batch, None, None, None)
             cand_r, cand_i, rows = self._pair_rows(batch, fit_X[batch], ctx, allowed)
             truth = np.asarray(target[batch][cand_r, cand_i]).ravel() > 0

@@ -107,8 +107,14 @@ class Popularity(Recommender):
         if self.groups_.size:
             hit &= self.groups_[pos] == groups
         rows = np.where(hit, pos, self.groups_.size)
-        table = np.vstack([self.group_scores_, self.global_scores_[None, :]])
-        return table[rows]
+        return self._table()[rows]
+
+    def _table(self) -> np.ndarray:
+        """Group rows plus the global row, built once per fit (serving calls this per request)."""
+        cache = self.__dict__.setdefault("_cache", {})
+        if "table" not in cache:
+            cache["table"] = np.vstack([self.group_scores_, self.global_scores_[None, :]])
+        return cache["table"]
 
 
 def _as_groups(groups: Any, n: int, name: str) -> np.ndarray:

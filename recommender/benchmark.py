@@ -183,15 +183,15 @@ def run_benchmark(bundle: DataBundle, protocol: str, seed: int = 0, budget_s: fl
 
 
 def hybrid_params_from(tuned: dict[str, dict]) -> dict:
-    """The hybrid's component params: those tuned for the matching baselines."""
+    """The hybrid's component params: those tuned for the matching baselines.
+
+    ALS is not a hybrid component by default (see ``HybridRanker``), so its tuning is not
+    carried over."""
     params: dict = {}
     if "ease" in tuned:
         params["ease_l2"] = tuned["ease"].get("l2", 200.0)
     if "item-knn" in tuned:
         params["knn_neighbours"] = tuned["item-knn"].get("k", 100)
-    if "als" in tuned:
-        params["als_factors"] = tuned["als"].get("factors", 64)
-        params["als_regularization"] = tuned["als"].get("regularization", 0.05)
     return params
 
 
