@@ -9,13 +9,12 @@ whose key already exists, which is what makes re-imports and re-sent events idem
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -67,21 +66,40 @@ class InsertResult:
     duplicates: int
 
 
-def _to_python(value, kind: str):
-    """A DataFrame cell as the value the DB driver expects (None for missing)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
-        return None
-    if pd.api.types.is_scalar(value) and pd.isna(value):
-        return None
-    if kind == "int":
-        return int(value)
-    if kind == "float":
-        return float(value)
-    if kind == "date":
-        return value if type(value) is dt.date else pd.Timestamp(value).date()
-    if kind == "datetime":
-        return pd.Timestamp(value).to_pydatetime().replace(tzinfo=None)
-    return str(value)
+def column_values(frame: pd.DataFrame, name: str, kind: str, iso: bool) -> list:
+    """One column as a list of driver values, converted per column (not per cell).
+
+    ``iso`` gives dates and datetimes as ISO text (SQLite stores them so; its datetime
+    adapters are deprecated); otherwise ``datetime.date`` / ``datetime.datetime``. Missing
+    values (None, NaN, NaT, NA) become None.
+    """
+    if name not in frame:
+        return [None] * len(frame)
+    series = frame[name]
+    missing = series.isna().to_numpy()
+    if kind in ("date", "datetime"):
+        stamps = pd.to_datetime(series)
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_localize(None)
+        if iso:
+            fmt = "%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S.%f"
+            values = stamps.dt.strftime(fmt).to_numpy(dtype=object)
+        elif kind == "date":
+            values = stamps.dt.date.to_numpy(dtype=object)
+        else:
+            values = np.asarray(stamps.dt.to_pydatetime(), dtype=object)
+    elif kind == "int":
+        values = pd.to_numeric(series).astype("Int64").astype(object).to_numpy()
+    elif kind == "float":
+        values = pd.to_numeric(series).astype("float64").astype(object).to_numpy()
+    elif pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
+        values = series.astype(object).to_numpy()
+    else:
+        values = series.astype(object).to_numpy()
+        values = np.array([v if isinstance(v, str) else str(v) for v in values], dtype=object)
+    values = np.array(values, dtype=object)  # a writable copy (pandas may hand out views)
+    values[missing] = None
+    return values.tolist()
 
 
 class Store:
@@ -123,20 +141,11 @@ class Store:
         spec = TABLES[table]
         if frame.empty:
             return InsertResult(0, 0)
-        rows = self._rows(spec, frame)
-        inserted = self._insert_ignore(spec, rows)
-        return InsertResult(inserted, len(rows) - inserted)
+        inserted = self._insert_ignore(spec, frame)
+        return InsertResult(inserted, len(frame) - inserted)
 
-    @staticmethod
-    def _rows(spec: TableSpec, frame: pd.DataFrame) -> list[tuple]:
-        columns = []
-        for col in spec.columns:
-            values = frame[col.name].tolist() if col.name in frame else [None] * len(frame)
-            columns.append([_to_python(v, col.kind) for v in values])
-        return list(zip(*columns))
-
-    def _insert_ignore(self, spec: TableSpec, rows: list[tuple]) -> int:
-        """Insert ``rows`` skipping existing keys; return how many were stored (per backend)."""
+    def _insert_ignore(self, spec: TableSpec, frame: pd.DataFrame) -> int:
+        """Insert the rows skipping existing keys; return how many were stored (per backend)."""
         raise NotImplementedError
 
     # -- reads --------------------------------------------------------------------------
@@ -222,28 +231,15 @@ class SQLiteStore(Store):
 
         return engine
 
-    def _insert_ignore(self, spec: TableSpec, rows: list[tuple]) -> int:
-        # SQLite's sqlite3 adapters for date/datetime are deprecated: store ISO text, which
-        # is also what SQLAlchemy's Date/DateTime types read back.
-        kinds = [c.kind for c in spec.columns]
-        iso = {i for i, k in enumerate(kinds) if k in ("date", "datetime")}
-        if iso:
-            rows = [
-                tuple(
-                    (v.isoformat(" ") if isinstance(v, dt.datetime) else v.isoformat())
-                    if i in iso and v is not None
-                    else v
-                    for i, v in enumerate(r)
-                )
-                for r in rows
-            ]
+    def _insert_ignore(self, spec: TableSpec, frame: pd.DataFrame) -> int:
+        columns = [column_values(frame, c.name, c.kind, iso=True) for c in spec.columns]
         cols = ", ".join(spec.column_names)
         marks = ", ".join("?" * len(spec.columns))
         sql = f"INSERT OR IGNORE INTO {spec.name} ({cols}) VALUES ({marks})"
         with self.engine.begin() as conn:
             raw = conn.connection.driver_connection
             before = raw.total_changes
-            raw.executemany(sql, rows)
+            raw.executemany(sql, zip(*columns))
             return raw.total_changes - before
 
 
@@ -258,7 +254,7 @@ class PostgresStore(Store):
             url = url.set(drivername="postgresql+psycopg")
         return sa.create_engine(url, pool_pre_ping=True)
 
-    def _insert_ignore(self, spec: TableSpec, rows: list[tuple]) -> int:
+    def _insert_ignore(self, spec: TableSpec, frame: pd.DataFrame) -> int:
         cols = ", ".join(spec.column_names)
         tmp = f"_incoming_{spec.name}"
         with self.engine.begin() as conn:
@@ -267,16 +263,29 @@ class PostgresStore(Store):
                 f"CREATE TEMP TABLE {tmp} (LIKE {spec.name} INCLUDING DEFAULTS) ON COMMIT DROP"
             )
             with cur.copy(f"COPY {tmp} ({cols}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            # DISTINCT ON keeps one row per key when a batch repeats a key, so the count of
-            # inserted rows is exact and a repeated key in one batch counts as a duplicate.
-            key = spec.key
+                copy.write(_copy_text(spec, frame))
+            # ON CONFLICT DO NOTHING also skips a key repeated within the batch, so the row
+            # count is exactly the number of new keys.
             cur.execute(
-                f"INSERT INTO {spec.name} ({cols}) SELECT DISTINCT ON ({key}) {cols} FROM {tmp} "
-                f"ORDER BY {key} ON CONFLICT ({key}) DO NOTHING"
+                f"INSERT INTO {spec.name} ({cols}) SELECT {cols} FROM {tmp} "
+                f"ON CONFLICT ({spec.key}) DO NOTHING"
             )
             return cur.rowcount
+
+
+def _copy_text(spec: TableSpec, frame: pd.DataFrame) -> str:
+    """The frame in PostgreSQL's COPY text format, built column-wise (no per-row Python)."""
+    parts = []
+    for col in spec.columns:
+        text = pd.Series(column_values(frame, col.name, col.kind, iso=True), dtype="string")
+        if col.kind not in ("int", "float", "date", "datetime"):
+            # COPY text format: backslash, tab, newline and carriage return are escaped
+            for raw, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"),
+                                 ("\r", "\\r")):
+                text = text.str.replace(raw, escaped, regex=False)
+        parts.append(text.fillna("\\N"))
+    lines = parts[0].str.cat(parts[1:], sep="\t") if len(parts) > 1 else parts[0]
+    return lines.str.cat(sep="\n") + "\n"
 
 
 def open_store(url: str | None = None, create: bool = True) -> Store:

@@ -140,3 +140,16 @@ def test_foreign_keys_are_enforced(store):
     with pytest.raises(Exception, match="(?i)foreign key"):
         store.insert("participations", orphan)
     assert store.count("participations") == 3
+
+
+def test_awkward_text_survives_bulk_insert(store):
+    tables = _district()
+    _load(store, {k: tables[k] for k in ("communities", "residents")})
+    tricky = tables["courses"].iloc[[0]].assign(
+        course_id="K9", title="tab\there, back\\slash", description="line1\nline2\r\\N",
+        tags="\\N")
+    store.insert("courses", tricky)
+    row = store.read("courses").set_index("course_id").loc["K9"]
+    assert row["title"] == "tab\there, back\\slash"
+    assert row["description"] == "line1\nline2\r\\N"
+    assert row["tags"] == "\\N"  # the literal text, not NULL
