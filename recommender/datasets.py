@@ -518,7 +518,10 @@ def bundle_from_tables(
 
     users, added_users = _add_missing(users, "user_id", interactions["user_id"])
     items, added_items = _add_missing(items, "item_id", interactions["item_id"])
-    meta = {"as_of": as_of.isoformat(), "added_users": added_users, "added_items": added_items}
+    meta = {"as_of": as_of.isoformat(), "added_users": added_users, "added_items": added_items,
+            # names for explanations ("popular with elderly residents in 文康社区")
+            "community_names": dict(zip(place["community_id"].tolist(),
+                                        communities["name"].astype("str").tolist()))}
     return DataBundle(interactions, users, items, name, "district", meta)
 
 

@@ -80,6 +80,7 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
             **{f"vocab_{k}": v for k, v in vocab.to_arrays().items()},
             **_frame_arrays("users", users, _USER_COLUMNS),
             **_frame_arrays("items", bundle.items.set_index("item_id"), _ITEM_COLUMNS),
+            **_community_name_arrays(bundle.meta.get("community_names", {})),
             X_data=inputs.X.data, X_indices=inputs.X.indices, X_indptr=inputs.X.indptr,
             X_shape=np.array(inputs.X.shape), cutoff=np.array(str(inputs.cutoff)),
         )
@@ -125,6 +126,7 @@ class Engine:
         self._community_code = {str(c): k for k, c in enumerate(vocab.communities)}
         # One dict lookup per request instead of a pandas index lookup (~1 ms for one id).
         self._user_code = {u: k for k, u in enumerate(mapping.user_ids_.tolist())}
+        self.community_names: dict[str, str] = {}
 
     @classmethod
     def load(cls, artifacts_dir: Path, version: str = artifacts.CURRENT) -> Engine:
@@ -139,6 +141,9 @@ class Engine:
                 vocab = Vocabulary(z["vocab_categories"], z["vocab_communities"])
                 users = _arrays_frame("users", z)
                 items = _arrays_frame("items", z)
+                names = dict(zip(z["community_names_ids"].tolist(),
+                                 z["community_names_names"].tolist())) if (
+                    "community_names_ids" in z.files) else {}
                 shape = tuple(z["X_shape"])
                 history = sp.csr_matrix((z["X_data"], z["X_indices"], z["X_indptr"]), shape)
         except (KeyError, ValueError, OSError) as exc:
@@ -147,7 +152,9 @@ class Engine:
         items = items.reindex(mapping.item_ids_)
         if history.shape != (mapping.n_users, mapping.n_items) or model.n_items_ != len(items):
             raise artifacts.ArtifactError(f"{path}: model and tables disagree on sizes")
-        return cls(path, manifest, model, mapping, vocab, users, items, history)
+        engine = cls(path, manifest, model, mapping, vocab, users, items, history)
+        engine.community_names = names
+        return engine
 
     # -- contexts -----------------------------------------------------------------------------
     def context_for(self, user_id: str) -> UserContext | None:
@@ -276,7 +283,7 @@ class Engine:
         return out
 
     def _community_name(self, community_id: str) -> str:
-        return str(community_id)
+        return self.community_names.get(community_id, str(community_id))
 
 
 def _none(value):
@@ -293,6 +300,12 @@ def _frame_arrays(prefix: str, frame: pd.DataFrame, columns) -> dict[str, np.nda
             out[f"{prefix}_{c}"] = values.astype(object).where(values.notna(), "").astype(
                 str).to_numpy(dtype=str)
     return out
+
+
+def _community_name_arrays(names: dict) -> dict[str, np.ndarray]:
+    ids = [str(k) for k in names]
+    return {"community_names_ids": np.array(ids, dtype=str),
+            "community_names_names": np.array([str(names[k]) for k in names], dtype=str)}
 
 
 def _arrays_frame(prefix: str, z) -> pd.DataFrame:

@@ -255,3 +255,13 @@ def test_data_hash_changes_with_the_data(bundle):
     assert _bundle_hash(fewer) != _bundle_hash(bundle)
     assert _bundle_hash(bundle.with_interactions(bundle.interactions.copy())) == _bundle_hash(
         bundle)
+
+
+def test_popularity_reasons_name_the_community_not_its_id(engine, bundle):
+    names = bundle.meta["community_names"]
+    community = _community(engine, "elderly")
+    recs = engine.recommend(UserContext(None, "elderly", community), n=10)
+    local = [r for rec in recs for r in rec.reasons if r.startswith("popular with")]
+    assert local, "expected a 'popular with … in …' reason for a new elderly resident"
+    assert any(names[community] in r for r in local)
+    assert not any(r.endswith(f" {community}") for r in local)
