@@ -19,7 +19,7 @@ demo: venv
 	$(BIN)/recommender demo --out $(DEMO)
 
 test: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=10 $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
