@@ -93,7 +93,8 @@ def datasets_oulad(
     out: Annotated[Path, typer.Option("--out", help="Folder for the generic benchmark files.")],
 ) -> None:
     """Convert OULAD (CC BY 4.0) into the generic benchmark format."""
-    from recommender.datasets import DatasetError, convert_oulad
+    from recommender.datasets import DatasetError
+    from recommender.oulad import convert_oulad
 
     try:
         summary = convert_oulad(src, out)

@@ -13,15 +13,14 @@ import pytest
 from features.bands import AgeBands
 from features.frames import DataBundle
 from recommender.datasets import (
-    OULAD_AGE_BANDS,
     DatasetError,
     bundle_from_tables,
-    convert_oulad,
     load_benchmark,
     load_dataset,
     load_district,
     summarize,
 )
+from recommender.oulad import OULAD_AGE_BANDS, convert_oulad
 
 REPO = Path(__file__).resolve().parents[2]
 OULAD_DIR = Path(os.environ.get("RECOMMENDER_OULAD_DIR", REPO / ".." / "shared/datasets/oulad"))
