@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,13 +25,13 @@ POSTGRES_URL = os.environ.get(
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(params=BACKENDS)
-def store_url(request, tmp_path):
-    """A database URL on a fresh, empty database of each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def postgres_schema(prefix: str = "t_") -> Iterator[str]:
+    """A fresh PostgreSQL schema (``prefix`` + random hex) while the block runs, then dropped.
+
+    Yields the URL whose ``search_path`` is that schema; an unreachable server fails the test.
+    """
+    schema = f"{prefix}{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_URL)
     try:
         with admin.begin() as conn:
@@ -41,6 +43,16 @@ def store_url(request, tmp_path):
     with admin.begin() as conn:
         conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request, tmp_path):
+    """A database URL on a fresh, empty database of each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

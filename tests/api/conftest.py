@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
 from recommender.domain import TABLE_ORDER
 from recommender.store import open_store
-from tests.conftest import BACKENDS, POSTGRES_URL
+from tests.conftest import BACKENDS, postgres_schema
 
 KEYS = {"platform": "plat-key-123", "coordinator": "coord-key-456", "admin": "admin-key-789"}
 API_KEYS = ",".join(f"{role}:{key}" for role, key in KEYS.items())
@@ -61,37 +61,19 @@ def artifacts(district, tmp_path_factory) -> Path:
     return root
 
 
-def _database(kind: str, tmp_path_factory):
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'api.db'}", None
-    schema = f"t_api_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except sa.exc.OperationalError as exc:  # pragma: no cover - environment failure
-        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}")
-    sep = "&" if "?" in POSTGRES_URL else "?"
-
-    def drop():
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-
-    return f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}", drop
-
-
 @pytest.fixture(scope="session", params=BACKENDS)
 def db_url(request, tables, tmp_path_factory):
     """A database of each backend holding the district (imported once per backend)."""
-    url, drop = _database(request.param, tmp_path_factory)
-    store = open_store(url)
-    for name in TABLE_ORDER:
-        store.insert(name, tables[name])
-    store.dispose()
-    yield url
-    if drop:
-        drop()
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'api.db'}"
+        else:
+            url = stack.enter_context(postgres_schema("t_api_"))
+        store = open_store(url)
+        for name in TABLE_ORDER:
+            store.insert(name, tables[name])
+        store.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")
