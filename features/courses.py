@@ -9,14 +9,16 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from features.bands import BAND_NAMES, AgeBands
-from features.events import EncodedEvents, encode_events, resolve_cutoff
+from features.events import EncodedEvents
 from features.frames import DataBundle
 from features.ids import IdMapping
 from features.tables import (
     SLOTS,
     UNKNOWN,
+    TableFeatures,
     aligned,
     codes_in,
+    distinct_values,
     hour_slots,
     item_schedule,
     split_multi,
@@ -93,7 +95,7 @@ def _multi_hot(lists: pd.Series, vocab: list[str]) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(lists), len(vocab)))
 
 
-class CourseFeatures:
+class CourseFeatures(TableFeatures):
     """One row of features per item index, and a content matrix for content-based models.
 
     Parameters
@@ -181,21 +183,14 @@ class CourseFeatures:
         return self
 
     def _fit(self, bundle: DataBundle, events: EncodedEvents | None) -> EncodedEvents:
-        self._validate()
-        self.bands_ = self.age_bands or AgeBands()
-        self.cutoff_ = resolve_cutoff(bundle.interactions, self.cutoff)
-        self.id_mapping_ = (
-            self.id_mapping if self.id_mapping is not None
-            else IdMapping().fit(bundle, until=self.cutoff_)
-        )
-        events = self._events(bundle, events)
+        events = self._begin_fit(bundle, events)
         items, users = bundle.items, bundle.users
         self.skipped_ = [f"items.{c}" for c in ITEM_OPTIONAL_COLUMNS if c not in items]
         if "weekday" in items or "start_date" in items:
             self.skipped_ = [s for s in self.skipped_ if s not in ("items.weekday",
                                                                    "items.start_date")]
-        self.categories_ = self._vocab(items, "category")
-        self.fee_tiers_ = self._vocab(items, "fee_tier")
+        self.categories_ = distinct_values(items, "category")
+        self.fee_tiers_ = distinct_values(items, "fee_tier")
         self.target_bands_ = list(BAND_NAMES)
         if "tags" in items:
             counts = pd.Series([t for ts in split_multi(items["tags"]) for t in ts]).value_counts()
@@ -203,7 +198,7 @@ class CourseFeatures:
             self.tags_ = sorted(t for t, _ in ranked[: self.max_tags])
         else:
             self.tags_ = []
-        self.user_communities_ = self._vocab(users, "community_id")
+        self.user_communities_ = distinct_values(users, "community_id")
         text = _text(items)
         text = text[text != ""]
         self.vectorizer_ = None
@@ -226,23 +221,6 @@ class CourseFeatures:
             + [f"fee_{f}" for f in self.fee_tiers_]
         )
         return events
-
-    @staticmethod
-    def _vocab(frame: pd.DataFrame, col: str) -> list[str]:
-        if col not in frame:
-            return []
-        vals = frame[col].dropna().astype(str).str.strip()
-        return sorted(vals[vals != ""].unique().tolist())
-
-    def _events(self, bundle: DataBundle, events: EncodedEvents | None) -> EncodedEvents:
-        if events is None:
-            return encode_events(bundle.interactions, self.id_mapping_, self.cutoff_)
-        events.check(self.cutoff_, self.id_mapping_)
-        return events
-
-    def fit_transform(self, bundle: DataBundle, events: EncodedEvents | None = None):
-        """``fit(bundle).transform(bundle)``, encoding the event log once."""
-        return self.transform(bundle, self._fit(bundle, events))
 
     def transform(self, bundle: DataBundle, events: EncodedEvents | None = None) -> pd.DataFrame:
         """Feature frame with one row per item index of the mapping (see class Notes)."""

@@ -9,14 +9,16 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features.bands import BAND_NAMES, AgeBands
-from features.events import DAY_NS, EncodedEvents, encode_events, resolve_cutoff
+from features.events import DAY_NS, EncodedEvents
 from features.frames import DataBundle
 from features.ids import IdMapping
 from features.tables import (
     SLOTS,
     UNKNOWN,
+    TableFeatures,
     aligned,
     codes_in,
+    distinct_values,
     hour_slots,
     item_schedule,
     str_column,
@@ -37,7 +39,7 @@ def _bincount2(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, wei
     return np.bincount(flat, weights=weights, minlength=n_rows * n_cols).reshape(n_rows, n_cols)
 
 
-class ResidentFeatures:
+class ResidentFeatures(TableFeatures):
     """One row of features per user index, computed from data at or before the cut-off.
 
     Parameters
@@ -115,14 +117,7 @@ class ResidentFeatures:
         return self
 
     def _fit(self, bundle: DataBundle, events: EncodedEvents | None) -> EncodedEvents:
-        self._validate()
-        self.bands_ = self.age_bands or AgeBands()
-        self.cutoff_ = resolve_cutoff(bundle.interactions, self.cutoff)
-        self.id_mapping_ = (
-            self.id_mapping if self.id_mapping is not None
-            else IdMapping().fit(bundle, until=self.cutoff_)
-        )
-        events = self._events(bundle, events)
+        events = self._begin_fit(bundle, events)
         users, items = bundle.users, bundle.items
         self.skipped_ = [f"users.{c}" for c in USER_OPTIONAL_COLUMNS if c not in users]
         if "birth_year" not in users and "age" in users:
@@ -136,8 +131,8 @@ class ResidentFeatures:
             self.categories_ = sorted(c for c, _ in ranked[: self.max_categories])
         else:
             self.categories_ = []
-        self.communities_ = self._vocab(users, "community_id")
-        self.streets_ = self._vocab(users, "street")
+        self.communities_ = distinct_values(users, "community_id")
+        self.streets_ = distinct_values(users, "street")
         attend, no_show = events.is_event("attend").sum(), events.is_event("no_show").sum()
         self.attendance_rate_ = float(attend / (attend + no_show)) if attend + no_show else 1.0
         self.feature_names_ = (
@@ -147,13 +142,6 @@ class ResidentFeatures:
             + list(self._numeric_columns())
         )
         return events
-
-    @staticmethod
-    def _vocab(frame: pd.DataFrame, col: str) -> list[str]:
-        if col not in frame:
-            return []
-        return sorted(frame[col].dropna().astype(str).str.strip().replace("", np.nan).dropna()
-                      .unique().tolist())
 
     def _numeric_columns(self) -> list[str]:
         return (
@@ -165,16 +153,6 @@ class ResidentFeatures:
             + [f"wd_{d}" for d in range(7)]
             + [f"slot_{s}" for s in SLOTS]
         )
-
-    def _events(self, bundle: DataBundle, events: EncodedEvents | None) -> EncodedEvents:
-        if events is None:
-            return encode_events(bundle.interactions, self.id_mapping_, self.cutoff_)
-        events.check(self.cutoff_, self.id_mapping_)
-        return events
-
-    def fit_transform(self, bundle: DataBundle, events: EncodedEvents | None = None):
-        """``fit(bundle).transform(bundle)``, encoding the event log once."""
-        return self.transform(bundle, self._fit(bundle, events))
 
     def transform(self, bundle: DataBundle, events: EncodedEvents | None = None) -> pd.DataFrame:
         """Feature frame with one row per user index of the mapping (see class Notes)."""

@@ -1,7 +1,7 @@
 """Helpers that align the users and items tables to an :class:`IdMapping` (one row per index).
 
 Shared by the resident and course features so that age bands and schedule slots are computed
-the same way everywhere.
+the same way everywhere; :class:`TableFeatures` holds the fit steps both builders share.
 """
 
 from __future__ import annotations
@@ -12,13 +12,17 @@ import numpy as np
 import pandas as pd
 
 from features.bands import BAND_NAMES, AgeBands
+from features.events import EncodedEvents, encode_events, resolve_cutoff
+from features.frames import DataBundle
 from features.ids import IdMapping
 
 __all__ = [
     "SLOTS",
     "UNKNOWN",
+    "TableFeatures",
     "aligned",
     "codes_in",
+    "distinct_values",
     "hour_slots",
     "item_schedule",
     "split_multi",
@@ -46,6 +50,14 @@ def aligned(frame: pd.DataFrame, key: str, index_of) -> tuple[np.ndarray, pd.Dat
     keep = idx >= 0
     keep &= ~pd.Series(idx).duplicated().to_numpy()
     return idx[keep], frame.loc[keep]
+
+
+def distinct_values(frame: pd.DataFrame, col: str) -> list[str]:
+    """Sorted distinct non-empty values (stripped text) of ``frame[col]``; none if it is absent."""
+    if col not in frame:
+        return []
+    vals = frame[col].dropna().astype(str).str.strip()
+    return sorted(vals[vals != ""].unique().tolist())
 
 
 def codes_in(values, vocab) -> np.ndarray:
@@ -146,3 +158,33 @@ def item_schedule(items: pd.DataFrame, mapping: IdMapping) -> tuple[np.ndarray, 
     if "start_time" in rows:
         hour[idx] = _hours(rows["start_time"])
     return weekday, hour
+
+
+class TableFeatures:
+    """The fit steps shared by the per-table feature builders (residents, courses).
+
+    A subclass stores ``age_bands``, ``cutoff`` and ``id_mapping`` in ``__init__``, checks its
+    parameters in ``_validate`` and implements ``_fit`` (starting with :meth:`_begin_fit`) and
+    ``transform``.
+    """
+
+    def _begin_fit(self, bundle: DataBundle, events: EncodedEvents | None) -> EncodedEvents:
+        """Validate, fix the bands, the cut-off and the id mapping; the events as of the cut."""
+        self._validate()
+        self.bands_ = self.age_bands or AgeBands()
+        self.cutoff_ = resolve_cutoff(bundle.interactions, self.cutoff)
+        self.id_mapping_ = (
+            self.id_mapping if self.id_mapping is not None
+            else IdMapping().fit(bundle, until=self.cutoff_)
+        )
+        return self._events(bundle, events)
+
+    def _events(self, bundle: DataBundle, events: EncodedEvents | None) -> EncodedEvents:
+        if events is None:
+            return encode_events(bundle.interactions, self.id_mapping_, self.cutoff_)
+        events.check(self.cutoff_, self.id_mapping_)
+        return events
+
+    def fit_transform(self, bundle: DataBundle, events: EncodedEvents | None = None):
+        """``fit(bundle).transform(bundle)``, encoding the event log once."""
+        return self.transform(bundle, self._fit(bundle, events))
