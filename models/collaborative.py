@@ -144,6 +144,21 @@ class _Factorization(Recommender):
     def _score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
         return self._user_vectors(users, X) @ self.item_factors_.T
 
+    def _fit_implicit(self, model_class: type, X: sp.csr_matrix, **extra: float) -> None:
+        """Fit an ``implicit.cpu`` model with the shared parameters plus ``extra``; keep factors."""
+        with threadpool_limits(1, "blas"):
+            model = model_class(
+                factors=int(self.factors),
+                regularization=float(self.regularization),
+                dtype=np.float32,
+                iterations=int(self.iterations),
+                num_threads=int(self.num_threads),
+                random_state=self.random_state,
+                **extra,
+            )
+            model.fit(X, show_progress=False)
+        self._store(model.user_factors, model.item_factors)
+
     def _store(self, user_factors: np.ndarray, item_factors: np.ndarray) -> None:
         self.user_factors_ = np.ascontiguousarray(user_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(item_factors, dtype=np.float32)
@@ -204,18 +219,7 @@ class ALS(_Factorization):
         check_param("alpha", self.alpha, "float", low=0.0, low_inclusive=False)
 
     def _fit(self, X: sp.csr_matrix) -> None:
-        with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=int(self.factors),
-                regularization=float(self.regularization),
-                alpha=float(self.alpha),
-                dtype=np.float32,
-                iterations=int(self.iterations),
-                num_threads=int(self.num_threads),
-                random_state=self.random_state,
-            )
-            model.fit(X, show_progress=False)
-        self._store(model.user_factors, model.item_factors)
+        self._fit_implicit(AlternatingLeastSquares, X, alpha=float(self.alpha))
 
 
 class BPR(_Factorization):
@@ -286,18 +290,7 @@ class BPR(_Factorization):
         return np.stack([fold(X.indices[r], X.data[r]) for r in rows])
 
     def _fit(self, X: sp.csr_matrix) -> None:
-        with threadpool_limits(1, "blas"):
-            model = BayesianPersonalizedRanking(
-                factors=int(self.factors),
-                learning_rate=float(self.learning_rate),
-                regularization=float(self.regularization),
-                dtype=np.float32,
-                iterations=int(self.iterations),
-                num_threads=int(self.num_threads),
-                random_state=self.random_state,
-            )
-            model.fit(X, show_progress=False)
-        self._store(model.user_factors, model.item_factors)
+        self._fit_implicit(BayesianPersonalizedRanking, X, learning_rate=float(self.learning_rate))
 
 
 __all__ = ["ALS", "BPR"]
