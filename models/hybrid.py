@@ -424,10 +424,14 @@ class HybridRanker(Recommender):
             return np.zeros(0, dtype=np.float32)
         if rows.shape[0] > 20000:
             return self._ranker.predict_proba(rows)[:, 1]
-        # A single resident's few hundred rows: OpenMP's thread start-up and spinning cost
-        # far more than the work (10 ms per tree on a busy machine), so predict on one thread.
-        # The controller is built once: discovering the libraries reads /proc/self/maps,
-        # which alone cost ~7 ms per call.
+        # A single resident's few hundred rows: sklearn walks the trees one call per tree
+        # (~35 us each plus OpenMP start-up), so small batches go through the same trees laid
+        # out as flat arrays and walked for every row and tree at once.
+        forest = self.__dict__.get("_flat")
+        if forest is None:
+            forest = self.__dict__["_flat"] = FlatForest.from_sklearn(self._ranker)
+        if forest is not None:
+            return forest.predict_proba(rows)
         with _openmp_controller().limit(limits=1, user_api="openmp"):
             return self._ranker.predict_proba(rows)[:, 1]
 
@@ -525,6 +529,62 @@ def _ranks(scores: np.ndarray, rows: np.ndarray, items: np.ndarray) -> np.ndarra
         a, b = bounds[row], bounds[row + 1]
         out[a:b] = n_items - np.searchsorted(ordered[row], scores[row, items[a:b]], side="right")
     return out
+
+
+class FlatForest:
+    """A fitted binary ``HistGradientBoostingClassifier`` as flat node arrays.
+
+    Gives the same probabilities as ``predict_proba(X)[:, 1]`` (a test checks it) for
+    numerical splits; :meth:`from_sklearn` returns None when the model has categorical splits
+    or another layout, and callers then use sklearn's own predictor.
+    """
+
+    def __init__(self, feature, threshold, missing_left, left, right, leaf, value, roots,
+                 depth, baseline):
+        self.feature, self.threshold, self.missing_left = feature, threshold, missing_left
+        self.left, self.right, self.leaf, self.value = left, right, leaf, value
+        self.roots, self.depth, self.baseline = roots, depth, baseline
+
+    @classmethod
+    def from_sklearn(cls, ranker) -> FlatForest | None:
+        try:
+            trees = [per_iteration[0].nodes for per_iteration in ranker._predictors]
+            if any(len(per_iteration) != 1 for per_iteration in ranker._predictors):
+                return None
+            nodes = np.concatenate(trees)
+            if nodes["is_categorical"].any():
+                return None
+            sizes = np.array([len(t) for t in trees])
+            roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+            shift = np.repeat(roots, sizes)
+            return cls(
+                nodes["feature_idx"].astype(np.int64), nodes["num_threshold"].astype(np.float64),
+                nodes["missing_go_to_left"].astype(bool),
+                nodes["left"].astype(np.int64) + shift, nodes["right"].astype(np.int64) + shift,
+                nodes["is_leaf"].astype(bool), nodes["value"].astype(np.float64), roots,
+                int(nodes["depth"].max(initial=0)),
+                float(np.ravel(ranker._baseline_prediction)[0]),
+            )
+        except (AttributeError, KeyError, IndexError, ValueError):
+            return None
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """P(positive) for each row of ``X`` (float64)."""
+        X = np.asarray(X, dtype=np.float64)
+        n_rows, n_trees = X.shape[0], self.roots.size
+        node = np.tile(self.roots, n_rows)  # (row, tree) pairs, row-major
+        row = np.repeat(np.arange(n_rows), n_trees)
+        active = np.flatnonzero(~self.leaf[node])
+        while active.size:  # only pairs not yet at a leaf take the next step
+            at = node[active]
+            x = X[row[active], self.feature[at]]
+            go_left = (x <= self.threshold[at]) | (np.isnan(x) & self.missing_left[at])
+            at = np.where(go_left, self.left[at], self.right[at])
+            node[active] = at
+            active = active[~self.leaf[at]]
+        node = node.reshape(n_rows, n_trees)
+        raw = self.baseline + self.value[node].sum(axis=1)
+        return 1.0 / (1.0 + np.exp(-raw))
 
 
 _CONTROLLER: list[ThreadpoolController] = []

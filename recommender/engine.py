@@ -57,6 +57,33 @@ class Recommendation:
     cold_start: bool = False
 
 
+@dataclass
+class RankedPool:
+    """One ranking pass: item indices best first, their scores and stage-2 signals."""
+
+    engine: Engine
+    ctx: UserContext
+    history: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray
+    signals: np.ndarray
+    cold: bool
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.engine.mapping.item_ids(self.items)
+
+    def take(self, positions, explain: bool = True) -> list[Recommendation]:
+        """Recommendations for the given positions of the pool, explained if asked."""
+        pos = np.fromiter(positions, dtype=np.int64)
+        items = self.items[pos]
+        reasons = (self.engine._explain(self.history, items, self.signals[pos], self.ctx)
+                   if explain else [[] for _ in pos])
+        return [Recommendation(str(i), float(s), r, self.cold)
+                for i, s, r in zip(self.engine.mapping.item_ids(items), self.scores[pos],
+                                   reasons)]
+
+
 def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
                    promote: bool = True, params: dict | None = None) -> Path:
     """Train the hybrid on ``bundle`` and write a new artifact version in ``artifacts_dir``.
@@ -214,16 +241,21 @@ class Engine:
     def recommend(self, ctx: UserContext, n: int = 10, allowed: np.ndarray | None = None,
                   explain: bool = True) -> list[Recommendation]:
         """Top ``n`` allowed courses for ``ctx``, best first, with reasons when ``explain``."""
+        pool = self.rank_pool(ctx, n, allowed)
+        return pool.take(range(len(pool.items)), explain)
+
+    def rank_pool(self, ctx: UserContext, n: int, allowed: np.ndarray | None = None) -> RankedPool:
+        """The best ``n`` allowed courses with the signals that ranked them, unexplained.
+
+        A caller that picks from a longer list (e.g. a category cap) ranks once and explains
+        only what it keeps, with :meth:`RankedPool.take`.
+        """
         idx, row = self._row(ctx)
         ids, scores, signals = self.model.rank(np.array([idx]), row, n=n, allowed=allowed,
                                                **self._side(ctx))
         keep = ids[0] >= 0
-        ids, scores, signals = ids[0][keep], scores[0][keep], signals[0][keep]
-        reasons = (self._explain(row.indices, ids, signals, ctx) if explain
-                   else [[] for _ in ids])
-        cold = row.nnz == 0
-        return [Recommendation(str(i), float(s), r, cold)
-                for i, s, r in zip(self.mapping.item_ids(ids), scores, reasons)]
+        return RankedPool(self, ctx, row.indices, ids[0][keep], scores[0][keep],
+                          signals[0][keep], row.nnz == 0)
 
     def similar(self, item_id: str, n: int = 10) -> list[tuple[str, float]]:
         idx = int(self.mapping.item_index([item_id])[0])

@@ -165,10 +165,10 @@ def diversify(snap: Snapshot, ctx: UserContext, allowed: np.ndarray, k: int, *,
               capped: bool, explain: bool) -> list:
     """Top ``k`` of ``allowed`` with at most half (``max(1, k // 2)``) from one category.
 
-    The first pass ranks (and explains) ``k`` courses: usually the cap does not bind and that is
-    the answer, in one engine call. Otherwise the categories that reached their cap leave the
-    mask and further passes rank (unexplained) only what can still be added; the courses added
-    then are explained in one last call. Without ``capped`` this is one plain ranking.
+    One engine pass ranks the candidate pool and the list is picked from it greedily, skipping
+    categories that reached their cap; only the kept courses are explained. A second pass runs
+    only when the pool ran out (then over what is still allowed). Without ``capped`` this is
+    one plain ranking.
     """
     engine, cat = snap.engine, snap.catalogue
     if not capped:
@@ -177,32 +177,25 @@ def diversify(snap: Snapshot, ctx: UserContext, allowed: np.ndarray, k: int, *,
     mask = allowed.copy()
     picked: list = []
     per_category: dict[str, int] = {}
-    first = True
     while len(picked) < k and mask.any():
-        need = k - len(picked)
-        n = min(int(mask.sum()), k if first else 2 * need + 8)
-        recs = engine.recommend(ctx, n=n, allowed=mask, explain=explain and first)
-        first = False
-        if not recs:
+        # One pass ranks the whole candidate pool; only what is kept gets explained.
+        pool = engine.rank_pool(ctx, n=min(int(mask.sum()), max(8 * k, 200)), allowed=mask)
+        if len(pool.items) == 0:
             break
-        for rec in recs:
-            pos = cat.ids.get_loc(rec.item_id)
+        keep = []
+        for p, item_id in enumerate(pool.item_ids):
+            pos = cat.ids.get_loc(item_id)
             mask[pos] = False
             category = cat.category[pos]
-            if per_category.get(category, 0) >= cap or len(picked) >= k:
+            if per_category.get(category, 0) >= cap:
                 continue
-            picked.append(rec)
+            keep.append(p)
             per_category[category] = per_category.get(category, 0) + 1
             if per_category[category] >= cap:
                 mask &= cat.category != category
-    late = [r for r in picked if not r.reasons] if explain else []
-    if late:
-        final = np.zeros(len(cat.ids), dtype=bool)
-        final[cat.positions(r.item_id for r in late)] = True
-        reasons = {r.item_id: r.reasons
-                   for r in engine.recommend(ctx, n=len(late), allowed=final, explain=True)}
-        for rec in late:
-            rec.reasons = reasons.get(rec.item_id, [])
+            if len(picked) + len(keep) >= k:
+                break
+        picked.extend(pool.take(keep, explain))
     return picked
 
 
