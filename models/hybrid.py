@@ -365,8 +365,7 @@ class HybridRanker(Recommender):
         r, i = np.nonzero(candidate)
         # A candidate's rank in each component: how many items that component scores higher.
         ranks = {name: _ranks(masked[name], r, i) for name in COMPONENTS}
-        hist = _row_normalised(X)
-        cat_share = self._category_share(hist)
+        cat_share = self._category_share(X)
         band = ctx["band"][r]
         cat = self.item_category_[i]
         cols = [scores[c][r, i] for c in COMPONENTS]
@@ -388,17 +387,18 @@ class HybridRanker(Recommender):
         cols.extend(self.item_temporal_[i].T)
         return r, i, np.column_stack(cols).astype(np.float32)
 
-    def _category_share(self, hist: sp.csr_matrix) -> np.ndarray:
+    def _category_share(self, X: sp.csr_matrix) -> np.ndarray:
+        """Each user's share of history weight per category, (n_users, n_categories)."""
         n_cat = max(self.n_categories_, 1)
-        known = self.item_category_ >= 0
-        onehot = sp.csr_matrix(
-            (
-                np.ones(known.sum(), dtype=np.float32),
-                (np.flatnonzero(known), self.item_category_[known]),
-            ),
-            shape=(hist.shape[1], n_cat),
-        )
-        return np.asarray((hist @ onehot).todense(), dtype=np.float32)
+        out = np.zeros((X.shape[0], n_cat), dtype=np.float32)
+        if X.nnz == 0:
+            return out
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        cats = self.item_category_[X.indices]
+        known = cats >= 0
+        np.add.at(out, (rows[known], cats[known]), X.data[known])
+        totals = np.bincount(rows, weights=X.data, minlength=X.shape[0]).astype(np.float32)
+        return np.divide(out, totals[:, None], out=out, where=totals[:, None] > 0)
 
     def _score(
         self,
@@ -603,12 +603,6 @@ def _ints(values: Any, n: int) -> np.ndarray:
     if arr.size != n:
         raise ValueError(f"expected {n} values, got {arr.size}")
     return arr
-
-
-def _row_normalised(X: sp.csr_matrix) -> sp.csr_matrix:
-    sums = np.asarray(X.sum(axis=1)).ravel()
-    inv = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
-    return sp.diags(inv.astype(np.float32)) @ X
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:
