@@ -20,6 +20,7 @@ from typing import Any
 import joblib
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
@@ -584,7 +585,7 @@ class FlatForest:
             active = active[~self.leaf[at]]
         node = node.reshape(n_rows, n_trees)
         raw = self.baseline + self.value[node].sum(axis=1)
-        return 1.0 / (1.0 + np.exp(-raw))
+        return expit(raw)  # the logistic link, without overflow warnings for large |raw|
 
 
 _CONTROLLER: list[ThreadpoolController] = []
