@@ -63,6 +63,8 @@ class HybridRanker(Recommender):
         Items each component contributes to a user's candidate set.
     max_train_users : int, default 20000
         Validation users sampled to train the re-ranker (bounds the training time).
+    interest_boost : float, default 1.0
+        Declared interests multiply a matching course's score by ``1 + interest_boost``.
     holdout_fraction : float, default 0.2
         Share of validation users kept out of the re-ranker's training; their lists
         (``holdout_recs_``) give honest validation figures for the artifact's manifest.
@@ -106,6 +108,7 @@ class HybridRanker(Recommender):
         max_train_users: int = 20000,
         negatives_per_user: int = 30,
         holdout_fraction: float = 0.2,
+        interest_boost: float = 1.0,
         learning_rate: float = 0.1,
         max_iter: int = 100,
         max_leaf_nodes: int = 15,
@@ -120,6 +123,7 @@ class HybridRanker(Recommender):
         self.max_train_users = max_train_users
         self.negatives_per_user = negatives_per_user
         self.holdout_fraction = holdout_fraction
+        self.interest_boost = interest_boost
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.max_leaf_nodes = max_leaf_nodes
@@ -362,6 +366,13 @@ class HybridRanker(Recommender):
                 candidate[:] = True
             else:
                 np.put_along_axis(candidate, top, True, axis=1)
+        interests = ctx["interests"]
+        if interests.any():  # every course of a declared interest is a candidate
+            cats = self.item_category_
+            known = cats >= 0
+            wanted = np.zeros((n, n_items), dtype=bool)
+            wanted[:, known] = interests[:, np.minimum(cats[known], interests.shape[1] - 1)]
+            candidate |= wanted
         candidate &= ~blocked
         r, i = np.nonzero(candidate)
         # A candidate's rank in each component: how many items that component scores higher.
@@ -417,8 +428,20 @@ class HybridRanker(Recommender):
         pop = self.item_count_ / max(float(self.item_count_.max(initial=0)), 1.0)
         out = np.broadcast_to(-2.0 + pop, (users.size, X.shape[1])).astype(np.float32)
         if rows.shape[0]:
-            out[r, i] = self._predict(rows)
+            out[r, i] = self._with_interests(self._predict(rows), rows)
         return out
+
+    def _with_interests(self, score: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Declared interests as an explicit prior: ``score * (1 + interest_boost)``.
+
+        No training data carries declared interests (they come with a request), so the trees
+        never see the signal set and cannot learn its weight; a stated, tested prior is the
+        honest alternative to ignoring what the resident told us (docs/decisions.md).
+        """
+        if rows.shape[0] == 0 or not self.interest_boost:
+            return score
+        match = rows[:, SIGNALS.index("interest")] > 0
+        return np.where(match, score * (1.0 + self.interest_boost), score)
 
     def _predict(self, rows: np.ndarray) -> np.ndarray:
         if rows.shape[0] == 0:
@@ -452,7 +475,7 @@ class HybridRanker(Recommender):
             users, side.get("user_band"), side.get("user_community"), side.get("user_interests")
         )
         r, i, rows = self._pair_rows(users, X, ctx, side.get("allowed"))
-        score = self._predict(rows)
+        score = self._with_interests(self._predict(rows), rows)
         items = np.full((users.size, n), -1, dtype=np.int64)
         scores = np.full((users.size, n), -np.inf, dtype=np.float32)
         sig = np.full((users.size, n, len(SIGNALS)), np.nan, dtype=np.float32)

@@ -265,3 +265,18 @@ def test_popularity_reasons_name_the_community_not_its_id(engine, bundle):
     assert local, "expected a 'popular with … in …' reason for a new elderly resident"
     assert any(names[community] in r for r in local)
     assert not any(r.endswith(f" {community}") for r in local)
+
+
+def test_declared_interest_lifts_that_category(engine):
+    community = _community(engine, "elderly")
+    plain = engine.recommend(UserContext(None, "elderly", community), n=10)
+    keen = engine.recommend(
+        UserContext(None, "elderly", community, interests=("intangible_heritage",)), n=10)
+    category = engine.items["category"]
+
+    def share(recs):
+        return sum(category[r.item_id] == "intangible_heritage" for r in recs)
+
+    assert share(keen) > share(plain)
+    matched = [r for r in keen if category[r.item_id] == "intangible_heritage"]
+    assert all("matches your interest in intangible_heritage" in r.reasons for r in matched)
