@@ -268,7 +268,7 @@ class HybridRanker(Recommender):
         if users.size == 0:
             raise ValueError("validation target has no positives: cannot train the re-ranker")
         n_hold = int(round(users.size * self.holdout_fraction)) if users.size >= 10 else 0
-        n_hold = min(n_hold, 5000)  # enough for stable figures; ranking them costs fit time
+        n_hold = min(n_hold, 2000)  # enough for stable figures; ranking them costs fit time
         shuffled = rng.permutation(users)
         holdout = np.sort(shuffled[:n_hold])
         train = np.sort(shuffled[n_hold:])

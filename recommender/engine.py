@@ -22,7 +22,13 @@ from features.ids import IdMapping
 from models.hybrid import SIGNALS, HybridRanker
 from recommender import artifacts
 from recommender.splits import validation_split
-from recommender.training import Vocabulary, band_codes, fit_hybrid, user_bands
+from recommender.training import (
+    Vocabulary,
+    band_codes,
+    fit_hybrid,
+    user_bands,
+    with_categorical_ids,
+)
 
 MODEL_DIR = "model"
 TABLES_FILE = "tables.npz"
@@ -91,6 +97,7 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
     The re-ranker learns on a temporal validation cut of the bundle (the last 20 % of time),
     then every component is refitted on all of it. Returns the version folder.
     """
+    bundle = with_categorical_ids(bundle)
     mapping = IdMapping().fit(bundle)
     vocab = Vocabulary.from_bundle(bundle)
     validation = validation_split(bundle, "temporal", seed=seed)
