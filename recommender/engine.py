@@ -138,7 +138,7 @@ class Engine:
 
     def __init__(self, path: Path, manifest: dict, model: HybridRanker, mapping: IdMapping,
                  vocab: Vocabulary, users: pd.DataFrame, items: pd.DataFrame,
-                 history: sp.csr_matrix):
+                 history: sp.csr_matrix, community_names: dict[str, str] | None = None):
         self.path = path
         self.manifest = manifest
         self.version = manifest["version"]
@@ -160,7 +160,7 @@ class Engine:
         self._community_code = {str(c): k for k, c in enumerate(vocab.communities)}
         # One dict lookup per request instead of a pandas index lookup (~1 ms for one id).
         self._user_code = {u: k for k, u in enumerate(mapping.user_ids_.tolist())}
-        self.community_names: dict[str, str] = {}
+        self.community_names = dict(community_names or {})
 
     @classmethod
     def load(cls, artifacts_dir: Path, version: str = artifacts.CURRENT) -> Engine:
@@ -186,9 +186,7 @@ class Engine:
         items = items.reindex(mapping.item_ids_)
         if history.shape != (mapping.n_users, mapping.n_items) or model.n_items_ != len(items):
             raise artifacts.ArtifactError(f"{path}: model and tables disagree on sizes")
-        engine = cls(path, manifest, model, mapping, vocab, users, items, history)
-        engine.community_names = names
-        return engine
+        return cls(path, manifest, model, mapping, vocab, users, items, history, names)
 
     # -- contexts -----------------------------------------------------------------------------
     def context_for(self, user_id: str) -> UserContext | None:
