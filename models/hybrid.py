@@ -387,7 +387,6 @@ class HybridRanker(Recommender):
         cols.append(eligible.astype(np.float32))
         community = ctx["community"][r]
         cols.append(((community >= 0) & (self.item_community_[i] == community)).astype(np.float32))
-        interests = ctx["interests"]
         has_interest = (cat >= 0) & (cat < interests.shape[1])
         cols.append(
             np.where(

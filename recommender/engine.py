@@ -26,7 +26,6 @@ from recommender.training import (
     Vocabulary,
     band_codes,
     fit_hybrid,
-    user_bands,
     with_categorical_ids,
 )
 
@@ -105,9 +104,11 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
     writer = artifacts.ArtifactWriter.create(Path(artifacts_dir))
     try:
         model.save(writer.path / MODEL_DIR)
+        # Serving answers with the band the model was trained with (at the training cut).
         users = bundle.users.set_index("user_id")
-        bands = user_bands(bundle, inputs.cutoff)
-        users = users.assign(age_band=bands)
+        names = np.array([*BAND_NAMES, None], dtype=object)  # code -1 -> None
+        codes = inputs.user_band[mapping.user_index(users.index.to_series())]
+        users = users.assign(age_band=names[codes])
         np.savez(
             writer.path / TABLES_FILE,
             **{f"map_{k}": v for k, v in mapping.to_arrays().items()},

@@ -19,6 +19,7 @@ from features.events import resolve_cutoff
 from features.frames import DataBundle
 from features.ids import IdMapping
 from features.interactions import InteractionMatrix
+from features.tables import split_multi, user_ages
 from models.hybrid import HybridRanker
 from recommender.evaluation import evaluate, relevance_matrix
 from recommender.splits import Split
@@ -90,23 +91,11 @@ def with_categorical_ids(bundle: DataBundle) -> DataBundle:
 
 
 def band_codes(bands) -> np.ndarray:
-    """Band names -> their position in ``BAND_NAMES`` (-1 for unknown or missing)."""
+    """Band names -> their position in ``BAND_NAMES`` (-1 for unknown or missing).
+
+    A dict lookup: serving calls it per request, where pandas-based coding costs ~0.5 ms."""
     return np.fromiter((_BAND_CODE.get(b, -1) if isinstance(b, str) else -1 for b in bands),
                        dtype=np.int64)
-
-
-def user_bands(bundle: DataBundle, cutoff: pd.Timestamp, age_bands: AgeBands | None = None):
-    """Each user's band name at ``cutoff``: from birth_year when known, else the age_band column."""
-    users = bundle.users
-    out = np.full(len(users), None, dtype=object)
-    if "age_band" in users:
-        out = users["age_band"].astype(object).where(users["age_band"].notna(), None).to_numpy()
-    if "birth_year" in users:
-        years = pd.to_numeric(users["birth_year"], errors="coerce").to_numpy(dtype="float64")
-        years = np.where(years > cutoff.year, np.nan, years)  # not born yet at the cut
-        computed = (age_bands or AgeBands()).bands(years, cutoff.date())
-        out = np.where(pd.isna(computed), out, computed)
-    return out
 
 
 def model_inputs(bundle: DataBundle, mapping: IdMapping, vocab: Vocabulary, cutoff=None,
@@ -118,8 +107,8 @@ def model_inputs(bundle: DataBundle, mapping: IdMapping, vocab: Vocabulary, cuto
     users = bundle.users
     uidx = mapping.user_index(users["user_id"])
     ok = uidx >= 0
-    user_band = np.full(mapping.n_users, -1, dtype=np.int64)
-    user_band[uidx[ok]] = band_codes(user_bands(bundle, cut))[ok]
+    # The features' band rule: birth year at the cut, else a declared band.
+    user_band = user_ages(users, mapping, cut, AgeBands())[1].astype(np.int64)
     user_comm = np.full(mapping.n_users, -1, dtype=np.int64)
     if "community_id" in users:
         user_comm[uidx[ok]] = vocab.community_codes(users["community_id"])[ok]
@@ -134,9 +123,9 @@ def model_inputs(bundle: DataBundle, mapping: IdMapping, vocab: Vocabulary, cuto
     if "community_id" in items:
         item_comm[iidx[iok]] = vocab.community_codes(items["community_id"])[iok]
     if "target_bands" in items:
+        targets = split_multi(items["target_bands"])
         for b, name in enumerate(BAND_NAMES):
-            has = items["target_bands"].fillna("").astype(str).str.split("|").map(
-                lambda parts, n=name: n in parts).to_numpy(dtype=bool)
+            has = targets.map(lambda parts, n=name: n in parts).to_numpy(dtype=bool)
             item_bands[iidx[iok], b] = has[iok]
     if content is None:
         content = CourseFeatures(id_mapping=mapping).fit(bundle)
