@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from models.base import Recommender, check_param
+from models.base import DENSE_ITEM_LIMIT, Recommender, check_param
 
 # Rows of the item-item product made dense at once: bounds memory to _CHUNK × n_items floats.
 _CHUNK = 512
@@ -80,4 +80,20 @@ class ItemKNN(Recommender):
         self.similarity_ = similarity
 
     def _score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
+        dense = self._dense_similarity()
+        if dense is not None:
+            return np.asarray(X @ dense, dtype=np.float32)
         return np.asarray((X @ self.similarity_).todense(), dtype=np.float32)
+
+    def similarity_block(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``sim(rows[a], cols[b])`` as a dense (len(rows), len(cols)) array."""
+        self._check_fitted()
+        dense = self._dense_similarity()
+        if dense is not None:
+            return dense[np.ix_(rows, cols)]
+        return self.similarity_[rows][:, cols].toarray()
+
+    def _dense_similarity(self) -> np.ndarray | None:
+        if self.n_items_ > DENSE_ITEM_LIMIT:
+            return None
+        return self._cached("dense", self.similarity_.toarray)
