@@ -393,7 +393,8 @@ def test_refit_on_same_data_gives_same_scores(model, data):
                                   model.score(users, data["X"], **_side(data, users)))
 
 
-def test_flat_forest_matches_sklearn_probabilities():
+@pytest.mark.parametrize("leaves", [15, 31, 60])  # uint16, uint32 and uint64 leaf masks
+def test_flat_forest_matches_sklearn_probabilities(leaves):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from models.hybrid import FlatForest
@@ -403,7 +404,7 @@ def test_flat_forest_matches_sklearn_probabilities():
     X[rng.random(X.shape) < 0.05] = np.nan  # missing values follow each split's learned side
     signal = np.nan_to_num(X[:, 0]) + 0.5 * np.nan_to_num(X[:, 1]) ** 2
     y = signal + rng.normal(0, 0.5, 3000) > 0.7
-    ranker = HistGradientBoostingClassifier(max_iter=40, max_leaf_nodes=15, random_state=0)
+    ranker = HistGradientBoostingClassifier(max_iter=40, max_leaf_nodes=leaves, random_state=0)
     ranker.fit(X, y)
     forest = FlatForest.from_sklearn(ranker)
     assert forest is not None
