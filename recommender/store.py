@@ -113,6 +113,11 @@ class Store:
     """
 
     backend = "generic"
+    # Connections kept open for concurrent readers: the service reads the store from the thread
+    # pool, several requests at a time. SQLAlchemy's default (5) closes every connection above
+    # it on return, so each request beyond five paid a new connection (and, on SQLite, its
+    # pragmas).
+    POOL = {"pool_size": 16, "max_overflow": 16}
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or os.environ.get("RECOMMENDER_DATABASE_URL") or DEFAULT_DATABASE_URL
@@ -219,7 +224,8 @@ class SQLiteStore(Store):
         database = sa.engine.make_url(self.url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(self.url)
+        in_memory = not database or database == ":memory:"
+        engine = sa.create_engine(self.url, **({} if in_memory else self.POOL))
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # enforce foreign keys; WAL lets readers run on
@@ -252,7 +258,7 @@ class PostgresStore(Store):
         url = sa.engine.make_url(self.url)
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg")
-        return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(url, pool_pre_ping=True, **self.POOL)
 
     def _insert_ignore(self, spec: TableSpec, frame: pd.DataFrame) -> int:
         cols = ", ".join(spec.column_names)
