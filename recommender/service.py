@@ -27,6 +27,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,19 @@ log = logging.getLogger(__name__)
 
 # Events that commit a resident to a course (see module docstring for the rule).
 _COMMIT_EVENTS = ("enroll", "attend", "complete", "cancel")
+
+
+@dataclass(frozen=True)
+class ResidentFacts:
+    """What the store says about one resident, read before ranking.
+
+    The API reads these in the thread pool and ranks on the event loop, so a slow store never
+    holds up the loop and ranking (pure CPU) never competes with itself for the GIL.
+    """
+
+    taken: frozenset[str]  # enrolled (not cancelled), attended or completed courses
+    stored: dict | None = None  # their ``residents`` row, when it was read
+    read_row: bool = False  # whether the row was read (only for residents the model lacks)
 
 
 class ServiceError(Exception):
@@ -235,16 +249,21 @@ class RecommendationService:
         self.today = today or dt.date.today
         self.timezone = timezone
         self.bands = bands or AgeBands()
+        t = store.tables["participations"]
+        # Built once: SQLAlchemy reuses its compiled form (building a select costs ~0.2 ms).
+        self._commitments = (
+            sa.select(t.c.course_id, t.c.event)
+            .where(t.c.resident_id == sa.bindparam("resident_id"),
+                   t.c.event.in_(_COMMIT_EVENTS))
+            .order_by(t.c.occurred_at, t.c.event_id))
+        r = store.tables["residents"]
+        self._resident_row = sa.select(r).where(r.c.resident_id == sa.bindparam("resident_id"))
 
     # -- lookups -----------------------------------------------------------------------
     def taken(self, resident_id: str) -> set[str]:
         """Courses the resident is enrolled in (not cancelled), has attended or completed."""
-        t = self.store.tables["participations"]
-        stmt = (sa.select(t.c.course_id, t.c.event)
-                .where(t.c.resident_id == resident_id, t.c.event.in_(_COMMIT_EVENTS))
-                .order_by(t.c.occurred_at, t.c.event_id))
         with self.store.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
+            rows = conn.execute(self._commitments, {"resident_id": resident_id}).all()
         state: dict[str, str] = {}
         for course, event in rows:
             if state.get(course) != "complete":
@@ -252,20 +271,26 @@ class RecommendationService:
         return {course for course, event in state.items() if event != "cancel"}
 
     def _stored_resident(self, resident_id: str) -> dict | None:
-        t = self.store.tables["residents"]
         with self.store.engine.connect() as conn:
-            stmt = sa.select(t).where(t.c.resident_id == resident_id)
-            row = conn.execute(stmt).mappings().first()
+            row = conn.execute(self._resident_row, {"resident_id": resident_id}).mappings().first()
         return dict(row) if row else None
 
-    def _context(self, snap: Snapshot, resident_id: str) -> UserContext:
+    def resident_facts(self, resident_id: str) -> ResidentFacts:
+        """The store reads :meth:`for_resident` needs (it makes them itself when not given)."""
+        unknown = self.holder.snapshot().engine.context_for(resident_id) is None
+        return ResidentFacts(frozenset(self.taken(resident_id)),
+                             self._stored_resident(resident_id) if unknown else None, unknown)
+
+    def _context(self, snap: Snapshot, resident_id: str,
+                 facts: ResidentFacts | None = None) -> UserContext:
         """The engine's context for a resident, or a cold-start one built from the store."""
         from recommender.engine import UserContext
 
         ctx = snap.engine.context_for(resident_id)
         if ctx is not None:
             return ctx
-        row = self._stored_resident(resident_id)
+        row = facts.stored if facts is not None and facts.read_row else (
+            self._stored_resident(resident_id))
         band = None
         if row and row.get("birth_year") is not None and row["birth_year"] <= self.today().year:
             band = self.bands.band(row["birth_year"], self.today())
@@ -276,17 +301,16 @@ class RecommendationService:
     def _members(self, snap: Snapshot, household_id: str | None) -> list[tuple[str, str | None]]:
         if not household_id or household_id not in snap.households:
             return []
-        users = snap.engine.users
-        pos = snap.households[household_id]
-        bands = users["age_band"].to_numpy()[pos] if "age_band" in users else [None] * len(pos)
-        ids = users.index[pos]
-        return [(str(u), b if isinstance(b, str) else None) for u, b in zip(ids, bands)]
+        engine = snap.engine
+        pos = snap.households[household_id]  # positions in engine.users, i.e. user indices
+        bands = engine.user_column("age_band", pos)
+        return [(str(u), b) for u, b in zip(engine.mapping.user_ids_[pos].tolist(), bands)]
 
     def _items(self, snap: Snapshot, recs: list, explain: bool) -> list[dict]:
         cat, seats = snap.catalogue, snap.seats_left
         out = []
         for rank, rec in enumerate(recs, 1):
-            pos = cat.ids.get_loc(rec.item_id)
+            pos = cat.position[rec.item_id]
             out.append({**cat.records[pos], "rank": rank, "score": float(rec.score),
                         "seats_left": int(seats[pos]), "cold_start": bool(rec.cold_start),
                         "reasons": list(rec.reasons) if explain else []})
@@ -294,13 +318,17 @@ class RecommendationService:
 
     # -- recommendations ---------------------------------------------------------------
     def for_resident(self, resident_id: str, k: int = 10, category: str | None = None,
-                     explain: bool = True) -> dict:
-        """Top ``k`` for a resident; one the model never saw gets a cold-start list."""
+                     explain: bool = True, facts: ResidentFacts | None = None) -> dict:
+        """Top ``k`` for a resident; one the model never saw gets a cold-start list.
+
+        ``facts`` are the store reads of :meth:`resident_facts`, when the caller made them.
+        """
         snap = self.holder.snapshot()
-        ctx = self._context(snap, resident_id)
+        facts = facts if facts is not None else self.resident_facts(resident_id)
+        ctx = self._context(snap, resident_id, facts)
         children = [b for r, b in self._members(snap, ctx.household_id) if r != resident_id]
         mask = allowed_mask(snap, self.today(), band=ctx.age_band, child_bands=children,
-                            taken=self.taken(resident_id), category=category)
+                            taken=facts.taken, category=category)
         recs = diversify(snap, ctx, mask, k, capped=category is None, explain=explain)
         return {"resident_id": resident_id, "known": bool(ctx.known),
                 "cold_start": not ctx.known, "age_band": ctx.age_band,
@@ -363,7 +391,7 @@ class RecommendationService:
             ctx = self._context(snap, resident_id)
             recs = snap.engine.recommend(ctx, n=int(mask.sum()), allowed=mask, explain=False)
             for rank, rec in enumerate(recs):
-                fused[cat.ids.get_loc(rec.item_id)] += 1.0 / (10 + rank)
+                fused[cat.position[rec.item_id]] += 1.0 / (10 + rank)
         order = [p for p in np.argsort(-fused, kind="stable") if together[p]][:k]
         items = []
         for rank, pos in enumerate(order, 1):
@@ -384,19 +412,19 @@ class RecommendationService:
         """Courses like ``course_id``; with ``available_only``, only ones open to enrol in."""
         snap = self.holder.snapshot()
         cat = snap.catalogue
-        if course_id not in cat.ids:
+        if course_id not in cat.position:
             raise NotFound("course_id", f"unknown course {course_id!r}")
         keep = allowed_mask(snap, self.today()) if available_only else np.ones(len(cat.ids), bool)
         n, total = min(len(cat.ids) - 1, 4 * k), len(cat.ids) - 1
         while True:
             pairs = [(i, s) for i, s in snap.engine.similar(course_id, n=n)
-                     if keep[cat.ids.get_loc(i)]]
+                     if keep[cat.position[i]]]
             if len(pairs) >= k or n >= total:
                 break
             n = min(total, 4 * n)
         items = []
         for rank, (item_id, score) in enumerate(pairs[:k], 1):
-            pos = cat.ids.get_loc(item_id)
+            pos = cat.position[item_id]
             items.append({**cat.records[pos], "rank": rank, "score": float(score),
                           "seats_left": int(snap.seats_left[pos]), "reasons": [],
                           "cold_start": False})
@@ -422,5 +450,5 @@ class RecommendationService:
 
 
 __all__ = ["CATEGORIES", "Catalogue", "IngestReport", "InvalidInput", "ModelHolder", "NotFound",
-           "NotReady", "RecommendationService", "ServiceError", "Snapshot", "allowed_mask",
+           "NotReady", "RecommendationService", "ResidentFacts", "ServiceError", "Snapshot", "allowed_mask",
            "diversify", "validate_event"]
