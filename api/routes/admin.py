@@ -17,7 +17,7 @@ class ReloadRefused(ServiceError):
 
 
 @router.get("/model", response_model=ModelInfo, responses=ERRORS)
-def model_info(_: ReaderRole, service: ServiceDep):
+async def model_info(_: ReaderRole, service: ServiceDep):
     """The model being served: version, when it was trained, its validation metrics."""
     return service.model_info()
 

@@ -1,5 +1,12 @@
 """What the district platform calls: recommendations for residents, profiles and households,
-similar courses, and participation events."""
+similar courses, and participation events.
+
+Ranking is pure CPU on the in-memory model, so the ranking handlers are ``async def`` and rank
+on the event loop, one request at a time; store reads go to the thread pool first
+(``run_in_threadpool``). A plain ``def`` handler would rank in up to 40 pool threads at once,
+which fight over the GIL and lost ~25 % of the throughput (docs/decisions.md). Handlers that
+write to the store (events) or read a lot of it (households) stay plain ``def``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from fastapi.concurrency import run_in_threadpool
 
 from api.deps import MetricsDep, PlatformRole, ServiceDep
 from api.schemas import (
@@ -45,7 +53,7 @@ Explain = Annotated[bool, Query(description="Include the reasons of each course.
 
 @router.get("/residents/{resident_id}/recommendations", response_model=ResidentRecommendations,
             responses=ERRORS)
-def resident_recommendations(
+async def resident_recommendations(
     resident_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
     _: PlatformRole, service: ServiceDep, k: K = 10,
     category: Annotated[Category | None, Query(description="Only this category.")] = None,
@@ -53,11 +61,13 @@ def resident_recommendations(
 ):
     """A resident's courses, ranked, after the business rules. A resident the model has never
     seen gets a cold-start list (``cold_start: true``), not an error."""
-    return service.for_resident(resident_id, k=k, category=category, explain=explain)
+    facts = await run_in_threadpool(service.resident_facts, resident_id)
+    return service.for_resident(resident_id, k=k, category=category, explain=explain,
+                                facts=facts)
 
 
 @router.post("/recommendations", response_model=ProfileRecommendations, responses=ERRORS)
-def profile_recommendations(profile: Profile, _: PlatformRole, service: ServiceDep):
+async def profile_recommendations(profile: Profile, _: PlatformRole, service: ServiceDep):
     """Courses for someone the platform has not registered: birth year or band, community,
     interests."""
     with located("body"):
@@ -80,7 +90,7 @@ def household_recommendations(
 
 
 @router.get("/courses/{course_id}/similar", response_model=SimilarCourses, responses=ERRORS)
-def similar_courses(
+async def similar_courses(
     course_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
     _: PlatformRole, service: ServiceDep, k: K = 10,
     available_only: Annotated[bool, Query(description="Only courses open to enrol in.")] = True,
