@@ -222,3 +222,18 @@ def test_bad_parameters_are_422_naming_the_field(client, url, field):
     assert r.status_code == 422, r.text
     assert [d["field"] for d in r.json()["detail"]] == [field]
     assert r.json()["detail"][0]["reason"]
+
+
+def test_facts_read_apart_give_the_same_list(service, store, sample):
+    # The route reads the store in the thread pool (resident_facts) and ranks on the event
+    # loop; the service reading them itself must answer the same.
+    rid = new_ids("Rfacts", 1)[0]
+    store.insert("residents", pd.DataFrame([{
+        "resident_id": rid, "birth_year": today().year - 9, "community_id": "C02",
+        "registered_at": today()}]))
+    _, picks = sample
+    for resident in (picks["elderly"], rid):
+        facts = service.resident_facts(resident)
+        assert facts.read_row == (resident == rid)
+        assert service.for_resident(resident, facts=facts) == service.for_resident(resident)
+    assert service.resident_facts(rid).stored["birth_year"] == today().year - 9

@@ -68,3 +68,23 @@ def test_item_features_must_match_the_catalogue():
         ContentModel().fit(data.user_items)
     with pytest.raises(ValueError, match="item_features"):
         ContentModel().fit(data.user_items, item_features=np.ones((data.n_items + 1, 2)))
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_dense_gram_scores_equal_the_feature_space_scores(monkeypatch, normalize):
+    # Small catalogues score through the dense F Fᵀ; large ones through the profiles. Both
+    # must give the same cosines, including for users with no history (all zeros).
+    rng = np.random.default_rng(4)
+    F = sp.random(60, 25, density=0.2, random_state=5, format="csr", dtype=np.float32)
+    X = sp.random(12, 60, density=0.1, random_state=6, format="csr", dtype=np.float32)
+    X = sp.vstack([X, sp.csr_matrix((1, 60), dtype=np.float32)]).tocsr()
+    model = ContentModel(normalize=normalize).fit(X, item_features=F)
+    users = rng.integers(0, 13, 13)
+    dense = model.score(users, X)
+    rows, cols = np.array([0, 5, 7]), np.array([1, 2, 59])
+    block = model.similarity_block(rows, cols)
+    monkeypatch.setattr("models.content.DENSE_ITEM_LIMIT", 10)  # below the 60 items
+    sparse = model.score(users, X)
+    np.testing.assert_allclose(dense, sparse, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(block, model.similarity_block(rows, cols), rtol=1e-5, atol=1e-6)
+    assert not np.any(dense[-1])  # no history, no content score

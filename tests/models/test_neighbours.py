@@ -35,3 +35,14 @@ def test_keeps_only_k_neighbours_per_item():
         assert len(kept) <= 3
         assert set(kept) == set(np.argsort(-full[i], kind="stable")[: len(kept)])
         np.testing.assert_allclose(top[i, kept], full[i, kept])
+
+
+def test_dense_similarity_scores_equal_the_sparse_ones(monkeypatch):
+    X = sp.random(40, 30, density=0.3, random_state=3, format="csr", dtype=np.float32)
+    model = ItemKNN(k=5).fit(X)
+    users = np.arange(40)
+    dense, block = model.score(users, X), model.similarity_block([0, 3], [1, 2, 29])
+    monkeypatch.setattr("models.neighbours.DENSE_ITEM_LIMIT", 10)  # below the 30 items
+    np.testing.assert_allclose(dense, model.score(users, X), rtol=1e-6)
+    np.testing.assert_allclose(block, model.similarity_block([0, 3], [1, 2, 29]))
+    np.testing.assert_allclose(block, model.similarity_.toarray()[np.ix_([0, 3], [1, 2, 29])])
