@@ -450,5 +450,5 @@ class RecommendationService:
 
 
 __all__ = ["CATEGORIES", "Catalogue", "IngestReport", "InvalidInput", "ModelHolder", "NotFound",
-           "NotReady", "RecommendationService", "ResidentFacts", "ServiceError", "Snapshot", "allowed_mask",
-           "diversify", "validate_event"]
+           "NotReady", "RecommendationService", "ResidentFacts", "ServiceError", "Snapshot",
+           "allowed_mask", "diversify", "validate_event"]
