@@ -392,23 +392,3 @@ def test_refit_on_same_data_gives_same_scores(model, data):
     np.testing.assert_array_equal(again.score(users, data["X"], **_side(data, users)),
                                   model.score(users, data["X"], **_side(data, users)))
 
-
-@pytest.mark.parametrize("leaves", [15, 31, 60])  # uint16, uint32 and uint64 leaf masks
-def test_flat_forest_matches_sklearn_probabilities(leaves):
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    from models.hybrid import FlatForest
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(3000, 6))
-    X[rng.random(X.shape) < 0.05] = np.nan  # missing values follow each split's learned side
-    signal = np.nan_to_num(X[:, 0]) + 0.5 * np.nan_to_num(X[:, 1]) ** 2
-    y = signal + rng.normal(0, 0.5, 3000) > 0.7
-    ranker = HistGradientBoostingClassifier(max_iter=40, max_leaf_nodes=leaves, random_state=0)
-    ranker.fit(X, y)
-    forest = FlatForest.from_sklearn(ranker)
-    assert forest is not None
-    test = rng.normal(size=(500, 6))
-    test[rng.random(test.shape) < 0.05] = np.nan
-    np.testing.assert_allclose(forest.predict_proba(test), ranker.predict_proba(test)[:, 1],
-                               rtol=1e-9, atol=1e-12)

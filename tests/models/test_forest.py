@@ -1,0 +1,40 @@
+"""The table-driven forest predicts exactly what sklearn predicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from models.forest import FlatForest
+
+
+@pytest.mark.parametrize("leaves", [15, 31, 60])  # uint16, uint32 and uint64 leaf masks
+def test_flat_forest_matches_sklearn_probabilities(leaves):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 6))
+    X[rng.random(X.shape) < 0.05] = np.nan  # missing values follow each split's learned side
+    signal = np.nan_to_num(X[:, 0]) + 0.5 * np.nan_to_num(X[:, 1]) ** 2
+    y = signal + rng.normal(0, 0.5, 3000) > 0.7
+    ranker = HistGradientBoostingClassifier(max_iter=40, max_leaf_nodes=leaves, random_state=0)
+    ranker.fit(X, y)
+    forest = FlatForest.from_sklearn(ranker)
+    assert forest is not None
+    test = rng.normal(size=(500, 6))
+    test[rng.random(test.shape) < 0.05] = np.nan
+    np.testing.assert_allclose(forest.predict_proba(test), ranker.predict_proba(test)[:, 1],
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_layouts_it_cannot_table_fall_back_to_sklearn():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4000, 4))
+    y = rng.random(4000) < 0.5  # noise: trees grow to their leaf limit
+    wide = HistGradientBoostingClassifier(max_iter=3, max_leaf_nodes=100, min_samples_leaf=5,
+                                          random_state=0).fit(X, y)
+    assert max(int(p[0].nodes["is_leaf"].sum()) for p in wide._predictors) > 64
+    assert FlatForest.from_sklearn(wide) is None
+    Xc = np.column_stack([rng.integers(0, 5, 4000), X[:, 0]])
+    categorical = HistGradientBoostingClassifier(max_iter=5, categorical_features=[0],
+                                                 random_state=0).fit(Xc, Xc[:, 0] >= 3)
+    assert FlatForest.from_sklearn(categorical) is None
