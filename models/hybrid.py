@@ -47,7 +47,10 @@ SIGNALS = (
     "item_recent",
     "item_age_days",
     "item_idle_days",
+    "profile_category",
 )
+# Smoothing of the profile lifts: an attribute value seen with few interactions stays near 0.
+_PROFILE_PRIOR = 10.0
 
 
 class HybridRanker(Recommender):
@@ -88,6 +91,9 @@ class HybridRanker(Recommender):
         "item_community_",
         "user_band_",
         "user_community_",
+        "user_attributes_",
+        "profile_lift_",
+        "profile_offsets_",
         "item_count_",
         "item_temporal_",
         "holdout_users_",
@@ -177,6 +183,7 @@ class HybridRanker(Recommender):
         *,
         user_band: Any = None,
         user_community: Any = None,
+        user_attributes: Any = None,
         item_category: Any = None,
         item_bands: Any = None,
         item_community: Any = None,
@@ -193,7 +200,10 @@ class HybridRanker(Recommender):
 
         ``user_band`` / ``user_community`` / ``item_category`` / ``item_community``: int arrays
         (-1 = unknown); ``item_bands``: bool (n_items, 4) target bands; ``item_features``: sparse
-        (n_items, n_features) content rows; ``item_temporal``: float (n_items, 3) recent
+        (n_items, n_features) content rows; ``user_attributes``: int (n_users, n_attributes)
+        codes of the users' categorical profile columns (gender, region, ...; -1 unknown), whose
+        category preferences become the ``profile_category`` signal; ``item_temporal``: float
+        (n_items, 3) recent
         activity, days since first and since last interaction; ``validation``:
         ``(fit_matrix, target_matrix[, item_temporal])``, matrices (n_users, n_items): the
         history before a validation cut, the positives after it, and the items' activity then.
@@ -201,6 +211,7 @@ class HybridRanker(Recommender):
         n_users, n_items = X.shape
         self.user_band_ = _ints(user_band, n_users)
         self.user_community_ = _ints(user_community, n_users)
+        self.user_attributes_ = _attribute_codes(user_attributes, n_users)
         self.item_category_ = _ints(item_category, n_items)
         self.item_community_ = _ints(item_community, n_items)
         self.item_bands_ = (
@@ -233,6 +244,7 @@ class HybridRanker(Recommender):
         self._components = self._fit_components(
             fit_X, self.user_band_, self.user_community_, features
         )
+        self.profile_lift_, self.profile_offsets_ = self._profile_lifts(fit_X)
         target = target.copy()
         target.eliminate_zeros()
         train_users, holdout = self._validation_users(target)
@@ -260,6 +272,49 @@ class HybridRanker(Recommender):
         self.item_temporal_ = full_temporal
         self.item_count_ = np.asarray((X != 0).sum(axis=0)).ravel().astype(np.float32)
         self._components = self._fit_components(X, self.user_band_, self.user_community_, features)
+        self.profile_lift_, self.profile_offsets_ = self._profile_lifts(X)
+
+    def _profile_lifts(self, X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """Per attribute value, how much more (log ratio) its users take each category.
+
+        ``log(p(category | value) / p(category))`` from the users' positive interactions,
+        shrunk towards 0 by ``_PROFILE_PRIOR`` interactions' worth of the overall shares. One
+        block of rows per attribute (``offsets[a]`` is its first row); a user's signal for a
+        course is the sum over their known attribute values (naive Bayes), which is what lets
+        a course nobody has taken yet be ranked by who takes its category.
+        """
+        n_cat = max(self.n_categories_, 1)
+        attrs = self.user_attributes_
+        sizes = [int(attrs[:, a].max(initial=-1)) + 1 for a in range(attrs.shape[1])]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        lift = np.zeros((int(offsets[-1]), n_cat), dtype=np.float32)
+        if not lift.size or X.nnz == 0:
+            return lift, offsets
+        users = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        cats = self.item_category_[X.indices]
+        keep = (X.data > 0) & (cats >= 0)
+        users, cats = users[keep], cats[keep]
+        overall = np.bincount(cats, minlength=n_cat).astype(np.float64)
+        share = (overall + 1.0) / (overall.sum() + n_cat)
+        for a, size in enumerate(sizes):
+            code = attrs[users, a]
+            known = code >= 0
+            counts = np.bincount(code[known] * n_cat + cats[known],
+                                 minlength=size * n_cat).reshape(size, n_cat).astype(np.float64)
+            p = (counts + _PROFILE_PRIOR * share) / (counts.sum(axis=1, keepdims=True)
+                                                     + _PROFILE_PRIOR)
+            lift[offsets[a] : offsets[a + 1]] = np.log(p / share)
+        return lift, offsets
+
+    def _profile_scores(self, attributes: np.ndarray) -> np.ndarray:
+        """Each user's summed category lift, (n_users, n_categories)."""
+        out = np.zeros((attributes.shape[0], max(self.n_categories_, 1)), dtype=np.float32)
+        for a in range(min(attributes.shape[1], self.profile_offsets_.size - 1)):
+            code = attributes[:, a]
+            size = self.profile_offsets_[a + 1] - self.profile_offsets_[a]
+            ok = (code >= 0) & (code < size)
+            out[ok] += self.profile_lift_[self.profile_offsets_[a] + code[ok]]
+        return out
 
     def _validation_users(self, target) -> tuple[np.ndarray, np.ndarray]:
         """Validation users split into re-ranker training users and a held-out sample."""
@@ -312,7 +367,8 @@ class HybridRanker(Recommender):
         return np.vstack(feats), np.concatenate(labels)
 
     # -- scoring ------------------------------------------------------------------------------
-    def _context(self, users, user_band, user_community, user_interests) -> dict:
+    def _context(self, users, user_band, user_community, user_interests,
+                 user_attributes=None) -> dict:
         known = self._known(users, self.n_users_)
         safe = np.where(known, users, 0)
         band = (
@@ -330,7 +386,14 @@ class HybridRanker(Recommender):
             if user_interests is None
             else np.asarray(user_interests, dtype=bool)
         )
-        return {"band": band, "community": community, "interests": interests}
+        n_attr = self.user_attributes_.shape[1]
+        attributes = (
+            np.where(known[:, None], self.user_attributes_[safe], -1)
+            if user_attributes is None
+            else np.asarray(user_attributes, dtype=np.int64).reshape(users.size, n_attr)
+        )
+        return {"band": band, "community": community, "interests": interests,
+                "attributes": attributes}
 
     def _component_scores(self, users, X, ctx) -> dict[str, np.ndarray]:
         # The components' own hooks: ``X`` and the groups were checked once by the caller, and
@@ -399,6 +462,8 @@ class HybridRanker(Recommender):
         cols.append(np.log1p(np.diff(X.indptr))[r].astype(np.float32))
         cols.append(np.log1p(self.item_count_[i]))
         cols.extend(self.item_temporal_[i].T)
+        profile = self._profile_scores(ctx["attributes"])
+        cols.append(np.where(cat >= 0, profile[r, np.maximum(cat, 0)], 0.0))
         return r, i, np.column_stack(cols).astype(np.float32)
 
     def _category_share(self, X: sp.csr_matrix) -> np.ndarray:
@@ -422,9 +487,10 @@ class HybridRanker(Recommender):
         user_band: Any = None,
         user_community: Any = None,
         user_interests: Any = None,
+        user_attributes: Any = None,
         allowed: Any = None,
     ) -> np.ndarray:
-        ctx = self._context(users, user_band, user_community, user_interests)
+        ctx = self._context(users, user_band, user_community, user_interests, user_attributes)
         r, i, rows = self._pair_rows(users, X, ctx, allowed)
         # Items outside the candidate set rank below every candidate, by global popularity.
         pop = self.item_count_ / max(float(self.item_count_.max(initial=0)), 1.0)
@@ -474,7 +540,8 @@ class HybridRanker(Recommender):
 
     def _rank(self, users, X, n, side):
         ctx = self._context(
-            users, side.get("user_band"), side.get("user_community"), side.get("user_interests")
+            users, side.get("user_band"), side.get("user_community"), side.get("user_interests"),
+            side.get("user_attributes"),
         )
         r, i, rows = self._pair_rows(users, X, ctx, side.get("allowed"))
         score = self._with_interests(self._predict(rows), rows)
@@ -561,6 +628,15 @@ def _openmp_controller() -> ThreadpoolController:
     if not _CONTROLLER:
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0]
+
+
+def _attribute_codes(values: Any, n: int) -> np.ndarray:
+    if values is None:
+        return np.zeros((n, 0), dtype=np.int32)
+    arr = np.asarray(values, dtype=np.int64)
+    if arr.ndim != 2 or arr.shape[0] != n:
+        raise ValueError(f"user_attributes must be (n_users={n}, n_attributes), got {arr.shape}")
+    return np.where(arr >= 0, arr, -1).astype(np.int32)
 
 
 def _ints(values: Any, n: int) -> np.ndarray:

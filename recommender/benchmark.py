@@ -87,7 +87,8 @@ class Evaluator:
     def side_for(self, model: Recommender, users: np.ndarray, groups: str | None) -> dict:
         if isinstance(model, HybridRanker):
             return {"user_band": self.inputs.user_band[users],
-                    "user_community": self.inputs.user_community[users]}
+                    "user_community": self.inputs.user_community[users],
+                    "user_attributes": self.inputs.user_attributes[users]}
         if groups == "band":
             return {"user_groups": self.inputs.user_band[users]}
         return {}

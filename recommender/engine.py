@@ -52,6 +52,8 @@ class UserContext:
     household_id: str | None = None
     interests: tuple[str, ...] = ()
     known: bool = False
+    # Profile columns (gender, ...) of a resident the model has not seen, as (column, value).
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -179,7 +181,8 @@ class Engine:
             with np.load(path / TABLES_FILE, allow_pickle=False) as z:
                 mapping = IdMapping.from_arrays(
                     {k[4:]: z[k] for k in z.files if k.startswith("map_")})
-                vocab = Vocabulary(z["vocab_categories"], z["vocab_communities"])
+                vocab = Vocabulary.from_arrays(
+                    {k[6:]: z[k] for k in z.files if k.startswith("vocab_")})
                 users = _arrays_frame("users", z)
                 items = _arrays_frame("items", z)
                 names = dict(zip(z["community_names_ids"].tolist(),
@@ -254,11 +257,16 @@ class Engine:
             code = self._category_code.get(name.lower())
             if code is not None:
                 interests[0, code] = True
-        return {
+        side = {
             "user_band": band_codes([ctx.age_band]),
             "user_community": np.array([self._community_code.get(ctx.community_id, -1)]),
             "user_interests": interests,
         }
+        if ctx.user_id not in self._user_code:  # the model holds known residents' attributes
+            profile = {"community_id": ctx.community_id, "age_band": ctx.age_band,
+                       **dict(ctx.attributes)}
+            side["user_attributes"] = self.vocab.profile_codes(profile)
+        return side
 
     # -- ranking ------------------------------------------------------------------------------
     def recommend(self, ctx: UserContext, n: int = 10, allowed: np.ndarray | None = None,

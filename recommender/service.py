@@ -294,9 +294,13 @@ class RecommendationService:
         band = None
         if row and row.get("birth_year") is not None and row["birth_year"] <= self.today().year:
             band = self.bands.band(row["birth_year"], self.today())
+        # Every text column of the row; the engine keeps the profile attributes it was
+        # trained with (gender, ...).
+        attributes = tuple((k, v) for k, v in (row or {}).items() if isinstance(v, str))
         return UserContext(user_id=resident_id, age_band=band,
                            community_id=row.get("community_id") if row else None,
-                           household_id=row.get("household_id") if row else None, known=False)
+                           household_id=row.get("household_id") if row else None, known=False,
+                           attributes=attributes)
 
     def _members(self, snap: Snapshot, household_id: str | None) -> list[tuple[str, str | None]]:
         if not household_id or household_id not in snap.households:

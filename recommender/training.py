@@ -7,7 +7,7 @@ evaluated is the model that is served.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -24,20 +24,53 @@ from models.hybrid import HybridRanker
 from recommender.evaluation import evaluate, relevance_matrix
 from recommender.splits import Split
 
+# Users' columns that are identifiers or dates, never profile attributes.
+_NOT_ATTRIBUTES = {"user_id", "resident_id", "household_id", "registered_at"}
+# A profile attribute has a few values (gender, region, education band), not one per user.
+MAX_ATTRIBUTE_VALUES = 64
+
 
 @dataclass
 class Vocabulary:
-    """Codes shared by training and serving: category and community names <-> ints."""
+    """Codes shared by training and serving: category and community names <-> ints, and the
+    values of the users' categorical profile columns (``attributes``: column -> sorted values).
+    """
 
     categories: np.ndarray
     communities: np.ndarray
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def from_bundle(cls, bundle: DataBundle) -> Vocabulary:
         cats = _distinct(bundle.items, "category")
         comms = np.union1d(_distinct(bundle.users, "community_id"),
                            _distinct(bundle.items, "community_id"))
-        return cls(cats, comms)
+        return cls(cats, comms, profile_attributes(bundle.users))
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Vocabulary:
+        """The inverse of :meth:`to_arrays`."""
+        attributes = {k[len("attr__"):]: v for k, v in arrays.items() if k.startswith("attr__")}
+        return cls(arrays["categories"], arrays["communities"], attributes)
+
+    def attribute_codes(self, frame: pd.DataFrame) -> np.ndarray:
+        """(rows, n_attributes) codes of ``frame``'s attribute columns (-1: missing/unknown)."""
+        out = np.full((len(frame), len(self.attributes)), -1, dtype=np.int64)
+        for a, (name, values) in enumerate(self.attributes.items()):
+            if name in frame:
+                out[:, a] = _codes(frame[name], values)
+        return out
+
+    def profile_codes(self, profile: dict) -> np.ndarray:
+        """(1, n_attributes) codes of one profile (column -> value), for a serving request."""
+        out = np.full((1, len(self.attributes)), -1, dtype=np.int64)
+        for a, (name, values) in enumerate(self.attributes.items()):
+            value = profile.get(name)
+            if value is not None and len(values):
+                pos = int(np.searchsorted(values, str(value)))
+                if pos < len(values) and values[pos] == str(value):
+                    out[0, a] = pos
+        return out
 
     def category_codes(self, values) -> np.ndarray:
         return _codes(values, self.categories)
@@ -46,7 +79,24 @@ class Vocabulary:
         return _codes(values, self.communities)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"categories": self.categories, "communities": self.communities}
+        return {"categories": self.categories, "communities": self.communities,
+                **{f"attr__{k}": v for k, v in self.attributes.items()}}
+
+
+def profile_attributes(users: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The users' categorical profile columns and their values: text columns other than ids
+    and dates with 2 to ``MAX_ATTRIBUTE_VALUES`` distinct values (gender, region, ...)."""
+    out = {}
+    for column in users.columns:
+        values = users[column]
+        if column in _NOT_ATTRIBUTES or pd.api.types.is_numeric_dtype(values) or (
+                pd.api.types.is_datetime64_any_dtype(values)) or pd.api.types.is_bool_dtype(
+                values):
+            continue
+        distinct = _distinct(users, column)
+        if 2 <= len(distinct) <= MAX_ATTRIBUTE_VALUES:
+            out[str(column)] = distinct
+    return out
 
 
 @dataclass
@@ -56,6 +106,7 @@ class ModelInputs:
     X: sp.csr_matrix
     user_band: np.ndarray
     user_community: np.ndarray
+    user_attributes: np.ndarray
     item_category: np.ndarray
     item_bands: np.ndarray
     item_community: np.ndarray
@@ -66,7 +117,8 @@ class ModelInputs:
     def side(self) -> dict:
         return {
             "user_band": self.user_band, "user_community": self.user_community,
-            "item_category": self.item_category, "item_bands": self.item_bands,
+            "user_attributes": self.user_attributes, "item_category": self.item_category,
+            "item_bands": self.item_bands,
             "item_community": self.item_community, "item_features": self.item_features,
             "item_temporal": self.item_temporal,
         }
@@ -112,6 +164,8 @@ def model_inputs(bundle: DataBundle, mapping: IdMapping, vocab: Vocabulary, cuto
     user_comm = np.full(mapping.n_users, -1, dtype=np.int64)
     if "community_id" in users:
         user_comm[uidx[ok]] = vocab.community_codes(users["community_id"])[ok]
+    user_attrs = np.full((mapping.n_users, len(vocab.attributes)), -1, dtype=np.int64)
+    user_attrs[uidx[ok]] = vocab.attribute_codes(users)[ok]
     items = bundle.items
     iidx = mapping.item_index(items["item_id"])
     iok = iidx >= 0
@@ -129,7 +183,7 @@ def model_inputs(bundle: DataBundle, mapping: IdMapping, vocab: Vocabulary, cuto
             item_bands[iidx[iok], b] = has[iok]
     if content is None:
         content = CourseFeatures(id_mapping=mapping).fit(bundle)
-    return ModelInputs(X, user_band, user_comm, item_cat, item_bands, item_comm,
+    return ModelInputs(X, user_band, user_comm, user_attrs, item_cat, item_bands, item_comm,
                        content.content_matrix(bundle), item_temporal(bundle, mapping, cut), cut)
 
 

@@ -392,3 +392,53 @@ def test_refit_on_same_data_gives_same_scores(model, data):
     np.testing.assert_array_equal(again.score(users, data["X"], **_side(data, users)),
                                   model.score(users, data["X"], **_side(data, users)))
 
+
+
+def _profile_data(seed: int = 0) -> dict:
+    """One band; a profile attribute (say gender, codes 0/1) decides the category users take:
+    items 0-4 are category 0, items 5-9 category 1, items 10 and 11 are new courses (one per
+    category) with the same content, so only who takes their category can tell them apart."""
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 120, 12
+    attr = np.arange(n_users) % 2
+    category = np.array([0] * 5 + [1] * 5 + [0, 1])
+    rows, cols, tgt_r, tgt_c = [], [], [], []
+    for user in range(n_users):
+        own = np.flatnonzero(category[:10] == attr[user])
+        picked = rng.choice(own, size=3, replace=False)
+        for k, item in enumerate(picked):
+            rows.append(user)
+            cols.append(item)
+            # validation targets: everything of a quarter of the users (cold at the cut),
+            # else the item taken last; items 4 and 9 are new at the cut
+            if user % 4 == 3 or k == 2 or item in (4, 9):
+                tgt_r.append(user)
+                tgt_c.append(item)
+    X = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
+    target = sp.csr_matrix((np.ones(len(tgt_r), np.float32), (tgt_r, tgt_c)), shape=X.shape)
+    fit_X = (X - X.multiply(target)).tocsr()
+    fit_X.eliminate_zeros()
+    feats = np.eye(n_items, dtype=np.float32)
+    feats[11] = feats[10]
+    side = {"user_band": np.full(n_users, -1), "user_community": np.full(n_users, -1),
+            "user_attributes": attr[:, None], "item_category": category,
+            "item_features": sp.csr_matrix(feats)}
+    return {"X": X, "validation": (fit_X, target), "side": side}
+
+
+def test_profile_attributes_rank_new_courses_by_who_takes_their_category():
+    data = _profile_data()
+    model = HybridRanker(**SMALL).fit(data["X"], validation=data["validation"], **data["side"])
+    lift = model.profile_lift_[model.profile_offsets_[0] : model.profile_offsets_[1]]
+    assert lift[0, 0] > 0 > lift[0, 1] and lift[1, 1] > 0 > lift[1, 0]
+    new_courses = np.zeros(12, dtype=bool)
+    new_courses[[10, 11]] = True
+    empty = sp.csr_matrix((1, 12), dtype=np.float32)
+    for value, first in ((0, 10), (1, 11)):  # a resident with no history, only a profile
+        items, _, signals = model.rank(np.array([-1]), empty, n=2, allowed=new_courses,
+                                       user_attributes=np.array([[value]]))
+        assert items[0, 0] == first
+        assert signals[0, 0, SIGNALS.index("profile_category")] > 0
+    unknown, _, _ = model.rank(np.array([-1]), empty, n=2, allowed=new_courses,
+                               user_attributes=np.array([[-1]]))
+    assert set(unknown[0]) == {10, 11}  # no profile: still both, no error
