@@ -21,7 +21,7 @@ from features.frames import DataBundle
 from features.ids import IdMapping
 from models.hybrid import SIGNALS, HybridRanker
 from recommender import artifacts
-from recommender.splits import validation_split
+from recommender.splits import temporal_split
 from recommender.training import (
     Vocabulary,
     band_codes,
@@ -36,6 +36,8 @@ _ITEM_COLUMNS = (
     "title", "description", "category", "target_bands", "tags", "community_id", "street",
     "fee_tier", "capacity", "status", "start_date", "end_date", "weekday", "start_time",
 )
+# The profile signal becomes a reason when it makes the category 1.5 times likelier.
+PROFILE_REASON_LIFT = float(np.log(1.5))
 BAND_WORDS = {
     "preschool": "preschool children", "school_age": "school-age children",
     "working_age": "working-age residents", "elderly": "elderly residents",
@@ -96,12 +98,14 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
     """Train the hybrid on ``bundle`` and write a new artifact version in ``artifacts_dir``.
 
     The re-ranker learns on a temporal validation cut of the bundle (the last 20 % of time),
-    then every component is refitted on all of it. Returns the version folder.
+    then every component is refitted on all of it. The cut's targets include the residents who
+    first appear after it, so the trees learn to rank newcomers (the cold start a served model
+    meets) and not only residents with history. Returns the version folder.
     """
     bundle = with_categorical_ids(bundle)
     mapping = IdMapping().fit(bundle)
     vocab = Vocabulary.from_bundle(bundle)
-    validation = validation_split(bundle, "temporal", seed=seed)
+    validation = temporal_split(bundle, warm_only=False)
     model, inputs, timings = fit_hybrid(bundle, validation, mapping, vocab, params, seed)
     writer = artifacts.ArtifactWriter.create(Path(artifacts_dir))
     try:
@@ -340,6 +344,8 @@ class Engine:
                 reasons.append(f"made for {band}")
             if s[col["same_community"]] > 0:
                 reasons.append("held in your community")
+            if cat and s[col["profile_category"]] >= PROFILE_REASON_LIFT:
+                reasons.append(f"{cat} is a favourite of residents with a profile like yours")
             if len(history) and s[col["als_rank"]] <= top20:
                 reasons.append("residents with a history like yours joined it")
             out.append(reasons or ["popular across the district"])

@@ -213,7 +213,8 @@ def _check_fraction(name: str, value: float) -> float:
 # --------------------------------------------------------------------------- protocols
 
 
-def temporal_split(bundle: DataBundle, quantile: float = TEMPORAL_QUANTILE) -> Split:
+def temporal_split(bundle: DataBundle, quantile: float = TEMPORAL_QUANTILE,
+                   warm_only: bool = True) -> Split:
     """Global time cut; warm users are evaluated on what they did after it.
 
     Parameters
@@ -223,6 +224,10 @@ def temporal_split(bundle: DataBundle, quantile: float = TEMPORAL_QUANTILE) -> S
     quantile : float, default 0.8
         The cut is the ``quantile`` of all timestamps (``method="lower"``: an actual timestamp);
         interactions at the cut go to train.
+    warm_only : bool, default True
+        The protocol evaluates warm users only. ``False`` keeps the users who first appear
+        after the cut too: the validation cut a served model learns from, since it must rank
+        newcomers as well as regulars.
 
     Returns
     -------
@@ -234,7 +239,7 @@ def temporal_split(bundle: DataBundle, quantile: float = TEMPORAL_QUANTILE) -> S
     inter = bundle.interactions
     cut, in_train = time_cut(inter, quantile)
     coded = _Coded(inter)
-    relevant = coded.relevant(~in_train, in_train, warm_only=True)
+    relevant = coded.relevant(~in_train, in_train, warm_only=warm_only)
     return Split(
         train=bundle.with_interactions(inter.loc[in_train]),
         test_relevant=relevant,
