@@ -79,13 +79,13 @@ class FlatForest:
         X = np.asarray(X, dtype=np.float64)
         rows = np.empty(X.shape, dtype=np.int64)
         for f, thresholds in enumerate(self.thresholds):
-            x = X[:, f]
-            # side="left": a split fails when x > threshold; NaN sorts last, then is mapped
-            # to the feature's missing-value row.
-            rows[:, f] = self.offsets[f] + np.searchsorted(thresholds, x, side="left")
-            missing = np.isnan(x)
-            if missing.any():
-                rows[missing, f] = self.nan_rows[f]
+            # side="left": a split fails when x > threshold (the method, not np.searchsorted:
+            # this runs once per feature per request)
+            rows[:, f] = thresholds.searchsorted(X[:, f], side="left")
+        rows += self.offsets
+        missing = np.isnan(X)
+        if missing.any():  # NaN sorts last; it takes the feature's missing-value row instead
+            rows[missing] = np.broadcast_to(self.nan_rows, X.shape)[missing]
         alive = np.bitwise_and.reduce(self.table[rows], axis=1)  # (n_rows, n_trees)
         lowest = (alive & (~alive + alive.dtype.type(1))).astype(np.float64)
         leaf = np.log2(lowest).astype(np.int64)  # the leftmost surviving leaf
