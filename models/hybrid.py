@@ -203,8 +203,7 @@ class HybridRanker(Recommender):
         (n_items, n_features) content rows; ``user_attributes``: int (n_users, n_attributes)
         codes of the users' categorical profile columns (gender, region, ...; -1 unknown), whose
         category preferences become the ``profile_category`` signal; ``item_temporal``: float
-        (n_items, 3) recent
-        activity, days since first and since last interaction; ``validation``:
+        (n_items, 3) recent activity, days since first and since last interaction; ``validation``:
         ``(fit_matrix, target_matrix[, item_temporal])``, matrices (n_users, n_items): the
         history before a validation cut, the positives after it, and the items' activity then.
         """
