@@ -79,10 +79,11 @@ class HybridRanker(Recommender):
 
     Side information
     ----------------
-    ``fit(user_items, user_band, user_community, item_category, item_bands, item_community,
-    item_features, validation=(fit_matrix, target_matrix))``: arrays over users / items as
-    documented in :meth:`_fit`. ``score(..., user_band, user_community, user_interests,
-    allowed)`` for the requested users.
+    ``fit(user_items, user_band, user_community, user_attributes, item_category, item_bands,
+    item_community, item_features, validation=(fit_matrix, target_matrix))``: arrays over
+    users / items as documented in :meth:`_fit`. ``score(..., user_band, user_community,
+    user_interests, user_attributes, allowed)`` for the requested users (omitted: the values
+    stored at fit time for known users, unknown for the others).
     """
 
     _fitted_arrays = (
