@@ -196,7 +196,8 @@ class Engine:
                 history = sp.csr_matrix((z["X_data"], z["X_indices"], z["X_indptr"]), shape)
         except (KeyError, ValueError, OSError) as exc:
             raise artifacts.ArtifactError(f"{path}: artifact does not match this engine "
-                                          f"({exc})") from exc
+                                          f"({exc}); an artifact from an older version is "
+                                          "retrained with `recommender train`") from exc
         items = items.reindex(mapping.item_ids_)
         users = users.reindex(mapping.user_ids_)  # row k is user index k
         if history.shape != (mapping.n_users, mapping.n_items) or model.n_items_ != len(items):
