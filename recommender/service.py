@@ -364,17 +364,25 @@ class RecommendationService:
         return {"cold_start": True, "age_band": band, "model_version": snap.engine.version,
                 "k": k, "category": category, "items": self._items(snap, recs, explain)}
 
-    def for_household(self, household_id: str, k: int = 10) -> dict:
+    def household_taken(self, household_id: str) -> dict[str, frozenset[str]]:
+        """Each member's taken courses (:meth:`taken`): the store reads of a household list."""
+        members = self._members(self.holder.snapshot(), household_id)
+        return {resident_id: frozenset(self.taken(resident_id)) for resident_id, _ in members}
+
+    def for_household(self, household_id: str, k: int = 10,
+                      taken: Mapping[str, Iterable[str]] | None = None) -> dict:
         """Courses at least two members can attend together, with whom each is for.
 
         A member is *for* a course when their band is a target band, or, for an adult, when the
         course is a family course aimed at a child of the household (they come as the carer).
-        Courses are ordered by reciprocal-rank fusion of the members' own rankings.
+        Courses are ordered by reciprocal-rank fusion of the members' own rankings. ``taken``
+        is :meth:`household_taken`, when the caller read it (a member it lacks is read here).
         """
         snap = self.holder.snapshot()
         members = self._members(snap, household_id)
         if not members:
             raise NotFound("household_id", f"unknown household {household_id!r}")
+        taken = dict(taken or {})
         cat = snap.catalogue
         base = allowed_mask(snap, self.today())
         children = {b for _, b in members if b in CHILD_BANDS}
@@ -382,7 +390,8 @@ class RecommendationService:
         for resident_id, band in members:
             direct, carer = household_fit(snap, self.today(), band, children)
             fit = direct | carer
-            fit[cat.positions(self.taken(resident_id))] = False
+            done = taken[resident_id] if resident_id in taken else self.taken(resident_id)
+            fit[cat.positions(done)] = False
             fits.append(fit)
             roles.append(np.where(direct, "participant", "carer"))
         count = np.sum(fits, axis=0)

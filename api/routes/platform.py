@@ -4,8 +4,8 @@ similar courses, and participation events.
 Ranking is pure CPU on the in-memory model, so the ranking handlers are ``async def`` and rank
 on the event loop, one request at a time; store reads go to the thread pool first
 (``run_in_threadpool``). A plain ``def`` handler would rank in up to 40 pool threads at once,
-which fight over the GIL and lost ~25 % of the throughput (docs/decisions.md). Handlers that
-write to the store (events) or read a lot of it (households) stay plain ``def``.
+which fight over the GIL and lost ~25 % of the throughput (docs/decisions.md). The events
+handler writes to the store and stays plain ``def``.
 """
 
 from __future__ import annotations
@@ -80,13 +80,14 @@ async def profile_recommendations(profile: Profile, _: PlatformRole, service: Se
 
 @router.get("/households/{household_id}/recommendations",
             response_model=HouseholdRecommendations, responses=ERRORS)
-def household_recommendations(
+async def household_recommendations(
     household_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
     _: PlatformRole, service: ServiceDep, k: K = 10,
 ):
     """Courses two or more members can attend together, with whom each course is for."""
+    taken = await run_in_threadpool(service.household_taken, household_id)
     with located("path"):
-        return service.for_household(household_id, k=k)
+        return service.for_household(household_id, k=k, taken=taken)
 
 
 @router.get("/courses/{course_id}/similar", response_model=SimilarCourses, responses=ERRORS)

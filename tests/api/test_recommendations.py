@@ -237,3 +237,12 @@ def test_facts_read_apart_give_the_same_list(service, store, sample):
         assert facts.read_row == (resident == rid)
         assert service.for_resident(resident, facts=facts) == service.for_resident(resident)
     assert service.resident_facts(rid).stored["birth_year"] == today().year - 9
+
+
+def test_household_taken_read_apart_gives_the_same_list(service, sample):
+    res, picks = sample
+    household = res.set_index("resident_id").loc[picks["carer"], "household_id"]
+    taken = service.household_taken(household)
+    assert set(taken) == set(res.loc[res["household_id"] == household, "resident_id"])
+    assert (service.for_household(household, taken=taken)
+            == service.for_household(household))
