@@ -58,15 +58,6 @@ class RecommendedCourse(CourseOut):
     cold_start: bool = Field(description="Ranked without this resident's own history.")
 
 
-class ResidentRecommendations(BaseModel):
-    resident_id: str
-    known: bool = Field(description="The model saw this resident in training.")
-    cold_start: bool
-    age_band: str | None
-    model_version: str
-    k: int
-    category: str | None
-    items: list[RecommendedCourse]
 
 
 class Profile(BaseModel):
@@ -92,6 +83,11 @@ class ProfileRecommendations(BaseModel):
     k: int
     category: str | None
     items: list[RecommendedCourse]
+
+
+class ResidentRecommendations(ProfileRecommendations):
+    resident_id: str
+    known: bool = Field(description="The model saw this resident in training.")
 
 
 class MemberOut(BaseModel):

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize as l2_normalize
 
-from models.base import DENSE_ITEM_LIMIT, Recommender
+from models.base import DENSE_ITEM_LIMIT, Recommender, _as_csr
 
 # Users scored per dense block of profiles: bounds memory to _CHUNK × n_features floats.
 _CHUNK = 1024
@@ -60,22 +60,11 @@ class ContentModel(Recommender):
     def _fit(self, X: sp.csr_matrix, item_features: Any = None) -> None:
         if item_features is None:
             raise ValueError("ContentModel.fit needs item_features=(n_items × n_features matrix)")
-        if sp.issparse(item_features):
-            F = sp.csr_matrix(item_features, dtype=np.float32)
-        else:
-            arr = np.asarray(item_features)
-            if arr.ndim != 2 or arr.dtype.kind not in "biuf":
-                raise ValueError(
-                    f"item_features must be a 2-D numeric matrix, got dtype {arr.dtype} "
-                    f"shape {arr.shape}"
-                )
-            F = sp.csr_matrix(arr, dtype=np.float32)
+        F = _as_csr(item_features, "item_features")  # 2-D, numeric, finite, float32
         if F.shape[0] != X.shape[1]:
             raise ValueError(
                 f"item_features must have one row per item ({X.shape[1]}), got shape {F.shape}"
             )
-        if F.nnz and not np.isfinite(F.data).all():
-            raise ValueError("item_features holds non-finite values (NaN or inf)")
         n_items = F.shape[0]
         if self.idf:
             df = np.bincount(F.indices[F.data != 0], minlength=F.shape[1])
