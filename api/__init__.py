@@ -1,1 +1,1 @@
-"""The FastAPI service: platform, admin and health routes over :mod:`recommender.service`."""
+"""The FastAPI service: platform, admin and health routes over :mod:`recommender.serving`."""

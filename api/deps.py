@@ -16,8 +16,8 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from api.metrics import Metrics
-from api.settings import Settings
-from recommender.service import RecommendationService, ServiceError
+from recommender.serving import RecommendationService, ServiceError
+from recommender.settings import Settings
 
 api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False,

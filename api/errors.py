@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from recommender.service import ServiceError
+from recommender.serving import ServiceError
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,8 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import admin, health, platform
-from api.settings import Settings
-from recommender.service import ModelHolder, RecommendationService
-from recommender.store import open_store
+from recommender.serving import ModelHolder, RecommendationService, open_store
+from recommender.settings import Settings
 
 log = logging.getLogger("api")
 

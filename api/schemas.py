@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recommender.domain import BAND_NAMES, CATEGORIES
+from recommender.serving import BAND_NAMES, CATEGORIES
 
 Band = Literal[BAND_NAMES]  # type: ignore[valid-type]
 Category = Literal[CATEGORIES]  # type: ignore[valid-type]

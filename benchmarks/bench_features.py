@@ -9,8 +9,8 @@ Usage::
     .venv/bin/python benchmarks/bench_features.py --residents 20000 --courses 300 --events 500000
     .venv/bin/python benchmarks/bench_features.py --data DIR        # a district / generic folder
 
-With ``--data DIR``: the folder is loaded with ``recommender.datasets.load_dataset``; if it holds
-no dataset yet and ``recommender.generate.generate_district`` exists, a district of the requested
+With ``--data DIR``: the folder is loaded with ``recommender.data.datasets.load_dataset``; if it holds
+no dataset yet and ``recommender.demo.generator.generate_district`` exists, a district of the requested
 size is generated into it first (Parquet).
 
 Peak RSS per step is the process high-water mark measured from the start of that step (Linux
@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.courses import CourseFeatures  # noqa: E402
-from features.events import encode_events, resolve_cutoff  # noqa: E402
+from features.event_log import encode_events, resolve_cutoff  # noqa: E402
 from features.frames import DataBundle  # noqa: E402
 from features.ids import IdMapping  # noqa: E402
 from features.interactions import InteractionMatrix  # noqa: E402
@@ -129,14 +129,14 @@ def synthesise(n_users: int, n_items: int, n_events: int, seed: int = 0) -> Data
 def load(args) -> DataBundle:
     if args.data is None:
         return synthesise(args.residents, args.courses, args.events, args.seed)
-    from recommender.datasets import load_dataset
+    from recommender.data.datasets import load_dataset
 
     folder = Path(args.data)
     has_data = folder.is_dir() and any(
         (folder / f).exists() for f in ("participations.csv", "participations.parquet",
                                         "interactions.csv"))
     if not has_data:
-        from recommender.generate import generate_district
+        from recommender.demo.generator import generate_district
 
         print(f"generating a district into {folder} ...", flush=True)
         generate_district(folder, residents=args.residents, courses=args.courses,

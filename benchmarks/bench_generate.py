@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from recommender.generate import generate_district
+from recommender.demo.generator import generate_district
 
 
 def _peak_rss_mb() -> float:

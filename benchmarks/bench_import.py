@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from recommender.data.ingest import import_folder  # noqa: E402
+from recommender.data.store import open_store  # noqa: E402
 from recommender.domain import TABLE_ORDER  # noqa: E402
-from recommender.ingest import import_folder  # noqa: E402
-from recommender.store import open_store  # noqa: E402
 
 
 def _has_district(folder: Path) -> bool:
@@ -44,7 +44,7 @@ def _has_district(folder: Path) -> bool:
 
 def _generate(folder: Path, residents: int, courses: int, seed: int, fmt: str) -> float:
     """Generate in a child process; return its wall time."""
-    code = ("import sys; from recommender.generate import generate_district; "
+    code = ("import sys; from recommender.demo.generator import generate_district; "
             f"generate_district({str(folder)!r}, residents={residents}, courses={courses}, "
             f"seed={seed}, fmt={fmt!r}, progress=True)")
     t0 = time.perf_counter()

@@ -39,8 +39,8 @@ from fastapi import Request
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from recommender.service import ModelHolder, RecommendationService  # noqa: E402
-from recommender.store import open_store  # noqa: E402
+from recommender.data.store import open_store  # noqa: E402
+from recommender.serving.service import ModelHolder, RecommendationService  # noqa: E402
 
 API_KEY = "bench-platform-key"
 
@@ -50,7 +50,7 @@ def _prepare(args) -> tuple[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     data = Path(args.data) if args.data else out / f"district-{args.residents}-{args.courses}"
     if not any((data / f"participations.{ext}").exists() for ext in ("parquet", "csv")):
-        from recommender.generate import generate_district
+        from recommender.demo.generator import generate_district
 
         print(f"generating {args.residents} residents / {args.courses} courses into {data}")
         generate_district(data, residents=args.residents, courses=args.courses, seed=0,
@@ -58,15 +58,15 @@ def _prepare(args) -> tuple[str, Path]:
     db = args.db or f"sqlite:///{(out / f'{data.name}.db').resolve()}"
     store = open_store(db)
     if store.count("participations") == 0:
-        from recommender.ingest import import_folder
+        from recommender.data.ingest import import_folder
 
         print(f"importing {data} into {store}")
         import_folder(data, store, progress=True)
     store.dispose()
     artifacts = Path(args.artifacts) if args.artifacts else out / f"artifacts-{data.name}"
     if not (artifacts / "current").exists():
-        from recommender.datasets import load_district
-        from recommender.engine import train_artifact
+        from recommender.data.datasets import load_district
+        from recommender.training.recipe import train_artifact
 
         print(f"training an artifact into {artifacts}")
         started = time.perf_counter()
@@ -182,7 +182,7 @@ def floor_app():
     """
     from api.deps import get_service
     from api.main import create_app
-    from recommender.service import ResidentFacts
+    from recommender.serving.service import ResidentFacts
 
     app = create_app()
     answer: dict = {}

@@ -44,7 +44,7 @@ def _bare_als(bundle, factors: int, iterations: int, queue) -> None:
 
 
 def _train(bundle, out: str, queue) -> None:
-    from recommender.engine import train_artifact
+    from recommender.training.recipe import train_artifact
 
     t0 = time.perf_counter()
     path = train_artifact(bundle, Path(out), seed=0)
@@ -70,11 +70,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from models.collaborative import ALS
-    from recommender.datasets import load_dataset, summarize
+    from recommender.data.datasets import load_dataset, summarize
 
     data = args.data
     if data is None:
-        from recommender.generate import generate_district
+        from recommender.demo.generator import generate_district
 
         data = Path(tempfile.mkdtemp(prefix="bench_train_"))
         print(f"generating {args.residents} residents / {args.courses} courses in {data} ...")

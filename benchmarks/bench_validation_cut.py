@@ -20,14 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from features.courses import CourseFeatures  # noqa: E402
-from features.events import resolve_cutoff  # noqa: E402
+from features.event_log import resolve_cutoff  # noqa: E402
 from features.ids import IdMapping  # noqa: E402
 from models.hybrid import HybridRanker  # noqa: E402
-from recommender.benchmark import Evaluator  # noqa: E402
-from recommender.datasets import load_dataset  # noqa: E402
-from recommender.evaluation import relevance_matrix  # noqa: E402
-from recommender.splits import make_split, temporal_split  # noqa: E402
-from recommender.training import Vocabulary, model_inputs  # noqa: E402
+from recommender.data.datasets import load_dataset  # noqa: E402
+from recommender.evaluation.metrics import relevance_matrix  # noqa: E402
+from recommender.evaluation.protocols import make_split, temporal_split  # noqa: E402
+from recommender.training.benchmark import Evaluator  # noqa: E402
+from recommender.training.inputs import Vocabulary, model_inputs  # noqa: E402
 
 
 def compare(folder: str, seed: int = 0) -> list[tuple[str, str, int, float, float]]:

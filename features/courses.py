@@ -9,7 +9,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from features.bands import BAND_NAMES, AgeBands
-from features.events import EncodedEvents
+from features.event_log import EncodedEvents
 from features.frames import DataBundle
 from features.ids import IdMapping
 from features.tables import (

@@ -1,7 +1,7 @@
 """The in-memory form every feature, model and evaluation step reads: a :class:`DataBundle`.
 
 A district (store or folder) and a generic benchmark dataset are both turned into this one form
-by ``recommender.datasets``, so the pipeline has exactly one input shape. Only the key columns
+by ``recommender.data.datasets``, so the pipeline has exactly one input shape. Only the key columns
 are required; every other column is used when present and reported as skipped when absent.
 
 ``interactions``

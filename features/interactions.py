@@ -8,7 +8,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from features.events import DEFAULT_EVENT_WEIGHTS, EncodedEvents, encode_events, resolve_cutoff
+from features.event_log import DEFAULT_EVENT_WEIGHTS, EncodedEvents, encode_events, resolve_cutoff
 from features.frames import DataBundle
 from features.ids import IdMapping
 
@@ -29,7 +29,7 @@ class InteractionMatrix:
     Parameters
     ----------
     event_weights : dict of str to float, optional
-        Overrides of :data:`features.events.DEFAULT_EVENT_WEIGHTS`.
+        Overrides of :data:`features.event_log.DEFAULT_EVENT_WEIGHTS`.
     half_life_days : float, optional
         Time-decay half-life; None means no decay.
     cutoff : timestamp-like, optional
@@ -90,7 +90,7 @@ class InteractionMatrix:
         ----------
         bundle : DataBundle
         events : EncodedEvents, optional
-            Pre-encoded events (from :func:`features.events.encode_events` with this
+            Pre-encoded events (from :func:`features.event_log.encode_events` with this
             transformer's cut-off and mapping), to avoid encoding the log twice.
 
         Returns

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from features.bands import AgeBands
 from features.courses import CourseFeatures
-from features.events import EncodedEvents, encode_events, resolve_cutoff
+from features.event_log import EncodedEvents, encode_events, resolve_cutoff
 from features.frames import DataBundle
 from features.ids import IdMapping
 from features.interactions import InteractionMatrix

@@ -9,7 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features.bands import BAND_NAMES, AgeBands
-from features.events import DAY_NS, EncodedEvents
+from features.event_log import DAY_NS, EncodedEvents
 from features.frames import DataBundle
 from features.ids import IdMapping
 from features.tables import (

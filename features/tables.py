@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from features.bands import BAND_NAMES, AgeBands
-from features.events import EncodedEvents, encode_events, resolve_cutoff
+from features.event_log import EncodedEvents, encode_events, resolve_cutoff
 from features.frames import DataBundle
 from features.ids import IdMapping
 

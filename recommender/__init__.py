@@ -1,3 +1,3 @@
-"""Community course recommender: domain, store, orchestration (train, rank, cohorts), CLI."""
+"""Community course recommender: the engine in layers (data, evaluation, training, serving)."""
 
 __version__ = "0.1.0"

@@ -45,7 +45,7 @@ def generate(
     ] = None,
 ) -> None:
     """Generate a realistic demo district (communities, residents, courses, participations)."""
-    from recommender.generate import generate_district
+    from recommender.demo.generator import generate_district
 
     if fmt not in ("csv", "parquet"):
         _fail(f"--format must be csv or parquet, got {fmt!r}")
@@ -73,8 +73,8 @@ def import_(
     Exit code 0: every row accepted; 3: some rows rejected (valid rows are stored);
     2: the input is unusable (missing file or required column).
     """
-    from recommender.ingest import UnusableInput, import_folder
-    from recommender.store import open_store
+    from recommender.data.ingest import UnusableInput, import_folder
+    from recommender.data.store import open_store
 
     store = open_store(db)
     try:
@@ -93,8 +93,8 @@ def datasets_oulad(
     out: Annotated[Path, typer.Option("--out", help="Folder for the generic benchmark files.")],
 ) -> None:
     """Convert OULAD (CC BY 4.0) into the generic benchmark format."""
-    from recommender.datasets import DatasetError
-    from recommender.oulad import convert_oulad
+    from recommender.data.datasets import DatasetError
+    from recommender.data.oulad import convert_oulad
 
     try:
         summary = convert_oulad(src, out)
@@ -105,12 +105,12 @@ def datasets_oulad(
 
 def _load_bundle(data: Path | None, db: str | None):
     """A DataBundle from a folder (district or generic) or from the store."""
-    from recommender.datasets import DatasetError, bundle_from_tables, load_dataset
+    from recommender.data.datasets import DatasetError, bundle_from_tables, load_dataset
 
     try:
         if data is not None:
             return load_dataset(data)
-        from recommender.store import open_store
+        from recommender.data.store import open_store
 
         store = open_store(db)
         try:
@@ -140,8 +140,8 @@ def train(
     """
     import time
 
-    from recommender.datasets import summarize
-    from recommender.engine import train_artifact
+    from recommender.data.datasets import summarize
+    from recommender.training.recipe import train_artifact
 
     bundle = _load_bundle(data, db)
     info = summarize(bundle)
@@ -164,8 +164,8 @@ def benchmark(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
 ) -> None:
     """Hybrid vs popularity, popularity-by-band, ALS, BPR, item-kNN and EASE on one protocol."""
-    from recommender.benchmark import format_table, run_benchmark
-    from recommender.splits import PROTOCOLS
+    from recommender.evaluation.protocols import PROTOCOLS
+    from recommender.training.benchmark import format_table, run_benchmark
 
     if protocol.replace("_", "-") not in PROTOCOLS:
         _fail(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
@@ -245,9 +245,9 @@ def demo(
     import os
     import secrets
 
-    from recommender.generate import generate_district
-    from recommender.ingest import import_folder
-    from recommender.store import open_store
+    from recommender.data.ingest import import_folder
+    from recommender.data.store import open_store
+    from recommender.demo.generator import generate_district
 
     typer.secho(f"1/4 generating a demo district in {out}", bold=True)
     summary = generate_district(out, residents=residents, courses=courses, seed=seed,
@@ -270,7 +270,7 @@ def demo(
                         for role in ("platform", "coordinator", "admin"))
         os.environ["RECOMMENDER_API_KEYS"] = keys
     platform_key = dict(pair.split(":", 1) for pair in keys.split(","))["platform"]
-    from recommender.datasets import load_district
+    from recommender.data.datasets import load_district
 
     bundle = load_district(out)
     resident = str(bundle.interactions["user_id"].iloc[-1])

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import AdminRole, MetricsDep, ReaderRole, ServiceDep
 from api.schemas import ErrorResponse, ModelInfo, ReloadResult
-from recommender.service import ServiceError
+from recommender.serving import ServiceError
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 409, 503)}

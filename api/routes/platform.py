@@ -30,7 +30,7 @@ from api.schemas import (
     ResidentRecommendations,
     SimilarCourses,
 )
-from recommender.service import ServiceError
+from recommender.serving import ServiceError
 
 router = APIRouter(prefix="/v1", tags=["platform"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 422, 503)}

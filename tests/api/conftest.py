@@ -18,9 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.settings import Settings
+from recommender.data.store import open_store
 from recommender.domain import TABLE_ORDER
-from recommender.store import open_store
+from recommender.settings import Settings
 from tests.conftest import BACKENDS, postgres_schema
 
 KEYS = {"platform": "plat-key-123", "coordinator": "coord-key-456", "admin": "admin-key-789"}
@@ -35,7 +35,7 @@ SMALL_MODEL = {"als_factors": 16, "als_iterations": 4, "max_iter": 20, "knn_neig
 @pytest.fixture(scope="session")
 def district(tmp_path_factory) -> Path:
     """A small generated district whose data ends today (so some courses are still open)."""
-    from recommender.generate import generate_district
+    from recommender.demo.generator import generate_district
 
     out = tmp_path_factory.mktemp("district")
     generate_district(out, residents=800, courses=90, seed=7, fmt="csv")
@@ -52,8 +52,8 @@ def tables(district) -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="session")
 def artifacts(district, tmp_path_factory) -> Path:
     """A real artifact trained on the district (once per session); `current` points at it."""
-    from recommender.datasets import load_district
-    from recommender.engine import train_artifact
+    from recommender.data.datasets import load_district
+    from recommender.training.recipe import train_artifact
 
     root = tmp_path_factory.mktemp("artifacts")
     # The real training code, with small hyper-parameters so the session trains in seconds.

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.main import create_app
-from api.settings import Settings, parse_api_keys
-from recommender.artifacts import promote, resolve
+from recommender.settings import Settings, parse_api_keys
+from recommender.training.artifacts import promote, resolve
 from tests.api.conftest import ADMIN, COORDINATOR, KEYS, PLATFORM
 
 

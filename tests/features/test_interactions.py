@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.events import encode_events
+from features.event_log import encode_events
 from features.frames import DataBundle
 from features.ids import IdMapping
 from features.interactions import InteractionMatrix

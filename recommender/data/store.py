@@ -1,0 +1,314 @@
+"""The store: one interface over two SQL backends (SQLite embedded, PostgreSQL for production).
+
+The schema is built once from :data:`recommender.domain.TABLES` with SQLAlchemy Core. Reads and
+small writes go through SQLAlchemy; bulk inserts take each backend's fast path (``executemany``
+with ``INSERT OR IGNORE`` on SQLite, ``COPY`` into a temporary table on PostgreSQL) because
+inserting 10M events row by row through an ORM layer takes far too long. Both paths ignore rows
+whose key already exists, which is what makes re-imports and re-sent events idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from recommender.domain import TABLE_ORDER, TABLES, TableSpec
+
+DEFAULT_DATABASE_URL = "sqlite:///var/recommender.db"
+
+_SQL_TYPES = {
+    "id": lambda: sa.String(64),
+    "text": lambda: sa.Text(),
+    "enum": lambda: sa.String(32),
+    "bands": lambda: sa.String(128),
+    "int": lambda: sa.Integer(),
+    "float": lambda: sa.Float(),
+    "date": lambda: sa.Date(),
+    "datetime": lambda: sa.DateTime(),
+}
+
+
+def build_metadata() -> sa.MetaData:
+    """SQLAlchemy tables for every district table, plus the coordinators' decisions."""
+    metadata = sa.MetaData()
+    for name in TABLE_ORDER:
+        spec = TABLES[name]
+        columns = []
+        for col in spec.columns:
+            args = [col.name, _SQL_TYPES[col.kind]()]
+            if col.references:
+                args.append(sa.ForeignKey(f"{col.references}.{TABLES[col.references].key}"))
+            columns.append(
+                sa.Column(*args, primary_key=col.name == spec.key, nullable=not col.required)
+            )
+        table = sa.Table(name, metadata, *columns)
+        # Ranking and feature building read a resident's history and a course's audience.
+        for col in spec.columns:
+            if col.references:
+                sa.Index(f"ix_{name}_{col.name}", table.c[col.name])
+    return metadata
+
+
+METADATA = build_metadata()
+
+
+@dataclass(frozen=True)
+class InsertResult:
+    """What one bulk insert did: rows stored, and rows whose key was already there."""
+
+    inserted: int
+    duplicates: int
+
+
+def column_values(frame: pd.DataFrame, name: str, kind: str, iso: bool) -> list:
+    """One column as a list of driver values, converted per column (not per cell).
+
+    ``iso`` gives dates and datetimes as ISO text (SQLite stores them so; its datetime
+    adapters are deprecated); otherwise ``datetime.date`` / ``datetime.datetime``. Missing
+    values (None, NaN, NaT, NA) become None.
+    """
+    if name not in frame:
+        return [None] * len(frame)
+    series = frame[name]
+    missing = series.isna().to_numpy()
+    if kind in ("date", "datetime"):
+        stamps = pd.to_datetime(series)
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_localize(None)
+        if iso:
+            fmt = "%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S.%f"
+            values = stamps.dt.strftime(fmt).to_numpy(dtype=object)
+        elif kind == "date":
+            values = stamps.dt.date.to_numpy(dtype=object)
+        else:
+            values = np.asarray(stamps.dt.to_pydatetime(), dtype=object)
+    elif kind == "int":
+        values = pd.to_numeric(series).astype("Int64").astype(object).to_numpy()
+    elif kind == "float":
+        values = pd.to_numeric(series).astype("float64").astype(object).to_numpy()
+    elif pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
+        values = series.astype(object).to_numpy()
+    else:
+        values = series.astype(object).to_numpy()
+        values = np.array([v if isinstance(v, str) else str(v) for v in values], dtype=object)
+    values = np.array(values, dtype=object)  # a writable copy (pandas may hand out views)
+    values[missing] = None
+    return values.tolist()
+
+
+class Store:
+    """A district store on one SQL database.
+
+    Parameters
+    ----------
+    url : str, optional
+        SQLAlchemy URL; defaults to ``RECOMMENDER_DATABASE_URL`` or an SQLite file under
+        ``var/``. Use :func:`open_store` to get the right backend for a URL.
+    """
+
+    backend = "generic"
+    # Connections kept open for concurrent readers: the service reads the store from the thread
+    # pool, several requests at a time. SQLAlchemy's default (5) closes every connection above
+    # it on return, so each request beyond five paid a new connection (and, on SQLite, its
+    # pragmas).
+    POOL = {"pool_size": 16, "max_overflow": 16}
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or os.environ.get("RECOMMENDER_DATABASE_URL") or DEFAULT_DATABASE_URL
+        self.engine = self._make_engine()
+        self.tables = METADATA.tables
+
+    def _make_engine(self) -> sa.Engine:
+        return sa.create_engine(self.url)
+
+    # -- schema -------------------------------------------------------------------------
+    def create_schema(self) -> None:
+        """Create every table that does not exist yet (safe to call repeatedly)."""
+        METADATA.create_all(self.engine)
+
+    def drop_schema(self) -> None:
+        """Drop every table of the engine (tests and ``--reset`` only)."""
+        METADATA.drop_all(self.engine)
+
+    # -- writes -------------------------------------------------------------------------
+    def insert(self, table: str, frame: pd.DataFrame) -> InsertResult:
+        """Insert rows, keeping the first row for every key and ignoring keys already stored.
+
+        ``frame`` must hold valid rows (see :mod:`recommender.data.ingest` for validation); columns
+        missing from it are stored as NULL.
+        """
+        spec = TABLES[table]
+        if frame.empty:
+            return InsertResult(0, 0)
+        inserted = self._insert_ignore(spec, frame)
+        return InsertResult(inserted, len(frame) - inserted)
+
+    def _insert_ignore(self, spec: TableSpec, frame: pd.DataFrame) -> int:
+        """Insert the rows skipping existing keys; return how many were stored (per backend)."""
+        raise NotImplementedError
+
+    # -- reads --------------------------------------------------------------------------
+    def read(self, table: str, where: sa.ColumnElement | None = None) -> pd.DataFrame:
+        """A whole table (or the rows matching ``where``) as a DataFrame with typed columns."""
+        spec = TABLES[table]
+        stmt = sa.select(self.tables[table])
+        if where is not None:
+            stmt = stmt.where(where)
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(stmt).fetchall(), columns=spec.column_names)
+        return _typed(spec, frame)
+
+    def read_all(self) -> dict[str, pd.DataFrame]:
+        """Every district table, keyed by table name (the form ``recommender.data.datasets`` reads)."""
+        return {name: self.read(name) for name in TABLE_ORDER}
+
+    def keys(self, table: str) -> set[str]:
+        """Every key stored in ``table``."""
+        t = self.tables[table]
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(t.c[TABLES[table].key])).scalars())
+
+    def existing_keys(self, table: str, keys: Iterable[str]) -> set[str]:
+        """The subset of ``keys`` already stored in ``table``."""
+        t = self.tables[table]
+        col = t.c[TABLES[table].key]
+        keys = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 5000):
+                chunk = keys[start : start + 5000]
+                found.update(conn.execute(sa.select(col).where(col.in_(chunk))).scalars())
+        return found
+
+    def count(self, table: str) -> int:
+        """Number of rows in ``table``."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(self.tables[table])).scalar()
+
+    def counts(self) -> dict[str, int]:
+        return {name: self.count(name) for name in TABLE_ORDER}
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.engine.url.render_as_string(hide_password=True)!r})"
+
+
+def _typed(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """Give a frame read back from SQL the same dtypes on every backend."""
+    for col in spec.columns:
+        if col.kind == "int":
+            frame[col.name] = pd.array(frame[col.name], dtype="Int64")
+        elif col.kind == "float":
+            frame[col.name] = pd.to_numeric(frame[col.name]).astype("float64")
+        elif col.kind in ("date", "datetime"):
+            frame[col.name] = pd.to_datetime(frame[col.name])
+        else:
+            frame[col.name] = frame[col.name].astype("object").where(frame[col.name].notna(), None)
+    return frame
+
+
+class SQLiteStore(Store):
+    """The embedded default: one SQLite file (its folder is created on first use)."""
+
+    backend = "sqlite"
+
+    def _make_engine(self) -> sa.Engine:
+        database = sa.engine.make_url(self.url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        in_memory = not database or database == ":memory:"
+        engine = sa.create_engine(self.url, **({} if in_memory else self.POOL))
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # enforce foreign keys; WAL lets readers run on
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+
+    def _insert_ignore(self, spec: TableSpec, frame: pd.DataFrame) -> int:
+        columns = [column_values(frame, c.name, c.kind, iso=True) for c in spec.columns]
+        cols = ", ".join(spec.column_names)
+        marks = ", ".join("?" * len(spec.columns))
+        sql = f"INSERT OR IGNORE INTO {spec.name} ({cols}) VALUES ({marks})"
+        with self.engine.begin() as conn:
+            raw = conn.connection.driver_connection
+            before = raw.total_changes
+            raw.executemany(sql, zip(*columns))
+            return raw.total_changes - before
+
+
+class PostgresStore(Store):
+    """The production backend: COPY into a temporary table, then insert what is new."""
+
+    backend = "postgresql"
+
+    def _make_engine(self) -> sa.Engine:
+        url = sa.engine.make_url(self.url)
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        return sa.create_engine(url, pool_pre_ping=True, **self.POOL)
+
+    def _insert_ignore(self, spec: TableSpec, frame: pd.DataFrame) -> int:
+        cols = ", ".join(spec.column_names)
+        tmp = f"_incoming_{spec.name}"
+        with self.engine.begin() as conn:
+            cur = conn.connection.driver_connection.cursor()
+            cur.execute(
+                f"CREATE TEMP TABLE {tmp} (LIKE {spec.name} INCLUDING DEFAULTS) ON COMMIT DROP"
+            )
+            with cur.copy(f"COPY {tmp} ({cols}) FROM STDIN") as copy:
+                copy.write(_copy_text(spec, frame))
+            # ON CONFLICT DO NOTHING also skips a key repeated within the batch, so the row
+            # count is exactly the number of new keys.
+            cur.execute(
+                f"INSERT INTO {spec.name} ({cols}) SELECT {cols} FROM {tmp} "
+                f"ON CONFLICT ({spec.key}) DO NOTHING"
+            )
+            return cur.rowcount
+
+
+def _copy_text(spec: TableSpec, frame: pd.DataFrame) -> str:
+    """The frame in PostgreSQL's COPY text format, built column-wise (no per-row Python)."""
+    parts = []
+    for col in spec.columns:
+        text = pd.Series(column_values(frame, col.name, col.kind, iso=True), dtype="string")
+        if col.kind not in ("int", "float", "date", "datetime"):
+            # COPY text format: backslash, tab, newline and carriage return are escaped
+            for raw, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"),
+                                 ("\r", "\\r")):
+                text = text.str.replace(raw, escaped, regex=False)
+        parts.append(text.fillna("\\N"))
+    lines = parts[0].str.cat(parts[1:], sep="\t") if len(parts) > 1 else parts[0]
+    return lines.str.cat(sep="\n") + "\n"
+
+
+def open_store(url: str | None = None, create: bool = True) -> Store:
+    """The store for ``url`` (or ``RECOMMENDER_DATABASE_URL``, or the SQLite default).
+
+    Raises
+    ------
+    ValueError
+        If the URL names a backend other than SQLite or PostgreSQL.
+    """
+    url = url or os.environ.get("RECOMMENDER_DATABASE_URL") or DEFAULT_DATABASE_URL
+    backend = sa.engine.make_url(url).get_backend_name()
+    classes = {"sqlite": SQLiteStore, "postgresql": PostgresStore}
+    if backend not in classes:
+        raise ValueError(f"database url {url!r}: backend {backend!r} is not supported "
+                         "(use sqlite:///path or postgresql://...)")
+    store = classes[backend](url)
+    if create:
+        store.create_schema()
+    return store

@@ -1,0 +1,285 @@
+"""The engine: load an artifact, and rank, explain and find similar courses.
+
+This is the boundary between external ids (resident_id, course_id) and matrix indices: the
+:class:`features.ids.IdMapping` saved with the model converts here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from features.bands import BAND_NAMES
+from features.event_log import DEFAULT_EVENT_WEIGHTS
+from features.ids import IdMapping
+from models.hybrid import SIGNALS, HybridRanker
+from recommender.training import artifacts
+from recommender.training.inputs import Vocabulary, band_codes
+from recommender.training.recipe import read_model_files
+
+# The profile signal becomes a reason when it makes the category 1.5 times likelier.
+PROFILE_REASON_LIFT = float(np.log(1.5))
+BAND_WORDS = {
+    "preschool": "preschool children", "school_age": "school-age children",
+    "working_age": "working-age residents", "elderly": "elderly residents",
+}
+
+
+@dataclass
+class UserContext:
+    """What is known about the resident being ranked for."""
+
+    user_id: str | None
+    age_band: str | None
+    community_id: str | None = None
+    household_id: str | None = None
+    interests: tuple[str, ...] = ()
+    known: bool = False
+    # Profile columns (gender, ...) of a resident the model has not seen, as (column, value).
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Recommendation:
+    item_id: str
+    score: float
+    reasons: list[str] = field(default_factory=list)
+    cold_start: bool = False
+
+
+@dataclass
+class RankedPool:
+    """One ranking pass: item indices best first, their scores and stage-2 signals."""
+
+    engine: Engine
+    ctx: UserContext
+    history: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray
+    signals: np.ndarray
+    cold: bool
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.engine.mapping.item_ids(self.items)
+
+    def take(self, positions, explain: bool = True) -> list[Recommendation]:
+        """Recommendations for the given positions of the pool, explained if asked."""
+        pos = np.fromiter(positions, dtype=np.int64)
+        items = self.items[pos]
+        reasons = (self.engine._explain(self.history, items, self.signals[pos], self.ctx)
+                   if explain else [[] for _ in pos])
+        return [Recommendation(str(i), float(s), r, self.cold)
+                for i, s, r in zip(self.engine.mapping.item_ids(items), self.scores[pos],
+                                   reasons)]
+
+
+class Engine:
+    """A loaded artifact: ranks residents, explains, finds similar courses, takes new events."""
+
+    def __init__(self, path: Path, manifest: dict, model: HybridRanker, mapping: IdMapping,
+                 vocab: Vocabulary, users: pd.DataFrame, items: pd.DataFrame,
+                 history: sp.csr_matrix, community_names: dict[str, str] | None = None):
+        self.path = path
+        self.manifest = manifest
+        self.version = manifest["version"]
+        self.model = model
+        self.mapping = mapping
+        self.vocab = vocab
+        self.users = users
+        self.items = items
+        # Training history stays one immutable CSR; events that arrive while serving go to
+        # small per-resident overlays (CSR slicing per request costs ~1 ms, this ~30 us).
+        self._history = history.tocsr().astype(np.float32)
+        self._overlay: dict[int, dict[int, float]] = {}
+        self._lock = threading.Lock()
+        self._weights = dict(DEFAULT_EVENT_WEIGHTS)
+        self._titles = (items["title"] if "title" in items else items.index.to_series()).to_numpy()
+        self._categories = (items["category"].to_numpy(dtype=object) if "category" in items
+                            else np.full(len(items), None, dtype=object))
+        self._category_code = {str(c).lower(): k for k, c in enumerate(vocab.categories)}
+        self._community_code = {str(c): k for k, c in enumerate(vocab.communities)}
+        # One dict lookup per request instead of a pandas index lookup (~1 ms for one id), and
+        # the users' columns as plain arrays by user index (a pandas row lookup costs ~0.2 ms).
+        self._user_code = {u: k for k, u in enumerate(mapping.user_ids_.tolist())}
+        self._user_columns = {
+            c: np.array([_none(v) for v in users[c].to_numpy(dtype=object)], dtype=object)
+            if c in users and len(users) == mapping.n_users else None
+            for c in ("age_band", "community_id", "household_id")
+        }
+        self.community_names = dict(community_names or {})
+
+    @classmethod
+    def load(cls, artifacts_dir: Path, version: str = artifacts.CURRENT) -> Engine:
+        """Load and verify an artifact (checksums first; only then are pickles opened)."""
+        path = artifacts.resolve(Path(artifacts_dir), version)
+        manifest = artifacts.verify(path)
+        model, mapping, vocab, users, items, history, names = read_model_files(path)
+        items = items.reindex(mapping.item_ids_)
+        users = users.reindex(mapping.user_ids_)  # row k is user index k
+        if history.shape != (mapping.n_users, mapping.n_items) or model.n_items_ != len(items):
+            raise artifacts.ArtifactError(f"{path}: model and tables disagree on sizes")
+        return cls(path, manifest, model, mapping, vocab, users, items, history, names)
+
+    # -- contexts -----------------------------------------------------------------------------
+    def context_for(self, user_id: str) -> UserContext | None:
+        """The context of a resident the model was trained with, or None."""
+        idx = self._user_code.get(user_id)
+        if idx is None:
+            return None
+        band, community, household = (self.user_column(c, [idx])[0]
+                                      for c in ("age_band", "community_id", "household_id"))
+        return UserContext(user_id, band, community, household, (), known=True)
+
+    def user_column(self, column: str, indices) -> list:
+        """``column`` (age_band, community_id or household_id) of the users at ``indices``,
+        None where unknown."""
+        values = self._user_columns.get(column)
+        if values is None:
+            return [None] * len(indices)
+        return values[np.asarray(indices, dtype=np.int64)].tolist()
+
+    def seen(self, user_id: str) -> set[str]:
+        idx = int(self.mapping.user_index([user_id])[0])
+        if idx < 0:
+            return set()
+        cols, _ = self._history_of(idx)
+        return set(self.mapping.item_ids(cols).tolist())
+
+    def _history_of(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
+        """Item indices and weights of a resident's history (training plus new events)."""
+        a, b = self._history.indptr[idx], self._history.indptr[idx + 1]
+        cols, vals = self._history.indices[a:b], self._history.data[a:b]
+        with self._lock:
+            extra = dict(self._overlay.get(idx, {}))
+        if extra:
+            merged = dict(zip(cols.tolist(), vals.tolist()))
+            merged.update(extra)
+            cols = np.fromiter(merged, dtype=np.int32, count=len(merged))
+            vals = np.fromiter(merged.values(), dtype=np.float32, count=len(merged))
+            order = np.argsort(cols)
+            cols, vals = cols[order], vals[order]
+        return cols.astype(np.int64), vals
+
+    def _row(self, ctx: UserContext) -> tuple[int, sp.csr_matrix]:
+        idx = self._user_code.get(ctx.user_id, -1) if ctx.user_id else -1
+        n_items = self.mapping.n_items
+        if idx < 0:
+            return -1, sp.csr_matrix((1, n_items), dtype=np.float32)
+        cols, vals = self._history_of(idx)
+        keep = vals > 0
+        row = sp.csr_matrix((vals[keep], cols[keep].astype(np.int32),
+                             np.array([0, int(keep.sum())], dtype=np.int32)),
+                            shape=(1, n_items))
+        return idx, row
+
+    def _side(self, ctx: UserContext) -> dict:
+        interests = np.zeros((1, max(len(self.vocab.categories), 1)), dtype=bool)
+        for name in ctx.interests:
+            code = self._category_code.get(name.lower())
+            if code is not None:
+                interests[0, code] = True
+        side = {
+            "user_band": band_codes([ctx.age_band]),
+            "user_community": np.array([self._community_code.get(ctx.community_id, -1)]),
+            "user_interests": interests,
+        }
+        if ctx.user_id not in self._user_code:  # the model holds known residents' attributes
+            profile = {"community_id": ctx.community_id, "age_band": ctx.age_band,
+                       **dict(ctx.attributes)}
+            side["user_attributes"] = self.vocab.profile_codes(profile)
+        return side
+
+    # -- ranking ------------------------------------------------------------------------------
+    def recommend(self, ctx: UserContext, n: int = 10, allowed: np.ndarray | None = None,
+                  explain: bool = True) -> list[Recommendation]:
+        """Top ``n`` allowed courses for ``ctx``, best first, with reasons when ``explain``."""
+        pool = self.rank_pool(ctx, n, allowed)
+        return pool.take(range(len(pool.items)), explain)
+
+    def rank_pool(self, ctx: UserContext, n: int, allowed: np.ndarray | None = None) -> RankedPool:
+        """The best ``n`` allowed courses with the signals that ranked them, unexplained.
+
+        A caller that picks from a longer list (e.g. a category cap) ranks once and explains
+        only what it keeps, with :meth:`RankedPool.take`.
+        """
+        idx, row = self._row(ctx)
+        ids, scores, signals = self.model.rank(np.array([idx]), row, n=n, allowed=allowed,
+                                               **self._side(ctx))
+        keep = ids[0] >= 0
+        return RankedPool(self, ctx, row.indices, ids[0][keep], scores[0][keep],
+                          signals[0][keep], row.nnz == 0)
+
+    def similar(self, item_id: str, n: int = 10) -> list[tuple[str, float]]:
+        idx = int(self.mapping.item_index([item_id])[0])
+        if idx < 0:
+            raise KeyError(item_id)
+        order, score = self.model.similar_items(idx, n)
+        return [(str(i), float(s)) for i, s in zip(self.mapping.item_ids(order), score)]
+
+    def add_events(self, events: pd.DataFrame) -> None:
+        """Fold new events into users' histories so the next list reflects them (no retrain)."""
+        if events.empty:
+            return
+        u = self.mapping.user_index(events["resident_id"].astype(str))
+        i = self.mapping.item_index(events["course_id"].astype(str))
+        ok = (u >= 0) & (i >= 0)
+        values = events["value"] if "value" in events else pd.Series(np.nan, index=events.index)
+        with self._lock:
+            for uu, ii, ev, val in zip(u[ok], i[ok], events["event"][ok], values[ok]):
+                w = self._weights.get(str(ev), 1.0)
+                if ev == "rate":
+                    w *= (0.0 if pd.isna(val) else float(val) - 3.0)
+                overlay = self._overlay.setdefault(int(uu), {})
+                if int(ii) not in overlay:
+                    overlay[int(ii)] = float(self._history[int(uu), int(ii)])
+                new = max(overlay[int(ii)] + w, 0.0)
+                # enrolment-like events keep the course in the history even after a cancel,
+                # so that it is not offered again right away
+                overlay[int(ii)] = new if new > 0 else 1e-3
+
+    # -- explanations -------------------------------------------------------------------------
+    def _explain(self, history, items, signals, ctx: UserContext) -> list[list[str]]:
+        """Reasons in words, from the signals that put each item on the list."""
+        col = {name: j for j, name in enumerate(SIGNALS)}
+        anchors = self.model.anchors(items, history)
+        band = BAND_WORDS.get(ctx.age_band or "", ctx.age_band)
+        top20 = np.log1p(20)
+        out = []
+        for item, anchor, s in zip(items, anchors, signals):
+            reasons: list[str] = []
+            cat = self._categories[item]
+            if s[col["interest"]] > 0 and cat:
+                reasons.append(f"matches your interest in {cat}")
+            if anchor >= 0:
+                reasons.append(f"because you took {self._titles[anchor]}")
+            if ctx.community_id and band and s[col["pop_local_rank"]] <= top20:
+                reasons.append(f"popular with {band} in "
+                               f"{self._community_name(ctx.community_id)}")
+            elif band and s[col["pop_band_rank"]] <= top20:
+                reasons.append(f"popular with {band}")
+            if band and s[col["eligible"]] > 0:
+                reasons.append(f"made for {band}")
+            if s[col["same_community"]] > 0:
+                reasons.append("held in your community")
+            if cat and s[col["profile_category"]] >= PROFILE_REASON_LIFT:
+                reasons.append(f"{cat} is a favourite of residents with a profile like yours")
+            if len(history) and s[col["als_rank"]] <= top20:
+                reasons.append("residents with a history like yours joined it")
+            out.append(reasons or ["popular across the district"])
+        return out
+
+    def _community_name(self, community_id: str) -> str:
+        return self.community_names.get(community_id, str(community_id))
+
+
+def _none(value):
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+
+
+__all__ = ["BAND_NAMES", "Engine", "Recommendation", "UserContext"]

@@ -1,0 +1,308 @@
+"""The business layer between the HTTP API and the :class:`~recommender.serving.engine.Engine`.
+
+The engine ranks; this module decides what may be offered and keeps the model current:
+
+* :class:`ModelHolder` owns the loaded engine and swaps it atomically on reload. A request takes
+  one :class:`~recommender.serving.rules.Snapshot` at its start and uses it to the end, so a reload never
+  changes a model under a request in flight; a corrupt artifact raises and the old snapshot keeps
+  serving.
+* :func:`recommender.serving.rules.allowed_mask` is the one place the business rules live (open, seats
+  left, still running, fits the resident's band or their household's children, not already
+  taken); :mod:`recommender.serving.rules` also holds the diversification and household rules.
+* :class:`RecommendationService` answers the platform's questions (resident, profile, household,
+  similar courses) and ingests participation events (:mod:`recommender.serving.intake`: validated like
+  the importer does, through :data:`recommender.domain.TABLES`, stored durably, then folded into
+  the engine at once).
+
+Seats: a course's enrolments are its ``enroll`` events minus its ``cancel`` events in the store
+(read once per model load with one aggregate query, then kept current by the events this process
+ingests). A resident's own commitments (enrolled and not cancelled, attended, or completed) are
+read from the store per request, by the indexed ``resident_id``, so the store stays the one source
+of truth and several workers agree on them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from recommender.domain import CATEGORIES, AgeBands
+from recommender.serving.errors import InvalidInput, NotFound, NotReady, ServiceError
+from recommender.serving.holder import Catalogue, ModelHolder, Snapshot
+from recommender.serving.intake import IngestReport, ingest, validate_event
+from recommender.serving.rules import CHILD_BANDS, allowed_mask, diversify, household_fit
+
+if TYPE_CHECKING:  # the engine is imported lazily so this module loads without a model stack
+    from recommender.data.store import Store
+    from recommender.serving.engine import UserContext
+
+log = logging.getLogger(__name__)
+
+# Events that commit a resident to a course (see module docstring for the rule).
+_COMMIT_EVENTS = ("enroll", "attend", "complete", "cancel")
+
+
+@dataclass(frozen=True)
+class ResidentFacts:
+    """What the store says about one resident, read before ranking.
+
+    The API reads these in the thread pool and ranks on the event loop, so a slow store never
+    holds up the loop and ranking (pure CPU) never competes with itself for the GIL.
+    """
+
+    taken: frozenset[str]  # enrolled (not cancelled), attended or completed courses
+    stored: dict | None = None  # their ``residents`` row, when it was read
+    read_row: bool = False  # whether the row was read (only for residents the model lacks)
+
+
+# ----------------------------------------------------------------------------- the service
+
+
+class RecommendationService:
+    """What the platform asks for, on top of a :class:`ModelHolder` and the store.
+
+    Parameters
+    ----------
+    store : Store
+        Durable events, residents and courses.
+    holder : ModelHolder
+        The current model.
+    today : callable, optional
+        ``today() -> date`` (tests and demos pin it); default :meth:`date.today`.
+    timezone : str
+        District time zone: time-zone-aware event times are converted to it and stored naive,
+        like the imported data.
+    bands : AgeBands, optional
+        Age-band edges for residents the model has not seen.
+    """
+
+    def __init__(self, store: Store, holder: ModelHolder,
+                 today: Callable[[], dt.date] | None = None, timezone: str = "Asia/Shanghai",
+                 bands: AgeBands | None = None) -> None:
+        self.store = store
+        self.holder = holder
+        self.today = today or dt.date.today
+        self.timezone = timezone
+        self.bands = bands or AgeBands()
+        t = store.tables["participations"]
+        # Built once: SQLAlchemy reuses its compiled form (building a select costs ~0.2 ms).
+        self._commitments = (
+            sa.select(t.c.course_id, t.c.event)
+            .where(t.c.resident_id == sa.bindparam("resident_id"),
+                   t.c.event.in_(_COMMIT_EVENTS))
+            .order_by(t.c.occurred_at, t.c.event_id))
+        r = store.tables["residents"]
+        self._resident_row = sa.select(r).where(r.c.resident_id == sa.bindparam("resident_id"))
+
+    # -- lookups -----------------------------------------------------------------------
+    def taken(self, resident_id: str) -> set[str]:
+        """Courses the resident is enrolled in (not cancelled), has attended or completed."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(self._commitments, {"resident_id": resident_id}).all()
+        state: dict[str, str] = {}
+        for course, event in rows:
+            if state.get(course) != "complete":
+                state[course] = event
+        return {course for course, event in state.items() if event != "cancel"}
+
+    def _stored_resident(self, resident_id: str) -> dict | None:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(self._resident_row, {"resident_id": resident_id}).mappings().first()
+        return dict(row) if row else None
+
+    def resident_facts(self, resident_id: str) -> ResidentFacts:
+        """The store reads :meth:`for_resident` needs (it makes them itself when not given)."""
+        unknown = self.holder.snapshot().engine.context_for(resident_id) is None
+        return ResidentFacts(frozenset(self.taken(resident_id)),
+                             self._stored_resident(resident_id) if unknown else None, unknown)
+
+    def _context(self, snap: Snapshot, resident_id: str,
+                 facts: ResidentFacts | None = None) -> UserContext:
+        """The engine's context for a resident, or a cold-start one built from the store."""
+        from recommender.serving.engine import UserContext
+
+        ctx = snap.engine.context_for(resident_id)
+        if ctx is not None:
+            return ctx
+        row = facts.stored if facts is not None and facts.read_row else (
+            self._stored_resident(resident_id))
+        band = None
+        if row and row.get("birth_year") is not None and row["birth_year"] <= self.today().year:
+            band = self.bands.band(row["birth_year"], self.today())
+        # Every text column of the row; the engine keeps the profile attributes it was
+        # trained with (gender, ...).
+        attributes = tuple((k, v) for k, v in (row or {}).items() if isinstance(v, str))
+        return UserContext(user_id=resident_id, age_band=band,
+                           community_id=row.get("community_id") if row else None,
+                           household_id=row.get("household_id") if row else None, known=False,
+                           attributes=attributes)
+
+    def _members(self, snap: Snapshot, household_id: str | None) -> list[tuple[str, str | None]]:
+        if not household_id or household_id not in snap.households:
+            return []
+        engine = snap.engine
+        pos = snap.households[household_id]  # positions in engine.users, i.e. user indices
+        bands = engine.user_column("age_band", pos)
+        return [(str(u), b) for u, b in zip(engine.mapping.user_ids_[pos].tolist(), bands)]
+
+    def _items(self, snap: Snapshot, recs: list, explain: bool) -> list[dict]:
+        cat, seats = snap.catalogue, snap.seats_left
+        out = []
+        for rank, rec in enumerate(recs, 1):
+            pos = cat.position[rec.item_id]
+            out.append({**cat.records[pos], "rank": rank, "score": float(rec.score),
+                        "seats_left": int(seats[pos]), "cold_start": bool(rec.cold_start),
+                        "reasons": list(rec.reasons) if explain else []})
+        return out
+
+    # -- recommendations ---------------------------------------------------------------
+    def for_resident(self, resident_id: str, k: int = 10, category: str | None = None,
+                     explain: bool = True, facts: ResidentFacts | None = None) -> dict:
+        """Top ``k`` for a resident; one the model never saw gets a cold-start list.
+
+        ``facts`` are the store reads of :meth:`resident_facts`, when the caller made them.
+        """
+        snap = self.holder.snapshot()
+        facts = facts if facts is not None else self.resident_facts(resident_id)
+        ctx = self._context(snap, resident_id, facts)
+        children = [b for r, b in self._members(snap, ctx.household_id) if r != resident_id]
+        mask = allowed_mask(snap, self.today(), band=ctx.age_band, child_bands=children,
+                            taken=facts.taken, category=category)
+        recs = diversify(snap, ctx, mask, k, capped=category is None, explain=explain)
+        return {"resident_id": resident_id, "known": bool(ctx.known),
+                "cold_start": not ctx.known, "age_band": ctx.age_band,
+                "model_version": snap.engine.version, "k": k, "category": category,
+                "items": self._items(snap, recs, explain)}
+
+    def for_profile(self, *, birth_year: int | None = None, age_band: str | None = None,
+                    community_id: str | None = None, interests: Iterable[str] = (),
+                    k: int = 10, category: str | None = None, explain: bool = True) -> dict:
+        """Top ``k`` for an unregistered resident described by a profile (always cold start)."""
+        from recommender.serving.engine import UserContext
+
+        snap = self.holder.snapshot()
+        today = self.today()
+        band = age_band
+        if birth_year is not None:
+            if birth_year > today.year:
+                raise InvalidInput("birth_year", f"{birth_year} is after the current year")
+            band = self.bands.band(birth_year, today)
+            if age_band is not None and age_band != band:
+                raise InvalidInput("age_band", f"{age_band!r} does not match birth_year "
+                                   f"{birth_year} ({band})")
+        if community_id is not None and community_id not in snap.communities:
+            raise InvalidInput("community_id", f"unknown community {community_id!r}")
+        ctx = UserContext(user_id=None, age_band=band, community_id=community_id,
+                          interests=tuple(dict.fromkeys(interests)), known=False)
+        mask = allowed_mask(snap, today, band=band, category=category)
+        recs = diversify(snap, ctx, mask, k, capped=category is None, explain=explain)
+        return {"cold_start": True, "age_band": band, "model_version": snap.engine.version,
+                "k": k, "category": category, "items": self._items(snap, recs, explain)}
+
+    def household_taken(self, household_id: str) -> dict[str, frozenset[str]]:
+        """Each member's taken courses (:meth:`taken`): the store reads of a household list."""
+        members = self._members(self.holder.snapshot(), household_id)
+        return {resident_id: frozenset(self.taken(resident_id)) for resident_id, _ in members}
+
+    def for_household(self, household_id: str, k: int = 10,
+                      taken: Mapping[str, Iterable[str]] | None = None) -> dict:
+        """Courses at least two members can attend together, with whom each is for.
+
+        A member is *for* a course when their band is a target band, or, for an adult, when the
+        course is a family course aimed at a child of the household (they come as the carer).
+        Courses are ordered by reciprocal-rank fusion of the members' own rankings. ``taken``
+        is :meth:`household_taken`, when the caller read it (a member it lacks is read here).
+        """
+        snap = self.holder.snapshot()
+        members = self._members(snap, household_id)
+        if not members:
+            raise NotFound("household_id", f"unknown household {household_id!r}")
+        taken = dict(taken or {})
+        cat = snap.catalogue
+        base = allowed_mask(snap, self.today())
+        children = {b for _, b in members if b in CHILD_BANDS}
+        fits, roles = [], []
+        for resident_id, band in members:
+            direct, carer = household_fit(snap, self.today(), band, children)
+            fit = direct | carer
+            done = taken[resident_id] if resident_id in taken else self.taken(resident_id)
+            fit[cat.positions(done)] = False
+            fits.append(fit)
+            roles.append(np.where(direct, "participant", "carer"))
+        count = np.sum(fits, axis=0)
+        together = base & (count >= 2) & (snap.seats_left >= count)
+        fused = np.zeros(len(cat.ids))
+        for (resident_id, _), fit in zip(members, fits):
+            mask = together & fit
+            if not mask.any():
+                continue
+            ctx = self._context(snap, resident_id)
+            recs = snap.engine.recommend(ctx, n=int(mask.sum()), allowed=mask, explain=False)
+            for rank, rec in enumerate(recs):
+                fused[cat.position[rec.item_id]] += 1.0 / (10 + rank)
+        order = [p for p in np.argsort(-fused, kind="stable") if together[p]][:k]
+        items = []
+        for rank, pos in enumerate(order, 1):
+            who = [{"resident_id": r, "age_band": b, "role": str(role[pos])}
+                   for (r, b), fit, role in zip(members, fits, roles) if fit[pos]]
+            reasons = [f"for {len(who)} members of the household ("
+                       + ", ".join(sorted({w['age_band'] for w in who if w['age_band']})) + ")"]
+            if any(w["role"] == "carer" for w in who):
+                reasons.append("a family course: the adult attends with the child")
+            items.append({**cat.records[pos], "rank": rank, "score": float(fused[pos]),
+                          "seats_left": int(snap.seats_left[pos]), "for_members": who,
+                          "reasons": reasons})
+        return {"household_id": household_id, "model_version": snap.engine.version,
+                "members": [{"resident_id": r, "age_band": b} for r, b in members],
+                "items": items}
+
+    def similar(self, course_id: str, k: int = 10, available_only: bool = True) -> dict:
+        """Courses like ``course_id``; with ``available_only``, only ones open to enrol in."""
+        snap = self.holder.snapshot()
+        cat = snap.catalogue
+        if course_id not in cat.position:
+            raise NotFound("course_id", f"unknown course {course_id!r}")
+        keep = allowed_mask(snap, self.today()) if available_only else np.ones(len(cat.ids), bool)
+        n, total = min(len(cat.ids) - 1, 4 * k), len(cat.ids) - 1
+        while True:
+            pairs = [(i, s) for i, s in snap.engine.similar(course_id, n=n)
+                     if keep[cat.position[i]]]
+            if len(pairs) >= k or n >= total:
+                break
+            n = min(total, 4 * n)
+        items = []
+        for rank, (item_id, score) in enumerate(pairs[:k], 1):
+            pos = cat.position[item_id]
+            items.append({**cat.records[pos], "rank": rank, "score": float(score),
+                          "seats_left": int(snap.seats_left[pos]), "reasons": [],
+                          "cold_start": False})
+        return {"course_id": course_id, "model_version": snap.engine.version, "items": items}
+
+    def model_info(self) -> dict:
+        snap = self.holder.snapshot()
+        manifest = snap.engine.manifest or {}
+        return {"version": snap.engine.version, "trained_at": manifest.get("created"),
+                "loaded_at": snap.loaded_at, "courses": len(snap.engine.items),
+                "residents": len(snap.engine.users),
+                "metrics": manifest.get("validation_metrics") or manifest.get("metrics") or {}}
+
+    # -- events ------------------------------------------------------------------------
+    def ingest(self, events: list[Mapping[str, Any]]) -> IngestReport:
+        """Validate, store durably, then fold a batch of participation events into the model.
+
+        Returns only after the accepted events are committed to the store. An event whose id is
+        already stored (or repeated in the batch) counts as a duplicate and changes nothing.
+        See :func:`recommender.serving.intake.ingest`.
+        """
+        return ingest(self.store, self.holder, events, self.timezone)
+
+
+__all__ = ["CATEGORIES", "Catalogue", "IngestReport", "InvalidInput", "ModelHolder", "NotFound",
+           "NotReady", "RecommendationService", "ResidentFacts", "ServiceError", "Snapshot",
+           "allowed_mask", "diversify", "validate_event"]

@@ -1,0 +1,157 @@
+"""The one recipe that fits the hybrid for serving, and the model files of an artifact.
+
+``recommender train`` calls :func:`train_artifact`; the benchmark fits the same way through
+:func:`recommender.training.inputs.fit_hybrid`. The files a served model needs (the fitted
+hybrid, the id mapping, the vocabularies, the users' and items' columns and the training
+history) are written by :func:`write_model_files` and read by :func:`read_model_files`, so the
+artifact's layout is described in this module only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from features.bands import BAND_NAMES
+from features.frames import DataBundle
+from features.ids import IdMapping
+from models.hybrid import HybridRanker
+from recommender.evaluation.protocols import temporal_split
+from recommender.training import artifacts
+from recommender.training.artifacts import ArtifactError
+from recommender.training.inputs import ModelInputs, Vocabulary, fit_hybrid, with_categorical_ids
+
+MODEL_DIR = "model"
+TABLES_FILE = "tables.npz"
+_USER_COLUMNS = ("age_band", "community_id", "street", "household_id", "birth_year")
+_ITEM_COLUMNS = (
+    "title", "description", "category", "target_bands", "tags", "community_id", "street",
+    "fee_tier", "capacity", "status", "start_date", "end_date", "weekday", "start_time",
+)
+
+
+def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
+                   promote: bool = True, params: dict | None = None) -> Path:
+    """Train the hybrid on ``bundle`` and write a new artifact version in ``artifacts_dir``.
+
+    The re-ranker learns on a temporal validation cut of the bundle (the last 20 % of time),
+    then every component is refitted on all of it. The cut's targets include the residents who
+    first appear after it, so the trees learn to rank newcomers (the cold start a served model
+    meets) and not only residents with history. Returns the version folder.
+    """
+    bundle = with_categorical_ids(bundle)
+    mapping = IdMapping().fit(bundle)
+    vocab = Vocabulary.from_bundle(bundle)
+    validation = temporal_split(bundle, warm_only=False)
+    model, inputs, timings = fit_hybrid(bundle, validation, mapping, vocab, params, seed)
+    writer = artifacts.ArtifactWriter.create(Path(artifacts_dir))
+    try:
+        write_model_files(writer.path, model, inputs, mapping, vocab, bundle)
+        writer.seal(
+            promote_to_current=promote,
+            data={"name": bundle.name, "kind": bundle.kind, "users": int(mapping.n_users),
+                  "items": int(mapping.n_items), "interactions": int(len(bundle.interactions)),
+                  "cutoff": str(inputs.cutoff), "sha256": _bundle_hash(bundle)},
+            params={**model.get_params(), "seed": seed},
+            validation_metrics=timings.pop("validation_metrics"),
+            timings=timings,
+        )
+    except BaseException:
+        writer.discard()
+        raise
+    return writer.path
+
+
+
+def write_model_files(path: Path, model: HybridRanker, inputs: ModelInputs,
+                      mapping: IdMapping, vocab: Vocabulary, bundle: DataBundle) -> None:
+    """Write the fitted model and the tables serving needs into an artifact folder."""
+    model.save(path / MODEL_DIR)
+    # Serving answers with the band the model was trained with (at the training cut).
+    users = bundle.users.set_index("user_id")
+    names = np.array([*BAND_NAMES, None], dtype=object)  # code -1 -> None
+    codes = inputs.user_band[mapping.user_index(users.index.to_series())]
+    users = users.assign(age_band=names[codes])
+    np.savez(
+        path / TABLES_FILE,
+        **{f"map_{k}": v for k, v in mapping.to_arrays().items()},
+        **{f"vocab_{k}": v for k, v in vocab.to_arrays().items()},
+        **_frame_arrays("users", users, _USER_COLUMNS),
+        **_frame_arrays("items", bundle.items.set_index("item_id"), _ITEM_COLUMNS),
+        **_community_name_arrays(bundle.meta.get("community_names", {})),
+        X_data=inputs.X.data, X_indices=inputs.X.indices, X_indptr=inputs.X.indptr,
+        X_shape=np.array(inputs.X.shape), cutoff=np.array(str(inputs.cutoff)),
+    )
+
+
+def read_model_files(path: Path) -> tuple:
+    """Read what :func:`write_model_files` wrote (checksums are checked by the caller).
+
+    Returns ``(model, mapping, vocab, users, items, history, community_names)``; raises
+    :class:`ArtifactError` when the files do not match this version of the engine.
+    """
+    try:
+        model = HybridRanker.load(path / MODEL_DIR)
+        with np.load(path / TABLES_FILE, allow_pickle=False) as z:
+            mapping = IdMapping.from_arrays(
+                {k[4:]: z[k] for k in z.files if k.startswith("map_")})
+            vocab = Vocabulary.from_arrays(
+                {k[6:]: z[k] for k in z.files if k.startswith("vocab_")})
+            users = _arrays_frame("users", z)
+            items = _arrays_frame("items", z)
+            names = dict(zip(z["community_names_ids"].tolist(),
+                             z["community_names_names"].tolist())) if (
+                "community_names_ids" in z.files) else {}
+            shape = tuple(z["X_shape"])
+            history = sp.csr_matrix((z["X_data"], z["X_indices"], z["X_indptr"]), shape)
+    except (KeyError, ValueError, OSError) as exc:
+        raise ArtifactError(f"{path}: artifact does not match this engine "
+                                      f"({exc}); an artifact from an older version is "
+                                      "retrained with `recommender train`") from exc
+    return model, mapping, vocab, users, items, history, names
+
+
+def _frame_arrays(prefix: str, frame: pd.DataFrame, columns) -> dict[str, np.ndarray]:
+    out = {f"{prefix}__index": frame.index.astype(str).to_numpy(dtype=str)}
+    for c in columns:
+        if c in frame:
+            values = frame[c]
+            if pd.api.types.is_datetime64_any_dtype(values):
+                values = values.dt.strftime("%Y-%m-%dT%H:%M:%S")
+            out[f"{prefix}_{c}"] = values.astype(object).where(values.notna(), "").astype(
+                str).to_numpy(dtype=str)
+    return out
+
+
+def _community_name_arrays(names: dict) -> dict[str, np.ndarray]:
+    ids = [str(k) for k in names]
+    return {"community_names_ids": np.array(ids, dtype=str),
+            "community_names_names": np.array([str(names[k]) for k in names], dtype=str)}
+
+
+def _arrays_frame(prefix: str, z) -> pd.DataFrame:
+    index = pd.Index(z[f"{prefix}__index"])
+    data = {}
+    for key in z.files:
+        if key.startswith(f"{prefix}_") and not key.startswith(f"{prefix}__"):
+            col = key[len(prefix) + 1:]
+            values = pd.Series(z[key], index=index, dtype=object).replace("", None)
+            if col in ("start_date", "end_date"):
+                values = pd.to_datetime(values, format="ISO8601")
+            elif col in ("capacity", "weekday", "birth_year"):
+                values = pd.to_numeric(values).astype("Int64")
+            data[col] = values
+    return pd.DataFrame(data, index=index)
+
+
+def _bundle_hash(bundle: DataBundle) -> str:
+    digest = hashlib.sha256()
+    inter = bundle.interactions
+    for col in ("user_id", "item_id", "timestamp", "event"):
+        if col in inter:
+            digest.update(pd.util.hash_pandas_object(inter[col], index=False).to_numpy().tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,155 @@
+"""The shared store suite: every test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from recommender.data.store import PostgresStore, SQLiteStore, open_store
+
+
+def _district():
+    communities = pd.DataFrame(
+        {
+            "community_id": ["C01", "C02"],
+            "name": ["文康社区", "中昌社区"],
+            "street": ["东港街道", "沈家门街道"],
+            "kind": ["leading", "inclusive"],
+        }
+    )
+    residents = pd.DataFrame(
+        {
+            "resident_id": ["R1", "R2", "R3"],
+            "birth_year": [1950, 2021, 1988],
+            "gender": ["F", None, "M"],
+            "community_id": ["C01", "C01", "C02"],
+            "household_id": ["H1", "H1", None],
+            "registered_at": [dt.date(2024, 1, 2)] * 3,
+        }
+    )
+    courses = pd.DataFrame(
+        {
+            "course_id": ["K1", "K2"],
+            "title": ["剪纸入门", "Tea culture 茶艺"],
+            "description": ["学习传统剪纸", None],
+            "category": ["intangible_heritage", "interest"],
+            "target_bands": ["school_age|elderly", "elderly"],
+            "tags": ["剪纸|非遗", None],
+            "community_id": ["C01", "C02"],
+            "fee_tier": ["inclusive", "upgraded"],
+            "capacity": [20, 0],
+            "start_date": [dt.date(2025, 3, 1)] * 2,
+            "end_date": [dt.date(2025, 6, 30)] * 2,
+            "weekday": [2, None],
+            "start_time": ["09:30", None],
+            "status": ["open", "full"],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "event_id": ["E1", "E2", "E3"],
+            "resident_id": ["R1", "R1", "R2"],
+            "course_id": ["K1", "K1", "K2"],
+            "event": ["enroll", "rate", "view"],
+            "value": [None, 5.0, None],
+            "occurred_at": pd.to_datetime(
+                ["2025-03-01 09:00:00", "2025-06-30 18:30:15", "2025-03-02 10:00:00"]
+            ),
+        }
+    )
+    return {"communities": communities, "residents": residents, "courses": courses,
+            "participations": events}
+
+
+def _load(store, tables):
+    return {name: store.insert(name, frame) for name, frame in tables.items()}
+
+
+def test_open_store_picks_backend(store_url):
+    store = open_store(store_url)
+    expected = SQLiteStore if store_url.startswith("sqlite") else PostgresStore
+    assert type(store) is expected
+    store.create_schema()  # idempotent
+    assert store.counts() == {"communities": 0, "residents": 0, "courses": 0,
+                              "participations": 0}
+    store.dispose()
+
+
+def test_unsupported_backend_is_named():
+    with pytest.raises(ValueError, match="mysql"):
+        open_store("mysql://localhost/x")
+
+
+def test_round_trip_keeps_values_and_chinese_text(store):
+    tables = _district()
+    results = _load(store, tables)
+    assert {n: r.inserted for n, r in results.items()} == {
+        "communities": 2, "residents": 3, "courses": 2, "participations": 3}
+    courses = store.read("courses").set_index("course_id")
+    assert courses.loc["K1", "title"] == "剪纸入门"
+    assert courses.loc["K2", "title"] == "Tea culture 茶艺"
+    assert courses.loc["K2", "description"] is None
+    assert courses.loc["K1", "weekday"] == 2 and pd.isna(courses.loc["K2", "weekday"])
+    assert courses.loc["K1", "start_date"] == pd.Timestamp("2025-03-01")
+    communities = store.read("communities").set_index("community_id")
+    assert communities.loc["C02", "street"] == "沈家门街道"
+    events = store.read("participations").set_index("event_id")
+    assert events.loc["E2", "occurred_at"] == pd.Timestamp("2025-06-30 18:30:15")
+    assert events.loc["E2", "value"] == 5.0 and pd.isna(events.loc["E1", "value"])
+    residents = store.read("residents").set_index("resident_id")
+    assert residents.loc["R2", "gender"] is None
+    assert residents.loc["R1", "birth_year"] == 1950
+
+
+def test_same_event_twice_is_stored_once(store):
+    tables = _district()
+    _load(store, tables)
+    again = store.insert("participations", tables["participations"])
+    assert (again.inserted, again.duplicates) == (0, 3)
+    batch = pd.concat([tables["participations"].iloc[[0]]] * 2 + [
+        tables["participations"].iloc[[0]].assign(event_id="E9")])
+    result = store.insert("participations", batch)
+    assert (result.inserted, result.duplicates) == (1, 2)
+    assert store.count("participations") == 4
+
+
+def test_reimport_changes_nothing(store):
+    tables = _district()
+    _load(store, tables)
+    before = {n: store.read(n) for n in tables}
+    results = _load(store, tables)
+    assert all(r.inserted == 0 for r in results.values())
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(store.read(name), frame)
+
+
+def test_existing_keys_and_where(store):
+    _load(store, _district())
+    assert store.existing_keys("participations", ["E1", "E3", "E7"]) == {"E1", "E3"}
+    assert store.keys("residents") == {"R1", "R2", "R3"}
+    table = store.tables["participations"]
+    rows = store.read("participations", where=table.c.resident_id == "R1")
+    assert sorted(rows["event_id"]) == ["E1", "E2"]
+
+
+def test_foreign_keys_are_enforced(store):
+    _load(store, _district())
+    orphan = _district()["participations"].iloc[[0]].assign(event_id="E8", course_id="NOPE")
+    with pytest.raises(Exception, match="(?i)foreign key"):
+        store.insert("participations", orphan)
+    assert store.count("participations") == 3
+
+
+def test_awkward_text_survives_bulk_insert(store):
+    tables = _district()
+    _load(store, {k: tables[k] for k in ("communities", "residents")})
+    tricky = tables["courses"].iloc[[0]].assign(
+        course_id="K9", title="tab\there, back\\slash", description="line1\nline2\r\\N",
+        tags="\\N")
+    store.insert("courses", tricky)
+    row = store.read("courses").set_index("course_id").loc["K9"]
+    assert row["title"] == "tab\there, back\\slash"
+    assert row["description"] == "line1\nline2\r\\N"
+    assert row["tags"] == "\\N"  # the literal text, not NULL

@@ -1,0 +1,320 @@
+"""The engine on a real trained artifact: ranking, reasons, cold start, filters, similar courses,
+new events, checksums, determinism and the manifest (issue 4, item 6).
+
+One small district is generated and one artifact trained per module; tests that change an
+engine's state load their own copy of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+
+from features.bands import BAND_NAMES
+from recommender.data.datasets import load_district
+from recommender.demo.generator import generate_district
+from recommender.serving.engine import Engine, UserContext
+from recommender.training.artifacts import ArtifactError, sha256_file
+from recommender.training.inputs import band_codes
+from recommender.training.recipe import train_artifact
+
+AS_OF = dt.date(2025, 6, 1)
+SEED = 0
+# The real training code with small hyper-parameters, so the module trains in seconds.
+SMALL = {"als_factors": 8, "als_iterations": 3, "max_iter": 20, "knn_neighbours": 20,
+         "n_candidates": 20, "max_train_users": 1000}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One OpenMP/BLAS thread: on a shared 2-core machine spinning threads make fits crawl."""
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory, one_thread):
+    folder = tmp_path_factory.mktemp("district")
+    generate_district(folder, residents=800, courses=60, seed=11, as_of=AS_OF)
+    return load_district(folder)
+
+
+@pytest.fixture(scope="module")
+def artifacts(bundle, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("artifacts")
+    train_artifact(bundle, root, seed=SEED, params=SMALL)
+    return root
+
+
+@pytest.fixture(scope="module")
+def engine(artifacts) -> Engine:
+    return Engine.load(artifacts)
+
+
+@pytest.fixture(scope="module")
+def active(engine) -> list[str]:
+    """Residents with a history, a spread of them."""
+    users = [u for u in engine.users.index if engine.seen(u)]
+    assert len(users) > 50
+    return users[:: max(len(users) // 8, 1)][:8]
+
+
+def _community(engine, band: str) -> str:
+    users = engine.users
+    return str(users.loc[users["age_band"] == band, "community_id"].mode().iloc[0])
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def test_load_points_at_the_trained_version(engine, artifacts):
+    current = (artifacts / "current").resolve()
+    assert engine.path == current
+    assert engine.version == current.name == engine.manifest["version"]
+    assert engine.model.n_items_ == 60 == len(engine.items)
+    assert len(engine.users) == 800
+
+
+def test_band_codes_cover_every_band():
+    np.testing.assert_array_equal(band_codes(list(BAND_NAMES)), np.arange(len(BAND_NAMES)))
+    np.testing.assert_array_equal(band_codes([None, "adult", ""]), [-1, -1, -1])
+
+
+# -- ranking ------------------------------------------------------------------------------------
+
+
+def test_known_resident_gets_n_distinct_unseen_courses_with_reasons(engine, active):
+    for user in active:
+        ctx = engine.context_for(user)
+        assert ctx is not None and ctx.known and ctx.user_id == user
+        assert ctx.age_band in BAND_NAMES
+        recs = engine.recommend(ctx, n=10)
+        ids = [r.item_id for r in recs]
+        assert len(ids) == 10 and len(set(ids)) == 10
+        assert not set(ids) & engine.seen(user)
+        assert set(ids) <= set(engine.items.index)
+        scores = [r.score for r in recs]
+        assert scores == sorted(scores, reverse=True) and np.isfinite(scores).all()
+        for rec in recs:
+            assert rec.reasons and all(isinstance(s, str) and s.strip() for s in rec.reasons)
+            assert not rec.cold_start
+
+
+def test_reasons_name_a_course_the_resident_took(engine, active):
+    """'because you took X': X is the title of a course in the resident's history."""
+    found = 0
+    for user in active:
+        titles = set(engine.items.loc[sorted(engine.seen(user)), "title"])
+        for rec in engine.recommend(engine.context_for(user), n=10):
+            for reason in rec.reasons:
+                if reason.startswith("because you took "):
+                    assert reason.removeprefix("because you took ") in titles
+                    found += 1
+    assert found > 0
+
+
+def test_unknown_resident_is_ranked_cold_from_band_and_community(engine):
+    community = _community(engine, "elderly")
+    ctx = UserContext(None, "elderly", community)
+    recs = engine.recommend(ctx, n=10)
+    assert len(recs) == 10 and len({r.item_id for r in recs}) == 10
+    assert all(r.cold_start for r in recs)
+    assert all(r.reasons for r in recs)
+    assert any("elderly residents" in reason for r in recs for reason in r.reasons)
+    assert engine.context_for("no-such-resident") is None
+    assert engine.seen("no-such-resident") == set()
+
+
+def test_cold_lists_follow_the_age_band(engine):
+    """The head of a new elderly resident's list holds more courses made for elderly residents
+    than a new preschooler's does, and the other way round."""
+    heads = {}
+    for band in ("elderly", "preschool"):
+        ctx = UserContext(None, band, _community(engine, band))
+        heads[band] = [r.item_id for r in engine.recommend(ctx, n=5, explain=False)]
+    targets = engine.items["target_bands"].fillna("").str.split("|")
+
+    def made_for(band, items):
+        return sum(band in targets[i] for i in items)
+
+    for band, other in (("elderly", "preschool"), ("preschool", "elderly")):
+        assert made_for(band, heads[band]) > made_for(band, heads[other]), heads
+
+
+def test_allowed_mask_is_respected(engine, active):
+    rng = np.random.default_rng(0)
+    allowed = rng.random(engine.model.n_items_) < 0.4
+    allowed_ids = set(engine.mapping.item_ids(np.flatnonzero(allowed)).tolist())
+    contexts = [engine.context_for(u) for u in active[:4]]
+    contexts.append(UserContext(None, "working_age", _community(engine, "working_age")))
+    for ctx in contexts:
+        recs = engine.recommend(ctx, n=10, allowed=allowed)
+        assert recs and {r.item_id for r in recs} <= allowed_ids
+    nothing = np.zeros(engine.model.n_items_, dtype=bool)
+    assert engine.recommend(contexts[0], n=10, allowed=nothing) == []
+
+
+def test_similar_excludes_the_course_itself(engine):
+    for item in list(engine.items.index[:3]):
+        similar = engine.similar(item, n=5)
+        ids = [i for i, _ in similar]
+        assert len(ids) == 5 and item not in ids and len(set(ids)) == 5
+        scores = [s for _, s in similar]
+        assert scores == sorted(scores, reverse=True)
+    with pytest.raises(KeyError):
+        engine.similar("no-such-course")
+
+
+def test_enrolment_removes_the_course_from_the_next_list(artifacts, active):
+    engine = Engine.load(artifacts)  # its own copy: add_events changes state
+    user = active[0]
+    ctx = engine.context_for(user)
+    first = engine.recommend(ctx, n=10)
+    course = first[0].item_id
+    assert course not in engine.seen(user)
+    engine.add_events(pd.DataFrame({"resident_id": [user], "course_id": [course],
+                                    "event": ["enroll"], "value": [np.nan]}))
+    assert course in engine.seen(user)
+    after = [r.item_id for r in engine.recommend(ctx, n=10)]
+    assert course not in after and len(after) == 10
+    # unknown ids in an event batch are ignored, not an error
+    engine.add_events(pd.DataFrame({"resident_id": ["ghost"], "course_id": [course],
+                                    "event": ["enroll"], "value": [np.nan]}))
+
+
+# -- artifact integrity and determinism ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["tables.npz", "model/ranker.joblib", "model/model.npz"])
+def test_tampered_file_is_refused(artifacts, tmp_path, name):
+    copy = tmp_path / "artifacts"
+    shutil.copytree(artifacts, copy, symlinks=True)
+    target = (copy / "current").resolve() / name
+    with open(target, "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ArtifactError, match=re.escape(name)):
+        Engine.load(copy)
+
+
+def test_same_data_and_seed_give_same_lists_and_scores(bundle, engine, active, tmp_path):
+    again = Engine.load(Path(train_artifact(bundle, tmp_path / "again", seed=SEED,
+                                            params=SMALL)).parent)
+    assert again.path != engine.path
+    assert again.manifest["data"]["sha256"] == engine.manifest["data"]["sha256"]
+    contexts = [engine.context_for(u) for u in active[:4]]
+    contexts.append(UserContext(None, "school_age", _community(engine, "school_age")))
+    for ctx in contexts:
+        a, b = engine.recommend(ctx, n=10), again.recommend(ctx, n=10)
+        assert [r.item_id for r in a] == [r.item_id for r in b]
+        np.testing.assert_allclose([r.score for r in a], [r.score for r in b], rtol=1e-6)
+        assert [r.reasons for r in a] == [r.reasons for r in b]
+
+
+def test_manifest_has_the_fields_issue_4_asks(engine, bundle):
+    manifest, path = engine.manifest, engine.path
+    assert manifest["version"] == path.name
+    created = dt.datetime.fromisoformat(manifest["created"])
+    assert created.tzinfo is not None
+    assert abs(dt.datetime.now(dt.UTC) - created) < dt.timedelta(hours=1)
+    data = manifest["data"]
+    assert re.fullmatch(r"[0-9a-f]{64}", data["sha256"])
+    assert data["users"] == 800 and data["items"] == 60
+    assert data["interactions"] == len(bundle.interactions)
+    params = manifest["params"]
+    assert params["seed"] == SEED
+    assert {k: params[k] for k in SMALL} == SMALL
+    assert params == {**engine.model.get_params(), "seed": SEED}
+    for lib in ("python", "numpy", "scipy", "pandas", "scikit-learn", "implicit", "joblib"):
+        assert manifest["libraries"][lib] not in ("", None, "missing")
+    files = manifest["files"]
+    on_disk = {str(p.relative_to(path)) for p in path.rglob("*")
+               if p.is_file() and p.name != "manifest.json"}
+    assert set(files) == on_disk
+    assert {"tables.npz", "model/model.npz", "model/ranker.joblib"} <= on_disk
+    for name, digest in files.items():
+        assert sha256_file(path / name) == digest
+
+
+def test_manifest_records_validation_metrics(engine):
+    """Issue 4 item 6: the manifest holds the validation metrics (list_versions shows them)."""
+    metrics = engine.manifest.get("validation_metrics")
+    assert metrics, f"manifest has no validation_metrics; keys: {sorted(engine.manifest)}"
+    assert all(0.0 <= float(v) <= 1.0 for k, v in metrics.items() if "@" in k)
+
+
+def test_data_hash_changes_with_the_data(bundle):
+    from recommender.training.recipe import _bundle_hash
+
+    fewer = bundle.with_interactions(bundle.interactions.iloc[1:])
+    assert _bundle_hash(fewer) != _bundle_hash(bundle)
+    assert _bundle_hash(bundle.with_interactions(bundle.interactions.copy())) == _bundle_hash(
+        bundle)
+
+
+def test_popularity_reasons_name_the_community_not_its_id(engine, bundle):
+    names = bundle.meta["community_names"]
+    community = _community(engine, "elderly")
+    recs = engine.recommend(UserContext(None, "elderly", community), n=10)
+    local = [r for rec in recs for r in rec.reasons if r.startswith("popular with")]
+    assert local, "expected a 'popular with … in …' reason for a new elderly resident"
+    assert any(names[community] in r for r in local)
+    assert not any(r.endswith(f" {community}") for r in local)
+
+
+def test_declared_interest_lifts_that_category(engine):
+    community = _community(engine, "elderly")
+    plain = engine.recommend(UserContext(None, "elderly", community), n=10)
+    keen = engine.recommend(
+        UserContext(None, "elderly", community, interests=("intangible_heritage",)), n=10)
+    category = engine.items["category"]
+
+    def share(recs):
+        return sum(category[r.item_id] == "intangible_heritage" for r in recs)
+
+    assert share(keen) > share(plain)
+    matched = [r for r in keen if category[r.item_id] == "intangible_heritage"]
+    assert all("matches your interest in intangible_heritage" in r.reasons for r in matched)
+
+
+def test_profile_attributes_rank_and_explain_a_new_resident(tmp_path):
+    # A generic dataset where who takes a category depends on gender only; a resident the
+    # model never saw, known only by their gender, gets that category first, with the reason.
+    from recommender.data.datasets import load_benchmark
+    from recommender.serving.engine import Engine
+    from recommender.training.recipe import train_artifact
+
+    rng = np.random.default_rng(3)
+    data = tmp_path / "data"
+    data.mkdir()
+    users = pd.DataFrame({"user_id": [f"U{i}" for i in range(300)],
+                          "gender": np.where(np.arange(300) % 2, "F", "M")})
+    items = pd.DataFrame({"item_id": [f"I{j}" for j in range(12)],
+                          "title": [f"course {j}" for j in range(12)],
+                          "category": ["crafts"] * 6 + ["sport"] * 6})
+    rows = []
+    for i, gender in enumerate(users["gender"]):
+        own = range(0, 6) if gender == "F" else range(6, 12)
+        # a third of the residents join late: the validation cut has newcomers to learn from
+        months = [9] * 3 if i % 3 == 0 else rng.integers(1, 10, 3)
+        for j, month in zip(rng.choice(list(own), size=3, replace=False), months):
+            rows.append((f"U{i}", f"I{j}", f"2026-0{month}-1{rng.integers(0, 9)}"))
+    users.to_csv(data / "users.csv", index=False)
+    items.to_csv(data / "items.csv", index=False)
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(
+        data / "interactions.csv", index=False)
+    train_artifact(load_benchmark(data), tmp_path / "art", seed=0,
+                   params={"max_iter": 20, "knn_neighbours": 5, "n_candidates": 6})
+    engine = Engine.load(tmp_path / "art")
+    for gender, category in (("F", "crafts"), ("M", "sport")):
+        ctx = UserContext(user_id=None, age_band=None, attributes=(("gender", gender),))
+        recs = engine.recommend(ctx, n=6)
+        first = items.set_index("item_id").loc[[r.item_id for r in recs[:3]], "category"]
+        assert (first == category).all()
+        assert any("profile like yours" in reason for reason in recs[0].reasons)

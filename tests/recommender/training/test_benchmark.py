@@ -1,0 +1,249 @@
+"""The benchmark harness and the ``train`` / ``benchmark`` commands (issue 4, items 4-6).
+
+Small data and a zero tuning budget (one grid point per baseline) keep the module fast; what is
+checked is the harness: the JSON document of the brief, metric ranges, honest tuning on the
+validation cut, the table, and the command line on a district and on a generic folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+from typer.testing import CliRunner
+
+from features.bands import BAND_NAMES
+from features.courses import CourseFeatures
+from features.event_log import resolve_cutoff
+from features.ids import IdMapping
+from recommender.cli import app
+from recommender.data.datasets import load_district
+from recommender.demo.generator import generate_district
+from recommender.evaluation.protocols import make_split, validation_split
+from recommender.training.benchmark import (
+    BASELINES,
+    METRICS,
+    Evaluator,
+    format_table,
+    hybrid_params_from,
+    run_benchmark,
+    tune,
+)
+from recommender.training.inputs import Vocabulary, model_inputs
+
+AS_OF = dt.date(2025, 6, 1)
+# The models issue 4 names (LightFM only if installed); every BASELINES entry must run too.
+REQUIRED = {"hybrid", "popularity", "popularity-by-band", "als", "bpr", "item-knn", "ease"}
+MODEL_NAMES = REQUIRED | {b.name for b in BASELINES}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One OpenMP/BLAS thread: on a shared 2-core machine spinning threads make fits crawl."""
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def district(tmp_path_factory, one_thread) -> Path:
+    folder = tmp_path_factory.mktemp("bench_district")
+    generate_district(folder, residents=400, courses=40, seed=5, as_of=AS_OF)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bundle(district):
+    return load_district(district)
+
+
+@pytest.fixture(scope="module")
+def result(bundle) -> dict:
+    logs: list[str] = []
+    out = run_benchmark(bundle, "temporal", seed=0, budget_s=0.0, log=logs.append)
+    out["_logs"] = logs
+    return out
+
+
+@pytest.fixture(scope="module")
+def generic(tmp_path_factory) -> Path:
+    """A generic benchmark folder: two age bands with different tastes, 120 days of events."""
+    rng = np.random.default_rng(3)
+    folder = tmp_path_factory.mktemp("generic")
+    n_users, n_items = 150, 24
+    band = np.where(np.arange(n_users) % 2 == 0, "elderly", "school_age")
+    rows = []
+    start = pd.Timestamp("2024-01-01")
+    for u in range(n_users):
+        own = np.arange(n_items // 2) + (0 if band[u] == "elderly" else n_items // 2)
+        for item in rng.choice(own, size=rng.integers(3, 8), replace=False):
+            when = start + pd.Timedelta(days=float(rng.uniform(0, 120)))
+            rows.append((f"u{u}", f"i{item}", when.isoformat()))
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(
+        folder / "interactions.csv", index=False)
+    pd.DataFrame({"user_id": [f"u{u}" for u in range(n_users)], "age_band": band}).to_csv(
+        folder / "users.csv", index=False)
+    pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)],
+                  "category": [f"c{i % 4}" for i in range(n_items)]}).to_csv(
+        folder / "items.csv", index=False)
+    return folder
+
+
+def _check_document(doc: dict, protocol: str, dataset: str) -> None:
+    assert doc["protocol"] == protocol
+    assert doc["dataset"] == dataset
+    assert set(doc["models"]) >= MODEL_NAMES
+    for name, row in doc["models"].items():
+        for metric in METRICS:
+            value = row[metric]
+            assert isinstance(value, float) and 0.0 <= value <= 1.0, (name, metric, value)
+        assert row["fit_s"] >= 0.0
+        assert isinstance(row["by_band"], dict) and row["by_band"], name
+        for band, cell in row["by_band"].items():
+            assert band in (*BAND_NAMES, "unknown"), band
+            assert cell["users"] > 0
+            for metric in ("ndcg@10", "precision@10", "recall@10", "map@10"):
+                assert 0.0 <= cell[metric] <= 1.0, (name, band, metric)
+
+
+# -- run_benchmark ------------------------------------------------------------------------------
+
+
+def test_result_has_the_briefs_json_shape(result, district):
+    _check_document(result, "temporal", district.name)
+    assert result["split"]["test_users"] > 0 and result["split"]["items"] == 40
+    # it is a JSON document: round-trips without custom encoders for the brief's fields
+    doc = json.loads(json.dumps({k: v for k, v in result.items() if k != "_logs"}))
+    assert doc["models"]["hybrid"]["ndcg@10"] == result["models"]["hybrid"]["ndcg@10"]
+
+
+def test_metrics_per_band_add_up_to_the_test_users(result):
+    test_users = result["split"]["test_users"]
+    for name, row in result["models"].items():
+        assert sum(cell["users"] for cell in row["by_band"].values()) == test_users, name
+        if "users" in row:
+            assert row["users"] == test_users
+
+
+def test_every_age_band_is_reported_by_name(result, bundle):
+    """Residents of every band are in the test set, so no band may be reported as unknown."""
+    by_band = result["models"]["hybrid"]["by_band"]
+    assert "unknown" not in by_band, by_band.keys()
+    assert set(by_band) == set(BAND_NAMES)
+
+
+def test_metrics_are_consistent(result):
+    for name, row in result["models"].items():
+        # every metric but coverage is 0 exactly when no list holds a relevant item
+        hit = row["precision@10"] > 0
+        assert (row["recall@10"] > 0) == hit, name
+        assert (row["ndcg@10"] > 0) == hit, name
+        assert (row["map@10"] > 0) == hit, name
+        assert row["coverage"] > 0, name
+
+
+def test_tuning_uses_the_validation_cut_within_the_budget(result):
+    for baseline in BASELINES:
+        row = result["models"][baseline.name]
+        trials = row["tuning"]
+        # budget 0: only the first grid point is tried
+        assert len(trials) == 1, (baseline.name, trials)
+        first = dict(zip(baseline.grid, (v[0] for v in baseline.grid.values())))
+        assert trials[0]["params"] == first == row["params"]
+        assert 0.0 <= trials[0]["val_ndcg@10"] <= 1.0
+    assert any("time budget" in line for line in result["_logs"])
+    assert result["models"]["hybrid"]["params"] == hybrid_params_from(
+        {b.name: result["models"][b.name]["params"] for b in BASELINES})
+
+
+def test_tune_picks_the_best_validation_point(bundle):
+    split = make_split(bundle, "temporal", seed=0)
+    val = validation_split(split.train, "temporal", seed=1)
+    mapping = IdMapping().fit(bundle)
+    vocab = Vocabulary.from_bundle(bundle)
+    content = CourseFeatures(id_mapping=mapping).fit(split.train)
+    val_inputs = model_inputs(val.train, mapping, vocab,
+                              cutoff=resolve_cutoff(val.train.interactions), content=content)
+    val_eval = Evaluator(val, mapping, val_inputs)
+    ease = next(b for b in BASELINES if b.name == "ease")
+    logs: list[str] = []
+    params, trials = tune(ease, val_inputs, val_eval, budget_s=1e9, log=logs.append)
+    assert [t["params"] for t in trials] == [{"l2": v} for v in ease.grid["l2"]]
+    best = max(t["val_ndcg@10"] for t in trials)
+    assert params == next(t["params"] for t in trials if t["val_ndcg@10"] == best)
+    assert logs == []
+    # the validation cut is taken from the training part only: its targets are training pairs
+    train_pairs = set(zip(split.train.interactions["user_id"], split.train.interactions["item_id"]))
+    val_pairs = set(zip(val.test_relevant["user_id"], val.test_relevant["item_id"]))
+    assert val_pairs and val_pairs <= train_pairs
+
+
+def test_format_table_names_every_model(result):
+    table = format_table(result)
+    for name in result["models"]:
+        assert name in table
+    for metric in METRICS:
+        assert metric in table
+    assert "temporal" in table and "hybrid / best baseline" in table
+    for band in BAND_NAMES:
+        assert band in table
+    best = max(result["models"], key=lambda m: result["models"][m]["ndcg@10"])
+    first_row = table.splitlines()[3]
+    assert math.isclose(float(first_row.split()[1]), result["models"][best]["ndcg@10"],
+                        abs_tol=1e-4)
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def test_cli_benchmark_cold_user_writes_the_json(district, tmp_path):
+    out = tmp_path / "out" / "cold.json"
+    res = CliRunner().invoke(app, ["benchmark", "--dataset", str(district), "--protocol",
+                                   "cold-user", "--budget", "0", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text("utf-8"))
+    _check_document(doc, "cold-user", district.name)
+    assert "hybrid" in res.stdout and str(out) in res.stdout
+
+
+def test_cli_benchmark_on_a_generic_folder(generic, tmp_path):
+    out = tmp_path / "random.json"
+    res = CliRunner().invoke(app, ["benchmark", "--dataset", str(generic), "--protocol",
+                                   "random", "--budget", "0", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text("utf-8"))
+    _check_document(doc, "random", generic.name)
+    assert set(doc["models"]["hybrid"]["by_band"]) <= {"elderly", "school_age"}
+
+
+def test_cli_benchmark_refuses_an_unknown_protocol(district):
+    res = CliRunner().invoke(app, ["benchmark", "--dataset", str(district), "--protocol",
+                                   "nonsense"])
+    assert res.exit_code == 2
+    assert "--protocol" in res.output and "nonsense" in res.output
+
+
+def test_cli_benchmark_refuses_a_missing_dataset(tmp_path):
+    res = CliRunner().invoke(app, ["benchmark", "--dataset", str(tmp_path / "nowhere")])
+    assert res.exit_code == 2
+    assert "nowhere" in res.output
+
+
+def test_cli_train_writes_an_artifact_and_points_current_at_it(district, tmp_path):
+    from recommender.serving.engine import Engine
+
+    art = tmp_path / "art"
+    res = CliRunner().invoke(app, ["train", "--data", str(district), "--out", str(art),
+                                   "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    current = art / "current"
+    assert current.is_symlink() and current.resolve().parent == art.resolve()
+    assert (current / "manifest.json").is_file()
+    engine = Engine.load(art)
+    assert engine.manifest["params"]["seed"] == 3
+    assert engine.version in res.output
