@@ -117,7 +117,7 @@ class SimilarCourses(BaseModel):
 
 
 class EventIn(BaseModel):
-    """One participation event (brief §3). Checked one by one: a bad event is rejected with a
+    """One participation event. Checked one by one: a bad event is rejected with a
     reason, the others in the batch are still stored."""
 
     event_id: str | None = Field(None, max_length=256, examples=["E-app-000001"])

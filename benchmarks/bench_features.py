@@ -1,6 +1,6 @@
 """Feature pipeline at district scale: seconds and peak memory per step.
 
-Target (issue 3): 400k residents, 3k courses, 10M events -> all features in under 2 minutes
+Target: 400k residents, 3k courses, 10M events -> all features in under 2 minutes
 and under 4 GB peak RSS on a 2-core machine.
 
 Usage::

@@ -1,6 +1,6 @@
 """District import at scale: rows, seconds, rows/s and peak memory per table.
 
-Target (issue 2): the validated import of a 400k-resident / 3k-course / 10M-event district is
+Target: the validated import of a 400k-resident / 3k-course / 10M-event district is
 timed and its peak memory reported; the design asks that 10M events validate and import in a
 few minutes.
 

@@ -1,6 +1,6 @@
 """Serving at district scale: in-process latency and HTTP throughput next to ``/healthz``.
 
-Targets (brief §5, issue 5): one resident's top-10 with business filters and explanations has
+Targets: one resident's top-10 with business filters and explanations has
 p99 under 20 ms in process; over HTTP with one uvicorn worker, the recommendations endpoint
 reaches at least half the throughput of the trivial ``/healthz`` of the same app, measured in the
 same run (a ratio, because these machines are shared and noisy).

@@ -4,7 +4,7 @@
 
 Loads the district once, then runs each phase in a forked child so that each phase's peak
 memory is its own: (1) a bare ``implicit`` ALS fit on the training matrix (the baseline the
-brief's "at most 3x" refers to), (2) ``train_artifact``: features, validation cut, every
+"at most 3x" target refers to), (2) ``train_artifact``: features, validation cut, every
 component twice, the re-ranker, and writing the artifact. Prints seconds, peak RSS and the ratio.
 """
 

@@ -1,6 +1,6 @@
 """Popularity: global, or per group of users (age band, community × band, any int group id).
 
-One class covers the three popularity baselines of the brief: without ``user_groups`` it is
+One class covers the three popularity baselines: without ``user_groups`` it is
 global popularity; with an age-band index per user it is popularity by band; with a
 (community × band) id per user it is popularity per community and band. The caller encodes the
 groups (e.g. ``community_index * n_bands + band_index``); negative ids mean "unknown group".

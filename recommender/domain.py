@@ -1,4 +1,4 @@
-"""The district data model (design brief §3): the four tables, their columns and vocabularies.
+"""The district data model: the four tables, their columns and vocabularies.
 
 This module is the one description of the district tables. The store builds its SQL schema from
 it, the importer validates rows against it and the generator writes files that follow it.
@@ -30,7 +30,7 @@ FEE_TIERS = ("inclusive", "upgraded", "value_added")
 COURSE_STATUSES = ("open", "full", "closed")
 EVENTS = ("view", "enroll", "attend", "complete", "rate", "cancel", "no_show")
 
-# The band each category is first meant for (brief §1); used for defaults and reports.
+# The band each category is first meant for; used for defaults and reports.
 CATEGORY_FOR_BAND = {
     "preschool": "handicraft",
     "school_age": "intangible_heritage",

@@ -1,4 +1,4 @@
-"""The numbered notebooks run top to bottom in CI (design brief §2).
+"""The numbered notebooks run top to bottom in CI.
 
 Each notebook is executed with nbclient in a fresh kernel whose working directory is a temporary
 folder, so nothing it writes lands in the repository. A failing cell fails the test with that

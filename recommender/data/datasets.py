@@ -1,6 +1,6 @@
 """Dataset loaders: every source the pipeline reads becomes one :class:`DataBundle`.
 
-Two kinds of folder, one output form (brief §3):
+Two kinds of folder, one output form:
 
 * a **generic benchmark folder** (``interactions.csv`` plus optional ``users.csv`` and
   ``items.csv``): :func:`load_benchmark`;
@@ -204,7 +204,7 @@ def _add_missing(frame: pd.DataFrame, key: str, referenced: pd.Series) -> tuple[
 
 
 def load_benchmark(folder, *, bands: AgeBands | None = None, name: str | None = None) -> DataBundle:
-    """Read a folder in the generic benchmark format (brief §3) into a :class:`DataBundle`.
+    """Read a folder in the generic benchmark format (docs/data.md) into a :class:`DataBundle`.
 
     Parameters
     ----------

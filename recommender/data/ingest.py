@@ -6,7 +6,7 @@ A district folder holds one file per table of :data:`recommender.domain.TABLES`:
 :data:`recommender.domain.TABLE_ORDER`, so foreign keys may point at rows of this import or at
 rows already in the store.
 
-What the report says (design brief §3: data is precious, nothing is dropped or coerced silently):
+What the report says (data is precious: nothing is dropped or coerced silently):
 
 - every rejected row appears once in ``ImportReport.rejected`` as ``{"file", "line", "field",
   "reason", "value"}``, for the **first** field that fails in column order (fix it and re-import:

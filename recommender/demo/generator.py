@@ -4,7 +4,7 @@ The district imitates a Zhoushan-like coastal district (``demo_catalogue``): an 
 in multi-generation households, a catalogue of courses in the four categories, and participation
 events drawn from a hidden taste model that tests and notebooks can check a recommender against.
 
-How the participation is drawn, in brief:
+How the participation is drawn:
 
 * every resident has a hidden affinity per category (the band's taste plus a strong personal
   deviation), latent factors matched against course factors, and an activity level;

@@ -1,4 +1,4 @@
-"""Ranking metrics at k, exactly as the design brief §4 defines them.
+"""Ranking metrics at k, exactly as docs/evaluation.md defines them.
 
 Every metric takes the same two inputs:
 

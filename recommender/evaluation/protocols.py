@@ -1,4 +1,4 @@
-"""The evaluation protocols of the design brief §4: temporal, cold-user, cold-item and random.
+"""The evaluation protocols (docs/evaluation.md): temporal, cold-user, cold-item and random.
 
 Each protocol is a function ``DataBundle (+ seed) -> Split``. Conventions shared by all:
 
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 PROTOCOLS = ("temporal", "cold-user", "cold-item", "random")
-# The brief's fixed parameters; exposed as defaults so a validation cut uses the same ones.
+# The protocols' fixed parameters; exposed as defaults so a validation cut uses the same ones.
 TEMPORAL_QUANTILE = 0.8
 COLD_ITEM_FRACTION = 0.2
 RANDOM_TEST_FRACTION = 0.25

@@ -1,4 +1,4 @@
-"""The benchmark: the hybrid against the standard baselines on one protocol (brief §4-§5).
+"""The benchmark: the hybrid against the standard baselines on one protocol (docs/evaluation.md).
 
 Every model is tuned the same way: a small grid, each point fitted on the validation split's
 training part (a split of the *training* data, never the test part) and scored by nDCG@10 on
@@ -55,7 +55,7 @@ BASELINES = (
                           "iterations": [100]}),
     Baseline("item-knn", ItemKNN, {"k": [20, 100, 400]}),
     Baseline("ease", EASE, {"l2": [10.0, 50.0, 200.0, 1000.0]}),
-    # The cold-item reference (brief §5): a new course ranked by its category's popularity in
+    # The cold-item reference: a new course ranked by its category's popularity in
     # the resident's band. Run on every protocol; it counts among the baselines to beat.
     Baseline("category-popularity", CategoryPopularity, {"shrinkage": [1.0, 10.0]},
              groups="band", categories=True),
@@ -68,7 +68,7 @@ def _grid(grid: dict[str, list]) -> list[dict]:
 
 
 class Evaluator:
-    """Ranks a split's users with a fitted model and scores the lists (brief §4)."""
+    """Ranks a split's users with a fitted model and scores the lists."""
 
     def __init__(self, split: Split, mapping: IdMapping, inputs: ModelInputs,
                  batch: int = 2000):
@@ -137,7 +137,7 @@ def tune(baseline: Baseline, val_inputs: ModelInputs, val_eval: Evaluator,
 
 def run_benchmark(bundle: DataBundle, protocol: str, seed: int = 0, budget_s: float = 120.0,
                   log: Callable[[str], None] = print, models: list[str] | None = None) -> dict:
-    """Run every baseline and the hybrid on ``protocol``; return the brief's JSON document."""
+    """Run every baseline and the hybrid on ``protocol``; return the benchmark's JSON document."""
     t0 = time.perf_counter()
     split = make_split(bundle, protocol, seed=seed)
     val = validation_split(split.train, protocol, seed=seed + 1)

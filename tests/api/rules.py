@@ -1,4 +1,4 @@
-"""The business rules of issue 5 computed independently from the raw store tables, so tests can
+"""The service's business rules computed independently from the raw store tables, so tests can
 compare the service's answers with what the rules say (not with the service's own code)."""
 
 from __future__ import annotations

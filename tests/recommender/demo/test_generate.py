@@ -1,4 +1,4 @@
-"""The demo district: schema, integrity, determinism and the realism claims of issue 2."""
+"""The demo district: schema, integrity, determinism and its realism claims."""
 
 from __future__ import annotations
 

@@ -226,7 +226,7 @@ def test_relevance_matrix_maps_ids_and_refuses_unknown_items():
 
 
 def _reference(row, rel, k):
-    """Straightforward per-row implementation of the brief's definitions."""
+    """Straightforward per-row implementation of the documented definitions."""
     seen, hits = set(), []
     for item in list(row)[:k]:
         hits.append(item >= 0 and item in rel and item not in seen)

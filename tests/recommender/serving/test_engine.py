@@ -1,5 +1,5 @@
 """The engine on a real trained artifact: ranking, reasons, cold start, filters, similar courses,
-new events, checksums, determinism and the manifest (issue 4, item 6).
+new events, checksums, determinism and the manifest.
 
 One small district is generated and one artifact trained per module; tests that change an
 engine's state load their own copy of it.
@@ -243,7 +243,7 @@ def test_manifest_has_the_fields_issue_4_asks(engine, bundle):
 
 
 def test_manifest_records_validation_metrics(engine):
-    """Issue 4 item 6: the manifest holds the validation metrics (list_versions shows them)."""
+    """The manifest holds the validation metrics (list_versions shows them)."""
     metrics = engine.manifest.get("validation_metrics")
     assert metrics, f"manifest has no validation_metrics; keys: {sorted(engine.manifest)}"
     assert all(0.0 <= float(v) <= 1.0 for k, v in metrics.items() if "@" in k)

@@ -1,7 +1,7 @@
-"""The benchmark harness and the ``train`` / ``benchmark`` commands (issue 4, items 4-6).
+"""The benchmark harness and the ``train`` / ``benchmark`` commands.
 
 Small data and a zero tuning budget (one grid point per baseline) keep the module fast; what is
-checked is the harness: the JSON document of the brief, metric ranges, honest tuning on the
+checked is the harness: the benchmark's JSON document, metric ranges, honest tuning on the
 validation cut, the table, and the command line on a district and on a generic folder.
 """
 
@@ -38,7 +38,7 @@ from recommender.training.benchmark import (
 from recommender.training.inputs import Vocabulary, model_inputs
 
 AS_OF = dt.date(2025, 6, 1)
-# The models issue 4 names (LightFM only if installed); every BASELINES entry must run too.
+# The standard baselines (LightFM only if installed); every BASELINES entry must run too.
 REQUIRED = {"hybrid", "popularity", "popularity-by-band", "als", "bpr", "item-knn", "ease"}
 MODEL_NAMES = REQUIRED | {b.name for b in BASELINES}
 
@@ -114,10 +114,10 @@ def _check_document(doc: dict, protocol: str, dataset: str) -> None:
 # -- run_benchmark ------------------------------------------------------------------------------
 
 
-def test_result_has_the_briefs_json_shape(result, district):
+def test_result_has_the_documented_json_shape(result, district):
     _check_document(result, "temporal", district.name)
     assert result["split"]["test_users"] > 0 and result["split"]["items"] == 40
-    # it is a JSON document: round-trips without custom encoders for the brief's fields
+    # it is a JSON document: round-trips without custom encoders for the documented fields
     doc = json.loads(json.dumps({k: v for k, v in result.items() if k != "_logs"}))
     assert doc["models"]["hybrid"]["ndcg@10"] == result["models"]["hybrid"]["ndcg@10"]
 
