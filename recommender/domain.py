@@ -22,7 +22,15 @@ __all__ = [
     "TableSpec",
     "TABLES",
     "TABLE_ORDER",
+    "DISTRICT_TIMEZONE",
+    "MAX_ID_LENGTH",
 ]
+
+# The district's clock: every timestamp is judged and stored (naive) in this zone. Settings may
+# override it per deployment; this is the default every module falls back to.
+DISTRICT_TIMEZONE = "Asia/Shanghai"
+# Ids are stored as VARCHAR of this length; a longer id can never match a stored row.
+MAX_ID_LENGTH = 64
 
 CATEGORIES = ("handicraft", "intangible_heritage", "skills", "interest")
 COMMUNITY_KINDS = ("leading", "inclusive", "other")
