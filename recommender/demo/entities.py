@@ -1,8 +1,9 @@
 """The demo district's calendar, communities, households of residents, course catalogue and the
 hidden taste model the participation is drawn from.
 
-One of the three parts of :func:`recommender.demo.generator.generate_district` (whose docstring tells
-how the district is drawn); :mod:`recommender.demo.activity` turns these into events.
+One of the three parts of :func:`recommender.demo.generator.generate_district` (whose
+docstring tells how the district is drawn); :mod:`recommender.demo.activity` turns these into
+events.
 """
 
 from __future__ import annotations
@@ -70,10 +71,37 @@ def communities() -> dict:
 
 def residents(rng: np.random.Generator, n: int, clock: Clock, comm: dict) -> dict:
     """Households of mixed generations, cut to exactly ``n`` residents."""
-    n_hh = int(n / 2.0) + 16  # mean household size is ~2.5
+    counts = _household_counts(rng, int(n / 2.0) + 16)  # mean household size is ~2.5
+    band, hh = _members(counts, n)
+    n_hh = int(hh[-1]) + 1
+    counts = counts[:n_hh]
+    size = np.bincount(hh, minlength=n_hh)
+    birth_year = clock.as_of.year - _ages(rng, band, hh, counts)
+    community = rng.choice(len(comm["id"]), n_hh, p=comm["weight"])[hh]
+    reg = _registration_days(rng, hh, birth_year, clock)
+    female = rng.random(n) < np.where(band == OLD, 0.55, 0.49)
+    gender = np.where(female, "F", "M").astype(object)
+    gender[rng.random(n) < 0.01] = None
+    solo = size[hh] == 1
+    household = np.array([f"H{h + 1:0{id_width(n_hh, 5)}d}" for h in hh], dtype=object)
+    household[solo & (rng.random(n) < 0.3)] = None  # single residents often never bind a household
+    return {
+        "band": band.astype(np.int8),
+        "birth_year": birth_year,
+        "gender": gender,
+        "community": community,
+        "household": household,
+        "hh": hh,
+        "reg": reg,
+        "carer": _carers(band, hh, counts, size),
+    }
+
+
+def _household_counts(rng: np.random.Generator, n_hh: int) -> np.ndarray:
+    """Members per band (columns in band-code order) of ``n_hh`` households of drawn types."""
     kind = rng.choice(len(HOUSEHOLD_TYPES), n_hh, p=[s for _, s in HOUSEHOLD_TYPES])
     u = rng.random((n_hh, 4))
-    counts = np.zeros((n_hh, 4), dtype=np.int64)  # members per band: pre, sch, wrk, old
+    counts = np.zeros((n_hh, 4), dtype=np.int64)
     names = [k for k, _ in HOUSEHOLD_TYPES]
 
     def rows(name):
@@ -99,19 +127,24 @@ def residents(rng: np.random.Generator, n: int, clock: Clock, comm: dict) -> dic
     counts[m, SCH] = u[m, 1] < 0.3
     counts[rows("single_adult"), WRK] = 1
     counts[rows("adult_couple"), WRK] = 2
+    return counts
 
-    # Members in household order, elders first so a household's carer is easy to find.
+
+def _members(counts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Band code and household of the first ``n`` members, household by household."""
+    # Elders first so a household's carer is easy to find.
     order = [OLD, WRK, PRE, SCH]
     flat = counts[:, order]
-    band = np.repeat(np.tile(np.array(order), n_hh), flat.ravel())[:n]
-    hh = np.repeat(np.arange(n_hh), flat.sum(axis=1))[:n]
-    n_hh = int(hh[-1]) + 1
-    size = np.bincount(hh, minlength=n_hh)
-    counts = counts[:n_hh]
-    has_kids = (counts[:, PRE] + counts[:, SCH]) > 0
+    band = np.repeat(np.tile(np.array(order), len(counts)), flat.ravel())[:n]
+    hh = np.repeat(np.arange(len(counts)), flat.sum(axis=1))[:n]
+    return band, hh
 
-    # Ages: kids uniform in their band; parents 23-36 years older than the eldest child;
-    # grandparents a generation above; elders without children live long on the coast.
+
+def _ages(rng: np.random.Generator, band, hh, counts) -> np.ndarray:
+    """Ages: kids uniform in their band; parents 23-36 years older than the eldest child;
+    grandparents a generation above; elders without children live long on the coast."""
+    n, n_hh = len(band), len(counts)
+    has_kids = (counts[:, PRE] + counts[:, SCH]) > 0
     age = np.empty(n, dtype=np.int64)
     kid_age = np.where(band == PRE, rng.integers(1, 6, n), rng.integers(6, 18, n))
     eldest = np.zeros(n_hh, dtype=np.int64)
@@ -131,9 +164,12 @@ def residents(rng: np.random.Generator, n: int, clock: Clock, comm: dict) -> dic
     age[o] = np.where(
         hk[o], np.clip(grand[hh[o]] + rng.integers(-3, 4, o.sum()), 60, 98), lone_old[o]
     )
-    birth_year = clock.as_of.year - age
+    return age
 
-    community = rng.choice(len(comm["id"]), n_hh, p=comm["weight"])[hh]
+
+def _registration_days(rng: np.random.Generator, hh, birth_year, clock: Clock) -> np.ndarray:
+    """Day each resident registered on the platform: after birth and before as_of."""
+    n, n_hh = len(hh), int(hh[-1]) + 1
     # Most households joined before the window; a quarter join during it (new, cold users).
     early = rng.random(n_hh) < 0.75
     base = np.where(
@@ -145,30 +181,17 @@ def residents(rng: np.random.Generator, n: int, clock: Clock, comm: dict) -> dic
     reg = np.where(reg > clock.end - 1, base[hh], reg)  # members join after the first one
     born = np.array([(dt.date(int(y), 1, 1) - EPOCH).days for y in range(1900, 2101)])
     born_day = born[np.clip(birth_year - 1900, 0, 200)] + rng.integers(0, 60, n)
-    reg = np.minimum(np.maximum(reg, born_day), clock.end - 1)
+    return np.minimum(np.maximum(reg, born_day), clock.end - 1)
 
-    female = rng.random(n) < np.where(band == OLD, 0.55, 0.49)
-    gender = np.where(female, "F", "M").astype(object)
-    gender[rng.random(n) < 0.01] = None
-    # Carer of each preschooler: the household's first elder, else its first working adult.
+
+def _carers(band, hh, counts, size) -> np.ndarray:
+    """Carer of each preschooler (-1 for everyone else): the household's first elder, else its
+    first working adult."""
     first = np.concatenate([[0], np.cumsum(size)[:-1]])
     carer_of_hh = np.where(
         counts[:, OLD] > 0, first, np.where(counts[:, WRK] > 0, first + counts[:, OLD], -1)
     )
-    carer = np.where(band == PRE, carer_of_hh[hh], -1)
-    solo = size[hh] == 1
-    household = np.array([f"H{h + 1:0{id_width(n_hh, 5)}d}" for h in hh], dtype=object)
-    household[solo & (rng.random(n) < 0.3)] = None  # single residents often never bind a household
-    return {
-        "band": band.astype(np.int8),
-        "birth_year": birth_year,
-        "gender": gender,
-        "community": community,
-        "household": household,
-        "hh": hh,
-        "reg": reg,
-        "carer": carer,
-    }
+    return np.where(band == PRE, carer_of_hh[hh], -1)
 
 
 def courses(rng: np.random.Generator, k: int, clock: Clock, comm: dict) -> dict:
@@ -191,61 +214,16 @@ def courses(rng: np.random.Generator, k: int, clock: Clock, comm: dict) -> dict:
     start_min = np.empty(k, dtype=np.int64)
     for i in range(k):
         b = bases[base[i]]
-        bands = b.bands[rng.choice(len(b.bands), p=b.band_weights)]
-        suffix = cat.LEVEL_SUFFIXES[rng.integers(len(cat.LEVEL_SUFFIXES))]
-        is_family = b.family and u[i, 0] < 0.5
-        is_holiday = "school_age" in bands and u[i, 1] < 0.55 and bool(holidays)
-        if is_family:
-            suffix = cat.FAMILY_SUFFIXES[rng.integers(2)]
-            bands = (
-                ("preschool", "elderly") if suffix == "祖孙共学班" else ("preschool", "working_age")
-            )
-        if is_holiday:
-            lo, hi = holidays[rng.integers(len(holidays))]
-            day = int(rng.integers(lo, hi + 1))
-            # Holiday classes run on weekdays: children are free and grandparents bring them.
-            wd, hhmm = int(rng.integers(0, 5)), ("09:00", "14:00")[rng.integers(2)]
-            n_sess[i] = rng.integers(4, 7)
-            winter = date_of(day).month <= 3
-            suffix = cat.HOLIDAY_SUFFIXES[0 if winter else 1]
-        else:
-            day = int(rng.integers(clock.course_lo, clock.course_hi + 1))
-            days, times = cat.SCHEDULES[bands[0]]
-            if suffix == "周末班":
-                days = (5, 6)
-            wd, hhmm = int(rng.choice(days)), times[rng.integers(len(times))]
-            n_sess[i] = rng.integers(6, 17)
-        start[i] = day + (wd - (day + 3) % 7) % 7  # 1970-01-01 was a Thursday (weekday 3)
-        weekday[i] = wd
-        start_min[i] = int(hhmm[:2]) * 60 + int(hhmm[3:])
-        d0 = date_of(int(start[i]))
-        term = f"{d0.year}年" + (
-            "" if is_holiday else "冬冬春春春夏夏夏秋秋秋冬"[d0.month - 1] + "季"
+        bands, suffix, is_family, is_holiday = _variant(rng, b, u[i], holidays)
+        start[i], weekday[i], start_min[i], n_sess[i], suffix = _schedule(
+            rng, bands, suffix, is_holiday, holidays, clock
         )
-        title = f"{b.title}{suffix}（{term}）"
-        tag = list(b.tags)
-        if is_holiday:
-            tag.append("寒假" if winter else "暑假")
-        if is_family and "亲子" not in tag:
-            tag.append("亲子")
-        if wd >= 5:
-            tag.append("周末")
-        if u[i, 2] < 0.15:
-            desc = None  # many listings go up without a description
-        else:
-            tmpl = cat.DESCRIPTION_TEMPLATES[rng.integers(len(cat.DESCRIPTION_TEMPLATES))]
-            teachers = cat.TEACHERS[b.category]
-            desc = tmpl.format(
-                teacher=teachers[rng.integers(len(teachers))],
-                n=int(n_sess[i]),
-                street=comm["street_name"][venue[i]],
-                community=comm["name"][venue[i]],
-                title=b.title,
-                who="、".join(cat.BAND_WHO[x] for x in bands),
-            )
+        title, tag = _title_and_tags(
+            b, suffix, int(start[i]), int(weekday[i]), is_family, is_holiday
+        )
         titles.append(title)
-        tags.append("|".join(tag))
-        descs.append(desc)
+        tags.append(tag)
+        descs.append(_description(rng, b, u[i], int(n_sess[i]), bands, comm, venue[i]))
         targets.append(bands)
         family.append(is_family)
         holiday.append(is_holiday)
@@ -271,6 +249,70 @@ def courses(rng: np.random.Generator, k: int, clock: Clock, comm: dict) -> dict:
         "weekday": weekday[order],
         "start_min": start_min[order],
     }
+
+
+def _variant(rng: np.random.Generator, b: cat.CourseBase, u, holidays) -> tuple:
+    """Target bands, level suffix, and whether a run is a family or a school-holiday course."""
+    bands = b.bands[rng.choice(len(b.bands), p=b.band_weights)]
+    suffix = cat.LEVEL_SUFFIXES[rng.integers(len(cat.LEVEL_SUFFIXES))]
+    is_family = b.family and u[0] < 0.5
+    is_holiday = "school_age" in bands and u[1] < 0.55 and bool(holidays)
+    if is_family:
+        suffix = cat.FAMILY_SUFFIXES[rng.integers(2)]
+        bands = ("preschool", "elderly") if suffix == "祖孙共学班" else ("preschool", "working_age")
+    return bands, suffix, is_family, is_holiday
+
+
+def _schedule(rng: np.random.Generator, bands, suffix, is_holiday, holidays, clock) -> tuple:
+    """First session day, weekday, start minute and number of weekly sessions; holiday courses
+    get the holiday's suffix, returned last."""
+    if is_holiday:
+        lo, hi = holidays[rng.integers(len(holidays))]
+        day = int(rng.integers(lo, hi + 1))
+        # Holiday classes run on weekdays: children are free and grandparents bring them.
+        wd, hhmm = int(rng.integers(0, 5)), ("09:00", "14:00")[rng.integers(2)]
+        n_sess = rng.integers(4, 7)
+        winter = date_of(day).month <= 3
+        suffix = cat.HOLIDAY_SUFFIXES[0 if winter else 1]
+    else:
+        day = int(rng.integers(clock.course_lo, clock.course_hi + 1))
+        days, times = cat.SCHEDULES[bands[0]]
+        if suffix == "周末班":
+            days = (5, 6)
+        wd, hhmm = int(rng.choice(days)), times[rng.integers(len(times))]
+        n_sess = rng.integers(6, 17)
+    start = day + (wd - (day + 3) % 7) % 7  # 1970-01-01 was a Thursday (weekday 3)
+    return start, wd, int(hhmm[:2]) * 60 + int(hhmm[3:]), n_sess, suffix
+
+
+def _title_and_tags(b: cat.CourseBase, suffix, start, weekday, is_family, is_holiday):
+    """The listing's title (kind, variant, term) and its ``|``-joined tags, as two strings."""
+    d0 = date_of(start)
+    term = f"{d0.year}年" + ("" if is_holiday else "冬冬春春春夏夏夏秋秋秋冬"[d0.month - 1] + "季")
+    tag = list(b.tags)
+    if is_holiday:
+        tag.append("寒假" if suffix == cat.HOLIDAY_SUFFIXES[0] else "暑假")
+    if is_family and "亲子" not in tag:
+        tag.append("亲子")
+    if weekday >= 5:
+        tag.append("周末")
+    return f"{b.title}{suffix}（{term}）", "|".join(tag)
+
+
+def _description(rng: np.random.Generator, b: cat.CourseBase, u, n_sess, bands, comm, venue):
+    """A short listing text, or None: many listings go up without a description."""
+    if u[2] < 0.15:
+        return None
+    tmpl = cat.DESCRIPTION_TEMPLATES[rng.integers(len(cat.DESCRIPTION_TEMPLATES))]
+    teachers = cat.TEACHERS[b.category]
+    return tmpl.format(
+        teacher=teachers[rng.integers(len(teachers))],
+        n=n_sess,
+        street=comm["street_name"][venue],
+        community=comm["name"][venue],
+        title=b.title,
+        who="、".join(cat.BAND_WHO[x] for x in bands),
+    )
 
 
 def tastes(rng: np.random.Generator, res: dict, crs: dict) -> dict:

@@ -124,8 +124,9 @@ def generate_district(
     stages["entities"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    pairs = activity.sample_pairs(seeds[3], res, crs, comm, taste, clock, events_per_resident,
-                                progress)
+    pairs = activity.sample_pairs(
+        seeds[3], res, crs, comm, taste, clock, events_per_resident, progress
+    )
     pairs = activity.add_carers(np.random.default_rng(seeds[4]), pairs, res, crs, clock)
     stages["sampling"] = time.perf_counter() - t0
 
@@ -158,10 +159,22 @@ def _ids(prefix: str, count: int, minimum: int) -> pa.Array:
 
 
 def _write_all(out: Path, fmt: str, comm, res, crs, ev, progress) -> list[str]:
-    n, k = len(res["band"]), len(crs["category"])
+    """Write the four district tables; returns their file names."""
+    res_ids, crs_ids = _ids("R", len(res["band"]), 6), _ids("K", len(crs["category"]), 4)
+    files = []
+    for name, cols in _entity_columns(comm, res, crs, ev, res_ids, crs_ids).items():
+        table = pa.table({col: cols[col] for col in TABLES[name].column_names})
+        files.append(_write_table(out, name, fmt, [table], table.schema))
+    batches = _event_batches(ev, res_ids, crs_ids, progress)
+    files.append(_write_table(out, "participations", fmt, batches, _EVENT_SCHEMA))
+    return files
+
+
+def _entity_columns(comm, res, crs, ev, res_ids, crs_ids) -> dict[str, dict[str, pa.Array]]:
+    """The communities, residents and courses tables as columns; a course's capacity and status
+    come from the funnels (``ev``)."""
     comm_ids = pa.array(comm["id"], pa.string())
-    res_ids, crs_ids = _ids("R", n, 6), _ids("K", k, 4)
-    tables = {
+    return {
         "communities": {
             "community_id": comm_ids,
             "name": pa.array(comm["name"], pa.string()),
@@ -198,48 +211,44 @@ def _write_all(out: Path, fmt: str, comm, res, crs, ev, progress) -> list[str]:
             ),
         },
     }
-    files = []
-    for name, cols in tables.items():
-        table = pa.table({col: cols[col] for col in TABLES[name].column_names})
-        files.append(_write_table(out, name, fmt, [table], table.schema))
 
+
+_EVENT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("resident_id", pa.string()),
+        ("course_id", pa.string()),
+        ("event", pa.string()),
+        ("value", pa.float64()),
+        ("occurred_at", pa.timestamp("s")),
+    ]
+)
+
+
+def _event_batches(ev, res_ids: pa.Array, crs_ids: pa.Array, progress):
+    """The participations table in batches of ``_WRITE_BATCH`` rows, event ids in time order."""
     n_ev = len(ev["t"])
     w = id_width(n_ev, 8)
     event_names = pa.array(list(EVENTS), pa.string())
-    schema = pa.schema(
-        [
-            ("event_id", pa.string()),
-            ("resident_id", pa.string()),
-            ("course_id", pa.string()),
-            ("event", pa.string()),
-            ("value", pa.float64()),
-            ("occurred_at", pa.timestamp("s")),
-        ]
-    )
-
-    def batches():
-        for a in tqdm(
-            range(0, max(n_ev, 1), _WRITE_BATCH),
-            desc="writing events",
-            disable=not progress,
-            unit="batch",
-        ):
-            b = min(n_ev, a + _WRITE_BATCH)
-            seq = pa.array(np.arange(a + 1, b + 1)).cast(pa.string())
-            yield pa.table(
-                {
-                    "event_id": pc.binary_join_element_wise("E", pc.utf8_lpad(seq, w, "0"), ""),
-                    "resident_id": res_ids.take(pa.array(ev["r"][a:b])),
-                    "course_id": crs_ids.take(pa.array(ev["c"][a:b])),
-                    "event": event_names.take(pa.array(ev["event"][a:b])),
-                    "value": pa.array(ev["value"][a:b], pa.float64(), from_pandas=True),
-                    "occurred_at": pa.array(ev["t"][a:b].view("datetime64[s]")),
-                },
-                schema=schema,
-            )
-
-    files.append(_write_table(out, "participations", fmt, batches(), schema))
-    return files
+    for a in tqdm(
+        range(0, max(n_ev, 1), _WRITE_BATCH),
+        desc="writing events",
+        disable=not progress,
+        unit="batch",
+    ):
+        b = min(n_ev, a + _WRITE_BATCH)
+        seq = pa.array(np.arange(a + 1, b + 1)).cast(pa.string())
+        yield pa.table(
+            {
+                "event_id": pc.binary_join_element_wise("E", pc.utf8_lpad(seq, w, "0"), ""),
+                "resident_id": res_ids.take(pa.array(ev["r"][a:b])),
+                "course_id": crs_ids.take(pa.array(ev["c"][a:b])),
+                "event": event_names.take(pa.array(ev["event"][a:b])),
+                "value": pa.array(ev["value"][a:b], pa.float64(), from_pandas=True),
+                "occurred_at": pa.array(ev["t"][a:b].view("datetime64[s]")),
+            },
+            schema=_EVENT_SCHEMA,
+        )
 
 
 def _write_table(out: Path, name: str, fmt: str, tables, schema) -> str:
