@@ -1,6 +1,6 @@
 """A realistic demo district: communities, residents, courses and a year of participation.
 
-The district imitates a Zhoushan-like coastal district (``demo_catalogue``): an ageing population
+The district imitates a Zhoushan-like coastal district (``catalogue``): an ageing population
 in multi-generation households, a catalogue of courses in the four categories, and participation
 events drawn from a hidden taste model that tests and notebooks can check a recommender against.
 
