@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+
+from recommender.serving import StoreError
 
 router = APIRouter(tags=["health"])
 
@@ -22,10 +23,9 @@ def readyz(request: Request):
     holder = service.holder
     checks = {"model": "ok" if holder.ready else (holder.last_error or "no model loaded")}
     try:
-        with service.store.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        service.store.ping()
         checks["store"] = "ok"
-    except sa.exc.SQLAlchemyError as exc:
+    except StoreError as exc:
         checks["store"] = f"unavailable ({type(exc).__name__})"
     ok = all(v == "ok" for v in checks.values())
     version = holder.version
