@@ -325,16 +325,22 @@ def demo(
         keys = ",".join(f"{role}:{secrets.token_urlsafe(16)}" for role in ROLES)
         settings = _settings(artifacts_dir=settings.artifacts_dir,
                              database_url=settings.database_url, api_keys=keys)
-    keys = settings.api_keys.get_secret_value()
-    platform_key = next(k for k, role in settings.key_roles().items() if role == "platform")
+    typer.secho("4/4 serving. API keys for this demo (role:key): "
+                + settings.api_keys.get_secret_value(), bold=True)
+    _print_requests(out, settings, f"http://{host}:{port}")
+    if serve_api:
+        _run_server(settings, host, port)
+
+
+def _print_requests(district: Path, settings: Settings, base: str) -> None:
+    """A few ready-to-run requests against the demo server, with its platform key."""
     from recommender.data.datasets import load_district
 
-    bundle = load_district(out)
+    platform_key = next(k for k, role in settings.key_roles().items() if role == "platform")
+    bundle = load_district(district)
     resident = str(bundle.interactions["user_id"].iloc[-1])
     course = str(bundle.items["item_id"].iloc[0])
-    base = f"http://{host}:{port}"
     hdr = f"-H 'X-API-Key: {platform_key}'"
-    typer.secho("4/4 serving. API keys for this demo (role:key): " + keys, bold=True)
     typer.echo(f"""Try:
   curl {hdr} '{base}/v1/residents/{resident}/recommendations?k=5'
   curl {hdr} '{base}/v1/residents/NEW-RESIDENT/recommendations?k=5'
@@ -342,8 +348,6 @@ def demo(
        -d '{{"birth_year": 1955, "community_id": "C01", "interests": ["interest"]}}'
   curl {hdr} '{base}/v1/courses/{course}/similar?k=5'
   curl '{base}/healthz'     (OpenAPI docs: {base}/docs)""")
-    if serve_api:
-        _run_server(settings, host, port)
 
 
 def main() -> None:  # pragma: no cover - console entry point
