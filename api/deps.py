@@ -45,6 +45,21 @@ async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+def configured_key_roles(settings: Settings) -> dict[str, str]:
+    """``{key: role}`` of the configured keys; an app without any must be ``insecure_dev``.
+
+    Raises
+    ------
+    RuntimeError
+        If ``RECOMMENDER_API_KEYS`` is empty and ``insecure_dev`` is off.
+    """
+    key_roles = settings.key_roles()
+    if not key_roles and not settings.insecure_dev:
+        raise RuntimeError("RECOMMENDER_API_KEYS is empty: set role:key pairs "
+                           "(or run `recommender serve --insecure-dev` for local development)")
+    return key_roles
+
+
 def _role_of(key: str, key_roles: dict[str, str]) -> str | None:
     """The role of ``key``, compared in constant time against every configured key."""
     found = None

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from recommender.serving import ServiceError
+from recommender.serving import ServiceError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ async def _http(request: Request, exc: HTTPException) -> JSONResponse:
                         headers=getattr(exc, "headers", None))
 
 
-async def _database(request: Request, exc: sa.exc.SQLAlchemyError) -> JSONResponse:
+async def _database(request: Request, exc: StoreError) -> JSONResponse:
     # The store is down or refusing: nothing was acknowledged, the client may retry.
     log.error("store error on %s: %s", request.url.path, type(exc).__name__)
     return JSONResponse(error_body("store_unavailable", "store", "the database is unavailable"),
@@ -56,4 +55,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(ServiceError, _service)
     app.add_exception_handler(HTTPException, _http)
-    app.add_exception_handler(sa.exc.SQLAlchemyError, _database)
+    app.add_exception_handler(StoreError, _database)

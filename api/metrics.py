@@ -1,92 +1,125 @@
-"""Prometheus metrics written by hand (text exposition format 0.0.4): no extra dependency.
+"""Prometheus metrics through ``prometheus_client``, correct with one worker or several.
 
 A pure ASGI middleware counts requests by method, route template and status and records their
 latency in a histogram; the route template (``/v1/residents/{resident_id}/recommendations``), not
-the raw path, keeps the label set small and carries no resident ids.
+the raw path, keeps the label set small and carries no resident ids. The routes count posted
+events and model reloads, and the model being served is a gauge labelled with its version.
+
+One worker (the default): each app has a :class:`~prometheus_client.CollectorRegistry` of its
+own, so several apps in one process (the tests) never share or collide on a series.
+
+Several workers: set ``PROMETHEUS_MULTIPROC_DIR`` (``recommender serve --workers N`` makes a
+fresh folder) before the workers start. prometheus_client then writes every worker's values to
+files in that folder, and ``/metrics``, whichever worker answers it, aggregates them with a
+:class:`~prometheus_client.multiprocess.MultiProcessCollector`: counters and histograms are
+summed over the workers (those that have exited included); ``recommender_model_info`` is 1 for
+every version some live worker serves, and ``recommender_model_loaded`` is 1 when every live
+worker has a model.
 """
 
 from __future__ import annotations
 
-import bisect
+import os
 import threading
 import time
-from collections import defaultdict
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import values as prometheus_values
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+EVENT_OUTCOMES = ("accepted", "duplicate", "rejected")
+RELOAD_OUTCOMES = ("ok", "refused")
+# The text format generate_latest writes (0.0.4 is what every Prometheus server reads).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class Metrics:
-    """Request counters and latency histograms, plus counters the routes bump."""
+    """The service's metrics and the registry ``/metrics`` renders.
 
-    def __init__(self) -> None:
+    Parameters
+    ----------
+    multiprocess_dir : Path, optional
+        ``PROMETHEUS_MULTIPROC_DIR`` (see the module docstring). The variable itself must be
+        exported before prometheus_client is first imported, which is how prometheus_client
+        decides to write its values to files; a folder given without it is refused, since
+        ``/metrics`` would then show no request at all.
+    """
+
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
+        self.multiprocess_dir = Path(multiprocess_dir) if multiprocess_dir else None
+        if self.multiprocess_dir and not getattr(prometheus_values.ValueClass,
+                                                 "_multiprocess", False):
+            raise RuntimeError("PROMETHEUS_MULTIPROC_DIR must be exported before the service "
+                               "starts (prometheus_client reads it when first imported)")
+        own = CollectorRegistry()
+        # In multiprocess mode the values live in the folder's files; registering the metrics
+        # as well would show this worker's values twice.
+        target = None if self.multiprocess_dir else own
+        self.requests = Counter("recommender_http_requests", "HTTP requests by route and status.",
+                                ["method", "route", "status"], registry=target)
+        self.latency = Histogram("recommender_http_request_duration_seconds", "Request latency.",
+                                 ["method", "route"], buckets=BUCKETS, registry=target)
+        self.events = Counter("recommender_events", "Participation events posted, by outcome.",
+                              ["outcome"], registry=target)
+        self.reloads = Counter("recommender_model_reloads", "Model reloads, by outcome.",
+                               ["outcome"], registry=target)
+        self.model_info = Gauge("recommender_model_info",
+                                "The model being served (1 for each version served).",
+                                ["version"], registry=target, multiprocess_mode="livemax")
+        self.model_loaded = Gauge("recommender_model_loaded", "Whether a model is loaded.",
+                                  registry=target, multiprocess_mode="livemin")
+        for outcome in EVENT_OUTCOMES:  # a series at 0 before the first event, not none
+            self.events.labels(outcome)
+        for outcome in RELOAD_OUTCOMES:
+            self.reloads.labels(outcome)
+        self.model_loaded.set(0)
+        self._version: str | None = None
         self._lock = threading.Lock()
-        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
-        self.buckets: dict[tuple[str, str], list[int]] = {}
-        self.sums: dict[tuple[str, str], float] = defaultdict(float)
-        self.events: dict[str, int] = defaultdict(int)
-        self.reloads: dict[str, int] = defaultdict(int)
+        if self.multiprocess_dir:
+            self.registry = CollectorRegistry()
+            MultiProcessCollector(self.registry, path=str(self.multiprocess_dir))
+        else:
+            self.registry = own
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        with self._lock:
-            self.requests[(method, route, status)] += 1
-            key = (method, route)
-            counts = self.buckets.setdefault(key, [0] * (len(BUCKETS) + 1))
-            counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-            self.sums[key] += seconds
+        """Count one request and record its latency."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
 
     def count_events(self, accepted: int, duplicates: int, rejected: int) -> None:
-        with self._lock:
-            self.events["accepted"] += accepted
-            self.events["duplicate"] += duplicates
-            self.events["rejected"] += rejected
+        """Count one batch of posted events by outcome."""
+        for outcome, n in zip(EVENT_OUTCOMES, (accepted, duplicates, rejected)):
+            if n:
+                self.events.labels(outcome).inc(n)
 
     def count_reload(self, outcome: str) -> None:
+        """Count one model reload, ``ok`` or ``refused``."""
+        self.reloads.labels(outcome).inc()
+
+    def set_model(self, version: str | None) -> None:
+        """Record the version this worker serves (None: no model loaded)."""
         with self._lock:
-            self.reloads[outcome] += 1
+            previous, self._version = self._version, version
+            if previous is not None and previous != version:
+                if self.multiprocess_dir:
+                    # Series cannot be removed from the files: the old version reads 0.
+                    self.model_info.labels(previous).set(0)
+                else:
+                    self.model_info.remove(previous)
+            if version is not None:
+                self.model_info.labels(version).set(1)
+            self.model_loaded.set(1 if version is not None else 0)
 
-    def render(self, model_version: str | None) -> str:
-        """The exposition text."""
-        out = ["# HELP recommender_http_requests_total HTTP requests by route and status.",
-               "# TYPE recommender_http_requests_total counter"]
-        with self._lock:
-            for (method, route, status), n in sorted(self.requests.items()):
-                out.append(f'recommender_http_requests_total{{method="{method}",'
-                           f'route="{_esc(route)}",status="{status}"}} {n}')
-            out += ["# HELP recommender_http_request_duration_seconds Request latency.",
-                    "# TYPE recommender_http_request_duration_seconds histogram"]
-            for (method, route), counts in sorted(self.buckets.items()):
-                labels = f'method="{method}",route="{_esc(route)}"'
-                total = 0
-                for edge, n in zip((*BUCKETS, float("inf")), counts):
-                    total += n
-                    le = "+Inf" if edge == float("inf") else repr(edge)
-                    out.append(f'recommender_http_request_duration_seconds_bucket{{{labels},'
-                               f'le="{le}"}} {total}')
-                out.append(f"recommender_http_request_duration_seconds_sum{{{labels}}} "
-                           f"{self.sums[(method, route)]:.6f}")
-                out.append(f"recommender_http_request_duration_seconds_count{{{labels}}} {total}")
-            out += ["# HELP recommender_events_total Participation events posted, by outcome.",
-                    "# TYPE recommender_events_total counter"]
-            for outcome in ("accepted", "duplicate", "rejected"):
-                out.append(f'recommender_events_total{{outcome="{outcome}"}} '
-                           f"{self.events[outcome]}")
-            out += ["# HELP recommender_model_reloads_total Model reloads, by outcome.",
-                    "# TYPE recommender_model_reloads_total counter"]
-            for outcome in ("ok", "refused"):
-                out.append(f'recommender_model_reloads_total{{outcome="{outcome}"}} '
-                           f"{self.reloads[outcome]}")
-        out += ["# HELP recommender_model_info The model being served (value is always 1).",
-                "# TYPE recommender_model_info gauge"]
-        if model_version:
-            out.append(f'recommender_model_info{{version="{_esc(model_version)}"}} 1')
-        out += ["# HELP recommender_model_loaded Whether a model is loaded.",
-                "# TYPE recommender_model_loaded gauge",
-                f"recommender_model_loaded {1 if model_version else 0}"]
-        return "\n".join(out) + "\n"
+    def render(self) -> bytes:
+        """The exposition text of every metric (all workers' in multiprocess mode)."""
+        return generate_latest(self.registry)
 
-
-def _esc(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    def close(self) -> None:
+        """At shutdown: in multiprocess mode, drop this worker's live gauges from the folder."""
+        if self.multiprocess_dir:
+            mark_process_dead(os.getpid(), str(self.multiprocess_dir))
 
 
 class MetricsMiddleware:

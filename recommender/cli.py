@@ -2,17 +2,26 @@
 
 Each command is a thin shell over a function in the package, so everything it does can also be
 called from Python and from the notebooks. Heavy modules are imported inside the commands to keep
-``recommender --help`` instant.
+``recommender --help`` instant. Defaults the flags leave open (database URL, artifacts folder,
+time zone, API keys) come from :class:`recommender.settings.Settings`, the same object the API
+reads.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:  # pydantic is imported by the commands that need it, not by --help
+    from recommender.settings import Settings
 
 app = typer.Typer(
     help="Course recommendation engine for lifelong community learning.",
@@ -26,11 +35,31 @@ DbOption = Annotated[
     str | None,
     typer.Option("--db", help="Database URL (default: RECOMMENDER_DATABASE_URL or var/ SQLite)."),
 ]
+ArtifactsOption = Annotated[
+    Path | None,
+    typer.Option("--artifacts", help="Artifacts folder (default: RECOMMENDER_ARTIFACTS_DIR or "
+                 "artifacts/)."),
+]
 
 
 def _fail(message: str, code: int = 2) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def _settings(**flags) -> Settings:
+    """The settings, with every flag that was given (not None) over its ``RECOMMENDER_*``
+    variable; an invalid value stops the command with the reason."""
+    from pydantic import ValidationError
+
+    from recommender.settings import Settings
+
+    try:
+        return Settings(**{name: value for name, value in flags.items() if value is not None})
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+                            for e in exc.errors(include_url=False, include_input=False))
+        _fail(reasons, 2)
 
 
 @app.command()
@@ -76,7 +105,7 @@ def import_(
     from recommender.data.ingest import UnusableInput, import_folder
     from recommender.data.store import open_store
 
-    store = open_store(db)
+    store = open_store(_settings(database_url=db).database_url)
     try:
         result = import_folder(folder, store, report_path=report, progress=True)
     except UnusableInput as exc:
@@ -112,7 +141,7 @@ def _load_bundle(data: Path | None, db: str | None):
             return load_dataset(data)
         from recommender.data.store import open_store
 
-        store = open_store(db)
+        store = open_store(_settings(database_url=db).database_url)
         try:
             tables = store.read_all()
         finally:
@@ -126,8 +155,9 @@ def _load_bundle(data: Path | None, db: str | None):
 
 @app.command()
 def train(
-    out: Annotated[Path, typer.Option("--out", help="Artifacts folder (ARTIFACTS_DIR).")] = Path(
-        "artifacts"),
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Artifacts folder (default: RECOMMENDER_ARTIFACTS_DIR or artifacts/).")
+    ] = None,
     data: Annotated[
         Path | None, typer.Option("--data", help="District or generic benchmark folder.")
     ] = None,
@@ -143,6 +173,7 @@ def train(
     from recommender.data.datasets import summarize
     from recommender.training.recipe import train_artifact
 
+    out = _settings(artifacts_dir=out).artifacts_dir
     bundle = _load_bundle(data, db)
     info = summarize(bundle)
     typer.echo(f"training on {info['name']}: {info['users']} users, {info['items']} items, "
@@ -182,11 +213,7 @@ def benchmark(
 
 @app.command()
 def serve(
-    artifacts: Annotated[
-        Path | None,
-        typer.Option("--artifacts", help="Artifacts folder; serves its `current` "
-                     "(default: RECOMMENDER_ARTIFACTS_DIR or artifacts/)."),
-    ] = None,
+    artifacts: ArtifactsOption = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     db: DbOption = None,
@@ -194,38 +221,66 @@ def serve(
         bool, typer.Option("--insecure-dev", help="Allow starting without API keys (local only).")
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[int, typer.Option(
+        min=1, help="uvicorn worker processes; with more than one, /metrics aggregates them "
+        "through PROMETHEUS_MULTIPROC_DIR (a fresh folder unless it is set).")] = 1,
+    timezone: Annotated[str | None, typer.Option(
+        "--timezone", help="District time zone (default: RECOMMENDER_TIMEZONE or "
+        "Asia/Shanghai).")] = None,
 ) -> None:
-    """Serve the recommendation API (one uvicorn worker; OpenAPI docs at /docs).
+    """Serve the recommendation API (OpenAPI docs at /docs).
 
     Keys come from RECOMMENDER_API_KEYS (`platform:KEY,coordinator:KEY,admin:KEY`); without them
     the service refuses to start unless --insecure-dev is given.
     """
-    import os
-
-
-    if not os.environ.get("RECOMMENDER_API_KEYS", "").strip():
+    settings = _settings(artifacts_dir=artifacts, database_url=db, timezone=timezone)
+    if not settings.key_roles():
         if not insecure_dev:
             _fail("RECOMMENDER_API_KEYS is not set (role:key pairs, e.g. "
                   "platform:KEY,admin:KEY); use --insecure-dev only for local development")
-        os.environ["RECOMMENDER_INSECURE_DEV"] = "1"
+        settings = settings.model_copy(update={"insecure_dev": True})
         typer.secho("warning: --insecure-dev: every request is allowed without a key",
                     fg=typer.colors.YELLOW, err=True)
-    _run_server(artifacts, db, host, port, log_level)
+    _run_server(settings, host, port, workers=workers, log_level=log_level)
 
 
-def _run_server(artifacts: Path | None, db: str | None, host: str, port: int,
+@contextmanager
+def _metrics_folder(settings: Settings, workers: int) -> Iterator[Settings]:
+    """``settings`` with an empty multiprocess metrics folder when the server needs one.
+
+    Several workers each count their own requests; prometheus_client aggregates them through
+    files in ``PROMETHEUS_MULTIPROC_DIR``. A configured folder is emptied first (files of an
+    earlier run would be counted again); without one, a fresh folder is made for this run and
+    removed after it.
+    """
+    folder = settings.prometheus_multiproc_dir
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        yield settings
+    elif workers > 1:
+        fresh = Path(tempfile.mkdtemp(prefix="recommender-metrics-"))
+        try:
+            yield settings.model_copy(update={"prometheus_multiproc_dir": fresh})
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+    else:
+        yield settings
+
+
+def _run_server(settings: Settings, host: str, port: int, workers: int = 1,
                 log_level: str = "info") -> None:
-    import os
-
     import uvicorn
 
-    if artifacts is not None:
-        os.environ["RECOMMENDER_ARTIFACTS_DIR"] = str(artifacts)
-    if db is not None:
-        os.environ["RECOMMENDER_DATABASE_URL"] = db
-    # By import string: `recommender` never imports `api` (imports flow api -> recommender).
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=1,
-                log_level=log_level)
+    with _metrics_folder(settings, workers) as settings:
+        # The workers build their app (and Settings) from the variables this process exports.
+        settings.export()
+        typer.echo(f"serving {settings.artifacts_dir}/current on http://{host}:{port} "
+                   f"({workers} worker{'s' if workers > 1 else ''})", err=True)
+        # By import string: `recommender` never imports `api` (imports flow api -> recommender).
+        uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level)
 
 
 @app.command()
@@ -236,24 +291,26 @@ def demo(
     courses: Annotated[int, typer.Option(min=8)] = 120,
     seed: Annotated[int, typer.Option()] = 0,
     db: DbOption = None,
-    artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
+    artifacts: ArtifactsOption = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve at the end.")] = True,
 ) -> None:
-    """The whole demo: generate a district, import it, train, and serve it with fresh API keys."""
-    import os
+    """The whole demo: generate a district, import it, train, and serve it with fresh API keys
+    (or the ones in RECOMMENDER_API_KEYS)."""
     import secrets
 
     from recommender.data.ingest import import_folder
     from recommender.data.store import open_store
     from recommender.demo.generator import generate_district
+    from recommender.settings import ROLES
 
+    settings = _settings(artifacts_dir=artifacts, database_url=db)
     typer.secho(f"1/4 generating a demo district in {out}", bold=True)
     summary = generate_district(out, residents=residents, courses=courses, seed=seed,
                                 progress=True)
     typer.echo(f"    {summary['rows']}")
-    store = open_store(db)
+    store = open_store(settings.database_url)
     typer.secho(f"2/4 importing into {store!r}", bold=True)
     try:
         report = import_folder(out, store, report_path=out / "import_report.json", progress=True)
@@ -262,22 +319,28 @@ def demo(
     typer.echo(report.summary_text())
     if report.exit_code != 0:
         _fail("the generated district did not import cleanly; see the report above", 1)
-    typer.secho(f"3/4 training from the store into {artifacts}", bold=True)
-    train(out=artifacts, data=None, db=db, seed=seed)
-    keys = os.environ.get("RECOMMENDER_API_KEYS", "").strip()
-    if not keys:
-        keys = ",".join(f"{role}:{secrets.token_urlsafe(16)}"
-                        for role in ("platform", "coordinator", "admin"))
-        os.environ["RECOMMENDER_API_KEYS"] = keys
-    platform_key = dict(pair.split(":", 1) for pair in keys.split(","))["platform"]
+    typer.secho(f"3/4 training from the store into {settings.artifacts_dir}", bold=True)
+    train(out=settings.artifacts_dir, data=None, db=settings.database_url, seed=seed)
+    if "platform" not in settings.key_roles().values():
+        keys = ",".join(f"{role}:{secrets.token_urlsafe(16)}" for role in ROLES)
+        settings = _settings(artifacts_dir=settings.artifacts_dir,
+                             database_url=settings.database_url, api_keys=keys)
+    typer.secho("4/4 serving. API keys for this demo (role:key): "
+                + settings.api_keys.get_secret_value(), bold=True)
+    _print_requests(out, settings, f"http://{host}:{port}")
+    if serve_api:
+        _run_server(settings, host, port)
+
+
+def _print_requests(district: Path, settings: Settings, base: str) -> None:
+    """A few ready-to-run requests against the demo server, with its platform key."""
     from recommender.data.datasets import load_district
 
-    bundle = load_district(out)
+    platform_key = next(k for k, role in settings.key_roles().items() if role == "platform")
+    bundle = load_district(district)
     resident = str(bundle.interactions["user_id"].iloc[-1])
     course = str(bundle.items["item_id"].iloc[0])
-    base = f"http://{host}:{port}"
     hdr = f"-H 'X-API-Key: {platform_key}'"
-    typer.secho("4/4 serving. API keys for this demo (role:key): " + keys, bold=True)
     typer.echo(f"""Try:
   curl {hdr} '{base}/v1/residents/{resident}/recommendations?k=5'
   curl {hdr} '{base}/v1/residents/NEW-RESIDENT/recommendations?k=5'
@@ -285,8 +348,6 @@ def demo(
        -d '{{"birth_year": 1955, "community_id": "C01", "interests": ["interest"]}}'
   curl {hdr} '{base}/v1/courses/{course}/similar?k=5'
   curl '{base}/healthz'     (OpenAPI docs: {base}/docs)""")
-    if serve_api:
-        _run_server(artifacts, db, host, port)
 
 
 def main() -> None:  # pragma: no cover - console entry point

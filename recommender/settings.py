@@ -1,20 +1,52 @@
-"""Service settings: one pydantic-settings object read from ``RECOMMENDER_*`` variables."""
+"""Service settings: one pydantic-settings object read from ``RECOMMENDER_*`` variables.
+
+:class:`Settings` is the only place the code base reads the process environment: the command
+line and the API both build one, and hand its values to the store, the model holder and the
+service. :meth:`Settings.export` writes them back for the processes ``recommender serve``
+starts (uvicorn workers build their own :class:`Settings` from the same variables).
+"""
 
 from __future__ import annotations
 
+import os
+import zoneinfo
 from pathlib import Path
 
-from pydantic import SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recommender.domain import DISTRICT_TIMEZONE
+
 ROLES = ("platform", "coordinator", "admin")
+# The variable prometheus_client itself reads (in every worker, when it is first imported).
+MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Settings(BaseSettings):
     """Everything the service reads from the environment.
 
-    ``RECOMMENDER_API_KEYS`` is ``role:key`` pairs separated by commas, e.g.
-    ``platform:abc,coordinator:def,admin:ghi``; it is a secret, so it never shows in reprs/logs.
+    Attributes
+    ----------
+    database_url : str or None
+        ``RECOMMENDER_DATABASE_URL``; None means the store's default SQLite file
+        (``var/recommender.db``). PostgreSQL: ``postgresql+psycopg://...``.
+    artifacts_dir : Path
+        ``RECOMMENDER_ARTIFACTS_DIR`` (default ``artifacts``); the API serves its ``current``.
+    api_keys : SecretStr
+        ``RECOMMENDER_API_KEYS``: ``role:key`` pairs separated by commas, e.g.
+        ``platform:abc,coordinator:def,admin:ghi``; a secret, so it never shows in reprs or logs.
+    insecure_dev : bool
+        ``RECOMMENDER_INSECURE_DEV``: allow requests without a key when no key is configured;
+        only ``recommender serve --insecure-dev`` sets it.
+    timezone : str
+        ``RECOMMENDER_TIMEZONE``: the district's IANA time zone (default
+        :data:`recommender.domain.DISTRICT_TIMEZONE`); time-zone-aware event times are
+        converted to it.
+    prometheus_multiproc_dir : Path or None
+        ``PROMETHEUS_MULTIPROC_DIR`` (no prefix: prometheus_client reads the same variable).
+        When set, every worker writes its metrics to files in this folder and ``/metrics``
+        aggregates them, so a scrape counts the requests of all workers; it must be empty when
+        the server starts. ``recommender serve --workers N`` (N > 1) sets up a fresh one.
     """
 
     model_config = SettingsConfigDict(env_prefix="RECOMMENDER_", extra="ignore")
@@ -22,8 +54,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     artifacts_dir: Path = Path("artifacts")
     api_keys: SecretStr = SecretStr("")
-    insecure_dev: bool = False  # only `recommender serve --insecure-dev` sets it
-    timezone: str = "Asia/Shanghai"
+    insecure_dev: bool = False
+    timezone: str = DISTRICT_TIMEZONE
+    prometheus_multiproc_dir: Path | None = Field(
+        None, validation_alias=AliasChoices("prometheus_multiproc_dir", MULTIPROC_VARIABLE))
 
     @field_validator("api_keys")
     @classmethod
@@ -31,9 +65,51 @@ class Settings(BaseSettings):
         parse_api_keys(value.get_secret_value())  # raises naming the bad pair (not the key)
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"RECOMMENDER_TIMEZONE: {value!r} is not an IANA time zone "
+                             "(e.g. Asia/Shanghai)") from exc
+        return value
+
+    @field_validator("database_url", "prometheus_multiproc_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
+
     def key_roles(self) -> dict[str, str]:
         """``{key: role}`` for every configured key."""
         return parse_api_keys(self.api_keys.get_secret_value())
+
+    def variables(self) -> dict[str, str | None]:
+        """These settings as environment variables (None: the variable is unset)."""
+        def text(value) -> str | None:
+            return None if value is None else str(value)
+
+        return {
+            "RECOMMENDER_DATABASE_URL": text(self.database_url),
+            "RECOMMENDER_ARTIFACTS_DIR": str(self.artifacts_dir),
+            "RECOMMENDER_API_KEYS": self.api_keys.get_secret_value(),
+            "RECOMMENDER_INSECURE_DEV": "true" if self.insecure_dev else "false",
+            "RECOMMENDER_TIMEZONE": self.timezone,
+            MULTIPROC_VARIABLE: text(self.prometheus_multiproc_dir),
+        }
+
+    def export(self) -> None:
+        """Write :meth:`variables` into this process's environment.
+
+        Processes started afterwards (uvicorn's workers, which build the app from
+        ``api.main:create_app`` by import string) then read these settings, and
+        prometheus_client in each of them finds the multiprocess folder.
+        """
+        for name, value in self.variables().items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def parse_api_keys(text: str) -> dict[str, str]:

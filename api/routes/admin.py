@@ -35,4 +35,5 @@ def reload_model(_: AdminRole, service: ServiceDep, metrics: MetricsDep):
         metrics.count_reload("refused")
         raise ReloadRefused("artifact", f"{type(exc).__name__}: {exc}") from exc
     metrics.count_reload("ok")
+    metrics.set_model(snap.engine.version)
     return {"previous_version": previous, "version": snap.engine.version}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from api.deps import MetricsDep, ServiceDep
+from api.metrics import CONTENT_TYPE
+from recommender.serving import StoreError
 
 router = APIRouter(tags=["health"])
 
@@ -16,27 +19,24 @@ async def healthz():
 
 
 @router.get("/readyz")
-def readyz(request: Request):
+def readyz(service: ServiceDep):
     """Ready when a model is loaded and the store answers; 503 with the failing check if not."""
-    service = request.app.state.service
     holder = service.holder
     checks = {"model": "ok" if holder.ready else (holder.last_error or "no model loaded")}
     try:
-        with service.store.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        service.store.ping()
         checks["store"] = "ok"
-    except sa.exc.SQLAlchemyError as exc:
+    except StoreError as exc:
         checks["store"] = f"unavailable ({type(exc).__name__})"
     ok = all(v == "ok" for v in checks.values())
-    version = holder.version
-    return JSONResponse({"status": "ready" if ok else "not_ready", "model_version": version,
-                         "checks": checks}, status_code=200 if ok else 503)
+    return JSONResponse({"status": "ready" if ok else "not_ready",
+                         "model_version": holder.version, "checks": checks},
+                        status_code=200 if ok else 503)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(request: Request):
-    """Prometheus text: request counts, latency histograms, events, reloads, model version."""
-    holder = request.app.state.service.holder
-    version = holder.version
-    return PlainTextResponse(request.app.state.metrics.render(version),
-                             media_type="text/plain; version=0.0.4; charset=utf-8")
+def metrics(service: ServiceDep, metrics: MetricsDep):
+    """Prometheus text: request counts, latency histograms, events, reloads, model version
+    (every worker's, when several serve)."""
+    metrics.set_model(service.holder.version)  # this worker's; the others record theirs
+    return Response(metrics.render(), media_type=CONTENT_TYPE)

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from recommender.domain import BAND_NAMES
 from recommender.serving.errors import NotReady
@@ -214,20 +213,14 @@ class ModelHolder:
         return dict(zip(frame["community_id"], frame["name"]))
 
     def _enrolments(self, catalogue: Catalogue) -> np.ndarray:
+        """Net enrolments (enroll - cancel) per catalogue course, from the store."""
         enrolled = np.zeros(len(catalogue.ids), dtype=np.int64)
         if self.store is None:
             return enrolled
-        t = self.store.tables["participations"]
-        stmt = (sa.select(t.c.course_id, t.c.event, sa.func.count())
-                .where(t.c.event.in_(("enroll", "cancel"))).group_by(t.c.course_id, t.c.event))
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-        if rows:
-            frame = pd.DataFrame(rows, columns=["course_id", "event", "n"])
-            net = frame["n"].where(frame["event"] == "enroll", -frame["n"])
-            per_course = net.groupby(frame["course_id"]).sum()
-            pos = catalogue.ids.get_indexer(per_course.index)
-            enrolled[pos[pos >= 0]] = per_course.to_numpy()[pos >= 0]
+        for course, net in self.store.enrolment_counts().items():
+            pos = catalogue.position.get(str(course))
+            if pos is not None:
+                enrolled[pos] = net
         return enrolled
 
 

@@ -2,23 +2,26 @@
 
 The engine ranks; this module decides what may be offered and keeps the model current:
 
-* :class:`ModelHolder` owns the loaded engine and swaps it atomically on reload. A request takes
-  one :class:`~recommender.serving.rules.Snapshot` at its start and uses it to the end, so a reload never
-  changes a model under a request in flight; a corrupt artifact raises and the old snapshot keeps
-  serving.
-* :func:`recommender.serving.rules.allowed_mask` is the one place the business rules live (open, seats
-  left, still running, fits the resident's band or their household's children, not already
-  taken); :mod:`recommender.serving.rules` also holds the diversification and household rules.
+* :class:`~recommender.serving.holder.ModelHolder` owns the loaded engine and swaps it
+  atomically on reload. A request takes one :class:`~recommender.serving.holder.Snapshot` at its
+  start and uses it to the end, so a reload never changes a model under a request in flight; a
+  corrupt artifact raises and the old snapshot keeps serving.
+* :func:`recommender.serving.rules.allowed_mask` is the one place the business rules live (open,
+  seats left, still running, fits the resident's band or their household's children, not
+  already taken); :mod:`recommender.serving.rules` also holds the diversification and household
+  rules.
 * :class:`RecommendationService` answers the platform's questions (resident, profile, household,
-  similar courses) and ingests participation events (:mod:`recommender.serving.intake`: validated like
-  the importer does, through :data:`recommender.domain.TABLES`, stored durably, then folded into
-  the engine at once).
+  similar courses) and ingests participation events (:mod:`recommender.serving.intake`:
+  validated like the importer does, through :data:`recommender.domain.TABLES`, stored durably,
+  then folded into the engine at once).
 
 Seats: a course's enrolments are its ``enroll`` events minus its ``cancel`` events in the store
-(read once per model load with one aggregate query, then kept current by the events this process
-ingests). A resident's own commitments (enrolled and not cancelled, attended, or completed) are
-read from the store per request, by the indexed ``resident_id``, so the store stays the one source
-of truth and several workers agree on them.
+(:meth:`Store.enrolment_counts <recommender.data.store.Store.enrolment_counts>`, read once per
+model load, then kept current by the events this process ingests). A resident's own commitments
+(enrolled and not cancelled, attended, or completed) are read from the store per request
+(:meth:`Store.commitments <recommender.data.store.Store.commitments>`, by the indexed
+``resident_id``), so the store stays the one source of truth and several workers agree on them.
+This module runs no SQL of its own.
 """
 
 from __future__ import annotations
@@ -30,9 +33,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sqlalchemy as sa
 
-from recommender.domain import CATEGORIES, AgeBands
+from recommender.domain import CATEGORIES, DISTRICT_TIMEZONE, AgeBands
 from recommender.serving.errors import InvalidInput, NotFound, NotReady, ServiceError
 from recommender.serving.holder import Catalogue, ModelHolder, Snapshot
 from recommender.serving.intake import IngestReport, ingest, validate_event
@@ -43,10 +45,6 @@ if TYPE_CHECKING:  # the engine is imported lazily so this module loads without 
     from recommender.serving.engine import UserContext
 
 log = logging.getLogger(__name__)
-
-# Events that commit a resident to a course (see module docstring for the rule).
-_COMMIT_EVENTS = ("enroll", "attend", "complete", "cancel")
-
 
 @dataclass(frozen=True)
 class ResidentFacts:
@@ -83,44 +81,31 @@ class RecommendationService:
     """
 
     def __init__(self, store: Store, holder: ModelHolder,
-                 today: Callable[[], dt.date] | None = None, timezone: str = "Asia/Shanghai",
+                 today: Callable[[], dt.date] | None = None, timezone: str = DISTRICT_TIMEZONE,
                  bands: AgeBands | None = None) -> None:
         self.store = store
         self.holder = holder
         self.today = today or dt.date.today
         self.timezone = timezone
         self.bands = bands or AgeBands()
-        t = store.tables["participations"]
-        # Built once: SQLAlchemy reuses its compiled form (building a select costs ~0.2 ms).
-        self._commitments = (
-            sa.select(t.c.course_id, t.c.event)
-            .where(t.c.resident_id == sa.bindparam("resident_id"),
-                   t.c.event.in_(_COMMIT_EVENTS))
-            .order_by(t.c.occurred_at, t.c.event_id))
-        r = store.tables["residents"]
-        self._resident_row = sa.select(r).where(r.c.resident_id == sa.bindparam("resident_id"))
 
     # -- lookups -----------------------------------------------------------------------
     def taken(self, resident_id: str) -> set[str]:
-        """Courses the resident is enrolled in (not cancelled), has attended or completed."""
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(self._commitments, {"resident_id": resident_id}).all()
+        """Courses the resident is enrolled in (not cancelled), has attended or completed.
+
+        Their latest commitment to a course decides, except that a completion stays taken.
+        """
         state: dict[str, str] = {}
-        for course, event in rows:
+        for course, event in self.store.commitments(resident_id):
             if state.get(course) != "complete":
                 state[course] = event
         return {course for course, event in state.items() if event != "cancel"}
-
-    def _stored_resident(self, resident_id: str) -> dict | None:
-        with self.store.engine.connect() as conn:
-            row = conn.execute(self._resident_row, {"resident_id": resident_id}).mappings().first()
-        return dict(row) if row else None
 
     def resident_facts(self, resident_id: str) -> ResidentFacts:
         """The store reads :meth:`for_resident` needs (it makes them itself when not given)."""
         unknown = self.holder.snapshot().engine.context_for(resident_id) is None
         return ResidentFacts(frozenset(self.taken(resident_id)),
-                             self._stored_resident(resident_id) if unknown else None, unknown)
+                             self.store.resident(resident_id) if unknown else None, unknown)
 
     def _context(self, snap: Snapshot, resident_id: str,
                  facts: ResidentFacts | None = None) -> UserContext:
@@ -131,7 +116,7 @@ class RecommendationService:
         if ctx is not None:
             return ctx
         row = facts.stored if facts is not None and facts.read_row else (
-            self._stored_resident(resident_id))
+            self.store.resident(resident_id))
         band = None
         if row and row.get("birth_year") is not None and row["birth_year"] <= self.today().year:
             band = self.bands.band(row["birth_year"], self.today())
@@ -223,20 +208,38 @@ class RecommendationService:
         members = self._members(snap, household_id)
         if not members:
             raise NotFound("household_id", f"unknown household {household_id!r}")
-        taken = dict(taken or {})
-        cat = snap.catalogue
-        base = allowed_mask(snap, self.today())
+        fits, roles = self._member_fits(snap, members, taken or {})
+        count = np.sum(fits, axis=0)
+        # Enough seats left for every member the course is for.
+        together = allowed_mask(snap, self.today()) & (count >= 2) & (snap.seats_left >= count)
+        fused = self._fused_ranking(snap, members, fits, together)
+        order = [p for p in np.argsort(-fused, kind="stable") if together[p]][:k]
+        items = [_household_course(snap, pos, rank, float(fused[pos]), members, fits, roles)
+                 for rank, pos in enumerate(order, 1)]
+        return {"household_id": household_id, "model_version": snap.engine.version,
+                "members": [{"resident_id": r, "age_band": b} for r, b in members],
+                "items": items}
+
+    def _member_fits(self, snap: Snapshot, members: list[tuple[str, str | None]],
+                     taken: Mapping[str, Iterable[str]]) -> tuple[list, list]:
+        """Per member: the catalogue mask of courses they are for (and have not taken), and
+        their role in each course (``participant`` or ``carer``)."""
+        today = self.today()
         children = {b for _, b in members if b in CHILD_BANDS}
         fits, roles = [], []
         for resident_id, band in members:
-            direct, carer = household_fit(snap, self.today(), band, children)
+            direct, carer = household_fit(snap, today, band, children)
             fit = direct | carer
             done = taken[resident_id] if resident_id in taken else self.taken(resident_id)
-            fit[cat.positions(done)] = False
+            fit[snap.catalogue.positions(done)] = False
             fits.append(fit)
             roles.append(np.where(direct, "participant", "carer"))
-        count = np.sum(fits, axis=0)
-        together = base & (count >= 2) & (snap.seats_left >= count)
+        return fits, roles
+
+    def _fused_ranking(self, snap: Snapshot, members: list[tuple[str, str | None]],
+                       fits: list[np.ndarray], together: np.ndarray) -> np.ndarray:
+        """Reciprocal-rank fusion of each member's own ranking of the courses they are for."""
+        cat = snap.catalogue
         fused = np.zeros(len(cat.ids))
         for (resident_id, _), fit in zip(members, fits):
             mask = together & fit
@@ -246,21 +249,7 @@ class RecommendationService:
             recs = snap.engine.recommend(ctx, n=int(mask.sum()), allowed=mask, explain=False)
             for rank, rec in enumerate(recs):
                 fused[cat.position[rec.item_id]] += 1.0 / (10 + rank)
-        order = [p for p in np.argsort(-fused, kind="stable") if together[p]][:k]
-        items = []
-        for rank, pos in enumerate(order, 1):
-            who = [{"resident_id": r, "age_band": b, "role": str(role[pos])}
-                   for (r, b), fit, role in zip(members, fits, roles) if fit[pos]]
-            reasons = [f"for {len(who)} members of the household ("
-                       + ", ".join(sorted({w['age_band'] for w in who if w['age_band']})) + ")"]
-            if any(w["role"] == "carer" for w in who):
-                reasons.append("a family course: the adult attends with the child")
-            items.append({**cat.records[pos], "rank": rank, "score": float(fused[pos]),
-                          "seats_left": int(snap.seats_left[pos]), "for_members": who,
-                          "reasons": reasons})
-        return {"household_id": household_id, "model_version": snap.engine.version,
-                "members": [{"resident_id": r, "age_band": b} for r, b in members],
-                "items": items}
+        return fused
 
     def similar(self, course_id: str, k: int = 10, available_only: bool = True) -> dict:
         """Courses like ``course_id``; with ``available_only``, only ones open to enrol in."""
@@ -301,6 +290,20 @@ class RecommendationService:
         See :func:`recommender.serving.intake.ingest`.
         """
         return ingest(self.store, self.holder, events, self.timezone)
+
+
+def _household_course(snap: Snapshot, pos: int, rank: int, score: float,
+                      members: list[tuple[str, str | None]], fits: list[np.ndarray],
+                      roles: list[np.ndarray]) -> dict:
+    """One course of a household list: who it is for, as what, and why."""
+    who = [{"resident_id": r, "age_band": b, "role": str(role[pos])}
+           for (r, b), fit, role in zip(members, fits, roles) if fit[pos]]
+    reasons = [f"for {len(who)} members of the household ("
+               + ", ".join(sorted({w["age_band"] for w in who if w["age_band"]})) + ")"]
+    if any(w["role"] == "carer" for w in who):
+        reasons.append("a family course: the adult attends with the child")
+    return {**snap.catalogue.records[pos], "rank": rank, "score": score,
+            "seats_left": int(snap.seats_left[pos]), "for_members": who, "reasons": reasons}
 
 
 __all__ = ["CATEGORIES", "Catalogue", "IngestReport", "InvalidInput", "ModelHolder", "NotFound",

@@ -11,9 +11,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.main import create_app
+from recommender.serving import StoreError, open_store
 from recommender.settings import Settings, parse_api_keys
 from recommender.training.artifacts import promote, resolve
 from tests.api.conftest import ADMIN, COORDINATOR, KEYS, PLATFORM
+from tests.api.test_metrics import parse
 
 
 @pytest.mark.parametrize("method, url", [
@@ -90,14 +92,34 @@ def test_health_readiness_and_metrics(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {"model": "ok", "store": "ok"}
     client.get("/v1/residents/R000002/recommendations", headers=PLATFORM)
-    text = client.get("/metrics").text
+    response = client.get("/metrics")
+    samples = parse(response.text)
     version = ready.json()["model_version"]
-    assert f'recommender_model_info{{version="{version}"}} 1' in text
-    route = "/v1/residents/{resident_id}/recommendations"
-    assert f'recommender_http_requests_total{{method="GET",route="{route}",status="200"}}' in text
-    assert (f'recommender_http_request_duration_seconds_bucket{{method="GET",route="{route}",'
-            'le="+Inf"}') in text
-    assert "R000002" not in text and KEYS["platform"] not in text
+    assert samples[("recommender_model_info", frozenset({("version", version)}))] == 1
+    route = {("method", "GET"), ("route", "/v1/residents/{resident_id}/recommendations")}
+    assert samples[("recommender_http_requests_total", frozenset(route | {("status", "200")}))] \
+        >= 1
+    assert samples[("recommender_http_request_duration_seconds_bucket",
+                    frozenset(route | {("le", "+Inf")}))] >= 1
+    assert "R000002" not in response.text and KEYS["platform"] not in response.text
+
+
+def test_readiness_names_an_unavailable_store(db_url, artifacts, tmp_path, monkeypatch):
+    app = create_app(Settings(database_url=db_url, artifacts_dir=artifacts, api_keys="admin:a"))
+    with TestClient(app) as c:
+        assert c.get("/readyz").status_code == 200
+        store = app.state.service.store
+        # The same store object, now on a database that cannot be opened (a folder).
+        broken = open_store(f"sqlite:///{tmp_path}", create=False)
+        monkeypatch.setattr(store, "engine", broken.engine)
+        with pytest.raises(StoreError):
+            store.ping()
+        r = c.get("/readyz")
+        assert r.status_code == 503
+        assert r.json()["checks"] == {"model": "ok", "store": "unavailable (OperationalError)"}
+        assert r.json()["model_version"] == resolve(artifacts).name
+        monkeypatch.undo()  # the lifespan disposes the store's own engine on the way out
+        broken.dispose()
 
 
 def test_docs_and_openapi(client):

@@ -1,0 +1,198 @@
+"""One Settings for the command line and the API: defaults, ``RECOMMENDER_*`` variables, what
+``recommender serve`` hands its workers (including the multiprocess metrics folder), and that no
+other module reads the environment."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from recommender.cli import app as cli
+from recommender.domain import DISTRICT_TIMEZONE
+from recommender.settings import Settings
+from tests.conftest import ROOT
+
+VARIABLES = (*Settings.model_construct().variables(), "prometheus_multiproc_dir")
+
+
+@pytest.fixture
+def env(monkeypatch):
+    """No setting variable set; whatever a test (or the CLI's export) sets is undone after."""
+    for name in VARIABLES:
+        monkeypatch.setenv(name, "")  # records the original value, so teardown restores it
+        monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_defaults(env):
+    s = Settings()
+    assert s.database_url is None and s.artifacts_dir == Path("artifacts")
+    assert s.timezone == DISTRICT_TIMEZONE
+    assert s.key_roles() == {} and not s.insecure_dev
+    assert s.prometheus_multiproc_dir is None
+
+
+def test_variables_are_read(env, tmp_path):
+    env.setenv("RECOMMENDER_DATABASE_URL", "postgresql+psycopg://db/district")
+    env.setenv("RECOMMENDER_TIMEZONE", "Europe/Lisbon")
+    env.setenv("RECOMMENDER_INSECURE_DEV", "1")
+    env.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    s = Settings()
+    assert s.database_url == "postgresql+psycopg://db/district"
+    assert s.timezone == "Europe/Lisbon" and s.insecure_dev
+    assert s.prometheus_multiproc_dir == tmp_path
+    env.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    assert Settings().prometheus_multiproc_dir is None
+
+
+def test_an_unknown_time_zone_is_refused(env):
+    env.setenv("RECOMMENDER_TIMEZONE", "Asia/Atlantis")
+    with pytest.raises(ValidationError, match="RECOMMENDER_TIMEZONE.*Asia/Atlantis"):
+        Settings()
+
+
+def test_export_round_trips_through_the_variables(env, tmp_path):
+    s = Settings(database_url="sqlite:///x.db", artifacts_dir=tmp_path / "art",
+                 api_keys="platform:p1,admin:a1", insecure_dev=True, timezone="Europe/Paris",
+                 prometheus_multiproc_dir=tmp_path / "metrics")
+    s.export()
+    assert Settings() == s
+    # A field that is None unsets its variable.
+    Settings(api_keys="admin:a2", database_url=None, prometheus_multiproc_dir=None,
+             insecure_dev=False).export()
+    again = Settings()
+    assert again.database_url is None and again.prometheus_multiproc_dir is None
+    assert again.key_roles() == {"a2": "admin"} and not again.insecure_dev
+
+
+def test_no_other_module_reads_the_environment():
+    reads = re.compile(r"\b(environ|getenv)\b")
+    offenders = [f"{path.relative_to(ROOT)}:{n}"
+                 for folder in ("recommender", "api", "features", "models")
+                 for path in sorted((ROOT / folder).rglob("*.py"))
+                 if path != ROOT / "recommender" / "settings.py"
+                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if reads.search(line)]
+    assert not offenders, offenders
+
+
+# -- recommender serve: what the workers are started with -------------------------------------
+
+
+@pytest.fixture
+def uvicorn_calls(env):
+    """Replace uvicorn.run; each call records its arguments, the Settings a worker would
+    build at that moment, and the metrics folder's content."""
+    import uvicorn
+
+    calls = []
+
+    def run(app, **kwargs):
+        settings = Settings()
+        folder = settings.prometheus_multiproc_dir
+        calls.append({"app": app, **kwargs, "settings": settings,
+                      "folder_files": None if folder is None else sorted(
+                          p.name for p in folder.iterdir())})
+
+    env.setattr(uvicorn, "run", run)
+    return calls
+
+
+def test_serve_hands_flags_and_variables_to_its_workers(uvicorn_calls, env, tmp_path):
+    env.setenv("RECOMMENDER_API_KEYS", "platform:p1")
+    env.setenv("RECOMMENDER_ARTIFACTS_DIR", str(tmp_path / "from-env"))
+    result = CliRunner().invoke(cli, ["serve", "--db", "sqlite:///flag.db", "--port", "8123",
+                                      "--timezone", "Europe/Paris", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    (call,) = uvicorn_calls
+    assert (call["app"], call["factory"], call["workers"], call["port"]) == (
+        "api.main:create_app", True, 2, 8123)
+    worker = call["settings"]
+    assert worker.database_url == "sqlite:///flag.db"  # the flag
+    assert worker.artifacts_dir == tmp_path / "from-env"  # the variable, no flag given
+    assert worker.timezone == "Europe/Paris" and worker.key_roles() == {"p1": "platform"}
+    # More than one worker: a fresh, empty folder for their metrics, removed afterwards.
+    folder = worker.prometheus_multiproc_dir
+    assert folder is not None and call["folder_files"] == []
+    assert not folder.exists()
+
+
+def test_serve_empties_a_configured_metrics_folder(uvicorn_calls, env, tmp_path):
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_4242.db").write_bytes(b"stale")
+    (folder / "keep.txt").write_text("not a metrics file")
+    env.setenv("RECOMMENDER_API_KEYS", "platform:p1")
+    env.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    result = CliRunner().invoke(cli, ["serve", "--artifacts", str(tmp_path / "art")])
+    assert result.exit_code == 0, result.output
+    (call,) = uvicorn_calls
+    assert call["workers"] == 1 and call["settings"].prometheus_multiproc_dir == folder
+    assert call["folder_files"] == ["keep.txt"]
+    assert call["settings"].artifacts_dir == tmp_path / "art"
+
+
+def test_serve_one_worker_needs_no_metrics_folder(uvicorn_calls, env):
+    result = CliRunner().invoke(cli, ["serve", "--insecure-dev"])
+    assert result.exit_code == 0, result.output
+    assert "--insecure-dev" in result.output
+    (call,) = uvicorn_calls
+    assert call["settings"].prometheus_multiproc_dir is None
+    assert call["settings"].insecure_dev and call["settings"].timezone == DISTRICT_TIMEZONE
+
+
+def test_serve_refuses_invalid_settings(uvicorn_calls, env):
+    env.setenv("RECOMMENDER_API_KEYS", "root:abc")
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 2 and "unknown role 'root'" in result.output
+    assert "abc" not in result.output
+    env.setenv("RECOMMENDER_API_KEYS", "platform:p1")
+    result = CliRunner().invoke(cli, ["serve", "--timezone", "Nowhere/Land"])
+    assert result.exit_code == 2 and "Nowhere/Land" in result.output
+    assert uvicorn_calls == []
+
+
+# -- the other commands' defaults -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_district(tmp_path_factory) -> Path:
+    from recommender.demo.generator import generate_district
+
+    out = tmp_path_factory.mktemp("small-district")
+    generate_district(out, residents=40, courses=10, seed=3, fmt="csv")
+    return out
+
+
+def test_import_and_train_default_to_the_settings(env, small_district, tmp_path):
+    from recommender.data.store import open_store
+    from recommender.training import recipe
+
+    env.setenv("RECOMMENDER_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    env.setenv("RECOMMENDER_ARTIFACTS_DIR", str(tmp_path / "env-artifacts"))
+    result = CliRunner().invoke(cli, ["import", str(small_district)])
+    assert result.exit_code == 0, result.output
+    store = open_store(f"sqlite:///{tmp_path / 'env.db'}")
+    assert store.count("residents") == 40
+    store.dispose()
+    result = CliRunner().invoke(cli, ["import", str(small_district), "--db",
+                                      f"sqlite:///{tmp_path / 'flag.db'}"])
+    assert result.exit_code == 0 and (tmp_path / "flag.db").exists()
+
+    trained = []
+
+    def fake_train(bundle, out, seed=0):
+        trained.append((bundle.name, Path(out)))
+        return Path(out) / "v-test"
+
+    env.setattr(recipe, "train_artifact", fake_train)
+    result = CliRunner().invoke(cli, ["train"])  # from the store in RECOMMENDER_DATABASE_URL
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "flag-artifacts")])
+    assert result.exit_code == 0, result.output
+    assert trained == [("store", tmp_path / "env-artifacts"),
+                       ("store", tmp_path / "flag-artifacts")]
