@@ -2,8 +2,9 @@
 
 Modelled on implicit's ``recommender_base.py`` and scikit-learn's ``BaseEstimator``:
 
-- ``__init__`` only stores parameters; ``fit`` validates them and the data, and sets the fitted
-  attributes (names ending in ``_``); ``fit`` returns ``self``.
+- ``__init__`` only stores parameters; ``fit`` validates them and the data, drops whatever an
+  earlier fit left (every attribute that is not a parameter), and sets the fitted attributes
+  (names ending in ``_``); ``fit`` returns ``self``.
 - Subclasses implement two hooks: ``_fit(X, **side)`` and ``_score(users, X, **side)``. The public
   :meth:`Recommender.fit`, :meth:`Recommender.score` and :meth:`Recommender.recommend` validate
   their input once, here, and never differ between models.
@@ -133,8 +134,7 @@ class Recommender(ABC):
         X = _as_csr(user_items, "user_items")
         if X.shape[1] == 0:
             raise ValueError("user_items has no columns (n_items=0): nothing to recommend")
-        # A refit must not keep caches built from the previous fit.
-        self.__dict__.pop("_cache", None)
+        self._forget_fit()
         self.n_users_, self.n_items_ = int(X.shape[0]), int(X.shape[1])
         self._fit(X, **side)
         return self
@@ -231,6 +231,16 @@ class Recommender(ABC):
     def _validate_params(self) -> None:
         """Raise ``ValueError`` naming the parameter and value for any bad parameter."""
         return None  # models without parameters have nothing to check
+
+    def _forget_fit(self) -> None:
+        """Drop everything but the parameters: fitted attributes, parts and caches.
+
+        A refit then starts from what ``__init__`` left, so nothing built from the previous
+        data (a cache, a component, an attribute the new fit does not set) can leak into it.
+        """
+        params = set(self._param_names())
+        for name in [name for name in vars(self) if name not in params]:
+            delattr(self, name)
 
     # -- validation helpers ---------------------------------------------------------------------
 
@@ -453,18 +463,38 @@ def _as_user_indices(user_indices: Any) -> np.ndarray:
 
 
 def check_param(
-    name: str, value: Any, kind: str, low: float | None = None, low_inclusive: bool = True
+    name: str,
+    value: Any,
+    kind: str,
+    low: float | None = None,
+    low_inclusive: bool = True,
+    high: float | None = None,
+    high_inclusive: bool = True,
 ) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite ``kind`` above ``low``.
+    """Raise ``ValueError`` naming ``name=value`` unless ``value`` is a finite ``kind`` in range.
 
     ``kind`` is ``"int"`` or ``"float"`` (an int is a valid float). Booleans are never accepted
-    as numbers: ``factors=True`` is a mistake, not 1.
+    as numbers: ``factors=True`` is a mistake, not 1. ``low`` / ``high`` bound the value,
+    inclusively unless ``low_inclusive`` / ``high_inclusive`` is False.
     """
     types: tuple[type, ...] = (int, np.integer) if kind == "int" else (int, float, np.number)
     ok = isinstance(value, types) and not isinstance(value, bool | np.bool_)
     ok = ok and bool(np.isfinite(value))
     if ok and low is not None:
         ok = bool(value >= low) if low_inclusive else bool(value > low)
+    if ok and high is not None:
+        ok = bool(value <= high) if high_inclusive else bool(value < high)
     if not ok:
-        bound = "" if low is None else f" {'>=' if low_inclusive else '>'} {low}"
-        raise ValueError(f"{name} must be a finite {kind}{bound}, got {value!r}")
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>=' if low_inclusive else '>'} {low}")
+        if high is not None:
+            bounds.append(f"{'<=' if high_inclusive else '<'} {high}")
+        bound = f" {' and '.join(bounds)}" if bounds else ""
+        raise ValueError(f"{name}={value!r}: must be a finite {kind}{bound}")
+
+
+def check_bool(name: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``name=value`` unless ``value`` is a bool."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name}={value!r}: must be a bool")

@@ -23,7 +23,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from threadpoolctl import threadpool_limits
 
-from models.base import Recommender, check_param
+from models.base import Recommender, check_bool, check_param
 
 
 def _check_common(model: Recommender) -> None:
@@ -34,8 +34,7 @@ def _check_common(model: Recommender) -> None:
     rs = model.random_state
     if rs is not None:
         check_param("random_state", rs, "int", low=0)
-    if not isinstance(model.fold_in, bool | np.bool_):
-        raise ValueError(f"fold_in must be a bool, got {model.fold_in!r}")
+    check_bool("fold_in", model.fold_in)
 
 
 # Batches smaller than this are folded in on one thread.

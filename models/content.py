@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize as l2_normalize
 
-from models.base import DENSE_ITEM_LIMIT, Recommender, _as_csr
+from models.base import DENSE_ITEM_LIMIT, Recommender, _as_csr, check_bool
 
 # Users scored per dense block of profiles: bounds memory to _CHUNK × n_features floats.
 _CHUNK = 1024
@@ -52,10 +52,8 @@ class ContentModel(Recommender):
         self.normalize = normalize
 
     def _validate_params(self) -> None:
-        for name in ("idf", "normalize"):
-            value = getattr(self, name)
-            if not isinstance(value, bool | np.bool_):
-                raise ValueError(f"{name} must be a bool, got {value!r}")
+        check_bool("idf", self.idf)
+        check_bool("normalize", self.normalize)
 
     def _fit(self, X: sp.csr_matrix, item_features: Any = None) -> None:
         if item_features is None:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from models.base import Recommender, check_param
+from models.base import Recommender, check_bool, check_param
 
 
 class Popularity(Recommender):
@@ -57,8 +57,7 @@ class Popularity(Recommender):
         self.shrinkage = shrinkage
 
     def _validate_params(self) -> None:
-        if not isinstance(self.weighted, bool | np.bool_):
-            raise ValueError(f"weighted must be a bool, got {self.weighted!r}")
+        check_bool("weighted", self.weighted)
         check_param("shrinkage", self.shrinkage, "float", low=0.0)
 
     def _fit(self, X: sp.csr_matrix, user_groups: Any = None) -> None:

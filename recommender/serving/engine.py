@@ -24,6 +24,12 @@ from recommender.training.recipe import read_model_files
 
 # The profile signal becomes a reason when it makes the category 1.5 times likelier.
 PROFILE_REASON_LIFT = float(np.log(1.5))
+# A component gives a reason for an item it ranks among its best REASON_TOP for the resident.
+REASON_TOP = 20
+# Components whose reason is given only when no other reason is, best-ranking first: they
+# add little next to the others (the popularity of a category, of a course across the
+# district, co-occurrence and content, which "because you took" already words).
+_OTHER_REASONS = ("cat_band", "pop", "ease", "knn", "content")
 BAND_WORDS = {
     "preschool": "preschool children", "school_age": "school-age children",
     "working_age": "working-age residents", "elderly": "elderly residents",
@@ -245,34 +251,65 @@ class Engine:
 
     # -- explanations -------------------------------------------------------------------------
     def _explain(self, history, items, signals, ctx: UserContext) -> list[list[str]]:
-        """Reasons in words, from the signals that put each item on the list."""
+        """Reasons in words, drawn only from signals that exist for each item.
+
+        A component gives a reason only if the model has it (ALS is off by default), scores
+        the item above zero, and ranks it among its best ``REASON_TOP`` for this resident and
+        among the candidates it proposed (see
+        :meth:`~models.hybrid.HybridRanker.component_ranks`). Band and community reasons need
+        a band and a community the model knows, history reasons a history. An item no signal
+        speaks for gets no reason rather than an invented one.
+        """
         col = {name: j for j, name in enumerate(SIGNALS)}
+        ranks = self.model.component_ranks(signals)
         anchors = self.model.anchors(items, history)
-        band = BAND_WORDS.get(ctx.age_band or "", ctx.age_band)
-        top20 = np.log1p(20)
+        band, words = self._reason_words(ctx, has_history=len(history) > 0)
+        top = min(REASON_TOP, self.model.n_candidates)
         out = []
-        for item, anchor, s in zip(items, anchors, signals):
-            reasons: list[str] = []
+        for k, (item, anchor, s) in enumerate(zip(items, anchors, signals)):
+            vouch = {name: bool(r[k] < top) and name in words for name, r in ranks.items()}
             cat = self._categories[item]
+            reasons: list[str] = []
             if s[col["interest"]] > 0 and cat:
                 reasons.append(f"matches your interest in {cat}")
-            if anchor >= 0:
+            if anchor >= 0 and (vouch["knn"] or vouch["content"]):
                 reasons.append(f"because you took {self._titles[anchor]}")
-            if ctx.community_id and band and s[col["pop_local_rank"]] <= top20:
-                reasons.append(f"popular with {band} in "
-                               f"{self._community_name(ctx.community_id)}")
-            elif band and s[col["pop_band_rank"]] <= top20:
-                reasons.append(f"popular with {band}")
+            if vouch["pop_local"] or vouch["pop_band"]:
+                reasons.append(words["pop_local" if vouch["pop_local"] else "pop_band"])
             if band and s[col["eligible"]] > 0:
                 reasons.append(f"made for {band}")
             if s[col["same_community"]] > 0:
                 reasons.append("held in your community")
             if cat and s[col["profile_category"]] >= PROFILE_REASON_LIFT:
                 reasons.append(f"{cat} is a favourite of residents with a profile like yours")
-            if len(history) and s[col["als_rank"]] <= top20:
-                reasons.append("residents with a history like yours joined it")
-            out.append(reasons or ["popular across the district"])
+            if vouch["als"]:
+                reasons.append(words["als"])
+            if s[col["item_log_count"]] == 0:  # no interaction in the training history
+                reasons.append("a new course")
+            if not reasons:  # else the reason of the other component that ranks it best
+                rest = [(ranks[name][k], name) for name in _OTHER_REASONS
+                        if vouch[name] and (cat or name != "cat_band")]
+                if rest:
+                    reasons.append(words[min(rest)[1]].format(category=cat))
+            out.append(reasons)
         return out
+
+    def _reason_words(self, ctx: UserContext, has_history: bool) -> tuple[str, dict[str, str]]:
+        """The resident's band in words ("" when the model knows no band for them), and the
+        reason of each component that can speak for them (``{category}``: the item's)."""
+        band = BAND_WORDS[ctx.age_band] if band_codes([ctx.age_band])[0] >= 0 else ""
+        words = {"pop": "popular across the district"}
+        if band:
+            words["pop_band"] = f"popular with {band}"
+            words["cat_band"] = "{category} courses are popular with " + band
+            if self._community_code.get(ctx.community_id, -1) >= 0:
+                words["pop_local"] = (f"popular with {band} in "
+                                      f"{self._community_name(ctx.community_id)}")
+        if has_history:
+            words["ease"] = words["knn"] = "often taken with courses you took"
+            words["content"] = "like courses you took"
+            words["als"] = "residents with a history like yours joined it"
+        return band, words
 
     def _community_name(self, community_id: str) -> str:
         return self.community_names.get(community_id, str(community_id))

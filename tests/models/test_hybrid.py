@@ -1,11 +1,12 @@
-"""The hybrid ranker: the model contract, cold users, cold items, filters and explanations.
+"""The hybrid ranker: the shared model contract, cold users, cold items, filters, explanations.
 
-The hybrid needs a validation cut (``validation=(fit_X, target[, item_temporal])``), so it
-cannot inherit the shared mixin as is; the same contract points are tested here directly.
+The hybrid passes the shared mixin on the checkerboard, given side information built from it
+(bands, categories, content and a validation cut): :class:`TestHybridRanker` in the served
+configuration (ALS off, the default) and :class:`TestHybridRankerWithALS`.
 
-The data is two age bands with disjoint favourite items (band 0 takes items 0-5, band 1 items
-6-11) plus item 12, a cold course with no interactions whose content equals item 0's. In the
-validation cut items 5 and 11 are new (all their interactions fall after the cut), so the
+The other tests use two age bands with disjoint favourite items (band 0 takes items 0-5, band 1
+items 6-11) plus item 12, a cold course with no interactions whose content equals item 0's. In
+the validation cut items 5 and 11 are new (all their interactions fall after the cut), so the
 re-ranker sees courses without history become popular and learns to trust their content.
 """
 
@@ -17,7 +18,8 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from models.base import NotFittedError, Recommender
-from models.hybrid import SIGNALS, HybridRanker
+from models.hybrid import COMPONENTS, SIGNALS, HybridRanker
+from tests.models.mixin import Checkerboard, RecommenderContract
 
 USERS_PER_BAND = 40
 ITEMS_PER_BAND = 6
@@ -117,25 +119,63 @@ def _side(data, users) -> dict:
     return {"user_band": data["band"][users], "user_community": data["band"][users]}
 
 
-# -- sklearn conventions ------------------------------------------------------------------------
+# -- the shared contract ------------------------------------------------------------------------
 
 
-def test_fit_returns_self_and_sets_sizes(data):
-    model = HybridRanker(**SMALL)
-    assert model.fit(data["X"], validation=data["validation"], **data["side"]) is model
-    assert model.is_fitted()
-    assert (model.n_users_, model.n_items_) == data["X"].shape
+def checkerboard_side(data: Checkerboard) -> dict:
+    """The hybrid's side information for a checkerboard: a group is an age band and a course
+    category, content is the group plus a feature of the item's own, and the validation cut
+    puts every fourth user after it (all their items are targets: cold users) and each other
+    user's last item. Every third user's band is unknown, as for residents without a birth
+    year, so the trees learn to rank from the row alone too (as they must for a user unseen
+    at fit time who is scored without a band)."""
+    X = data.user_items
+    rows = np.repeat(np.arange(data.n_users), np.diff(X.indptr))
+    last = np.zeros(X.nnz, dtype=bool)
+    last[X.indptr[1:] - 1] = True
+    after = (rows % 4 == 3) | last
+    target = sp.csr_matrix((np.ones(after.sum(), np.float32), (rows[after], X.indices[after])),
+                           shape=X.shape)
+    fit_X = sp.csr_matrix((X.data[~after], (rows[~after], X.indices[~after])), shape=X.shape)
+    feats = np.zeros((data.n_items, 2 + data.n_items), dtype=np.float32)
+    feats[np.arange(data.n_items), data.item_group] = 1.0
+    feats[np.arange(data.n_items), 2 + np.arange(data.n_items)] = 1.0
+    item_bands = np.zeros((data.n_items, 4), dtype=bool)
+    item_bands[np.arange(data.n_items), data.item_group] = True
+    band = np.where(np.arange(data.n_users) % 3 == 2, -1, data.user_group)
+    return {"user_band": band, "user_community": band,
+            "item_category": data.item_group, "item_bands": item_bands,
+            "item_features": sp.csr_matrix(feats), "validation": (fit_X, target)}
 
 
-def test_init_only_stores_params():
-    model = HybridRanker(**SMALL)
-    params = model.get_params()
-    for name, value in params.items():
-        assert getattr(model, name) is value
-    assert {k: params[k] for k in SMALL} == SMALL
-    assert [a for a in vars(model) if a.endswith("_")] == []
-    assert not model.is_fitted()
-    assert HybridRanker(**params).get_params() == params
+class TestHybridRanker(RecommenderContract):
+    """The served configuration (ALS off), with fewer candidates than courses so that the
+    candidate stage leaves courses out."""
+
+    bad_params = {"n_candidates": 0, "ease_l2": -1.0, "holdout_fraction": 1.0,
+                  "als_factors": -1, "learning_rate": 0.0, "max_leaf_nodes": 1,
+                  "negatives_per_user": 2.5, "random_state": "seed"}
+    sklearn_files = frozenset({"ranker.joblib"})
+
+    def make_model(self):
+        return HybridRanker(n_candidates=4, max_iter=30, max_leaf_nodes=7, knn_neighbours=10)
+
+    def fit_side(self, data):
+        return checkerboard_side(data)
+
+    def test_als_is_off_by_default(self, model):
+        assert HybridRanker().als_factors == 0
+        assert "als" not in model.components
+        assert set(model.components) == set(COMPONENTS) - {"als"}
+
+
+class TestHybridRankerWithALS(TestHybridRanker):
+    def make_model(self):
+        return HybridRanker(als_factors=4, als_iterations=3, n_candidates=4, max_iter=30,
+                            max_leaf_nodes=7, knn_neighbours=10)
+
+    def test_als_is_off_by_default(self, model):
+        assert model.components == COMPONENTS
 
 
 def test_fit_requires_a_validation_cut(data):
@@ -152,28 +192,20 @@ def test_fit_requires_a_validation_cut(data):
 
 def test_unfitted_model_refuses_to_rank(data):
     with pytest.raises(NotFittedError):
-        HybridRanker().recommend(np.array([0]), data["X"][[0]])
-    with pytest.raises(NotFittedError):
         HybridRanker().rank(np.array([0]), data["X"][[0]])
 
 
-# -- ranking contract ---------------------------------------------------------------------------
+# -- rank: the lists with their signals, in one pass ----------------------------------------------
 
 
-def test_batch_equals_single_user(model, data):
+def test_rank_batch_equals_single_user(model, data):
     X, users = data["X"], _users(data)
-    ids, scores = model.recommend(users, X, n=5, **_side(data, users))
-    r_ids, r_scores, _ = model.rank(users, X, n=5, **_side(data, users))
+    r_ids, r_scores, r_signals = model.rank(users, X, n=5, **_side(data, users))
     for u in users[::5]:  # a sample of single-user calls keeps the test fast
-        one_ids, one_scores = model.recommend(int(u), X[u], n=5, **_side(data, [u]))
-        np.testing.assert_array_equal(one_ids, ids[u])
-        np.testing.assert_allclose(one_scores, scores[u], rtol=1e-5, atol=1e-6)
-        o_ids, o_scores, _ = model.rank(np.array([u]), X[u], n=5, **_side(data, [u]))
+        o_ids, o_scores, o_signals = model.rank(np.array([u]), X[u], n=5, **_side(data, [u]))
         np.testing.assert_array_equal(o_ids[0], r_ids[u])
         np.testing.assert_allclose(o_scores[0], r_scores[u], rtol=1e-5, atol=1e-6)
-    perm = np.random.default_rng(1).permutation(users.size)
-    p_ids, _ = model.recommend(perm, X[perm], n=5, **_side(data, perm))
-    np.testing.assert_array_equal(p_ids, ids[perm])
+        np.testing.assert_allclose(o_signals[0], r_signals[u], rtol=1e-5, atol=1e-6)
 
 
 def test_rank_agrees_with_recommend(model, data):
@@ -191,35 +223,20 @@ def test_warm_users_get_their_own_bands_items_first(model, data):
     assert own.mean() >= 0.9, ids
 
 
-def test_filter_seen(model, data):
+def test_rank_never_returns_seen_items(model, data):
     X, users = data["X"], _users(data)
-    ids, _ = model.recommend(users, X, n=N_ITEMS, **_side(data, users))
     r_ids, _, _ = model.rank(users, X, n=N_ITEMS, **_side(data, users))
     for u in users:
-        seen = set(X[u].indices.tolist())
-        got = [i for i in ids[u].tolist() if i >= 0]
-        assert not seen & set(got)
-        assert sorted(got) == sorted(set(range(N_ITEMS)) - seen)
-        assert not seen & set(r_ids[u].tolist())
-    ids, _ = model.recommend(users, X, n=N_ITEMS, filter_seen=False, **_side(data, users))
-    for u in users:
-        assert sorted(ids[u].tolist()) == list(range(N_ITEMS))
+        assert not set(X[u].indices.tolist()) & set(r_ids[u].tolist())
 
 
-def test_shapes_order_and_padding(model, data):
+def test_rank_shapes_order_and_padding(model, data):
     X, users = data["X"], _users(data)
     n = N_ITEMS + 3
-    ids, scores = model.recommend(users, X, n=n, **_side(data, users))
-    assert ids.shape == scores.shape == (users.size, n)
-    assert ids.dtype == np.int32 and scores.dtype == np.float32
     r_ids, r_scores, signals = model.rank(users, X, n=n, **_side(data, users))
     assert r_ids.shape == r_scores.shape == (users.size, n)
     assert signals.shape == (users.size, n, len(SIGNALS))
     for u in users:
-        n_valid = N_ITEMS - X[u].nnz
-        assert (ids[u, :n_valid] >= 0).all() and (ids[u, n_valid:] == -1).all()
-        assert np.isneginf(scores[u, n_valid:]).all()
-        assert (np.diff(scores[u, :n_valid]) <= 0).all()
         valid = r_ids[u] >= 0
         k = int(valid.sum())
         assert valid[:k].all() and not valid[k:].any()  # padding only at the end
@@ -227,21 +244,9 @@ def test_shapes_order_and_padding(model, data):
         assert np.isfinite(r_scores[u, :k]).all() and np.isneginf(r_scores[u, k:]).all()
         assert (np.diff(r_scores[u, :k]) <= 0).all()
         assert np.isfinite(signals[u, :k]).all() and np.isnan(signals[u, k:]).all()
-    empty_ids, empty_scores = model.recommend(np.zeros(0, dtype=int), X[:0], n=3)
-    assert empty_ids.shape == empty_scores.shape == (0, 3)
 
 
-def test_score_shape_and_dtype(model, data):
-    users = _users(data)
-    scores = model.score(users, data["X"], **_side(data, users))
-    assert scores.shape == (users.size, N_ITEMS) and scores.dtype == np.float32
-    assert np.isfinite(scores).all()
-
-
-def test_rows_must_match_users_and_catalogue(model, data):
-    X = data["X"]
-    with pytest.raises(ValueError, match="user_items"):
-        model.recommend(np.array([0, 1]), X[[0]])
+def test_rank_rows_must_match_the_catalogue(model):
     with pytest.raises(ValueError, match="user_items"):
         model.rank(np.array([0]), sp.csr_matrix((1, N_ITEMS + 1)))
 
@@ -360,17 +365,19 @@ def _assert_same_ranking(loaded, model, data):
     side = {"user_band": np.append(data["band"], 0), "user_community": np.append(data["band"], 0)}
     assert type(loaded) is HybridRanker
     assert loaded.get_params() == model.get_params()
-    np.testing.assert_array_equal(loaded.score(users, rows, **side),
-                                  model.score(users, rows, **side))
     ranked = zip(loaded.rank(users, rows, n=5, **side), model.rank(users, rows, n=5, **side))
     for got, want in ranked:
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(loaded.similar_items(0)[0], model.similar_items(0)[0])
+    items = np.arange(N_ITEMS)
+    np.testing.assert_array_equal(loaded.anchors(items, np.array([1, 7])),
+                                  model.anchors(items, np.array([1, 7])))
 
 
-def test_save_load_round_trip_gives_identical_scores(model, data, tmp_path):
+def test_save_load_keeps_rank_similar_items_and_anchors(model, data, tmp_path):
     model.save(tmp_path / "h")
-    _assert_same_ranking(HybridRanker.load(tmp_path / "h"), model, data)
+    for loader in (HybridRanker, Recommender):  # the generic load returns a working hybrid
+        _assert_same_ranking(loader.load(tmp_path / "h"), model, data)
 
 
 def test_save_load_keeps_item_activity_signals(model, data, tmp_path):
@@ -380,18 +387,13 @@ def test_save_load_keeps_item_activity_signals(model, data, tmp_path):
     np.testing.assert_array_equal(getattr(loaded, "item_temporal_", None), data["temporal"])
 
 
-def test_generic_recommender_load_restores_a_working_hybrid(model, data, tmp_path):
-    """The base contract: ``Recommender.load`` returns whichever model the folder holds."""
+def test_load_refuses_a_ranker_file_that_is_not_the_trees(model, tmp_path):
+    import joblib
+
     model.save(tmp_path / "h")
-    _assert_same_ranking(Recommender.load(tmp_path / "h"), model, data)
-
-
-def test_refit_on_same_data_gives_same_scores(model, data):
-    again = fit_model(data)
-    users = _users(data)
-    np.testing.assert_array_equal(again.score(users, data["X"], **_side(data, users)),
-                                  model.score(users, data["X"], **_side(data, users)))
-
+    joblib.dump({"not": "trees"}, tmp_path / "h" / "ranker.joblib")
+    with pytest.raises(ValueError, match="ranker.joblib"):
+        HybridRanker.load(tmp_path / "h")
 
 
 def _profile_data(seed: int = 0) -> dict:

@@ -1,0 +1,159 @@
+"""Stage 1 of the hybrid: the component models and the candidates they propose.
+
+Each component (popularity global / by band / by community x band, category popularity by band,
+EASE, item-kNN, ALS when it is on, content) is fitted on the same matrix and scores every item
+for a user. A user's candidates are the union of every component's top ``n_candidates`` unseen,
+allowed items, plus every course of a category the user declared an interest in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from models.base import Recommender
+from models.collaborative import ALS
+from models.content import ContentModel
+from models.ease import EASE
+from models.neighbours import ItemKNN
+from models.popularity import CategoryPopularity, Popularity
+
+N_BANDS = 4
+# Every component's name, in the order of the stage-2 signal columns.
+COMPONENTS = ("pop", "pop_band", "pop_local", "cat_band", "ease", "knn", "als", "content")
+
+
+def new_components(
+    *,
+    ease_l2: float,
+    knn_neighbours: int,
+    als_factors: int,
+    als_regularization: float,
+    als_iterations: int,
+    random_state: int | None,
+) -> dict[str, Recommender]:
+    """Unfitted components; ALS only when ``als_factors`` is nonzero."""
+    comps: dict[str, Recommender] = {
+        "pop": Popularity(),
+        "pop_band": Popularity(shrinkage=10.0),
+        "pop_local": Popularity(shrinkage=10.0),
+        "cat_band": CategoryPopularity(shrinkage=10.0),
+        "ease": EASE(l2=ease_l2),
+        "knn": ItemKNN(k=knn_neighbours),
+        "content": ContentModel(),
+    }
+    if als_factors:
+        comps["als"] = ALS(
+            factors=als_factors,
+            regularization=als_regularization,
+            iterations=als_iterations,
+            random_state=random_state,
+        )
+    return comps
+
+
+def fit_components(
+    comps: dict[str, Recommender],
+    X: sp.csr_matrix,
+    *,
+    user_band: np.ndarray,
+    user_community: np.ndarray,
+    item_category: np.ndarray,
+    item_features: Any,
+) -> dict[str, Recommender]:
+    """Fit every component on ``X`` with the side information it reads; returns ``comps``."""
+    for name, model in comps.items():
+        if name == "pop_band":
+            model.fit(X, user_groups=user_band)
+        elif name == "cat_band":
+            model.fit(X, user_groups=user_band, item_category=item_category)
+        elif name == "pop_local":
+            model.fit(X, user_groups=local_group(user_band, user_community))
+        elif name == "content":
+            model.fit(X, item_features=item_features)
+        else:
+            model.fit(X)
+    return comps
+
+
+def local_group(band: np.ndarray, community: np.ndarray) -> np.ndarray:
+    """The community x band group id of each user, -1 where either is unknown."""
+    band = np.asarray(band, dtype=np.int64)
+    community = np.asarray(community, dtype=np.int64)
+    return np.where((band >= 0) & (community >= 0), community * N_BANDS + band, -1)
+
+
+def component_scores(
+    comps: dict[str, Recommender],
+    users: np.ndarray,
+    X: sp.csr_matrix,
+    band: np.ndarray,
+    community: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Every component's scores for the users, ``{name: (n_users, n_items) float32}``.
+
+    A component that is off (ALS by default) scores all zeros, so the signal rows keep the
+    columns the re-ranker was trained with.
+    """
+    # The components' own hooks: ``X`` and the groups were checked once by the caller, and
+    # the public ``score`` would check them again per component (~40 us each per request).
+    out = {}
+    for name, model in comps.items():
+        if name in ("pop_band", "cat_band"):
+            scores = model._score(users, X, user_groups=band)
+        elif name == "pop_local":
+            scores = model._score(users, X, user_groups=local_group(band, community))
+        else:
+            scores = model._score(users, X)
+        out[name] = np.asarray(scores, dtype=np.float32)
+    if "als" not in out:
+        out["als"] = np.zeros_like(out["pop"])
+    return out
+
+
+def blocked_items(X: sp.csr_matrix, allowed: Any) -> np.ndarray:
+    """(n_users, n_items) mask of items never to propose: seen ones and disallowed ones."""
+    n, n_items = X.shape
+    blocked = np.zeros((n, n_items), dtype=bool)
+    if X.nnz:  # never re-recommend what the user already has
+        blocked[np.repeat(np.arange(n), np.diff(X.indptr)), X.indices] = True
+    if allowed is not None:
+        blocked |= ~np.asarray(allowed, dtype=bool)[None, :]
+    return blocked
+
+
+def candidate_mask(
+    scores: dict[str, np.ndarray],
+    blocked: np.ndarray,
+    interests: np.ndarray,
+    item_category: np.ndarray,
+    n_candidates: int,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Which items are candidates for each user, and each component's scores with the
+    blocked items at ``-inf`` (what the components' ranks are counted on).
+
+    Returns
+    -------
+    candidate : ndarray of bool, shape (n_users, n_items)
+    masked : dict of ndarray of float32, shape (n_users, n_items), one per component
+    """
+    n, n_items = blocked.shape
+    k = min(n_candidates, n_items)
+    candidate = np.zeros((n, n_items), dtype=bool)
+    masked = {}
+    for name in COMPONENTS:
+        s = np.where(blocked, -np.inf, scores[name])
+        masked[name] = s
+        if k < n_items:
+            np.put_along_axis(candidate, np.argpartition(-s, k - 1, axis=1)[:, :k], True, axis=1)
+        else:
+            candidate[:] = True
+    if interests.any():  # every course of a declared interest is a candidate
+        known = item_category >= 0
+        wanted = np.zeros((n, n_items), dtype=bool)
+        wanted[:, known] = interests[:, np.minimum(item_category[known], interests.shape[1] - 1)]
+        candidate |= wanted
+    candidate &= ~blocked
+    return candidate, masked

@@ -1,0 +1,460 @@
+"""The hybrid ranker: candidates from every component model, then a learned re-ranker.
+
+Stage 1 (:mod:`models.hybrid.candidates`) asks each component for its top items and takes the
+union as candidates. Stage 2 describes every (user, candidate) pair with a row of signals
+(:mod:`models.hybrid.signals`) and scores it with gradient-boosted trees trained on a
+validation cut from the training period (:mod:`models.hybrid.reranker`): the components are
+fitted on the part before the cut, the labels are what users took up after it. Cold users (no
+history) and cold items (no interactions) get rows too, so the trees learn how far to trust
+popularity, band and content when collaborative signals are empty; that is what makes cold
+start work.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from models.base import Recommender, check_param
+from models.hybrid.candidates import (
+    COMPONENTS,
+    N_BANDS,
+    blocked_items,
+    candidate_mask,
+    component_scores,
+    fit_components,
+    new_components,
+)
+from models.hybrid.reranker import ReRanker, training_rows, validation_users, with_interests
+from models.hybrid.signals import (
+    SIGNALS,
+    Context,
+    ItemTable,
+    component_ranks,
+    profile_lifts,
+    profile_scores,
+    signal_rows,
+)
+
+
+class HybridRanker(Recommender):
+    """Two-stage hybrid: component candidates re-ranked by gradient-boosted trees.
+
+    Parameters
+    ----------
+    ease_l2, knn_neighbours, als_factors, als_regularization, als_iterations : component params
+        Usually the values tuned for the matching baselines. ``als_factors=0`` (the default)
+        leaves ALS out: on every protocol we measured it added nothing once EASE and item-kNN
+        were in, and it was the slowest component to fit (docs/decisions.md).
+    n_candidates : int, default 50
+        Items each component contributes to a user's candidate set.
+    max_train_users : int, default 20000
+        Validation users sampled to train the re-ranker (bounds the training time).
+    negatives_per_user : int, default 30
+        Candidates without a positive kept per user (all positives are kept): most candidates
+        are negatives, and subsampling them cuts the trees' training time several-fold.
+    holdout_fraction : float, default 0.2
+        Share of validation users kept out of the re-ranker's training; their lists
+        (``holdout_recs_``) give honest validation figures for the artifact's manifest.
+    interest_boost : float, default 1.0
+        Declared interests multiply a matching course's score by ``1 + interest_boost``.
+    learning_rate, max_iter, max_leaf_nodes : gradient-boosting params.
+    random_state : int or None, default 0
+
+    Side information
+    ----------------
+    ``fit(user_items, user_band, user_community, user_attributes, item_category, item_bands,
+    item_community, item_features, item_temporal, validation=(fit_matrix, target_matrix))``:
+    arrays over users / items as documented in :meth:`_fit`. ``score(..., user_band,
+    user_community, user_interests, user_attributes, allowed)`` for the requested users
+    (omitted: the values stored at fit time for known users, unknown for the others).
+    """
+
+    _fitted_arrays = (
+        "item_category_",
+        "item_bands_",
+        "item_community_",
+        "user_band_",
+        "user_community_",
+        "user_attributes_",
+        "profile_lift_",
+        "profile_offsets_",
+        "item_count_",
+        "item_temporal_",
+        "holdout_users_",
+        "holdout_recs_",
+        "holdout_popularity_recs_",
+        "n_categories_",
+        "n_communities_",
+    )
+
+    def __init__(
+        self,
+        ease_l2: float = 200.0,
+        knn_neighbours: int = 100,
+        als_factors: int = 0,
+        als_regularization: float = 0.05,
+        als_iterations: int = 12,
+        n_candidates: int = 50,
+        max_train_users: int = 20000,
+        negatives_per_user: int = 30,
+        holdout_fraction: float = 0.2,
+        interest_boost: float = 1.0,
+        learning_rate: float = 0.1,
+        max_iter: int = 100,
+        max_leaf_nodes: int = 15,
+        random_state: int | None = 0,
+    ):
+        self.ease_l2 = ease_l2
+        self.knn_neighbours = knn_neighbours
+        self.als_factors = als_factors
+        self.als_regularization = als_regularization
+        self.als_iterations = als_iterations
+        self.n_candidates = n_candidates
+        self.max_train_users = max_train_users
+        self.negatives_per_user = negatives_per_user
+        self.holdout_fraction = holdout_fraction
+        self.interest_boost = interest_boost
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.max_leaf_nodes = max_leaf_nodes
+        self.random_state = random_state
+
+    def _validate_params(self) -> None:
+        check_param("ease_l2", self.ease_l2, "float", low=0.0, low_inclusive=False)
+        check_param("knn_neighbours", self.knn_neighbours, "int", low=1)
+        check_param("als_factors", self.als_factors, "int", low=0)
+        check_param("als_regularization", self.als_regularization, "float", low=0.0)
+        check_param("als_iterations", self.als_iterations, "int", low=1)
+        check_param("n_candidates", self.n_candidates, "int", low=1)
+        check_param("max_train_users", self.max_train_users, "int", low=1)
+        check_param("negatives_per_user", self.negatives_per_user, "int", low=0)
+        check_param("holdout_fraction", self.holdout_fraction, "float", low=0.0, high=1.0,
+                    high_inclusive=False)
+        check_param("interest_boost", self.interest_boost, "float", low=0.0)
+        check_param("learning_rate", self.learning_rate, "float", low=0.0, low_inclusive=False)
+        check_param("max_iter", self.max_iter, "int", low=1)
+        check_param("max_leaf_nodes", self.max_leaf_nodes, "int", low=2)
+        if self.random_state is not None:
+            check_param("random_state", self.random_state, "int", low=0)
+
+    # -- fit ----------------------------------------------------------------------------------
+    def _fit(
+        self,
+        X: sp.csr_matrix,
+        *,
+        user_band: Any = None,
+        user_community: Any = None,
+        user_attributes: Any = None,
+        item_category: Any = None,
+        item_bands: Any = None,
+        item_community: Any = None,
+        item_features: Any = None,
+        item_temporal: Any = None,
+        validation: Any = None,
+        validation_candidates: Any = None,
+    ) -> None:
+        """Fit the re-ranker on ``validation``, then the components on ``X``.
+
+        ``user_band`` / ``user_community`` / ``item_category`` / ``item_community``: int arrays
+        (-1 = unknown); ``item_bands``: bool (n_items, 4) target bands; ``item_features``: sparse
+        (n_items, n_features) content rows (default: one feature per item);
+        ``user_attributes``: int (n_users, n_attributes) codes of the users' categorical
+        profile columns (gender, region, ...; -1 unknown), whose category preferences become
+        the ``profile_category`` signal; ``item_temporal``: float (n_items, 3) recent
+        activity, days since first and since last interaction; ``validation``:
+        ``(fit_matrix, target_matrix[, item_temporal])``, matrices (n_users, n_items): the
+        history before a validation cut, the positives after it, and the items' activity then.
+        ``validation_candidates`` (item indices, optional) restricts the re-ranker's training
+        rows to the items the lists will be drawn from, when the evaluation protocol ranks a
+        subset (the cold-item protocol ranks only the new items).
+        """
+        n_users, n_items = X.shape
+        self._store_side(n_users, n_items, user_band=user_band, user_community=user_community,
+                         user_attributes=user_attributes, item_category=item_category,
+                         item_bands=item_bands, item_community=item_community,
+                         item_temporal=item_temporal)
+        fit_X, target, temporal_at_cut = _validation_cut(validation, X.shape)
+        features = item_features if item_features is not None else sp.identity(n_items, "f4", "csr")
+        allowed = None
+        if validation_candidates is not None:
+            allowed = np.zeros(n_items, dtype=bool)
+            allowed[np.asarray(validation_candidates, dtype=np.int64)] = True
+        full_temporal = self.item_temporal_
+        # Stage 1 as it stood at the cut: the trees learn what its signals predict after it.
+        self._fit_stage_one(fit_X, features,
+                            full_temporal if temporal_at_cut is None else temporal_at_cut)
+        train_users, holdout = validation_users(target, self.holdout_fraction,
+                                                self.max_train_users, self.random_state)
+        self._fit_reranker(fit_X, target, train_users, allowed)
+        self._store_holdout_lists(holdout, fit_X, allowed)
+        # Refit on everything: serving ranks from the full history.
+        self._fit_stage_one(X, features, full_temporal)
+
+    def _store_side(self, n_users: int, n_items: int, *, user_band, user_community,
+                    user_attributes, item_category, item_bands, item_community,
+                    item_temporal) -> None:
+        """Check the side information and keep it as fitted arrays."""
+        self.user_band_ = _ints(user_band, n_users)
+        self.user_community_ = _ints(user_community, n_users)
+        self.user_attributes_ = _attribute_codes(user_attributes, n_users)
+        self.item_category_ = _ints(item_category, n_items)
+        self.item_community_ = _ints(item_community, n_items)
+        self.item_bands_ = (
+            np.zeros((n_items, N_BANDS), dtype=bool)
+            if item_bands is None
+            else np.asarray(item_bands, dtype=bool).reshape(n_items, N_BANDS)
+        )
+        self.item_temporal_ = (np.zeros((n_items, 3), dtype=np.float32) if item_temporal is None
+                               else np.asarray(item_temporal, dtype=np.float32))
+        self.n_categories_ = int(self.item_category_.max(initial=-1) + 1)
+        self.n_communities_ = int(
+            max(self.user_community_.max(initial=-1), self.item_community_.max(initial=-1)) + 1
+        )
+
+    def _fit_stage_one(self, X: sp.csr_matrix, features: Any, temporal: np.ndarray) -> None:
+        """Fit the components, the item counts and the profile lifts on ``X``."""
+        self.item_temporal_ = temporal
+        self.item_count_ = np.asarray((X != 0).sum(axis=0)).ravel().astype(np.float32)
+        comps = new_components(
+            ease_l2=self.ease_l2, knn_neighbours=self.knn_neighbours,
+            als_factors=self.als_factors, als_regularization=self.als_regularization,
+            als_iterations=self.als_iterations, random_state=self.random_state,
+        )
+        self._components = fit_components(
+            comps, X, user_band=self.user_band_, user_community=self.user_community_,
+            item_category=self.item_category_, item_features=features,
+        )
+        self.profile_lift_, self.profile_offsets_ = profile_lifts(
+            X, self.user_attributes_, self.item_category_, self.n_categories_)
+
+    def _fit_reranker(self, fit_X: sp.csr_matrix, target: sp.csr_matrix, users: np.ndarray,
+                      allowed: np.ndarray | None) -> None:
+        """Train the trees on the candidates of ``users`` at the cut, labelled by ``target``."""
+
+        def pairs(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return self._pair_rows(batch, fit_X[batch], self._context(batch), allowed)
+
+        rows, labels = training_rows(pairs, target, users, self.negatives_per_user,
+                                     self.random_state)
+        self._reranker = ReRanker.fit(
+            rows, labels, learning_rate=self.learning_rate, max_iter=self.max_iter,
+            max_leaf_nodes=self.max_leaf_nodes, random_state=self.random_state,
+        )
+
+    def _store_holdout_lists(self, holdout: np.ndarray, fit_X: sp.csr_matrix,
+                             allowed: np.ndarray | None) -> None:
+        """Top-10 lists of validation users the trees never saw, from components that never
+        saw their validation positives: the honest validation figures of this fit; and the
+        lists of popularity by band for the same users, to compare with."""
+        self.holdout_users_ = holdout
+        if holdout.size == 0:
+            self.holdout_recs_ = np.zeros((0, 10), dtype=np.int64)
+            self.holdout_popularity_recs_ = np.zeros((0, 10), dtype=np.int64)
+            return
+        rows = fit_X[holdout]
+        self.holdout_recs_ = self._rank(holdout, rows, 10, {"allowed": allowed})[0]
+        groups = np.where(self._known(holdout, self.n_users_), self.user_band_[holdout], -1)
+        cand = None if allowed is None else np.flatnonzero(allowed)
+        self.holdout_popularity_recs_ = self._components["pop_band"].recommend(
+            holdout, rows, n=10, user_groups=groups, candidates=cand)[0]
+
+    # -- scoring ------------------------------------------------------------------------------
+    def _context(self, users: np.ndarray, user_band: Any = None, user_community: Any = None,
+                 user_interests: Any = None, user_attributes: Any = None) -> Context:
+        """What is known about ``users``: given values, else those stored at fit time."""
+        known = self._known(users, self.n_users_)
+        safe = np.where(known, users, 0)
+        band = (
+            np.where(known, self.user_band_[safe], -1)
+            if user_band is None
+            else _ints(user_band, users.size)
+        )
+        community = (
+            np.where(known, self.user_community_[safe], -1)
+            if user_community is None
+            else _ints(user_community, users.size)
+        )
+        interests = (
+            np.zeros((users.size, max(self.n_categories_, 1)), dtype=bool)
+            if user_interests is None
+            else np.asarray(user_interests, dtype=bool)
+        )
+        n_attr = self.user_attributes_.shape[1]
+        attributes = (
+            np.where(known[:, None], self.user_attributes_[safe], -1)
+            if user_attributes is None
+            else np.asarray(user_attributes, dtype=np.int64).reshape(users.size, n_attr)
+        )
+        return Context(band, community, interests, attributes)
+
+    def _pair_rows(self, users: np.ndarray, X: sp.csr_matrix, ctx: Context,
+                   allowed: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates and their signal rows: (row index, item index, features)."""
+        scores = component_scores(self._components, users, X, ctx.band, ctx.community)
+        candidate, masked = candidate_mask(scores, blocked_items(X, allowed), ctx.interests,
+                                           self.item_category_, self.n_candidates)
+        r, i = np.nonzero(candidate)
+        profile = profile_scores(ctx.attributes, self.profile_lift_, self.profile_offsets_,
+                                 self.n_categories_)
+        items = ItemTable(self.item_category_, self.item_bands_, self.item_community_,
+                          self.item_count_, self.item_temporal_, self.n_categories_)
+        return r, i, signal_rows(scores, masked, r, i, X, ctx, items, profile)
+
+    def _score(
+        self,
+        users: np.ndarray,
+        X: sp.csr_matrix,
+        *,
+        user_band: Any = None,
+        user_community: Any = None,
+        user_interests: Any = None,
+        user_attributes: Any = None,
+        allowed: Any = None,
+    ) -> np.ndarray:
+        ctx = self._context(users, user_band, user_community, user_interests, user_attributes)
+        r, i, rows = self._pair_rows(users, X, ctx, allowed)
+        # Items outside the candidate set rank below every candidate, by global popularity.
+        pop = self.item_count_ / max(float(self.item_count_.max(initial=0)), 1.0)
+        out = np.broadcast_to(-2.0 + pop, (users.size, X.shape[1])).astype(np.float32)
+        if rows.shape[0]:
+            out[r, i] = with_interests(self._reranker.predict(rows), rows, self.interest_boost)
+        return out
+
+    def rank(self, users, X, n: int = 10, **side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-``n`` items per user, their scores, and their signal rows (one pass).
+
+        Returns ``(items (u, n) int, scores (u, n) float32, signals (u, n, len(SIGNALS)))``
+        with ``-1`` / ``-inf`` / NaN padding; seen and disallowed items are never returned.
+        Serving calls this instead of :meth:`recommend` so reasons cost no second pass.
+        """
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        return self._rank(users, self._check_rows(users, X), n, side)
+
+    def _rank(self, users, X, n, side):
+        ctx = self._context(
+            users, side.get("user_band"), side.get("user_community"), side.get("user_interests"),
+            side.get("user_attributes"),
+        )
+        r, i, rows = self._pair_rows(users, X, ctx, side.get("allowed"))
+        score = with_interests(self._reranker.predict(rows), rows, self.interest_boost)
+        items = np.full((users.size, n), -1, dtype=np.int64)
+        scores = np.full((users.size, n), -np.inf, dtype=np.float32)
+        sig = np.full((users.size, n, len(SIGNALS)), np.nan, dtype=np.float32)
+        order = np.lexsort((i, -score, r))
+        r, i, score, rows = r[order], i[order], score[order], rows[order]
+        first = np.searchsorted(r, r, side="left")
+        pos = np.arange(r.size) - first
+        top = pos < n
+        items[r[top], pos[top]] = i[top]
+        scores[r[top], pos[top]] = score[top]
+        sig[r[top], pos[top]] = rows[top]
+        return items, scores, sig
+
+    # -- explanations -------------------------------------------------------------------------
+    @property
+    def components(self) -> tuple[str, ...]:
+        """The names of the fitted components, in :data:`COMPONENTS` order (ALS only if on)."""
+        self._check_fitted()
+        return tuple(name for name in COMPONENTS if name in self._components)
+
+    def component_ranks(self, signals: np.ndarray) -> dict[str, np.ndarray]:
+        """Each component's 0-based rank of the ranked courses whose rows :meth:`rank` gave.
+
+        ``inf`` where the component is off or scores the course 0, so a reason can be drawn
+        only from a component that exists and ranked the course (see
+        :func:`models.hybrid.signals.component_ranks`).
+        """
+        return component_ranks(signals, self.components)
+
+    def anchors(self, items: np.ndarray, history: np.ndarray) -> np.ndarray:
+        """For each item, the history item most like it (item-kNN + content), or -1."""
+        items = np.asarray(items, dtype=np.int64)
+        history = np.asarray(history, dtype=np.int64)
+        if items.size == 0 or history.size == 0:
+            return np.full(items.size, -1, dtype=np.int64)
+        sim = (self._components["knn"].similarity_block(items, history)
+               + self._components["content"].similarity_block(items, history))
+        best = np.argmax(sim, axis=1)
+        return np.where(sim[np.arange(items.size), best] > 0, history[best], -1)
+
+    def similar_items(self, item: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Items most like ``item``: its item-kNN neighbours blended with content similarity."""
+        row = sp.csr_matrix(([1.0], ([0], [item])), shape=(1, self.n_items_), dtype=np.float32)
+        knn = self._components["knn"].score(np.array([-1]), row)[0]
+        content = self._components["content"].score(np.array([-1]), row)[0]
+        score = _minmax(knn) + _minmax(content)
+        score[item] = -np.inf
+        order = np.argsort(-score, kind="stable")[:n]
+        return order, score[order]
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``model.npz``, one folder per component and the re-ranker's trees."""
+        directory = Path(directory)
+        path = super().save(directory)
+        for name, model in self._components.items():
+            model.save(directory / name)
+        self._reranker.save(directory)
+        return path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> HybridRanker:
+        """Load a saved hybrid. Call only on a folder whose checksums were verified: the
+        re-ranker is a joblib (pickle) file."""
+        directory = Path(directory)
+        model = super().load(directory)
+        model._components = {
+            name: Recommender.load(directory / name)
+            for name in COMPONENTS
+            if (directory / name).is_dir()
+        }
+        model._reranker = ReRanker.load(directory)
+        return model
+
+
+def _validation_cut(validation: Any, shape: tuple[int, int]):
+    """``(fit_matrix, target, item_temporal at the cut or None)``, checked against ``shape``."""
+    if validation is None:
+        raise ValueError(
+            "validation must be (fit_matrix, target_matrix): the hybrid learns "
+            "its re-ranker on a validation cut from the training period"
+        )
+    fit_X, target = (sp.csr_matrix(m, dtype=np.float32) for m in validation[:2])
+    if fit_X.shape != shape or target.shape != shape:
+        raise ValueError(
+            f"validation matrices must have shape {shape}, got {fit_X.shape} and {target.shape}"
+        )
+    target = target.copy()
+    target.eliminate_zeros()
+    # the items' activity as seen at the validation cut
+    temporal = np.asarray(validation[2], dtype=np.float32) if len(validation) > 2 else None
+    return fit_X, target, temporal
+
+
+def _attribute_codes(values: Any, n: int) -> np.ndarray:
+    if values is None:
+        return np.zeros((n, 0), dtype=np.int32)
+    arr = np.asarray(values, dtype=np.int64)
+    if arr.ndim != 2 or arr.shape[0] != n:
+        raise ValueError(f"user_attributes must be (n_users={n}, n_attributes), got {arr.shape}")
+    return np.where(arr >= 0, arr, -1).astype(np.int32)
+
+
+def _ints(values: Any, n: int) -> np.ndarray:
+    if values is None:
+        return np.full(n, -1, dtype=np.int64)
+    arr = np.asarray(values, dtype=np.int64).ravel()
+    if arr.size != n:
+        raise ValueError(f"expected {n} values, got {arr.size}")
+    return arr
+
+
+def _minmax(x: np.ndarray) -> np.ndarray:
+    lo, hi = float(np.min(x)), float(np.max(x))
+    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)

@@ -1,0 +1,173 @@
+"""Stage 2 of the hybrid: gradient-boosted trees that re-rank the candidates.
+
+The trees learn on a validation cut from the training period: the components are fitted on
+the history before the cut, every validation user's candidates become signal rows, and a row's
+label is whether the user took that course after the cut. Some validation users are held out
+of the trees' training; their lists give honest validation figures.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import joblib
+import numpy as np
+import scipy.sparse as sp
+from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import ThreadpoolController, threadpool_limits
+
+from models.forest import FlatForest
+from models.hybrid.signals import SIGNALS
+
+RANKER_FILE = "ranker.joblib"
+# Validation users turned into signal rows at once (bounds the dense candidate masks).
+_BATCH = 1000
+# Larger batches go through sklearn's own (multi-threaded) predictor.
+_FLAT_LIMIT = 20000
+# At most this many held-out validation users: enough for stable figures; ranking them costs
+# fit time.
+_MAX_HOLDOUT = 2000
+
+
+class ReRanker:
+    """The fitted trees of stage 2, and their flat-array form for small batches.
+
+    Parameters
+    ----------
+    trees : HistGradientBoostingClassifier
+        Fitted on signal rows (columns as :data:`SIGNALS`), positives labelled True.
+    """
+
+    def __init__(self, trees: HistGradientBoostingClassifier):
+        self.trees = trees
+        self._forest: list[FlatForest | None] = []  # built on the first small batch
+
+    @classmethod
+    def fit(cls, rows: np.ndarray, labels: np.ndarray, *, learning_rate: float, max_iter: int,
+            max_leaf_nodes: int, random_state: int | None) -> ReRanker:
+        """Trees fitted on signal rows and their labels."""
+        trees = HistGradientBoostingClassifier(
+            learning_rate=learning_rate,
+            max_iter=max_iter,
+            max_leaf_nodes=max_leaf_nodes,
+            early_stopping=False,
+            random_state=random_state,
+        )
+        # Small fits are faster on one thread than with OpenMP spinning on a busy machine.
+        with threadpool_limits(1 if rows.shape[0] < 200_000 else None, "openmp"):
+            return cls(trees.fit(rows, labels))
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        """P(taken) for each signal row."""
+        if rows.shape[0] == 0:
+            return np.zeros(0, dtype=np.float32)
+        if rows.shape[0] > _FLAT_LIMIT:
+            return self.trees.predict_proba(rows)[:, 1]
+        # A single resident's few hundred rows: sklearn walks the trees one call per tree
+        # (~35 us each plus OpenMP start-up), so small batches go through the same trees laid
+        # out as flat arrays and walked for every row and tree at once.
+        if not self._forest:
+            self._forest.append(FlatForest.from_sklearn(self.trees))
+        forest = self._forest[0]
+        if forest is not None:
+            return forest.predict_proba(rows)
+        with _openmp_controller().limit(limits=1, user_api="openmp"):
+            return self.trees.predict_proba(rows)[:, 1]
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the trees to ``directory/ranker.joblib`` (the one pickle of a hybrid)."""
+        path = Path(directory) / RANKER_FILE
+        joblib.dump(self.trees, path)
+        return path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> ReRanker:
+        """Read what :meth:`save` wrote. A pickle: call only on a folder whose checksums were
+        verified."""
+        path = Path(directory) / RANKER_FILE
+        trees = joblib.load(path)
+        if not isinstance(trees, HistGradientBoostingClassifier):
+            raise ValueError(f"{path} holds a {type(trees).__name__}, not the re-ranker's trees")
+        return cls(trees)
+
+
+def validation_users(target: sp.csr_matrix, holdout_fraction: float, max_train_users: int,
+                     random_state: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Validation users (those with a positive) split into training users and a held-out
+    sample, both sorted; at most ``max_train_users`` training users are kept."""
+    rng = np.random.default_rng(random_state)
+    users = np.flatnonzero(np.diff(target.indptr) > 0)
+    if users.size == 0:
+        raise ValueError("validation target has no positives: cannot train the re-ranker")
+    n_hold = int(round(users.size * holdout_fraction)) if users.size >= 10 else 0
+    n_hold = min(n_hold, _MAX_HOLDOUT)
+    shuffled = rng.permutation(users)
+    holdout = np.sort(shuffled[:n_hold])
+    train = np.sort(shuffled[n_hold:])
+    if train.size > max_train_users:
+        train = np.sort(rng.choice(train, max_train_users, replace=False))
+    return train, holdout
+
+
+def training_rows(
+    pairs: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    target: sp.csr_matrix,
+    users: np.ndarray,
+    negatives_per_user: int,
+    random_state: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The trees' training rows and labels.
+
+    ``pairs(batch)`` gives the candidates of a batch of users as ``(row in batch, item,
+    signal rows)``; a pair is positive when ``target`` holds it. Every positive is kept, and
+    ``negatives_per_user`` random negatives of each user.
+    """
+    rng = np.random.default_rng(random_state)
+    feats, labels = [], []
+    for start in range(0, users.size, _BATCH):
+        batch = users[start : start + _BATCH]
+        cand_r, cand_i, rows = pairs(batch)
+        truth = np.asarray(target[batch][cand_r, cand_i]).ravel() > 0
+        keep = _subsample(cand_r, truth, rng, negatives_per_user)
+        feats.append(rows[keep])
+        labels.append(truth[keep])
+    return np.vstack(feats), np.concatenate(labels)
+
+
+def _subsample(cand_r: np.ndarray, truth: np.ndarray, rng: np.random.Generator,
+               negatives_per_user: int) -> np.ndarray:
+    """Indices of the pairs kept: every positive and a random subset of each user's negatives.
+
+    Most candidates are negatives, and subsampling them cuts the trees' training time
+    several-fold.
+    """
+    key = rng.random(truth.size) + truth * 2.0
+    order = np.lexsort((-key, cand_r))
+    first = np.searchsorted(cand_r[order], cand_r[order], side="left")
+    rank_in_user = np.arange(order.size) - first
+    positives = np.bincount(cand_r, truth)[cand_r[order]]
+    return order[truth[order] | (rank_in_user < negatives_per_user + positives)]
+
+
+def with_interests(score: np.ndarray, rows: np.ndarray, boost: float) -> np.ndarray:
+    """Declared interests as an explicit prior: ``score * (1 + boost)`` where they match.
+
+    No training data carries declared interests (they come with a request), so the trees
+    never see the signal set and cannot learn its weight; a stated, tested prior is the honest
+    alternative to ignoring what the resident told us (docs/decisions.md).
+    """
+    if rows.shape[0] == 0 or not boost:
+        return score
+    match = rows[:, SIGNALS.index("interest")] > 0
+    return np.where(match, score * (1.0 + boost), score)
+
+
+_CONTROLLER: list[ThreadpoolController] = []
+
+
+def _openmp_controller() -> ThreadpoolController:
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]

@@ -1,0 +1,208 @@
+"""Stage 2's input: one row of signals per (user, candidate) pair.
+
+A row holds each component's score and rank, the user's affinity to the course's category,
+band eligibility, venue fit, declared interest, history size, the course's activity, and the
+category preference of users with the same profile. :data:`SIGNALS` names the columns; the
+re-ranker learns on them and serving turns them into reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from models.hybrid.candidates import COMPONENTS
+
+# Names of the stage-2 signals, in column order.
+SIGNALS = (
+    *COMPONENTS,
+    *(f"{c}_rank" for c in COMPONENTS),
+    "category_affinity",
+    "eligible",
+    "same_community",
+    "interest",
+    "history_size",
+    "item_log_count",
+    "item_recent",
+    "item_age_days",
+    "item_idle_days",
+    "profile_category",
+)
+# Smoothing of the profile lifts: an attribute value seen with few interactions stays near 0.
+_PROFILE_PRIOR = 10.0
+
+
+class Context(NamedTuple):
+    """What is known about the users being ranked, one entry (row) per user."""
+
+    band: np.ndarray  # int, -1 unknown
+    community: np.ndarray  # int, -1 unknown
+    interests: np.ndarray  # bool (n_users, n_categories): declared interests
+    attributes: np.ndarray  # int (n_users, n_attributes): profile codes, -1 unknown
+
+
+class ItemTable(NamedTuple):
+    """What is known about the courses, one entry (row) per item."""
+
+    category: np.ndarray  # int, -1 unknown
+    bands: np.ndarray  # bool (n_items, 4): the bands a course is made for
+    community: np.ndarray  # int, -1 unknown: where it is held
+    count: np.ndarray  # float: users who took it
+    temporal: np.ndarray  # float (n_items, 3): recent activity, days since first / last
+    n_categories: int
+
+
+def signal_rows(
+    scores: dict[str, np.ndarray],
+    masked: dict[str, np.ndarray],
+    r: np.ndarray,
+    i: np.ndarray,
+    X: sp.csr_matrix,
+    ctx: Context,
+    items: ItemTable,
+    profile: np.ndarray,
+) -> np.ndarray:
+    """The signal rows of the pairs ``(r[k], i[k])``, float32 (n_pairs, len(SIGNALS)).
+
+    ``scores`` are the components' scores, ``masked`` the same with blocked items at ``-inf``
+    (a rank counts the items the user could be offered); ``r`` must be sorted, as
+    ``np.nonzero`` gives it; ``profile`` is :func:`profile_scores` of the users.
+    """
+    # A candidate's rank in each component: how many items that component scores higher.
+    ranks = {name: _ranks(masked[name], r, i) for name in COMPONENTS}
+    cat_share = category_share(X, items.category, items.n_categories)
+    band = ctx.band[r]
+    cat = items.category[i]
+    cols = [scores[c][r, i] for c in COMPONENTS]
+    cols += [np.log1p(ranks[c]) for c in COMPONENTS]
+    cols.append(np.where(cat >= 0, cat_share[r, np.maximum(cat, 0)], 0.0))
+    eligible = np.where(band >= 0, items.bands[i, np.maximum(band, 0)], False)
+    cols.append(eligible.astype(np.float32))
+    community = ctx.community[r]
+    cols.append(((community >= 0) & (items.community[i] == community)).astype(np.float32))
+    interests = ctx.interests
+    has_interest = (cat >= 0) & (cat < interests.shape[1])
+    cols.append(
+        np.where(
+            has_interest, interests[r, np.clip(cat, 0, interests.shape[1] - 1)], False
+        ).astype(np.float32)
+    )
+    cols.append(np.log1p(np.diff(X.indptr))[r].astype(np.float32))
+    cols.append(np.log1p(items.count[i]))
+    cols.extend(items.temporal[i].T)
+    cols.append(np.where(cat >= 0, profile[r, np.maximum(cat, 0)], 0.0))
+    return np.column_stack(cols).astype(np.float32)
+
+
+def component_ranks(signals: np.ndarray, active: Iterable[str]) -> dict[str, np.ndarray]:
+    """Each component's 0-based rank of the courses whose signal rows are ``signals``.
+
+    ``inf`` where the component is not in ``active`` (it is off) or scores the course 0: then
+    the component says nothing about the course, whatever its rank among other zeros.
+
+    Parameters
+    ----------
+    signals : ndarray of float, shape (..., len(SIGNALS))
+    active : iterable of str
+        The components the model has (see ``HybridRanker.components``).
+
+    Returns
+    -------
+    dict of ndarray of float, one per name of ``COMPONENTS``, shape ``signals.shape[:-1]``
+    """
+    signals = np.asarray(signals, dtype=np.float64)
+    active = set(active)
+    out = {}
+    for name in COMPONENTS:
+        score = signals[..., SIGNALS.index(name)]
+        rank = np.rint(np.expm1(signals[..., SIGNALS.index(f"{name}_rank")]))
+        says = (score > 0) & (name in active)
+        out[name] = np.where(says, rank, np.inf)
+    return out
+
+
+def category_share(X: sp.csr_matrix, item_category: np.ndarray, n_categories: int) -> np.ndarray:
+    """Each user's share of history weight per category, (n_users, n_categories)."""
+    n_cat = max(n_categories, 1)
+    out = np.zeros((X.shape[0], n_cat), dtype=np.float32)
+    if X.nnz == 0:
+        return out
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    cats = item_category[X.indices]
+    known = cats >= 0
+    np.add.at(out, (rows[known], cats[known]), X.data[known])
+    totals = np.bincount(rows, weights=X.data, minlength=X.shape[0]).astype(np.float32)
+    return np.divide(out, totals[:, None], out=out, where=totals[:, None] > 0)
+
+
+def profile_lifts(
+    X: sp.csr_matrix, attributes: np.ndarray, item_category: np.ndarray, n_categories: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per attribute value, how much more (log ratio) its users take each category.
+
+    ``log(p(category | value) / p(category))`` from the users' positive interactions, shrunk
+    towards 0 by ``_PROFILE_PRIOR`` interactions' worth of the overall shares. One block of
+    rows per attribute (``offsets[a]`` is its first row); a user's signal for a course is the
+    sum over their known attribute values (naive Bayes), which is what lets a course nobody has
+    taken yet be ranked by who takes its category.
+
+    Returns
+    -------
+    lift : ndarray of float32, shape (n_attribute_values, max(n_categories, 1))
+    offsets : ndarray of int64, shape (n_attributes + 1,)
+    """
+    n_cat = max(n_categories, 1)
+    sizes = [int(attributes[:, a].max(initial=-1)) + 1 for a in range(attributes.shape[1])]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    lift = np.zeros((int(offsets[-1]), n_cat), dtype=np.float32)
+    if not lift.size or X.nnz == 0:
+        return lift, offsets
+    users = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    cats = item_category[X.indices]
+    keep = (X.data > 0) & (cats >= 0)
+    users, cats = users[keep], cats[keep]
+    overall = np.bincount(cats, minlength=n_cat).astype(np.float64)
+    share = (overall + 1.0) / (overall.sum() + n_cat)
+    for a, size in enumerate(sizes):
+        code = attributes[users, a]
+        known = code >= 0
+        counts = np.bincount(code[known] * n_cat + cats[known],
+                             minlength=size * n_cat).reshape(size, n_cat).astype(np.float64)
+        p = (counts + _PROFILE_PRIOR * share) / (counts.sum(axis=1, keepdims=True)
+                                                 + _PROFILE_PRIOR)
+        lift[offsets[a] : offsets[a + 1]] = np.log(p / share)
+    return lift, offsets
+
+
+def profile_scores(
+    attributes: np.ndarray, lift: np.ndarray, offsets: np.ndarray, n_categories: int
+) -> np.ndarray:
+    """Each user's summed category lift, (n_users, n_categories); unknown codes add nothing."""
+    out = np.zeros((attributes.shape[0], max(n_categories, 1)), dtype=np.float32)
+    for a in range(min(attributes.shape[1], offsets.size - 1)):
+        code = attributes[:, a]
+        size = offsets[a + 1] - offsets[a]
+        ok = (code >= 0) & (code < size)
+        out[ok] += lift[offsets[a] + code[ok]]
+    return out
+
+
+def _ranks(scores: np.ndarray, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """0-based rank of each (row, item) pair within its row: the number of higher scores.
+
+    ``rows`` must be sorted (as ``np.nonzero`` gives them). Sorting each row once and
+    searching it is several times cheaper than a full argsort per component.
+    """
+    out = np.zeros(rows.size, dtype=np.float32)
+    if rows.size == 0:
+        return out
+    ordered = np.sort(scores, axis=1)
+    bounds = np.searchsorted(rows, np.arange(scores.shape[0] + 1))
+    n_items = scores.shape[1]
+    for row in np.flatnonzero(np.diff(bounds)):
+        a, b = bounds[row], bounds[row + 1]
+        out[a:b] = n_items - np.searchsorted(ordered[row], scores[row, items[a:b]], side="right")
+    return out
