@@ -29,7 +29,14 @@ from models.hybrid.candidates import (
     fit_components,
     new_components,
 )
-from models.hybrid.reranker import ReRanker, training_rows, validation_users, with_interests
+from models.hybrid.reranker import (
+    ReRanker,
+    holdout_folds,
+    training_rows,
+    training_users,
+    validation_users,
+    with_interests,
+)
 from models.hybrid.signals import (
     SIGNALS,
     Context,
@@ -88,6 +95,9 @@ class HybridRanker(Recommender):
         "holdout_users_",
         "holdout_recs_",
         "holdout_popularity_recs_",
+        "holdout_sources_",
+        "holdout_component_recs_",
+        "served_by_",
         "n_categories_",
         "n_communities_",
     )
@@ -185,13 +195,11 @@ class HybridRanker(Recommender):
             allowed = np.zeros(n_items, dtype=bool)
             allowed[np.asarray(validation_candidates, dtype=np.int64)] = True
         full_temporal = self.item_temporal_
+        self.served_by_ = np.array("reranker")  # until training's guard says otherwise
         # Stage 1 as it stood at the cut: the trees learn what its signals predict after it.
         self._fit_stage_one(fit_X, features,
                             full_temporal if temporal_at_cut is None else temporal_at_cut)
-        train_users, holdout = validation_users(target, self.holdout_fraction,
-                                                self.max_train_users, self.random_state)
-        self._fit_reranker(fit_X, target, train_users, allowed)
-        self._store_holdout_lists(holdout, fit_X, allowed)
+        self._fit_reranker(fit_X, target, allowed)
         # Refit on everything: serving ranks from the full history.
         self._fit_stage_one(X, features, full_temporal)
 
@@ -232,36 +240,94 @@ class HybridRanker(Recommender):
         self.profile_lift_, self.profile_offsets_ = profile_lifts(
             X, self.user_attributes_, self.item_category_, self.n_categories_)
 
-    def _fit_reranker(self, fit_X: sp.csr_matrix, target: sp.csr_matrix, users: np.ndarray,
+    def _fit_reranker(self, fit_X: sp.csr_matrix, target: sp.csr_matrix,
                       allowed: np.ndarray | None) -> None:
-        """Train the trees on the candidates of ``users`` at the cut, labelled by ``target``."""
+        """Train the trees on the validation users' candidates at the cut, labelled by
+        ``target``, and keep the lists of held-out users made by trees that never saw them."""
+        users = validation_users(target)
+        folds = holdout_folds(users, self.holdout_fraction, self.random_state)
+        row_users = training_users(users, folds, self.max_train_users, self.random_state)
 
         def pairs(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             return self._pair_rows(batch, fit_X[batch], self._context(batch), allowed)
 
-        rows, labels = training_rows(pairs, target, users, self.negatives_per_user,
-                                     self.random_state)
-        self._reranker = ReRanker.fit(
+        rows, labels, owners = training_rows(pairs, target, row_users, self.negatives_per_user,
+                                             self.random_state)
+        held, lists = [], []
+        for fold in folds:
+            self._reranker = self._trees(rows[~np.isin(owners, fold)],
+                                         labels[~np.isin(owners, fold)])
+            held.append(fold)
+            lists.append(self._rank(fold, fit_X[fold], 10, {"allowed": allowed})[0])
+        if len(folds) != 1:  # cross-fitted (or nothing held out): the final trees see everyone
+            self._reranker = self._trees(rows, labels)
+        self._store_holdout_lists(held, lists, fit_X, allowed)
+
+    def _trees(self, rows: np.ndarray, labels: np.ndarray) -> ReRanker:
+        return ReRanker.fit(
             rows, labels, learning_rate=self.learning_rate, max_iter=self.max_iter,
             max_leaf_nodes=self.max_leaf_nodes, random_state=self.random_state,
         )
 
-    def _store_holdout_lists(self, holdout: np.ndarray, fit_X: sp.csr_matrix,
-                             allowed: np.ndarray | None) -> None:
-        """Top-10 lists of validation users the trees never saw, from components that never
-        saw their validation positives: the honest validation figures of this fit; and the
-        lists of popularity by band for the same users, to compare with."""
-        self.holdout_users_ = holdout
-        if holdout.size == 0:
-            self.holdout_recs_ = np.zeros((0, 10), dtype=np.int64)
-            self.holdout_popularity_recs_ = np.zeros((0, 10), dtype=np.int64)
-            return
-        rows = fit_X[holdout]
-        self.holdout_recs_ = self._rank(holdout, rows, 10, {"allowed": allowed})[0]
-        groups = np.where(self._known(holdout, self.n_users_), self.user_band_[holdout], -1)
-        cand = None if allowed is None else np.flatnonzero(allowed)
-        self.holdout_popularity_recs_ = self._components["pop_band"].recommend(
-            holdout, rows, n=10, user_groups=groups, candidates=cand)[0]
+    def _store_holdout_lists(self, held: list[np.ndarray], lists: list[np.ndarray],
+                             fit_X: sp.csr_matrix, allowed: np.ndarray | None) -> None:
+        """Top-10 lists of held-out validation users: the hybrid's (from trees that never saw
+        them) and each component's, all from components fitted before the cut. They give the
+        honest validation figures of this fit and let training check that the trees beat
+        every single component (:meth:`serve_with`)."""
+        users = np.concatenate(held) if held else np.zeros(0, dtype=np.int64)
+        order = np.argsort(users, kind="stable")
+        self.holdout_users_ = users[order]
+        self.holdout_recs_ = (np.vstack(lists)[order] if lists
+                              else np.zeros((0, 10), dtype=np.int64))
+        self.holdout_sources_ = np.array(self._component_names())
+        self.holdout_component_recs_ = self._component_lists(self.holdout_users_, fit_X, allowed)
+        pop_band = self._component_names().index("pop_band")
+        self.holdout_popularity_recs_ = self.holdout_component_recs_[pop_band]
+
+    def _component_lists(self, users: np.ndarray, fit_X: sp.csr_matrix,
+                         allowed: np.ndarray | None, n: int = 10) -> np.ndarray:
+        """Each component's own top-``n`` for ``users``: (n_components, n_users, n)."""
+        out = np.full((len(self._component_names()), users.size, n), -1, dtype=np.int64)
+        for start in range(0, users.size, 1000):
+            batch = users[start:start + 1000]
+            X = fit_X[batch]
+            ctx = self._context(batch)
+            scores = component_scores(self._components, batch, X, ctx.band, ctx.community)
+            blocked = blocked_items(X, allowed)
+            for c, name in enumerate(self._component_names()):
+                masked = np.where(blocked, -np.inf, scores[name])
+                top = np.argsort(-masked, axis=1, kind="stable")[:, :n]
+                ok = np.take_along_axis(masked, top, axis=1) > -np.inf
+                out[c, start:start + batch.size, :top.shape[1]] = np.where(ok, top, -1)
+        return out
+
+    # -- the guard -----------------------------------------------------------------------------
+    def serve_with(self, source: str) -> HybridRanker:
+        """Rank with ``source``: ``"reranker"`` (the trees) or one component's own scores.
+
+        Training calls this when a single component beat the trees on the held-out
+        validation users, so a served model is never one that lost that comparison; the
+        candidates, filters and explanations stay the hybrid's.
+        """
+        self._check_fitted()
+        if source not in ("reranker", *self.components):
+            raise ValueError(f"source={source!r}: must be 'reranker' or one of "
+                             f"{', '.join(self.components)}")
+        self.served_by_ = np.array(source)
+        return self
+
+    @property
+    def served_by(self) -> str:
+        """What ranks the candidates: ``"reranker"`` or the component that beat it."""
+        self._check_fitted()
+        return str(self.served_by_)
+
+    def _candidate_scores(self, rows: np.ndarray) -> np.ndarray:
+        source = str(self.served_by_)
+        if source == "reranker":
+            return with_interests(self._reranker.predict(rows), rows, self.interest_boost)
+        return rows[:, SIGNALS.index(source)].astype(np.float32)
 
     # -- scoring ------------------------------------------------------------------------------
     def _context(self, users: np.ndarray, user_band: Any = None, user_community: Any = None,
@@ -322,7 +388,7 @@ class HybridRanker(Recommender):
         pop = self.item_count_ / max(float(self.item_count_.max(initial=0)), 1.0)
         out = np.broadcast_to(-2.0 + pop, (users.size, X.shape[1])).astype(np.float32)
         if rows.shape[0]:
-            out[r, i] = with_interests(self._reranker.predict(rows), rows, self.interest_boost)
+            out[r, i] = self._candidate_scores(rows)
         return out
 
     def rank(self, users, X, n: int = 10, **side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -342,7 +408,7 @@ class HybridRanker(Recommender):
             side.get("user_attributes"),
         )
         r, i, rows = self._pair_rows(users, X, ctx, side.get("allowed"))
-        score = with_interests(self._reranker.predict(rows), rows, self.interest_boost)
+        score = self._candidate_scores(rows)
         items = np.full((users.size, n), -1, dtype=np.int64)
         scores = np.full((users.size, n), -np.inf, dtype=np.float32)
         sig = np.full((users.size, n, len(SIGNALS)), np.nan, dtype=np.float32)
@@ -361,6 +427,9 @@ class HybridRanker(Recommender):
     def components(self) -> tuple[str, ...]:
         """The names of the fitted components, in :data:`COMPONENTS` order (ALS only if on)."""
         self._check_fitted()
+        return self._component_names()
+
+    def _component_names(self) -> tuple[str, ...]:
         return tuple(name for name in COMPONENTS if name in self._components)
 
     def component_ranks(self, signals: np.ndarray) -> dict[str, np.ndarray]:

@@ -3,7 +3,8 @@
 The trees learn on a validation cut from the training period: the components are fitted on
 the history before the cut, every validation user's candidates become signal rows, and a row's
 label is whether the user took that course after the cut. Some validation users are held out
-of the trees' training; their lists give honest validation figures.
+of the trees' training (cross-fitted on small validation sets); their lists give honest
+validation figures, and let training compare the trees with each single component.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ _FLAT_LIMIT = 20000
 # At most this many held-out validation users: enough for stable figures; ranking them costs
 # fit time.
 _MAX_HOLDOUT = 2000
+# Up to this many validation users the held-out lists are cross-fitted (every user held out
+# once); above it one held-out fold is used.
+_CROSSFIT_LIMIT = 5000
 
 
 class ReRanker:
@@ -93,22 +97,45 @@ class ReRanker:
         return cls(trees)
 
 
-def validation_users(target: sp.csr_matrix, holdout_fraction: float, max_train_users: int,
-                     random_state: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Validation users (those with a positive) split into training users and a held-out
-    sample, both sorted; at most ``max_train_users`` training users are kept."""
-    rng = np.random.default_rng(random_state)
+def validation_users(target: sp.csr_matrix) -> np.ndarray:
+    """The validation users: those with at least one positive after the cut (sorted)."""
     users = np.flatnonzero(np.diff(target.indptr) > 0)
     if users.size == 0:
         raise ValueError("validation target has no positives: cannot train the re-ranker")
-    n_hold = int(round(users.size * holdout_fraction)) if users.size >= 10 else 0
-    n_hold = min(n_hold, _MAX_HOLDOUT)
-    shuffled = rng.permutation(users)
-    holdout = np.sort(shuffled[:n_hold])
-    train = np.sort(shuffled[n_hold:])
-    if train.size > max_train_users:
-        train = np.sort(rng.choice(train, max_train_users, replace=False))
-    return train, holdout
+    return users
+
+
+def holdout_folds(users: np.ndarray, holdout_fraction: float,
+                  random_state: int | None) -> list[np.ndarray]:
+    """Disjoint folds of validation users whose lists are made by trees that never saw them.
+
+    Up to ``_CROSSFIT_LIMIT`` users, every user falls in one of ``round(1 / holdout_fraction)``
+    folds (cross-fitting): small validation sets are where a single held-out sample is too
+    noisy to compare the trees with the components, and where the trees need every user they
+    can get. Above it, one held-out fold of ``holdout_fraction`` (at most ``_MAX_HOLDOUT``
+    users) is enough and costs no extra fit. No folds below 10 users or with a fraction of 0.
+    """
+    if users.size < 10 or holdout_fraction <= 0.0:
+        return []
+    shuffled = np.random.default_rng(random_state).permutation(users)
+    if users.size <= _CROSSFIT_LIMIT:
+        n_folds = max(2, int(round(1.0 / holdout_fraction)))
+        return [np.sort(fold) for fold in np.array_split(shuffled, n_folds)]
+    n_hold = min(int(round(users.size * holdout_fraction)), _MAX_HOLDOUT)
+    return [np.sort(shuffled[:n_hold])]
+
+
+def training_users(users: np.ndarray, folds: list[np.ndarray], max_train_users: int,
+                   random_state: int | None) -> np.ndarray:
+    """The users whose candidates become training rows: all of them, or, above
+    ``max_train_users``, the held-out ones and a sample of the rest (sorted)."""
+    if users.size <= max_train_users:
+        return users
+    held = np.concatenate(folds) if folds else np.zeros(0, dtype=users.dtype)
+    rest = np.setdiff1d(users, held)
+    rng = np.random.default_rng(random_state)
+    sample = rng.choice(rest, min(max_train_users, rest.size), replace=False)
+    return np.sort(np.concatenate([held, sample]))
 
 
 def training_rows(
@@ -117,15 +144,15 @@ def training_rows(
     users: np.ndarray,
     negatives_per_user: int,
     random_state: int | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The trees' training rows and labels.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The trees' training rows, their labels and the user each row belongs to.
 
     ``pairs(batch)`` gives the candidates of a batch of users as ``(row in batch, item,
     signal rows)``; a pair is positive when ``target`` holds it. Every positive is kept, and
     ``negatives_per_user`` random negatives of each user.
     """
     rng = np.random.default_rng(random_state)
-    feats, labels = [], []
+    feats, labels, owners = [], [], []
     for start in range(0, users.size, _BATCH):
         batch = users[start : start + _BATCH]
         cand_r, cand_i, rows = pairs(batch)
@@ -133,7 +160,8 @@ def training_rows(
         keep = _subsample(cand_r, truth, rng, negatives_per_user)
         feats.append(rows[keep])
         labels.append(truth[keep])
-    return np.vstack(feats), np.concatenate(labels)
+        owners.append(batch[cand_r[keep]])
+    return np.vstack(feats), np.concatenate(labels), np.concatenate(owners)
 
 
 def _subsample(cand_r: np.ndarray, truth: np.ndarray, rng: np.random.Generator,

@@ -444,3 +444,64 @@ def test_profile_attributes_rank_new_courses_by_who_takes_their_category():
     unknown, _, _ = model.rank(np.array([-1]), empty, n=2, allowed=new_courses,
                                user_attributes=np.array([[-1]]))
     assert set(unknown[0]) == {10, 11}  # no profile: still both, no error
+
+
+# -- the guard: held-out lists of the trees and of every component ------------------------------
+
+
+def test_small_validation_sets_are_cross_fitted(model, data):
+    """Every validation user (one with a positive after the cut) is held out once, and each
+    held-out user has a list from the trees and from every component."""
+    target = data["validation"][1]
+    with_positive = np.flatnonzero(np.diff(sp.csr_matrix(target).indptr) > 0)
+    np.testing.assert_array_equal(model.holdout_users_, with_positive)
+    n = with_positive.size
+    assert model.holdout_recs_.shape == (n, 10)
+    assert tuple(model.holdout_sources_) == model.components
+    assert model.holdout_component_recs_.shape == (len(model.components), n, 10)
+    pop_band = model.components.index("pop_band")
+    np.testing.assert_array_equal(model.holdout_popularity_recs_,
+                                  model.holdout_component_recs_[pop_band])
+
+
+def test_held_out_component_lists_come_from_the_fit_before_the_cut(model, data):
+    """A component's held-out list never holds what the user had before the cut, and is
+    that component's own ranking of the rest."""
+    fit_X = data["validation"][0].tocsr()
+    ease = model.components.index("ease")
+    for row, user in enumerate(model.holdout_users_):
+        listed = model.holdout_component_recs_[ease, row]
+        listed = listed[listed >= 0]
+        assert not set(listed) & set(fit_X[user].indices)
+
+
+def test_serve_with_a_component_ranks_by_its_scores(data):
+    model = fit_model(data)
+    users = _users(data)
+    X = data["X"]
+    model.serve_with("ease")
+    assert model.served_by == "ease"
+    items, scores, signals = model.rank(users, X, n=3, **_side(data, users))
+    column = SIGNALS.index("ease")
+    for u in range(users.size):
+        got = signals[u, :, column]
+        got = got[~np.isnan(got)]
+        assert np.all(np.diff(got) <= 0), "ranked by the EASE score, best first"
+        np.testing.assert_allclose(scores[u][np.isfinite(scores[u])], got, rtol=1e-6)
+
+
+def test_serve_with_names_a_bad_source(model):
+    with pytest.raises(ValueError, match=r"source='trees'"):
+        model.serve_with("trees")
+
+
+def test_served_source_survives_save_load_and_resets_on_refit(data, tmp_path):
+    model = fit_model(data).serve_with("knn")
+    back = Recommender.load(model.save(tmp_path / "m").parent)
+    assert back.served_by == "knn"
+    users = _users(data)
+    np.testing.assert_array_equal(back.rank(users, data["X"], n=4, **_side(data, users))[0],
+                                  model.rank(users, data["X"], n=4, **_side(data, users))[0])
+    model.fit(data["X"], validation=(*data["validation"], data["temporal_at_cut"]),
+              item_temporal=data["temporal"], **data["side"])
+    assert model.served_by == "reranker"
