@@ -1,7 +1,7 @@
-"""The event log as integer arrays, cut at one time: the shared input of every transformer.
+"""The event log as integer arrays, cut at one time: the input of the interaction matrix.
 
 Turning ten million string ids into indices is the single most expensive step of the feature
-pipeline, so :func:`encode_events` does it once and every transformer accepts the result.
+pipeline, so :func:`encode_events` does it once per cut-off.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.frames import GENERIC_EVENT, POSITIVE_EVENTS
+from features.frames import GENERIC_EVENT
 from features.ids import IdMapping
 
 __all__ = [
@@ -101,11 +101,6 @@ class EncodedEvents:
         """Boolean mask of rows whose event is one of ``names``."""
         codes = [i for i, n in enumerate(self.event_names) if n in names]
         return np.isin(self.event, codes)
-
-    def positive(self, rating_threshold: float = 3.0) -> np.ndarray:
-        """Rows that say "wanted this course" (the same rule as ``frames.positive_mask``)."""
-        mask = self.is_event(*POSITIVE_EVENTS)
-        return mask | (self.is_event("rate") & (self.value >= rating_threshold))
 
     def check(self, cutoff: pd.Timestamp, mapping: IdMapping, param: str = "events") -> None:
         """Raise if these events were encoded at another cut-off or for another mapping."""

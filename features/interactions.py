@@ -152,19 +152,3 @@ class InteractionMatrix:
     def fit_transform(self, bundle: DataBundle, events: EncodedEvents | None = None):
         """``fit(bundle).transform(bundle)``, encoding the event log once."""
         return self.transform(bundle, self._fit(bundle, events))
-
-    def seen(self, bundle: DataBundle, events: EncodedEvents | None = None) -> sp.csr_matrix:
-        """Binary users x items matrix (float32 CSR) of positive interactions before the cut.
-
-        Positive means enrol / attend / complete / interact or a rating >= 3 (the rule of
-        ``features.frames.positive_mask``): what evaluation excludes as "training items".
-        """
-        events = self._events(bundle, events)
-        pos = events.positive(self.rating_center)
-        m = sp.csr_matrix(
-            (np.ones(int(pos.sum()), dtype=np.float32), (events.user[pos], events.item[pos])),
-            shape=(events.n_users, events.n_items),
-        )
-        m.sum_duplicates()
-        m.data[:] = 1.0
-        return m

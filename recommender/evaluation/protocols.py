@@ -403,7 +403,8 @@ def make_split(bundle: DataBundle, protocol: str, seed: int | None = 0) -> Split
 
 
 def validation_split(
-    train_bundle: DataBundle | Split, protocol: str, seed: int | None = 0
+    train_bundle: DataBundle | Split, protocol: str, seed: int | None = 0,
+    warm_only: bool = True,
 ) -> Split:
     """The same protocol applied again to a training part, for tuning.
 
@@ -416,6 +417,9 @@ def validation_split(
         One of ``PROTOCOLS``.
     seed : int, default 0
         Seed of the random protocols.
+    warm_only : bool, default True
+        For ``temporal`` only (see :func:`temporal_split`): False keeps the users who first
+        appear after the cut among the validation users, as a served model's cut does.
 
     Returns
     -------
@@ -424,4 +428,6 @@ def validation_split(
     """
     if isinstance(train_bundle, Split):
         train_bundle = train_bundle.train
+    if _canonical(protocol) == "temporal":
+        return temporal_split(train_bundle, warm_only=warm_only)
     return make_split(train_bundle, protocol, seed=seed)

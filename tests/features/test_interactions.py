@@ -61,14 +61,6 @@ def test_rating_without_value_adds_nothing():
     np.testing.assert_array_equal(InteractionMatrix().fit_transform(b).toarray(), [[0.5]])
 
 
-def test_seen_marks_positive_pairs_once(district):
-    t = InteractionMatrix(cutoff=CUTOFF).fit(district)
-    seen = t.seen(district)
-    expected = np.zeros((5, 3), dtype=np.float32)
-    expected[0, 0] = expected[1, 1] = expected[3, 1] = 1.0
-    np.testing.assert_array_equal(seen.toarray(), expected)
-
-
 @pytest.mark.parametrize("param,value", [("half_life_days", 0), ("half_life_days", "7"),
                                          ("event_weights", {"view": float("nan")}),
                                          ("rating_center", None)])
