@@ -55,6 +55,13 @@ def test_custom_and_unknown_event_weights():
     np.testing.assert_array_equal(t.transform(b).toarray(), [[3.0, 0.25]])
 
 
+def test_an_unlisted_event_counts_as_the_generic_interaction():
+    b = _bundle([("a", "x", "2024-01-01", "bookmark"), ("a", "y", "2024-01-01", "interact")])
+    t = InteractionMatrix(event_weights={"interact": 1.5}).fit(b)
+    assert t.unknown_events_ == ["bookmark"] and t.unknown_event_weight_ == 1.5
+    np.testing.assert_array_equal(t.transform(b).toarray(), [[1.5, 1.5]])
+
+
 def test_rating_without_value_adds_nothing():
     b = _bundle([("a", "x", "2024-01-01", "rate"), ("a", "x", "2024-01-01", "view")],
                 value=[np.nan, np.nan])
