@@ -192,21 +192,14 @@ class CourseFeatures:
             return sp.csr_matrix((n, len(vocab)))
         return _scatter(idx, n) @ multi_hot(split_multi(rows[col]), vocab)
 
-    def content_matrix(self, items) -> sp.csr_matrix:
+    def content_matrix(self, bundle: DataBundle) -> sp.csr_matrix:
         """Items x content features (float32 CSR, rows L2-normalised; ``content_feature_names_``).
 
-        Parameters
-        ----------
-        items : DataBundle or DataFrame
-            A bundle gives one row per item index of the mapping (items missing from its items
-            table get an all-zero row). A DataFrame of items (e.g. new courses, cold start) gives
-            one row per DataFrame row, in order, whether or not the mapping knows the ids.
+        One row per item index of the mapping; an item missing from ``bundle.items`` gets an
+        all-zero row.
         """
-        if isinstance(items, DataBundle):
-            idx, rows = aligned(items.items, "item_id", self.id_mapping_.item_index)
-            n = self.id_mapping_.n_items
-        else:
-            rows, idx, n = items, np.arange(len(items)), len(items)
+        idx, rows = aligned(bundle.items, "item_id", self.id_mapping_.item_index)
+        n = self.id_mapping_.n_items
         w = self.block_weights_
         blocks = []
         if self.vectorizer_ is not None:

@@ -18,8 +18,7 @@ __all__ = ["IdMapping"]
 class IdMapping:
     """External user and item ids <-> contiguous indices.
 
-    Fitted ids are sorted, so the same data always gives the same indices. Users added later
-    with :meth:`add_users` are appended after the fitted ones (existing indices never move).
+    Fitted ids are sorted, so the same data always gives the same indices.
 
     Attributes
     ----------
@@ -83,28 +82,6 @@ class IdMapping:
     def item_ids(self, idx) -> np.ndarray:
         """External ids of item indices."""
         return self.item_ids_[np.asarray(idx, dtype=np.int64)]
-
-    def add_users(self, ids) -> np.ndarray:
-        """Append unknown user ids (e.g. residents registered after training).
-
-        Returns
-        -------
-        ndarray of int64
-            The indices of all of ``ids`` (old and new), in the given order.
-        """
-        new = distinct(np.asarray(ids))
-        new = new[self.user_index(new) < 0] if len(new) else new
-        if len(new):
-            self._set(np.concatenate([self.user_ids_, np.sort(new)]), self.item_ids_)
-        return self.user_index(ids)
-
-    def add_items(self, ids) -> np.ndarray:
-        """Append unknown item ids (new courses); returns the indices of all of ``ids``."""
-        new = distinct(np.asarray(ids))
-        new = new[self.item_index(new) < 0] if len(new) else new
-        if len(new):
-            self._set(self.user_ids_, np.concatenate([self.item_ids_, np.sort(new)]))
-        return self.item_index(ids)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """``{"user_ids", "item_ids"}`` as unicode arrays, for ``np.savez`` (no pickle)."""

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from features.courses import CourseFeatures
+from features.frames import DataBundle
 
 
 def test_vocabularies_come_from_the_items_table(district):
@@ -37,14 +38,15 @@ def test_content_rows_are_unit_length_and_course_without_text_is_valid(district)
 
 
 def test_chinese_text_matches_by_character_ngrams(district):
-    t = CourseFeatures().fit(district)
-    assert "text_书法" in t.content_feature_names_
-    known = t.content_matrix(district)
     new = pd.DataFrame({"item_id": ["n1", "n2"], "title": ["书法提高班", "Computer skills"],
                         "description": [None, "smartphone basics"]})
-    fresh = t.content_matrix(new)
-    assert fresh.shape == (2, known.shape[1])
-    sims = (fresh @ known.T).toarray()
+    bundle = DataBundle(district.interactions, district.users,
+                        pd.concat([district.items, new], ignore_index=True))
+    t = CourseFeatures().fit(bundle)
+    assert "text_书法" in t.content_feature_names_
+    c = t.content_matrix(bundle)
+    assert c.shape == (5, len(t.content_feature_names_))
+    sims = (c[3:] @ c[:3].T).toarray()  # n1, n2 against k1 (书法入门), k2 (Digital skills)
     assert sims[0, 0] > 0 and sims[0, 1] == 0
     assert sims[1, 1] > sims[1, 0]
 
