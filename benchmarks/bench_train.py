@@ -30,11 +30,10 @@ def _bare_als(bundle, factors: int, iterations: int, queue) -> None:
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
-    from features.ids import IdMapping
-    from features.interactions import InteractionMatrix
+    from features.pipeline import FeaturePipeline
 
     t0 = time.perf_counter()
-    X = InteractionMatrix(id_mapping=IdMapping().fit(bundle)).fit_transform(bundle)
+    X = FeaturePipeline().fit_transform(bundle).X  # the matrix train_artifact fits on
     t1 = time.perf_counter()
     with threadpool_limits(1, "blas"):
         AlternatingLeastSquares(factors=factors, iterations=iterations, random_state=0).fit(
@@ -93,7 +92,7 @@ def main() -> None:
     train = _child(_train, bundle, out)
     rows = [
         ("load district (parent)", load_s, _peak_mb()),
-        ("interaction matrix", als["matrix_s"], None),
+        ("model inputs at the training cut (pipeline)", als["matrix_s"], None),
         (f"bare implicit ALS fit ({defaults.factors}f x {defaults.iterations} it)",
          als["fit_s"], als["peak_mb"]),
         ("hybrid full retrain (train_artifact)", train["train_s"], train["peak_mb"]),

@@ -19,33 +19,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from features.courses import CourseFeatures  # noqa: E402
-from features.event_log import resolve_cutoff  # noqa: E402
-from features.ids import IdMapping  # noqa: E402
-from models.hybrid import HybridRanker  # noqa: E402
+from features.pipeline import FeaturePipeline  # noqa: E402
 from recommender.data.datasets import load_dataset  # noqa: E402
-from recommender.evaluation.metrics import relevance_matrix  # noqa: E402
-from recommender.evaluation.protocols import make_split, temporal_split  # noqa: E402
+from recommender.evaluation.protocols import make_split  # noqa: E402
 from recommender.training.benchmark import Evaluator  # noqa: E402
-from recommender.training.inputs import Vocabulary, model_inputs  # noqa: E402
+from recommender.training.inputs import fit_hybrid, prepare_fit  # noqa: E402
 
 
 def compare(folder: str, seed: int = 0) -> list[tuple[str, str, int, float, float]]:
     bundle = load_dataset(folder)
     warm, cold = make_split(bundle, "temporal"), make_split(bundle, "cold-user")
-    mapping, vocab = IdMapping().fit(bundle), Vocabulary.from_bundle(bundle)
-    content = CourseFeatures(id_mapping=mapping).fit(warm.train)
-    full = model_inputs(warm.train, mapping, vocab, content=content)
+    pipeline = FeaturePipeline().fit(bundle)
     rows = []
     for warm_only in (True, False):
-        val = temporal_split(warm.train, warm_only=warm_only)
-        inputs = model_inputs(val.train, mapping, vocab, content=content,
-                              cutoff=resolve_cutoff(val.train.interactions))
-        target = relevance_matrix(val.test_relevant, mapping.user_ids_, mapping.item_ids_)
-        model = HybridRanker(random_state=seed).fit(
-            full.X, validation=(inputs.X, target, inputs.item_temporal), **full.side())
+        data = prepare_fit(warm.train, pipeline, "temporal", warm_only=warm_only)
+        model, _ = fit_hybrid(data, seed=seed)
+        mapping, full = data.mapping, data.full
         rows.append((bundle.name, "warm only" if warm_only else "with newcomers",
-                     len(val.users), Evaluator(warm, mapping, full).score(model)["ndcg@10"],
+                     len(data.split.users), Evaluator(warm, mapping, full).score(model)["ndcg@10"],
                      Evaluator(cold, mapping, full).score(model)["ndcg@10"]))
     return rows
 

@@ -1,1 +1,1 @@
-"""Feature pipeline keyed to age bands: resident, course and interaction features."""
+"""The feature pipeline: id mapping, value codes, the interaction matrix and course content."""

@@ -1,7 +1,8 @@
-"""The event log as integer arrays, cut at one time: the shared input of every transformer.
+"""The event log as integer arrays cut at one time, and what each event counts for.
 
-Turning ten million string ids into indices is the single most expensive step of the feature
-pipeline, so :func:`encode_events` does it once and every transformer accepts the result.
+:data:`DEFAULT_EVENT_WEIGHTS` is the one table of how much an event adds to a (resident, course)
+pair; :func:`coded_event_values` applies it to an encoded log (the interaction matrix) and
+:func:`event_values` to a few events as they arrive (serving).
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.frames import GENERIC_EVENT, POSITIVE_EVENTS
+from features.frames import GENERIC_EVENT
 from features.ids import IdMapping
 
 __all__ = [
     "DAY_NS",
     "DEFAULT_EVENT_WEIGHTS",
+    "RATING_CENTER",
     "EncodedEvents",
+    "coded_event_values",
     "encode_events",
+    "event_values",
     "resolve_cutoff",
 ]
 
@@ -26,7 +30,8 @@ DAY_NS = 86_400 * 10**9
 
 # Confidence each event adds to a (resident, course) pair. A completion says more than an
 # enrolment, which says more than a view; cancellations and no-shows are negative evidence.
-# "rate" is multiplied by (value - rating_center), so a 5 adds and a 1 subtracts.
+# "rate" is multiplied by (value - RATING_CENTER), so a 5 adds and a 1 subtracts. An event the
+# table does not list counts as the generic interaction.
 DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "view": 0.5,
     "enroll": 2.0,
@@ -37,6 +42,65 @@ DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "no_show": -1.0,
     GENERIC_EVENT: 1.0,
 }
+# The rating that adds nothing to a pair.
+RATING_CENTER = 3.0
+
+
+def _event_codes(events) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Events as int16 codes into a tuple of names; a missing event is the generic one."""
+    codes, names = pd.factorize(events, use_na_sentinel=False)
+    names = tuple(GENERIC_EVENT if pd.isna(n) else str(n) for n in names)
+    return codes.astype(np.int16), names
+
+
+def coded_event_values(
+    codes: np.ndarray,
+    names,
+    value: np.ndarray,
+    weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
+    rating_center: float = RATING_CENTER,
+    unknown_weight: float | None = None,
+) -> np.ndarray:
+    """Signed contribution (float64) of each event to its pair, before row weights and decay.
+
+    Parameters
+    ----------
+    codes : ndarray of int
+        Each event's position in ``names``.
+    names : sequence of str
+    value : ndarray of float
+        The rating of ``rate`` events (NaN adds nothing); ignored for other events.
+    weights : dict of str to float
+        The full weight table (default :data:`DEFAULT_EVENT_WEIGHTS`).
+    rating_center : float
+        The rating that adds nothing.
+    unknown_weight : float, optional
+        Weight of a name ``weights`` does not list; None: the generic event's weight.
+    """
+    if unknown_weight is None:
+        unknown_weight = weights[GENERIC_EVENT]
+    per_name = np.array([weights.get(n, unknown_weight) for n in names], dtype=np.float64)
+    values = per_name[codes] if len(per_name) else np.zeros(len(codes))
+    if "rate" in names:
+        is_rate = codes == list(names).index("rate")
+        if is_rate.any():
+            stars = np.nan_to_num(value[is_rate].astype(np.float64) - rating_center)
+            values[is_rate] *= stars
+    return values
+
+
+def event_values(events, values=None) -> np.ndarray:
+    """What each of ``events`` (names) adds to its pair under :data:`DEFAULT_EVENT_WEIGHTS`.
+
+    ``values`` gives the ratings of ``rate`` events (missing or NaN: the rating adds nothing).
+    The same rule as the interaction matrix without row weights or decay, for events that
+    arrive one request at a time.
+    """
+    codes, names = _event_codes(np.asarray(events, dtype=object))
+    value = (np.full(len(codes), np.nan) if values is None
+             else pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+             .to_numpy(dtype=np.float64, na_value=np.nan))
+    return coded_event_values(codes, names, value)
 
 
 def _naive(ts: pd.Timestamp) -> pd.Timestamp:
@@ -97,16 +161,6 @@ class EncodedEvents:
             return np.ones(len(self), dtype=np.float64)
         return np.exp2(-self.age_days() / float(half_life_days))
 
-    def is_event(self, *names: str) -> np.ndarray:
-        """Boolean mask of rows whose event is one of ``names``."""
-        codes = [i for i, n in enumerate(self.event_names) if n in names]
-        return np.isin(self.event, codes)
-
-    def positive(self, rating_threshold: float = 3.0) -> np.ndarray:
-        """Rows that say "wanted this course" (the same rule as ``frames.positive_mask``)."""
-        mask = self.is_event(*POSITIVE_EVENTS)
-        return mask | (self.is_event("rate") & (self.value >= rating_threshold))
-
     def check(self, cutoff: pd.Timestamp, mapping: IdMapping, param: str = "events") -> None:
         """Raise if these events were encoded at another cut-off or for another mapping."""
         if self.cutoff != cutoff or self.n_users != mapping.n_users or (
@@ -155,9 +209,7 @@ def encode_events(interactions: pd.DataFrame, mapping: IdMapping, cutoff) -> Enc
     n_unknown = int(len(known) - known.sum())
 
     if "event" in interactions:
-        codes, names = pd.factorize(interactions["event"], use_na_sentinel=False)
-        names = tuple(GENERIC_EVENT if pd.isna(n) else str(n) for n in names)
-        event = codes.astype(np.int16)
+        event, names = _event_codes(interactions["event"])
     else:
         names, event = (GENERIC_EVENT,), np.zeros(len(interactions), dtype=np.int16)
     if "weight" in interactions:

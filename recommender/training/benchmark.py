@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from features.bands import BAND_NAMES
-from features.courses import CourseFeatures
-from features.event_log import resolve_cutoff
 from features.frames import DataBundle
 from features.ids import IdMapping
+from features.pipeline import FeaturePipeline, ModelInputs
 from models.base import Recommender
 from models.collaborative import ALS, BPR
 from models.ease import EASE
@@ -28,8 +27,8 @@ from models.hybrid import HybridRanker
 from models.neighbours import ItemKNN
 from models.popularity import CategoryPopularity, Popularity
 from recommender.evaluation.metrics import evaluate, relevance_matrix
-from recommender.evaluation.protocols import Split, make_split, validation_split
-from recommender.training.inputs import ModelInputs, Vocabulary, model_inputs
+from recommender.evaluation.protocols import Split, make_split
+from recommender.training.inputs import cold_candidates, fit_hybrid, prepare_fit
 
 K = 10
 METRICS = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
@@ -77,9 +76,7 @@ class Evaluator:
             raise ValueError("split users missing from the id mapping")
         self.relevant = relevance_matrix(split.test_relevant, split.users, mapping.item_ids_)
         self.inputs = inputs
-        self.candidates = (mapping.item_index(split.cold_items)
-                           if split.protocol == "cold-item" and split.cold_items is not None
-                           else None)
+        self.candidates = cold_candidates(split, mapping)
         self.bands = np.array([BAND_NAMES[b] if b >= 0 else "unknown"
                                for b in inputs.user_band[self.users]], dtype=object)
         self.batch = batch
@@ -140,13 +137,11 @@ def run_benchmark(bundle: DataBundle, protocol: str, seed: int = 0, budget_s: fl
     """Run every baseline and the hybrid on ``protocol``; return the benchmark's JSON document."""
     t0 = time.perf_counter()
     split = make_split(bundle, protocol, seed=seed)
-    val = validation_split(split.train, protocol, seed=seed + 1)
-    mapping = IdMapping().fit(bundle)
-    vocab = Vocabulary.from_bundle(bundle)
-    content = CourseFeatures(id_mapping=mapping).fit(split.train)
-    full = model_inputs(split.train, mapping, vocab, content=content)
-    val_inputs = model_inputs(val.train, mapping, vocab,
-                              cutoff=resolve_cutoff(val.train.interactions), content=content)
+    # Ids and vocabularies of the whole dataset, so that test users and items keep an index;
+    # no feature reads an event after the training cut.
+    pipeline = FeaturePipeline().fit(bundle)
+    data = prepare_fit(split.train, pipeline, protocol, seed=seed + 1, warm_only=True)
+    mapping, full, val_inputs, val = data.mapping, data.full, data.validation, data.split
     test_eval = Evaluator(split, mapping, full)
     val_eval = Evaluator(val, mapping, val_inputs)
     log(f"{protocol}: {len(split.users)} test users, {len(val.users)} validation users, "
@@ -166,12 +161,8 @@ def run_benchmark(bundle: DataBundle, protocol: str, seed: int = 0, budget_s: fl
         log(f"  {baseline.name:<20} nDCG@10 {results[baseline.name]['ndcg@10']:.4f}  "
             f"params {params}  fit {fit_s:.1f}s")
     hybrid_params = hybrid_params_from(tuned)
-    t = time.perf_counter()
-    hybrid = HybridRanker(random_state=seed, **hybrid_params).fit(
-        full.X, validation=(val_inputs.X, relevance_matrix(
-            val.test_relevant, mapping.user_ids_, mapping.item_ids_), val_inputs.item_temporal),
-        validation_candidates=val_eval.candidates, **full.side())
-    fit_s = time.perf_counter() - t
+    hybrid, info = fit_hybrid(data, hybrid_params, seed)
+    fit_s = info["fit_s"]
     results["hybrid"] = {**test_eval.score(hybrid), "fit_s": fit_s, "params": hybrid_params}
     log(f"  {'hybrid':<20} nDCG@10 {results['hybrid']['ndcg@10']:.4f}  fit {fit_s:.1f}s")
     return {

@@ -1,249 +1,118 @@
-"""Turning a DataBundle into model inputs, and fitting the hybrid the one way it is fitted.
+"""What the hybrid is fitted on, and the one way it is fitted.
 
-The benchmark and ``recommender train`` both call :func:`fit_hybrid`, so the model that is
-evaluated is the model that is served.
+:func:`prepare_fit` takes the feature pipeline's inputs at the training cut and at a validation
+cut of the training part; :func:`fit_hybrid` fits the hybrid on them. ``recommender train``
+(:func:`recommender.training.recipe.train_artifact`) and the benchmark both call the two, so
+the model that is evaluated is the model that is served.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from features.bands import BAND_NAMES, AgeBands
-from features.courses import CourseFeatures
-from features.event_log import resolve_cutoff
+# Serving still imports these two from here; their home is features.codes.
+from features.codes import Vocabulary, band_codes  # noqa: F401
 from features.frames import DataBundle
 from features.ids import IdMapping
-from features.interactions import InteractionMatrix
-from features.tables import split_multi, user_ages
+from features.pipeline import FeaturePipeline, ModelInputs
 from models.hybrid import HybridRanker
 from recommender.evaluation.metrics import evaluate, relevance_matrix
-from recommender.evaluation.protocols import Split
+from recommender.evaluation.protocols import Split, validation_split
 
-# Users' columns that are identifiers or dates, never profile attributes.
-_NOT_ATTRIBUTES = {"user_id", "resident_id", "household_id", "registered_at"}
-# A profile attribute has a few values (gender, region, education band), not one per user.
-MAX_ATTRIBUTE_VALUES = 64
+__all__ = ["FitData", "cold_candidates", "fit_hybrid", "holdout_metrics", "prepare_fit"]
 
-
-@dataclass
-class Vocabulary:
-    """Codes shared by training and serving: category and community names <-> ints, and the
-    values of the users' categorical profile columns (``attributes``: column -> sorted values).
-    """
-
-    categories: np.ndarray
-    communities: np.ndarray
-    attributes: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @classmethod
-    def from_bundle(cls, bundle: DataBundle) -> Vocabulary:
-        cats = _distinct(bundle.items, "category")
-        comms = np.union1d(_distinct(bundle.users, "community_id"),
-                           _distinct(bundle.items, "community_id"))
-        return cls(cats, comms, profile_attributes(bundle.users))
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Vocabulary:
-        """The inverse of :meth:`to_arrays`."""
-        attributes = {k[len("attr__"):]: v for k, v in arrays.items() if k.startswith("attr__")}
-        return cls(arrays["categories"], arrays["communities"], attributes)
-
-    def attribute_codes(self, frame: pd.DataFrame) -> np.ndarray:
-        """(rows, n_attributes) codes of ``frame``'s attribute columns (-1: missing/unknown)."""
-        out = np.full((len(frame), len(self.attributes)), -1, dtype=np.int64)
-        for a, (name, values) in enumerate(self.attributes.items()):
-            if name in frame:
-                out[:, a] = _codes(frame[name], values)
-        return out
-
-    def profile_codes(self, profile: dict) -> np.ndarray:
-        """(1, n_attributes) codes of one profile (column -> value), for a serving request."""
-        out = np.full((1, len(self.attributes)), -1, dtype=np.int64)
-        for a, (name, values) in enumerate(self.attributes.items()):
-            value = profile.get(name)
-            if value is not None and len(values):
-                pos = int(np.searchsorted(values, str(value)))
-                if pos < len(values) and values[pos] == str(value):
-                    out[0, a] = pos
-        return out
-
-    def category_codes(self, values) -> np.ndarray:
-        return _codes(values, self.categories)
-
-    def community_codes(self, values) -> np.ndarray:
-        return _codes(values, self.communities)
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"categories": self.categories, "communities": self.communities,
-                **{f"attr__{k}": v for k, v in self.attributes.items()}}
-
-
-def profile_attributes(users: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The users' categorical profile columns and their values: text columns other than ids
-    and dates with 2 to ``MAX_ATTRIBUTE_VALUES`` distinct values (gender, region, ...)."""
-    out = {}
-    for column in users.columns:
-        values = users[column]
-        if column in _NOT_ATTRIBUTES or pd.api.types.is_numeric_dtype(values) or (
-                pd.api.types.is_datetime64_any_dtype(values)) or pd.api.types.is_bool_dtype(
-                values):
-            continue
-        distinct = _distinct(users, column)
-        if 2 <= len(distinct) <= MAX_ATTRIBUTE_VALUES:
-            out[str(column)] = distinct
-    return out
+HOLDOUT_METRICS = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
 
 
 @dataclass
-class ModelInputs:
-    """The matrix and side arrays the hybrid and the baselines are fitted on."""
+class FitData:
+    """The hybrid's inputs: the training part, a validation cut of it, and its targets.
 
-    X: sp.csr_matrix
-    user_band: np.ndarray
-    user_community: np.ndarray
-    user_attributes: np.ndarray
-    item_category: np.ndarray
-    item_bands: np.ndarray
-    item_community: np.ndarray
-    item_features: sp.csr_matrix
-    item_temporal: np.ndarray
-    cutoff: pd.Timestamp
-
-    def side(self) -> dict:
-        return {
-            "user_band": self.user_band, "user_community": self.user_community,
-            "user_attributes": self.user_attributes, "item_category": self.item_category,
-            "item_bands": self.item_bands,
-            "item_community": self.item_community, "item_features": self.item_features,
-            "item_temporal": self.item_temporal,
-        }
-
-
-_BAND_CODE = {name: code for code, name in enumerate(BAND_NAMES)}
-
-
-def with_categorical_ids(bundle: DataBundle) -> DataBundle:
-    """The bundle with its interaction ids as pandas categoricals (same values).
-
-    Training looks the 10M-row id columns up several times (event encoding at two cuts, the
-    splits, item activity, the data hash); on categoricals each lookup touches only the
-    distinct ids, which cut a district-scale retrain by ~30 s.
+    Attributes
+    ----------
+    pipeline : FeaturePipeline
+        The fitted pipeline both inputs come from (its ``id_mapping_`` indexes everything).
+    full : ModelInputs
+        The whole training part at its cut-off: what the components are fitted on.
+    validation : ModelInputs
+        The validation cut's training part: the history the re-ranker learns from.
+    split : Split
+        The validation cut itself.
+    target : csr_matrix (n_users, n_items)
+        The validation cut's relevant pairs: what the re-ranker learns to put on top.
+    candidates : ndarray of int64 or None
+        Item indices the validation lists rank over (the held-out items of a cold-item cut).
+    features_s : float
+        Seconds spent building the two inputs.
     """
-    inter = bundle.interactions
-    if all(isinstance(inter[c].dtype, pd.CategoricalDtype) for c in ("user_id", "item_id")):
-        return bundle
-    inter = inter.assign(user_id=inter["user_id"].astype("category"),
-                         item_id=inter["item_id"].astype("category"))
-    return bundle.with_interactions(inter)
+
+    pipeline: FeaturePipeline
+    full: ModelInputs
+    validation: ModelInputs
+    split: Split
+    target: sp.csr_matrix
+    candidates: np.ndarray | None
+    features_s: float
+
+    @property
+    def mapping(self) -> IdMapping:
+        return self.pipeline.id_mapping_
 
 
-def band_codes(bands) -> np.ndarray:
-    """Band names -> their position in ``BAND_NAMES`` (-1 for unknown or missing).
-
-    A dict lookup: serving calls it per request, where pandas-based coding costs ~0.5 ms."""
-    return np.fromiter((_BAND_CODE.get(b, -1) if isinstance(b, str) else -1 for b in bands),
-                       dtype=np.int64)
-
-
-def model_inputs(bundle: DataBundle, mapping: IdMapping, vocab: Vocabulary, cutoff=None,
-                 content: CourseFeatures | None = None) -> ModelInputs:
-    """Everything the models read, built from events at or before ``cutoff``."""
-    matrix = InteractionMatrix(id_mapping=mapping, cutoff=cutoff)
-    X = matrix.fit_transform(bundle)
-    cut = matrix.cutoff_
-    users = bundle.users
-    uidx = mapping.user_index(users["user_id"])
-    ok = uidx >= 0
-    # The features' band rule: birth year at the cut, else a declared band.
-    user_band = user_ages(users, mapping, cut, AgeBands())[1].astype(np.int64)
-    user_comm = np.full(mapping.n_users, -1, dtype=np.int64)
-    if "community_id" in users:
-        user_comm[uidx[ok]] = vocab.community_codes(users["community_id"])[ok]
-    user_attrs = np.full((mapping.n_users, len(vocab.attributes)), -1, dtype=np.int64)
-    user_attrs[uidx[ok]] = vocab.attribute_codes(users)[ok]
-    items = bundle.items
-    iidx = mapping.item_index(items["item_id"])
-    iok = iidx >= 0
-    item_cat = np.full(mapping.n_items, -1, dtype=np.int64)
-    item_comm = np.full(mapping.n_items, -1, dtype=np.int64)
-    item_bands = np.zeros((mapping.n_items, len(BAND_NAMES)), dtype=bool)
-    if "category" in items:
-        item_cat[iidx[iok]] = vocab.category_codes(items["category"])[iok]
-    if "community_id" in items:
-        item_comm[iidx[iok]] = vocab.community_codes(items["community_id"])[iok]
-    if "target_bands" in items:
-        targets = split_multi(items["target_bands"])
-        for b, name in enumerate(BAND_NAMES):
-            has = targets.map(lambda parts, n=name: n in parts).to_numpy(dtype=bool)
-            item_bands[iidx[iok], b] = has[iok]
-    if content is None:
-        content = CourseFeatures(id_mapping=mapping).fit(bundle)
-    return ModelInputs(X, user_band, user_comm, user_attrs, item_cat, item_bands, item_comm,
-                       content.content_matrix(bundle), item_temporal(bundle, mapping, cut), cut)
+def cold_candidates(split: Split, mapping: IdMapping) -> np.ndarray | None:
+    """The item indices a cold-item split ranks over (its held-out items); None otherwise."""
+    if split.protocol == "cold-item" and split.cold_items is not None:
+        return mapping.item_index(split.cold_items)
+    return None
 
 
-def item_temporal(bundle: DataBundle, mapping: IdMapping, cutoff: pd.Timestamp,
-                  recent_fraction: float = 0.05) -> np.ndarray:
-    """Per item: log interactions in the recent window, days since first and last interaction.
+def prepare_fit(train: DataBundle, pipeline: FeaturePipeline, protocol: str = "temporal",
+                seed: int | None = 0, warm_only: bool = False) -> FitData:
+    """The pipeline's inputs for ``train`` and for a validation cut of ``train``.
 
-    What people take up next is mostly what is running now: a validation cut and a test cut
-    see different items trending, and all-time counts cannot tell the two apart. The window is
-    a fraction of the data's time span (so it suits a 14-month district and a 3-year dataset).
-    Items never seen before the cut get -1 days.
-    """
-    inter = bundle.interactions
-    ts = inter["timestamp"]
-    before = (ts <= cutoff).to_numpy()
-    items = mapping.item_index(inter["item_id"][before])
-    days = ((cutoff - ts[before]).dt.total_seconds() / 86400.0).to_numpy()
-    ok = items >= 0
-    items, days = items[ok], days[ok]
-    n = mapping.n_items
-    span = float(days.max(initial=0.0))
-    window = max(span * recent_fraction, 1.0)
-    recent = np.bincount(items, weights=(days <= window).astype(float), minlength=n)
-    first = np.full(n, -1.0)
-    last = np.full(n, -1.0)
-    if items.size:
-        order = np.argsort(days, kind="stable")
-        # np.maximum.at / minimum.at give each item's oldest and newest interaction
-        np.maximum.at(first, items, days)
-        last_days = np.full(n, np.inf)
-        np.minimum.at(last_days, items[order], days[order])
-        last = np.where(np.isfinite(last_days), last_days, -1.0)
-    return np.column_stack([np.log1p(recent), first, last]).astype(np.float32)
+    Parameters
+    ----------
+    train : DataBundle
+        Everything the model may learn from (a whole dataset, or a test split's training part).
+    pipeline : FeaturePipeline
+        Fitted, with an id mapping that covers ``train``.
+    protocol, seed, warm_only
+        The validation cut (:func:`recommender.evaluation.protocols.validation_split`). A served
+        model learns from a temporal cut whose validation users include newcomers
+        (``warm_only=False``, the defaults); the benchmark cuts the way its protocol splits.
 
-
-def target_matrix(split: Split, mapping: IdMapping) -> sp.csr_matrix:
-    """The split's relevant test pairs as a users x items 0/1 matrix on ``mapping``."""
-    return relevance_matrix(split.test_relevant, mapping.user_ids_, mapping.item_ids_)
-
-
-def fit_hybrid(train: DataBundle, validation: Split, mapping: IdMapping, vocab: Vocabulary,
-               params: dict | None = None, seed: int = 0) -> tuple[HybridRanker, ModelInputs,
-                                                                    dict]:
-    """Fit the hybrid on ``train``, its re-ranker on ``validation`` (a split of ``train``).
-
-    Returns the model, the full-training inputs it was fitted on, and timings.
+    Returns
+    -------
+    FitData
     """
     t0 = time.perf_counter()
-    content = CourseFeatures(id_mapping=mapping).fit(train)
-    full = model_inputs(train, mapping, vocab, content=content)
-    val = model_inputs(validation.train, mapping, vocab, cutoff=resolve_cutoff(
-        validation.train.interactions), content=content)
-    target = target_matrix(validation, mapping)
-    t1 = time.perf_counter()
+    split = validation_split(train, protocol, seed=seed, warm_only=warm_only)
+    mapping = pipeline.id_mapping_
+    full = pipeline.transform(train)
+    validation = pipeline.transform(split.train)
+    target = relevance_matrix(split.test_relevant, mapping.user_ids_, mapping.item_ids_)
+    return FitData(pipeline, full, validation, split, target, cold_candidates(split, mapping),
+                   time.perf_counter() - t0)
+
+
+def fit_hybrid(data: FitData, params: dict | None = None,
+               seed: int = 0) -> tuple[HybridRanker, dict]:
+    """Fit the hybrid's components on ``data.full`` and its re-ranker on the validation cut.
+
+    Returns the model and ``{"features_s", "fit_s", "validation_metrics"}``.
+    """
+    t0 = time.perf_counter()
     model = HybridRanker(random_state=seed, **(params or {}))
-    model.fit(full.X, validation=(val.X, target, val.item_temporal), **full.side())
-    t2 = time.perf_counter()
-    info = {"features_s": t1 - t0, "fit_s": t2 - t1,
-            "validation_metrics": holdout_metrics(model, target)}
-    return model, full, info
+    model.fit(data.full.X, validation=(data.validation.X, data.target,
+                                       data.validation.item_temporal),
+              validation_candidates=data.candidates, **data.full.side())
+    info = {"features_s": data.features_s, "fit_s": time.perf_counter() - t0,
+            "validation_metrics": holdout_metrics(model, data.target)}
+    return model, info
 
 
 def holdout_metrics(model: HybridRanker, target: sp.csr_matrix) -> dict:
@@ -256,24 +125,6 @@ def holdout_metrics(model: HybridRanker, target: sp.csr_matrix) -> dict:
     n_items = target.shape[1]
     hybrid = evaluate(model.holdout_recs_, relevant, n_items)
     popularity = evaluate(model.holdout_popularity_recs_, relevant, n_items)
-    keys = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
     return {"users": int(users.size),
-            "hybrid": {k: float(hybrid[k]) for k in keys},
-            "popularity_by_band": {k: float(popularity[k]) for k in keys}}
-
-
-def _distinct(frame: pd.DataFrame, column: str) -> np.ndarray:
-    if column not in frame:
-        return np.array([], dtype=str)
-    values = frame[column].dropna().astype(str)
-    return np.array(sorted(values.unique()), dtype=str)
-
-
-def _codes(values, vocabulary: np.ndarray) -> np.ndarray:
-    """Positions of ``values`` in ``vocabulary``, which must be sorted (-1 when absent)."""
-    values = np.asarray(pd.Series(values, dtype=object).where(pd.notna(values), ""), dtype=str)
-    if len(vocabulary) == 0 or values.size == 0:
-        return np.full(values.size, -1, dtype=np.int64)
-    pos = np.searchsorted(vocabulary, values)
-    pos = np.clip(pos, 0, len(vocabulary) - 1)
-    return np.where(vocabulary[pos] == values, pos, -1).astype(np.int64)
+            "hybrid": {k: float(hybrid[k]) for k in HOLDOUT_METRICS},
+            "popularity_by_band": {k: float(popularity[k]) for k in HOLDOUT_METRICS}}

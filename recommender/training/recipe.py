@@ -1,7 +1,9 @@
 """The one recipe that fits the hybrid for serving, and the model files of an artifact.
 
-``recommender train`` calls :func:`train_artifact`; the benchmark fits the same way through
-:func:`recommender.training.inputs.fit_hybrid`. The files a served model needs (the fitted
+``recommender train`` calls :func:`train_artifact`, which builds its inputs with the feature
+pipeline (:class:`features.pipeline.FeaturePipeline`) and fits through
+:func:`recommender.training.inputs.prepare_fit` and :func:`~recommender.training.inputs.fit_hybrid`,
+as the benchmark does. The files a served model needs (the fitted
 hybrid, the id mapping, the vocabularies, the users' and items' columns and the training
 history) are written by :func:`write_model_files` and read by :func:`read_model_files`, so the
 artifact's layout is described in this module only.
@@ -17,13 +19,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features.bands import BAND_NAMES
-from features.frames import DataBundle
+from features.codes import Vocabulary
+from features.frames import DataBundle, with_categorical_ids
 from features.ids import IdMapping
+from features.pipeline import FeaturePipeline, ModelInputs
 from models.hybrid import HybridRanker
-from recommender.evaluation.protocols import temporal_split
 from recommender.training import artifacts
 from recommender.training.artifacts import ArtifactError
-from recommender.training.inputs import ModelInputs, Vocabulary, fit_hybrid, with_categorical_ids
+from recommender.training.inputs import fit_hybrid, prepare_fit
 
 MODEL_DIR = "model"
 TABLES_FILE = "tables.npz"
@@ -44,13 +47,13 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
     meets) and not only residents with history. Returns the version folder.
     """
     bundle = with_categorical_ids(bundle)
-    mapping = IdMapping().fit(bundle)
-    vocab = Vocabulary.from_bundle(bundle)
-    validation = temporal_split(bundle, warm_only=False)
-    model, inputs, timings = fit_hybrid(bundle, validation, mapping, vocab, params, seed)
+    pipeline = FeaturePipeline().fit(bundle)
+    data = prepare_fit(bundle, pipeline, "temporal", warm_only=False)
+    model, timings = fit_hybrid(data, params, seed)
+    mapping, inputs = pipeline.id_mapping_, data.full
     writer = artifacts.ArtifactWriter.create(Path(artifacts_dir))
     try:
-        write_model_files(writer.path, model, inputs, mapping, vocab, bundle)
+        write_model_files(writer.path, model, inputs, mapping, pipeline.vocabulary_, bundle)
         writer.seal(
             promote_to_current=promote,
             data={"name": bundle.name, "kind": bundle.kind, "users": int(mapping.n_users),
@@ -64,7 +67,6 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
         writer.discard()
         raise
     return writer.path
-
 
 
 def write_model_files(path: Path, model: HybridRanker, inputs: ModelInputs,

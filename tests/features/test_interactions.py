@@ -55,18 +55,17 @@ def test_custom_and_unknown_event_weights():
     np.testing.assert_array_equal(t.transform(b).toarray(), [[3.0, 0.25]])
 
 
+def test_an_unlisted_event_counts_as_the_generic_interaction():
+    b = _bundle([("a", "x", "2024-01-01", "bookmark"), ("a", "y", "2024-01-01", "interact")])
+    t = InteractionMatrix(event_weights={"interact": 1.5}).fit(b)
+    assert t.unknown_events_ == ["bookmark"] and t.unknown_event_weight_ == 1.5
+    np.testing.assert_array_equal(t.transform(b).toarray(), [[1.5, 1.5]])
+
+
 def test_rating_without_value_adds_nothing():
     b = _bundle([("a", "x", "2024-01-01", "rate"), ("a", "x", "2024-01-01", "view")],
                 value=[np.nan, np.nan])
     np.testing.assert_array_equal(InteractionMatrix().fit_transform(b).toarray(), [[0.5]])
-
-
-def test_seen_marks_positive_pairs_once(district):
-    t = InteractionMatrix(cutoff=CUTOFF).fit(district)
-    seen = t.seen(district)
-    expected = np.zeros((5, 3), dtype=np.float32)
-    expected[0, 0] = expected[1, 1] = expected[3, 1] = 1.0
-    np.testing.assert_array_equal(seen.toarray(), expected)
 
 
 @pytest.mark.parametrize("param,value", [("half_life_days", 0), ("half_life_days", "7"),

@@ -325,3 +325,18 @@ def test_validation_split_never_sees_test_rows(rand_bundle, protocol):
     # a Split is accepted for its training part
     again = validation_split(outer, protocol, seed=1)
     assert again.test_relevant.equals(inner.test_relevant)
+
+
+def test_validation_split_with_newcomers_is_the_temporal_cut_without_warm_only(rand_bundle):
+    # The whole bundle as the training part, as a served model's cut takes it: the residents
+    # who join in the last days are after its cut.
+    warm = validation_split(rand_bundle, "temporal", warm_only=True)
+    both = validation_split(rand_bundle, "temporal", warm_only=False)
+    assert both.test_relevant.equals(temporal_split(rand_bundle, warm_only=False).test_relevant)
+    assert warm.test_relevant.equals(temporal_split(rand_bundle).test_relevant)
+    assert set(warm.users) < set(both.users)
+    newcomers = set(both.users) - set(warm.users)
+    assert newcomers and not newcomers & set(both.train.interactions["user_id"])
+    # the other protocols have no warm-only choice to make
+    assert validation_split(rand_bundle, "random", seed=1, warm_only=False).test_relevant.equals(
+        validation_split(rand_bundle, "random", seed=1).test_relevant)

@@ -19,13 +19,11 @@ from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
 from features.bands import BAND_NAMES
-from features.courses import CourseFeatures
-from features.event_log import resolve_cutoff
-from features.ids import IdMapping
+from features.pipeline import FeaturePipeline
 from recommender.cli import app
 from recommender.data.datasets import load_district
 from recommender.demo.generator import generate_district
-from recommender.evaluation.protocols import make_split, validation_split
+from recommender.evaluation.protocols import make_split
 from recommender.training.benchmark import (
     BASELINES,
     METRICS,
@@ -35,7 +33,7 @@ from recommender.training.benchmark import (
     run_benchmark,
     tune,
 )
-from recommender.training.inputs import Vocabulary, model_inputs
+from recommender.training.inputs import prepare_fit
 
 AS_OF = dt.date(2025, 6, 1)
 # The standard baselines (LightFM only if installed); every BASELINES entry must run too.
@@ -163,13 +161,10 @@ def test_tuning_uses_the_validation_cut_within_the_budget(result):
 
 def test_tune_picks_the_best_validation_point(bundle):
     split = make_split(bundle, "temporal", seed=0)
-    val = validation_split(split.train, "temporal", seed=1)
-    mapping = IdMapping().fit(bundle)
-    vocab = Vocabulary.from_bundle(bundle)
-    content = CourseFeatures(id_mapping=mapping).fit(split.train)
-    val_inputs = model_inputs(val.train, mapping, vocab,
-                              cutoff=resolve_cutoff(val.train.interactions), content=content)
-    val_eval = Evaluator(val, mapping, val_inputs)
+    data = prepare_fit(split.train, FeaturePipeline().fit(bundle), "temporal", seed=1,
+                       warm_only=True)
+    val, val_inputs = data.split, data.validation
+    val_eval = Evaluator(val, data.mapping, val_inputs)
     ease = next(b for b in BASELINES if b.name == "ease")
     logs: list[str] = []
     params, trials = tune(ease, val_inputs, val_eval, budget_s=1e9, log=logs.append)

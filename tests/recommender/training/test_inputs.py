@@ -1,45 +1,95 @@
-"""Model inputs: which user columns become profile attributes, and their codes."""
+"""The one fit: train and the benchmark prepare the hybrid's inputs with the feature pipeline and
+fit it through the same two functions; the artifact holds what the pipeline built."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
-import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
 
-from recommender.training.inputs import MAX_ATTRIBUTE_VALUES, Vocabulary, profile_attributes
-
-
-def _users(n: int = 200) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    return pd.DataFrame({
-        "user_id": [f"U{i}" for i in range(n)],
-        "household_id": [f"H{i // 2}" for i in range(n)],
-        "gender": rng.choice(["F", "M", None], n),
-        "region": rng.choice(["North", "South", "East"], n),
-        "birth_year": rng.integers(1940, 2020, n),
-        "registered_at": pd.date_range("2025-01-01", periods=n, freq="D"),
-        "nickname": [f"name-{i}" for i in range(n)],  # one value per user: not a profile
-        "country": ["CN"] * n,  # one value for everyone: tells nothing
-    })
+from features.frames import with_categorical_ids
+from features.pipeline import FeaturePipeline
+from recommender.data.datasets import load_district
+from recommender.demo.generator import generate_district
+from recommender.evaluation.protocols import make_split, temporal_split, validation_split
+from recommender.training import benchmark, inputs, recipe
+from recommender.training.inputs import fit_hybrid, prepare_fit
 
 
-def test_profile_attributes_are_the_few_valued_text_columns():
-    found = profile_attributes(_users())
-    assert list(found) == ["gender", "region"]
-    assert found["gender"].tolist() == ["F", "M"]
-    many = pd.DataFrame({"user_id": range(100),
-                         "zone": [f"Z{i % (MAX_ATTRIBUTE_VALUES + 1)}" for i in range(100)]})
-    assert profile_attributes(many) == {}
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("district")
+    generate_district(folder, residents=200, courses=24, seed=11, as_of=dt.date(2025, 6, 1))
+    return load_district(folder)
 
 
-def test_attribute_codes_frame_and_one_profile_agree_and_survive_the_artifact():
-    users = _users()
-    vocab = Vocabulary(np.array(["a"]), np.array([], dtype=str), profile_attributes(users))
-    codes = vocab.attribute_codes(users)
-    assert codes.shape == (len(users), 2)
-    assert (codes[users["gender"].isna().to_numpy(), 0] == -1).all()
-    row = users.iloc[3].to_dict()
-    np.testing.assert_array_equal(vocab.profile_codes(row), codes[3:4])
-    assert vocab.profile_codes({"gender": "X", "region": None}).tolist() == [[-1, -1]]
-    again = Vocabulary.from_arrays(vocab.to_arrays())
-    assert list(again.attributes) == ["gender", "region"]
-    np.testing.assert_array_equal(again.attribute_codes(users), codes)
+@pytest.fixture(autouse=True)
+def one_thread():
+    with threadpool_limits(1):
+        yield
+
+
+def test_prepare_fit_defaults_to_the_served_cut_with_newcomers(bundle):
+    pipeline = FeaturePipeline().fit(bundle)
+    data = prepare_fit(bundle, pipeline)
+    cut = temporal_split(bundle, warm_only=False)
+    assert data.split.test_relevant.equals(cut.test_relevant)
+    assert data.split.cut == cut.cut and data.candidates is None
+    # both inputs are the pipeline's, at the two cut-offs
+    full, val = pipeline.transform(bundle), pipeline.transform(cut.train)
+    assert (data.full.X != full.X).nnz == 0 and (data.validation.X != val.X).nnz == 0
+    assert data.validation.cutoff == cut.cut < data.full.cutoff
+    np.testing.assert_array_equal(data.validation.item_temporal, val.item_temporal)
+    assert data.target.shape == full.X.shape
+    assert data.target.sum() == len(cut.test_relevant)
+
+
+def test_a_cold_item_cut_ranks_its_held_out_items(bundle):
+    pipeline = FeaturePipeline().fit(bundle)
+    split = make_split(bundle, "cold-item", seed=0)
+    data = prepare_fit(split.train, pipeline, "cold-item", seed=1)
+    inner = validation_split(split.train, "cold-item", seed=1)
+    assert sorted(data.mapping.item_ids(data.candidates)) == sorted(inner.cold_items)
+
+
+def test_fit_hybrid_is_seeded_and_reports_holdout_figures(bundle):
+    data = prepare_fit(bundle, FeaturePipeline().fit(bundle))
+    a, info = fit_hybrid(data, seed=4)
+    b, _ = fit_hybrid(data, seed=4)
+    users = np.arange(data.full.X.shape[0])
+    side = {k: v[users] for k, v in data.full.side().items() if k.startswith("user_")}
+    ids_a = a.recommend(users, data.full.X, n=5, **side)[0]
+    np.testing.assert_array_equal(ids_a, b.recommend(users, data.full.X, n=5, **side)[0])
+    assert set(info) == {"features_s", "fit_s", "validation_metrics"}
+    metrics = info["validation_metrics"]
+    assert metrics["users"] > 0 and 0.0 <= metrics["hybrid"]["ndcg@10"] <= 1.0
+
+
+def test_train_and_benchmark_fit_through_the_same_function(bundle, tmp_path, monkeypatch):
+    calls = []
+
+    def spy(data, params=None, seed=0):
+        calls.append((data.split.protocol, data.candidates is not None))
+        return fit_hybrid(data, params, seed)
+
+    monkeypatch.setattr(recipe, "fit_hybrid", spy)
+    monkeypatch.setattr(benchmark, "fit_hybrid", spy)
+    recipe.train_artifact(bundle, tmp_path / "art", seed=0)
+    benchmark.run_benchmark(bundle, "cold-item", budget_s=0.0, log=lambda m: None,
+                            models=["popularity"])
+    assert calls == [("temporal", False), ("cold-item", True)]
+    assert recipe.prepare_fit is inputs.prepare_fit is benchmark.prepare_fit
+
+
+def test_the_artifact_holds_the_pipelines_arrays(bundle, tmp_path):
+    path = recipe.train_artifact(bundle, tmp_path / "art", seed=0)
+    _, mapping, vocab, users, _, history, _ = recipe.read_model_files(path)
+    pipeline = FeaturePipeline().fit(with_categorical_ids(bundle))
+    expected = pipeline.transform(with_categorical_ids(bundle))
+    assert mapping.user_ids_.tolist() == pipeline.id_mapping_.user_ids_.tolist()
+    assert vocab.categories.tolist() == pipeline.vocabulary_.categories.tolist()
+    assert (history != expected.X).nnz == 0
+    bands = users["age_band"].reindex(mapping.user_ids_)
+    np.testing.assert_array_equal(inputs.band_codes(bands.to_numpy()), expected.user_band)
