@@ -15,11 +15,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features.bands import BAND_NAMES
-from features.event_log import DEFAULT_EVENT_WEIGHTS
+from features.codes import Codebook, Vocabulary, band_codes
+from features.event_log import event_values
 from features.ids import IdMapping
 from models.hybrid import SIGNALS, HybridRanker
 from recommender.training import artifacts
-from recommender.training.inputs import Vocabulary, band_codes
 from recommender.training.recipe import read_model_files
 
 # The profile signal becomes a reason when it makes the category 1.5 times likelier.
@@ -104,12 +104,11 @@ class Engine:
         self._history = history.tocsr().astype(np.float32)
         self._overlay: dict[int, dict[int, float]] = {}
         self._lock = threading.Lock()
-        self._weights = dict(DEFAULT_EVENT_WEIGHTS)
         self._titles = (items["title"] if "title" in items else items.index.to_series()).to_numpy()
         self._categories = (items["category"].to_numpy(dtype=object) if "category" in items
                             else np.full(len(items), None, dtype=object))
-        self._category_code = {str(c).lower(): k for k, c in enumerate(vocab.categories)}
-        self._community_code = {str(c): k for k, c in enumerate(vocab.communities)}
+        # A resident's declared interests match categories whatever their case.
+        self._interest_codes = Codebook([str(c).lower() for c in vocab.categories])
         # One dict lookup per request instead of a pandas index lookup (~1 ms for one id), and
         # the users' columns as plain arrays by user index (a pandas row lookup costs ~0.2 ms).
         self._user_code = {u: k for k, u in enumerate(mapping.user_ids_.tolist())}
@@ -186,13 +185,11 @@ class Engine:
 
     def _side(self, ctx: UserContext) -> dict:
         interests = np.zeros((1, max(len(self.vocab.categories), 1)), dtype=bool)
-        for name in ctx.interests:
-            code = self._category_code.get(name.lower())
-            if code is not None:
-                interests[0, code] = True
+        codes = self._interest_codes.codes([name.lower() for name in ctx.interests])
+        interests[0, codes[codes >= 0]] = True
         side = {
             "user_band": band_codes([ctx.age_band]),
-            "user_community": np.array([self._community_code.get(ctx.community_id, -1)]),
+            "user_community": self.vocab.community_codes([ctx.community_id]),
             "user_interests": interests,
         }
         if ctx.user_id not in self._user_code:  # the model holds known residents' attributes
@@ -236,11 +233,9 @@ class Engine:
         i = self.mapping.item_index(events["course_id"].astype(str))
         ok = (u >= 0) & (i >= 0)
         values = events["value"] if "value" in events else pd.Series(np.nan, index=events.index)
+        weights = event_values(events["event"][ok], values[ok])
         with self._lock:
-            for uu, ii, ev, val in zip(u[ok], i[ok], events["event"][ok], values[ok]):
-                w = self._weights.get(str(ev), 1.0)
-                if ev == "rate":
-                    w *= (0.0 if pd.isna(val) else float(val) - 3.0)
+            for uu, ii, w in zip(u[ok], i[ok], weights):
                 overlay = self._overlay.setdefault(int(uu), {})
                 if int(ii) not in overlay:
                     overlay[int(ii)] = float(self._history[int(uu), int(ii)])
@@ -302,7 +297,7 @@ class Engine:
         if band:
             words["pop_band"] = f"popular with {band}"
             words["cat_band"] = "{category} courses are popular with " + band
-            if self._community_code.get(ctx.community_id, -1) >= 0:
+            if self.vocab.community_codes([ctx.community_id])[0] >= 0:
                 words["pop_local"] = (f"popular with {band} in "
                                       f"{self._community_name(ctx.community_id)}")
         if has_history:

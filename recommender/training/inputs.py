@@ -14,8 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-# Serving still imports these two from here; their home is features.codes.
-from features.codes import Vocabulary, band_codes  # noqa: F401
 from features.frames import DataBundle
 from features.ids import IdMapping
 from features.pipeline import FeaturePipeline, ModelInputs

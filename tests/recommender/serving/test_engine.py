@@ -20,12 +20,12 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from features.bands import BAND_NAMES
+from features.codes import band_codes
 from models.hybrid import SIGNALS, HybridRanker
 from recommender.data.datasets import load_district
 from recommender.demo.generator import generate_district
 from recommender.serving.engine import REASON_TOP, Engine, UserContext
 from recommender.training.artifacts import ArtifactError, sha256_file
-from recommender.training.inputs import band_codes
 from recommender.training.recipe import train_artifact
 
 AS_OF = dt.date(2025, 6, 1)

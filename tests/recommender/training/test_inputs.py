@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from features.codes import band_codes
 from features.frames import with_categorical_ids
 from features.pipeline import FeaturePipeline
 from recommender.data.datasets import load_district
@@ -92,4 +93,4 @@ def test_the_artifact_holds_the_pipelines_arrays(bundle, tmp_path):
     assert vocab.categories.tolist() == pipeline.vocabulary_.categories.tolist()
     assert (history != expected.X).nnz == 0
     bands = users["age_band"].reindex(mapping.user_ids_)
-    np.testing.assert_array_equal(inputs.band_codes(bands.to_numpy()), expected.user_band)
+    np.testing.assert_array_equal(band_codes(bands.to_numpy()), expected.user_band)
