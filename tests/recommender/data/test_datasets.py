@@ -54,10 +54,10 @@ def test_generic_folder_loads_with_types_defaults_and_added_entities(tmp_path):
     assert inter["user_id"].tolist() == ["007", "u2", "u3"]
     assert inter["item_id"].tolist() == ["NA", "c1", "c9"]
     assert inter["timestamp"].dtype == "datetime64[ns]"
-    # an offset is converted to UTC
+    # an offset is converted to district time (Asia/Shanghai, +08:00); no offset: kept
     assert inter["timestamp"].tolist() == [
         pd.Timestamp("2024-03-01"),
-        pd.Timestamp("2024-03-02 02:30"),
+        pd.Timestamp("2024-03-02 10:30"),
         pd.Timestamp("2024-03-03 08:00"),
     ]
     assert inter["weight"].tolist() == [2.0, 1.5, 0.0]
@@ -78,11 +78,13 @@ def test_generic_defaults_without_event_weight_and_side_files(tmp_path):
     b = load_benchmark(tmp_path)
     assert b.interactions["event"].tolist() == ["interact", "interact"]
     assert b.interactions["weight"].tolist() == [1.0, 1.0]
-    # numbers are seconds since the epoch
+    # numbers are seconds since the epoch (a UTC instant), shown in district time
     assert b.interactions["timestamp"].tolist() == [
-        pd.Timestamp("1970-01-01"),
-        pd.Timestamp("1970-01-02 00:00:00.5"),
+        pd.Timestamp("1970-01-01 08:00"),
+        pd.Timestamp("1970-01-02 08:00:00.5"),
     ]
+    utc = load_benchmark(tmp_path, timezone="UTC").interactions["timestamp"]
+    assert utc.tolist() == [pd.Timestamp("1970-01-01"), pd.Timestamp("1970-01-02 00:00:00.5")]
     assert sorted(b.users["user_id"]) == ["1", "2"] and b.items["item_id"].tolist() == ["10"]
 
 
@@ -312,7 +314,7 @@ def test_district_errors_name_file_and_line(tmp_path):
         load_district(folder)
     tables = district_tables()
     tables["participations"].loc[0, "event"] = "liked"
-    expected = r"^participations: column 'event': unknown event value 'liked'.* on row 1$"
+    expected = r"^participations: column 'event': event must be one of: view, .* on row 1$"
     with pytest.raises(DatasetError, match=expected):
         bundle_from_tables(tables)
     with pytest.raises(DatasetError, match="born after the reference date"):
