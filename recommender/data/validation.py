@@ -30,6 +30,7 @@ second.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -408,8 +409,9 @@ def validate_records(spec: TableSpec | str, records: Sequence[Mapping], *,
                      timezone: str = DISTRICT_TIMEZONE) -> ChunkResult:
     """Validate JSON-like records (one dict per row) with the same rules as :func:`validate_chunk`.
 
-    A value of the wrong JSON type (a number for an id, text for a number) fails with its own
-    reason, at its place in the column order; everything else is checked by the column rules.
+    A value of the wrong JSON type (a number for an id, text, NaN or an infinity for a number)
+    fails with its own reason, at its place in the column order; everything else is checked by
+    the column rules.
     ``line`` in the rejections is the record's 0-based position in ``records``. Datetime fields
     may also be given as ``datetime`` objects (aware ones follow the offset rule).
     """
@@ -428,8 +430,10 @@ def validate_records(spec: TableSpec | str, records: Sequence[Mapping], *,
 def _record_cells(col: Column, values: list) -> tuple[pa.Array, np.ndarray, str]:
     """One column of JSON values as cells the column checks read, and where the type is wrong."""
     if col.kind in ("int", "float"):
+        # NaN and infinities are no JSON numbers (a typed column's NaN would mean "missing").
         ok = [v is None or (isinstance(v, int | float | np.number)
-                            and not isinstance(v, bool | np.bool_)) for v in values]
+                            and not isinstance(v, bool | np.bool_) and math.isfinite(v))
+              for v in values]
         cells = [float(v) if good and v is not None else None for v, good in zip(values, ok)]
         return pa.array(cells, type=pa.float64()), ~np.asarray(ok), "a number"
     if col.kind in ("date", "datetime"):

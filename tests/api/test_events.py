@@ -151,14 +151,23 @@ def test_cancel_frees_the_seat_and_the_enrolment(client, store, tables, service)
 
 @pytest.mark.parametrize("when, stored", [
     ("2026-01-02T10:00:00+00:00", "2026-01-02 18:00:00"),  # converted to district time
+    ("2026-01-02T10:00:00Z", "2026-01-02 18:00:00"),
+    ("2026-01-02T10:00:00+08:00", "2026-01-02 10:00:00"),  # district offset: unchanged
     ("2026-01-02T10:00:00", "2026-01-02 10:00:00"),  # naive: already district time
+    ("2026-01-02T10:00:00+banana", None),  # not ISO 8601: refused
 ])
 def test_event_times_are_stored_in_district_time(client, store, tables, when, stored):
     eid = new_ids("E-tz", 1)[0]
-    client.post("/v1/events", json={"events": [{
+    r = client.post("/v1/events", json={"events": [{
         "event_id": eid, "resident_id": tables["residents"]["resident_id"].iloc[20],
         "course_id": tables["courses"]["course_id"].iloc[0], "event": "view",
         "occurred_at": when}]}, headers=PLATFORM)
     t = store.tables["participations"]
     row = store.read("participations", where=t.c.event_id == eid)
-    assert str(row["occurred_at"].iloc[0]) == stored
+    if stored is None:
+        assert [(x["field"], x["reason"]) for x in r.json()["rejections"]] == [
+            ("occurred_at", "occurred_at is not an ISO 8601 date-time")]
+        assert row.empty
+    else:
+        assert r.json()["accepted"] == 1
+        assert str(row["occurred_at"].iloc[0]) == stored

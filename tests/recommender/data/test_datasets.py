@@ -96,6 +96,21 @@ def test_age_uses_configured_band_edges(tmp_path):
     assert load_benchmark(tmp_path, bands=bands).users["age_band"].tolist() == ["elderly"]
 
 
+def test_ages_and_birth_years_band_by_the_same_rule(tmp_path):
+    ages = [0, 5, 6, 17, 18, 59, 60, 99]
+    expected = ["preschool", "preschool", "school_age", "school_age", "working_age",
+                "working_age", "elderly", "elderly"]
+    write(tmp_path, "interactions.csv", "user_id,item_id,timestamp\na0,x,2024-01-01\n")
+    write(tmp_path, "users.csv", "user_id,age\n" + "".join(f"a{a},{a}\n" for a in ages))
+    assert load_benchmark(tmp_path).users["age_band"].tolist() == expected
+    bands, today = AgeBands(), dt.date(2024, 6, 1)
+    assert bands.bands_of_ages(ages).tolist() == expected
+    assert [bands.band(today.year - a, today) for a in ages] == expected
+    assert bands.bands([today.year - a for a in ages], today).tolist() == expected
+    with pytest.raises(ValueError, match="negative"):
+        bands.bands_of_ages([-1])
+
+
 GOOD = "user_id,item_id,timestamp\n"
 
 
