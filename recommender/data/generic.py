@@ -16,7 +16,7 @@ from features.bands import BAND_NAMES, AgeBands
 from features.frames import GENERIC_EVENT, DataBundle
 from recommender.data.reading import DatasetError, Source, locate, numbers, read_csv
 from recommender.data.reading import require_columns as _require
-from recommender.data.validation import to_district_time
+from recommender.data.timestamps import to_district_time
 from recommender.domain import DISTRICT_TIMEZONE, EVENTS
 
 __all__ = ["GENERIC_EVENTS", "load_benchmark"]
@@ -47,7 +47,7 @@ def load_benchmark(folder, *, bands: AgeBands | None = None, name: str | None = 
     timezone : str
         Time zone that times with a UTC offset (and epoch seconds, which count from UTC) are
         converted to; times without an offset are kept as they are
-        (:func:`recommender.data.validation.to_district_time`).
+        (:func:`recommender.data.timestamps.to_district_time`).
 
     Returns
     -------

@@ -11,7 +11,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["KnownKeys", "SeenKeys", "as_bytes"]
+from recommender.data.arrow import np_bool as _np_bool
+
+__all__ = ["KnownKeys", "SeenKeys"]
 
 
 class KnownKeys:
@@ -87,14 +89,3 @@ class SeenKeys:
         self._keys = np.insert(base, pos, keys)
         self._lines = np.insert(self._lines, pos, lines)
 
-
-def _np_bool(arr) -> np.ndarray:
-    """A pyarrow boolean array (or chunked array) as numpy, nulls as False."""
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    return arr.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
-
-
-def as_bytes(raw: pa.Array) -> np.ndarray:
-    """UTF-8 keys as a fixed-width numpy byte array (exact, compact, sortable)."""
-    values = raw.cast(pa.binary()).to_numpy(zero_copy_only=False)
-    return values.astype("S") if len(values) else np.empty(0, dtype="S1")

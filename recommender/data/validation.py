@@ -17,8 +17,9 @@ and date-times are ISO 8601. Typed columns (Parquet, store frames) are checked b
 column may hold an ``int`` column if every value is whole, a timestamp may fill a date column
 at midnight.
 
-Time stamps follow one rule, :func:`to_district_time`: a value with a UTC offset is converted to
-the district time zone and stored without one; a value without an offset is district time.
+Time stamps follow one rule, :func:`recommender.data.timestamps.to_district_time`: a value with
+a UTC offset is converted to the district time zone and stored without one; a value without an
+offset is district time.
 
 Checks run field by field in the table's column order, and a row is reported once, for the
 first field that fails; rules that involve two fields (a course's ``end_date`` against its
@@ -40,11 +41,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.bands import BAND_NAMES
-from recommender.data.keys import KnownKeys, SeenKeys, as_bytes
+from recommender.data.arrow import as_bytes
+from recommender.data.arrow import np_bool as _np_bool
+from recommender.data.keys import KnownKeys, SeenKeys
+from recommender.data.timestamps import to_district_time, within_range
 from recommender.domain import DISTRICT_TIMEZONE, MAX_ID_LENGTH, TABLES, Column, TableSpec
 
-__all__ = ["ChunkResult", "MAX_TEXT", "MAX_VALUE_CHARS", "to_district_time", "validate_chunk",
-           "validate_records"]
+__all__ = ["ChunkResult", "MAX_TEXT", "MAX_VALUE_CHARS", "validate_chunk", "validate_records"]
 
 # Widths of the store's VARCHAR columns (see recommender.data.store._SQL_TYPES): PostgreSQL refuses
 # longer values, so they are rejected here rather than failing a whole insert.
@@ -56,85 +59,7 @@ _FLOAT_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _DATETIME_RE = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
                 r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$")
-# An offset after a time of day; loose on purpose (the generic loader's text is not pre-shaped).
-_OFFSET_RE = r"[T ][0-9]{1,2}:[0-9]{2}[0-9:.,]*\s*([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
 _CONTROL_RE = r"[\x00-\x1f]"
-# datetime64[ns] spans 1677-09-21 .. 2262-04-11; whole years inside that are safe.
-_YEARS = (1678, 2261)
-_TEXT_KINDS = ("id", "text", "enum", "bands")
-
-
-# -- the timestamp rule -------------------------------------------------------------------
-def to_district_time(values, timezone: str = DISTRICT_TIMEZONE) -> pd.Series:
-    """The one timestamp rule: ISO 8601 text or datetimes as naive district time.
-
-    A value with a UTC offset (``+08:00``, ``Z``, ``+00:00``) is converted to ``timezone`` and
-    the offset dropped; a value without one is taken to be district time already and kept as it
-    is. The importer, the dataset loaders and the events endpoint all go through this function.
-
-    Parameters
-    ----------
-    values : pandas.Series, pyarrow.Array or sequence
-        ISO 8601 text (``None`` or ``""`` for missing) or datetimes (naive or time-zone aware).
-    timezone : str
-        The district's IANA time zone (default :data:`recommender.domain.DISTRICT_TIMEZONE`).
-
-    Returns
-    -------
-    pandas.Series
-        ``datetime64[ns]``, naive; ``NaT`` where a value is missing, not ISO 8601, or outside
-        the years 1678-2261 that the type can hold. Keeps the index of a Series input.
-    """
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if isinstance(values, pa.Array) and not pa.types.is_string(values.type):
-        values = values.to_pandas()
-    if isinstance(values, pa.Array):  # text straight from the validator: no copy through pandas
-        arrow, text = values, pd.Series(values.to_numpy(zero_copy_only=False), dtype=object)
-    else:
-        s = values if isinstance(values, pd.Series) else pd.Series(values)
-        if isinstance(s.dtype, pd.DatetimeTZDtype):
-            return _inside_years(s.dt.tz_convert(timezone).dt.tz_localize(None))
-        if pd.api.types.is_datetime64_dtype(s.dtype):
-            return _inside_years(s)
-        text = s.astype(object).where(s.notna(), None)
-        arrow = pa.array(text.to_numpy(), type=pa.string(), from_pandas=True)
-    aware = _np_bool(pc.match_substring_regex(arrow, _OFFSET_RE))
-    if not aware.any():
-        return _inside_years(_parse_naive(text, timezone))
-    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
-    out[~aware] = _parse_naive(text[~aware], timezone).to_numpy(dtype="datetime64[ns]")
-    utc = pd.to_datetime(text[aware], format="ISO8601", errors="coerce", utc=True)
-    out[aware] = utc.dt.tz_convert(timezone).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
-    return _inside_years(out)
-
-
-def _inside_years(stamps: pd.Series) -> pd.Series:
-    """``datetime64[ns]``, with NaT for times outside the years the type holds."""
-    values = stamps.to_numpy()
-    inside = (values >= np.datetime64(f"{_YEARS[0]}-01-01")) & (
-        values < np.datetime64(f"{_YEARS[1] + 1}-01-01"))
-    return stamps.where(inside).astype("datetime64[ns]")
-
-
-def _parse_naive(text: pd.Series, timezone: str) -> pd.Series:
-    """Parse text expected to carry no offset (pandas may still find one the regex missed)."""
-    try:
-        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
-    except ValueError:  # offsets in a form the regex does not know, mixed with naive values
-        parsed = pd.Series([to_district_time([v], timezone).iloc[0]
-                            if _aware(v) else pd.to_datetime(v, format="ISO8601", errors="coerce")
-                            for v in text], index=text.index, dtype="datetime64[ns]")
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_convert(timezone).dt.tz_localize(None)
-    return parsed
-
-
-def _aware(value) -> bool:
-    try:
-        return pd.Timestamp(value).tzinfo is not None
-    except (ValueError, TypeError):
-        return False
 
 
 # -- results and failures -----------------------------------------------------------------
@@ -153,13 +78,15 @@ class ChunkResult:
 
 
 class _Failures:
-    """The first failing field of each row, filled check by check."""
+    """The first failing field of each row, filled check by check.
+
+    The per-row text arrays are made at the first failure: a clean table of 10M rows (the
+    loader validates whole tables) then costs one boolean array, not three of objects.
+    """
 
     def __init__(self, n: int) -> None:
-        self.field = np.full(n, None, dtype=object)
-        self.reason = np.full(n, None, dtype=object)
-        self.value = np.full(n, None, dtype=object)
         self.failed = np.zeros(n, dtype=bool)
+        self.field = self.reason = self.value = np.full(0, None, dtype=object)
 
     @property
     def ok(self) -> np.ndarray:
@@ -170,6 +97,10 @@ class _Failures:
         idx = np.flatnonzero(mask & ~self.failed)
         if not len(idx):
             return
+        if len(self.field) != len(self.failed):
+            n = len(self.failed)
+            self.field, self.reason, self.value = (np.full(n, None, dtype=object)
+                                                   for _ in range(3))
         self.failed[idx] = True
         self.field[idx] = field
         self.reason[idx] = reason(idx) if callable(reason) else reason
@@ -179,11 +110,6 @@ class _Failures:
                 taken = pc.cast(taken, pa.string())
             self.value[idx] = [v if v is None or len(v) <= MAX_VALUE_CHARS
                                else v[:MAX_VALUE_CHARS] + "…" for v in taken.to_pylist()]
-
-
-def _np_bool(arr) -> np.ndarray:
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    return arr.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
 
 
 def _matches(raw: pa.Array, pattern: str) -> np.ndarray:
@@ -256,6 +182,7 @@ def _check_number(col: Column, raw: pa.Array, fail: _Failures):
         well_formed = present & _matches(raw, _INT_RE if col.kind == "int" else _FLOAT_RE)
         text = pc.if_else(pa.array(well_formed), raw, "0")
         values = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+        well_formed &= np.isfinite(values)  # 1e999 is well formed text but no finite number
     if col.required:
         fail.add(~present, name, f"{name} is required", raw)
     fail.add(present & ~well_formed, name, f"{name} is not {what}", raw)
@@ -290,8 +217,9 @@ def _check_time(col: Column, raw: pa.Array, fail: _Failures, timezone: str) -> p
         shaped = present & _matches(raw, _DATE_RE if col.kind == "date" else _DATETIME_RE)
         text = pc.if_else(pa.array(shaped), raw, pa.scalar(None, pa.string()))
         if col.kind == "date":
-            parsed = pd.to_datetime(pd.Series(text.to_numpy(zero_copy_only=False), dtype=object),
-                                    format="%Y-%m-%d", errors="coerce", cache=False)
+            parsed = within_range(pd.to_datetime(
+                pd.Series(text.to_numpy(zero_copy_only=False), dtype=object), format="%Y-%m-%d",
+                errors="coerce", cache=False))
         else:
             parsed = to_district_time(text, timezone)
         well_formed = shaped & parsed.notna().to_numpy()
@@ -478,7 +406,7 @@ def _validate(spec: TableSpec | str, columns: dict[str, pa.Array], lines, known,
     ok = fail.ok
     frame = pd.DataFrame({col.name: _take(typed[col.name], ok, arrow_text)
                           for col in spec.columns})
-    bad = ~ok
+    bad = np.flatnonzero(~ok)
     rejects = pd.DataFrame({"line": lines[bad], "field": fail.field[bad],
                             "reason": fail.reason[bad], "value": fail.value[bad]})
     return ChunkResult(frame, rejects)

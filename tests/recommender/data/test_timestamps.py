@@ -15,10 +15,11 @@ import pytest
 
 from recommender.data.datasets import DatasetError, bundle_from_tables, load_district
 from recommender.data.ingest import import_folder
-from recommender.data.validation import to_district_time
+from recommender.data.timestamps import to_district_time
 from recommender.domain import DISTRICT_TIMEZONE
 from recommender.serving.holder import ModelHolder
 from recommender.serving.intake import ingest, validate_event
+from tests.recommender.data.tiny_district import BASE, write_tiny_district
 
 # (event id, occurred_at as sent, stored naive district time or None when refused)
 CASES = [
@@ -34,25 +35,10 @@ CASES = [
 VALID = {eid: pd.Timestamp(stored) for eid, _, stored in CASES if stored is not None}
 REFUSED = {eid for eid, _, stored in CASES if stored is None}
 
-BASE = {
-    "communities": "community_id,name,street,kind\nC1,文康社区,东港街道,leading\n",
-    "residents": "resident_id,birth_year,gender,community_id,household_id,registered_at\n"
-                 "R1,1950,F,C1,,2024-01-02\n",
-    "courses": "course_id,title,description,category,target_bands,tags,community_id,fee_tier,"
-               "capacity,start_date,end_date,weekday,start_time,status\n"
-               "K1,剪纸入门,,intangible_heritage,elderly,,C1,inclusive,20,2025-01-01,2025-06-30,"
-               ",,open\n",
-}
-HEADER = "event_id,resident_id,course_id,event,value,occurred_at\n"
-
 
 def _folder(path, cases):
-    path.mkdir(parents=True, exist_ok=True)
-    for name, text in BASE.items():
-        (path / f"{name}.csv").write_text(text, encoding="utf-8")
     rows = "".join(f"{eid},R1,K1,view,,{when}\n" for eid, when, _ in cases)
-    (path / "participations.csv").write_text(HEADER + rows, encoding="utf-8")
-    return path
+    return write_tiny_district(path, rows)
 
 
 def test_the_rule_itself():

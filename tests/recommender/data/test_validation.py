@@ -19,6 +19,7 @@ from recommender.data.ingest import import_folder
 from recommender.data.validation import validate_chunk, validate_records
 from recommender.domain import EVENTS, MAX_ID_LENGTH
 from recommender.serving.intake import validate_event
+from tests.recommender.data.tiny_district import write_tiny_district
 
 OK = {"event_id": "E1", "resident_id": "R1", "course_id": "K1", "event": "view", "value": "",
       "occurred_at": "2025-03-01 09:00:00"}
@@ -36,6 +37,7 @@ BAD = [
     ("value", "0.5", "value must be at least 1"),
     ("occurred_at", "yesterday", "occurred_at is not an ISO 8601 date-time"),
     ("occurred_at", "2025-02-30 09:00", "occurred_at is not an ISO 8601 date-time"),
+    ("occurred_at", "0001-01-01 09:00", "occurred_at is not an ISO 8601 date-time"),  # too early
 ]
 
 
@@ -77,6 +79,18 @@ def test_a_valid_row_is_typed_alike_on_both_paths():
     pd.testing.assert_frame_equal(chunk.frame, record.frame)
     assert record.frame["occurred_at"].tolist() == [pd.Timestamp("2025-03-01 17:00")]
     assert record.frame["value"].tolist() == [4.5]
+
+
+def test_numbers_must_be_finite_and_dates_representable():
+    rows = [{**OK, "event": "rate", "value": v} for v in ("1e400", "-1e999", "5e0")]
+    result = validate_chunk("participations", _text_columns(rows), [2, 3, 4], None)
+    assert list(zip(result.rejects["line"], result.rejects["reason"])) == [
+        (2, "value is not a number"), (3, "value is not a number")]
+    residents = {"resident_id": pa.array(["R1", "R2"]), "birth_year": pa.array(["1950", "1950"]),
+                 "community_id": pa.array(["C1", "C1"]),
+                 "registered_at": pa.array(["9999-12-31", "2024-01-02"])}
+    result = validate_chunk("residents", residents, [2, 3], None)
+    assert result.rejects["reason"].tolist() == ["registered_at is not a date (YYYY-MM-DD)"]
 
 
 def test_longest_id_is_accepted():
@@ -128,17 +142,6 @@ def test_typed_columns_are_checked_by_value():
     assert late.rejects["reason"].tolist() == ["registered_at is not a date (YYYY-MM-DD)"]
 
 
-DISTRICT = {
-    "communities": "community_id,name,street,kind\nC1,文康社区,东港街道,leading\n",
-    "residents": "resident_id,birth_year,gender,community_id,household_id,registered_at\n"
-                 "R1,1950,F,C1,,2024-01-02\n",
-    "courses": "course_id,title,description,category,target_bands,tags,community_id,fee_tier,"
-               "capacity,start_date,end_date,weekday,start_time,status\n"
-               "K1,剪纸入门,,intangible_heritage,elderly,,C1,inclusive,20,2025-01-01,2025-06-30,"
-               ",,open\n",
-}
-
-
 @pytest.mark.parametrize(("table", "line", "field", "reason"), [
     ("residents", "R2 ,1950,F,C1,,2024-01-02", "resident_id", "resident_id has spaces around it"),
     ("residents", "R2,1950.0,F,C1,,2024-01-02", "birth_year", "birth_year is not an integer"),
@@ -154,14 +157,8 @@ DISTRICT = {
 ])
 def test_importer_and_loader_refuse_a_row_for_the_same_reason(store, tmp_path, table, line,
                                                                field, reason):
-    folder = tmp_path / "d"
-    folder.mkdir()
-    for name, text in DISTRICT.items():
-        (folder / f"{name}.csv").write_text(text + (line + "\n" if name == table else ""),
-                                            encoding="utf-8")
-    (folder / "participations.csv").write_text(
-        "event_id,resident_id,course_id,event,value,occurred_at\n"
-        "E1,R1,K1,view,,2025-03-01 09:00:00\n", encoding="utf-8")
+    folder = write_tiny_district(tmp_path / "d", "E1,R1,K1,view,,2025-03-01 09:00:00\n",
+                                 {table: line + "\n"})
     report = import_folder(folder, store)
     assert [(r["file"], r["line"], r["field"], r["reason"]) for r in report.rejected] == [
         (f"{table}.csv", 3, field, reason)]
