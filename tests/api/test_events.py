@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from recommender.domain import MAX_ID_LENGTH
 from tests.api.conftest import PLATFORM, new_ids, today
 from tests.api.rules import band_of
 
@@ -69,7 +70,7 @@ def test_each_bad_event_is_rejected_with_field_and_reason(client, store, tables)
         {**ok, "event_id": ids[6], "occurred_at": "yesterday"},
         {**ok, "event_id": ids[7], "occurred_at": future},
         {**ok, "event_id": None},
-        {**ok, "event_id": "E" * 65},
+        {**ok, "event_id": "E" * (MAX_ID_LENGTH + 1)},
     ]
     r = client.post("/v1/events", json={"events": batch}, headers=PLATFORM)
     assert r.status_code == 200, r.text
