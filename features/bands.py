@@ -49,19 +49,34 @@ class AgeBands:
         age = self.age(birth_year, at)
         if age < 0:
             raise ValueError(f"birth_year {birth_year} is after the reference date {at}")
-        return BAND_NAMES[int(np.searchsorted(self.lower_edges, age, side="right")) - 1]
+        return self.bands_of_ages([age])[0]
 
     def bands(self, birth_years, at: dt.date) -> np.ndarray:
         """Vectorised :meth:`band` over an array of birth years (object array of band names).
 
         Missing birth years (NaN) give ``None``; a birth year after ``at`` raises.
         """
-        years = np.asarray(birth_years, dtype="float64")
-        ages = at.year - years
+        ages = at.year - np.asarray(birth_years, dtype="float64")
+        if np.any(ages[~np.isnan(ages)] < 0):
+            raise ValueError(f"some birth years are after the reference date {at}")
+        return self.bands_of_ages(ages)
+
+    def bands_of_ages(self, ages) -> np.ndarray:
+        """The band of each age in whole years (object array of band names).
+
+        This is the one age -> band rule: :meth:`band` and :meth:`bands` go through it, and so do
+        datasets that give an ``age`` instead of a birth year. Missing ages (NaN) give ``None``.
+
+        Raises
+        ------
+        ValueError
+            If an age is negative.
+        """
+        ages = np.asarray(ages, dtype="float64")
         known = ~np.isnan(ages)
         if np.any(ages[known] < 0):
-            raise ValueError(f"some birth years are after the reference date {at}")
-        out = np.full(years.shape, None, dtype=object)
+            raise ValueError("ages must not be negative")
+        out = np.full(ages.shape, None, dtype=object)
         idx = np.searchsorted(self.lower_edges, ages[known], side="right") - 1
         out[known] = np.asarray(BAND_NAMES, dtype=object)[idx]
         return out

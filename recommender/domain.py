@@ -1,7 +1,8 @@
 """The district data model: the four tables, their columns and vocabularies.
 
 This module is the one description of the district tables. The store builds its SQL schema from
-it, the importer validates rows against it and the generator writes files that follow it.
+it, the validator (:mod:`recommender.data.validation`: the importer, the dataset loader and the
+events endpoint) checks rows against it and the generator writes files that follow it.
 """
 
 from __future__ import annotations

@@ -43,10 +43,12 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from recommender.data.validation import MAX_VALUE_CHARS, KnownKeys, SeenKeys, validate_chunk
-from recommender.domain import TABLE_ORDER, TABLES, TableSpec
+from recommender.data.files import TableFileError, find_table_files
+from recommender.data.keys import KnownKeys, SeenKeys
+from recommender.data.validation import MAX_VALUE_CHARS, validate_chunk
+from recommender.domain import DISTRICT_TIMEZONE, TABLE_ORDER, TABLES, TableSpec
 
-__all__ = ["UnusableInput", "TableSummary", "ImportReport", "import_folder", "find_table_files"]
+__all__ = ["UnusableInput", "TableSummary", "ImportReport", "import_folder"]
 
 EXIT_OK, EXIT_REJECTED = 0, 3
 _REJECT_COLUMNS = ["file", "line", "field", "reason", "value"]
@@ -136,28 +138,12 @@ class ImportReport:
 
 
 # -- locating files ---------------------------------------------------------------------------
-def find_table_files(folder) -> dict[str, Path]:
-    """The file of each district table in ``folder`` (``.csv`` or ``.parquet``).
-
-    Raises
-    ------
-    UnusableInput
-        If the folder does not exist, a table has no file, or has both a CSV and a Parquet file.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UnusableInput(f"import folder {str(folder)!r} does not exist or is not a folder")
-    files = {}
-    for name in TABLE_ORDER:
-        present = [folder / f"{name}.{ext}" for ext in ("csv", "parquet")
-                   if (folder / f"{name}.{ext}").is_file()]
-        if not present:
-            raise UnusableInput(f"{folder}: missing file {name}.csv (or {name}.parquet)")
-        if len(present) > 1:
-            raise UnusableInput(f"{folder}: both {name}.csv and {name}.parquet are present; "
-                                "keep one")
-        files[name] = present[0]
-    return files
+def _table_files(folder) -> dict[str, Path]:
+    """The file of each district table in ``folder``; an unusable folder raises."""
+    try:
+        return find_table_files(folder, TABLE_ORDER)
+    except TableFileError as exc:
+        raise UnusableInput(str(exc)) from None
 
 
 def _check_header(spec: TableSpec, path: Path, names: list[str]) -> list[str]:
@@ -324,44 +310,16 @@ def _read_parquet(spec: TableSpec, path: Path, header: list[str], chunk_rows: in
     wanted = [n for n in header if n in spec.column_names]
     row = 0
     for batch in pf.iter_batches(batch_size=chunk_rows, columns=wanted):
-        columns = {n: _parquet_text(batch.column(n), spec.column(n).kind) for n in wanted}
+        # Typed columns go to the validator as they are: it checks values, not their text.
+        columns = {n: batch.column(n) for n in wanted}
         lines = np.arange(row + 1, row + 1 + batch.num_rows, dtype=np.int64)
         row += batch.num_rows
         yield _RawChunk(columns, lines, [], batch.num_rows)
 
 
-def _parquet_text(arr: pa.Array, kind: str) -> pa.Array:
-    """A typed Parquet column as the text the validator checks, without changing values.
-
-    Integral floats become ``12`` (pandas stores an int column with gaps as float), midnight
-    timestamps in a date column become ``YYYY-MM-DD``; anything else keeps its full text (a
-    fractional ``birth_year`` or a timestamp with a time in a date column is then rejected).
-    """
-    import pyarrow.compute as pc
-
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.dictionary_decode()
-    if pa.types.is_floating(arr.type):
-        arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, arr.type), arr)
-        if kind == "int":
-            integral = pc.equal(pc.floor(arr), arr)
-            ints = pc.cast(pc.if_else(integral, arr, 0), pa.int64(), safe=False)
-            text = pc.if_else(integral, pc.cast(ints, pa.string()), pc.cast(arr, pa.string()))
-            return text.fill_null("")
-    if pa.types.is_timestamp(arr.type) and kind in ("date", "datetime"):
-        text = pc.cast(arr, pa.string())
-        text = pc.replace_substring_regex(text, r"\.0+($|[+-])", r"\1")  # no zero fraction
-        if kind == "date":
-            text = pc.replace_substring_regex(text, r" 00:00:00$", "")
-        return text.fill_null("")
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        arr = pc.cast(arr, pa.string())
-    return arr.cast(pa.string()).fill_null("")
-
-
 # -- orchestration ----------------------------------------------------------------------------
 def import_folder(folder, store, report_path=None, progress: bool = False,
-                  chunk_rows: int = 200_000) -> ImportReport:
+                  chunk_rows: int = 200_000, timezone: str = DISTRICT_TIMEZONE) -> ImportReport:
     """Validate a district folder and store its valid rows.
 
     Parameters
@@ -378,6 +336,9 @@ def import_folder(folder, store, report_path=None, progress: bool = False,
         Show a tqdm progress bar per table (on stderr).
     chunk_rows : int
         Rows validated and inserted at a time; bounds memory on large files.
+    timezone : str
+        District time zone: a date-time with a UTC offset is converted to it and stored without
+        the offset; one without an offset is taken as district time.
 
     Returns
     -------
@@ -392,7 +353,7 @@ def import_folder(folder, store, report_path=None, progress: bool = False,
     """
     if int(chunk_rows) < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows!r}")
-    files = find_table_files(folder)
+    files = _table_files(folder)
     report = ImportReport(folder=str(folder))
     # Every header is checked before anything is stored: an unusable folder stores nothing.
     headers = {name: _header(path) for name, path in files.items()}
@@ -401,14 +362,15 @@ def import_folder(folder, store, report_path=None, progress: bool = False,
     known = KnownKeys(store)
     for name in TABLE_ORDER:
         report.tables[name] = _import_table(TABLES[name], files[name], headers[name], store,
-                                            known, report, progress, int(chunk_rows))
+                                            known, report, progress, int(chunk_rows), timezone)
     if report_path is not None:
         report.write(report_path)
     return report
 
 
 def _import_table(spec: TableSpec, path: Path, header: list[str], store, known: KnownKeys,
-                  report: ImportReport, progress: bool, chunk_rows: int) -> TableSummary:
+                  report: ImportReport, progress: bool, chunk_rows: int,
+                  timezone: str) -> TableSummary:
     t0 = time.perf_counter()
     summary = TableSummary(file=path.name)
     csv_file = path.suffix == ".csv"
@@ -421,7 +383,8 @@ def _import_table(spec: TableSpec, path: Path, header: list[str], store, known: 
     not_utf8 = 0
     try:
         for chunk in reader:
-            result = validate_chunk(spec, chunk.columns, chunk.lines, known, seen)
+            result = validate_chunk(spec, chunk.columns, chunk.lines, known, seen,
+                                    timezone=timezone)
             if len(result.frame):
                 inserted = store.insert(spec.name, result.frame)
                 summary.accepted += inserted.inserted

@@ -1,8 +1,8 @@
 """The OULAD adapter: the Open University Learning Analytics Dataset in the generic format.
 
-:func:`convert_oulad` writes a folder that :func:`recommender.data.datasets.load_benchmark` reads; the
-reading helpers and :class:`~recommender.data.datasets.DatasetError` are the loaders' own, so a bad
-OULAD file is reported exactly like a bad benchmark file.
+:func:`convert_oulad` writes a folder that :func:`recommender.data.datasets.load_benchmark`
+reads; the reading helpers and :class:`~recommender.data.reading.DatasetError` are the loaders'
+own, so a bad OULAD file is reported exactly like a bad benchmark file.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recommender.data.datasets import DatasetError, _numbers, _read_csv, _require, _Source
+from recommender.data.reading import DatasetError, Source, locate, numbers, read_csv
+from recommender.data.reading import require_columns as _require
 
 __all__ = ["OULAD_AGE_BANDS", "convert_oulad"]
 
@@ -113,15 +114,15 @@ def convert_oulad(src, out) -> dict:
     needed = ["courses.csv", "studentInfo.csv", "studentRegistration.csv"]
     _verify_checksums(src, needed + ["assessments.csv", "vle.csv"])
     keys = ("code_module", "code_presentation", "id_student")
-    courses = _read_csv(src / "courses.csv", keys)
-    info = _read_csv(src / "studentInfo.csv", keys + ("age_band", "imd_band"))
-    reg = _read_csv(src / "studentRegistration.csv", keys)
+    courses = read_csv(locate(src, "courses"), keys)
+    info = read_csv(locate(src, "studentInfo"), keys + ("age_band", "imd_band"))
+    reg = read_csv(locate(src, "studentRegistration"), keys)
     for frame, fname, cols in (
         (courses, "courses.csv", keys[:2] + ("module_presentation_length",)),
         (info, "studentInfo.csv", keys + ("age_band", "final_result")),
         (reg, "studentRegistration.csv", keys + ("date_registration", "date_unregistration")),
     ):
-        _require(frame, cols, _Source(str(src / fname)))
+        _require(frame, cols, Source(str(src / fname)))
 
     items = _oulad_items(src, courses)
     users, changed = _oulad_users(src, info)
@@ -147,25 +148,26 @@ def convert_oulad(src, out) -> dict:
 
 def _oulad_items(src: Path, courses: pd.DataFrame) -> pd.DataFrame:
     path = src / "courses.csv"
-    length = _numbers(courses, "module_presentation_length", _Source(str(path)), "length")
-    _Source(str(path)).check("module_presentation_length", "missing length", length.isna())
+    length = numbers(courses, "module_presentation_length", Source(str(path)), "length")
+    Source(str(path)).check("module_presentation_length", "missing length", length.isna())
     module, pres = courses["code_module"].astype(str), courses["code_presentation"].astype(str)
     items = pd.DataFrame({"item_id": module + "-" + pres, "module": module, "pres": pres})
     items["start_ts"] = [_presentation_start(p, path) for p in pres]
     items["length_days"] = length.astype("int64")
-    _Source(str(path)).check(
+    Source(str(path)).check(
         "code_presentation", "duplicate module presentation", items["item_id"].duplicated()
     )
 
-    def per_item(fname: str, column: str) -> dict[str, pd.Series]:
-        if not (src / fname).exists():
+    def per_item(table: str, column: str) -> dict[str, pd.Series]:
+        found = locate(src, table, required=False)
+        if found is None:
             return {}
-        frame = _read_csv(src / fname, ("code_module", "code_presentation", column))
+        frame = read_csv(found, ("code_module", "code_presentation", column))
         frame["item_id"] = frame["code_module"] + "-" + frame["code_presentation"]
         return {k: g[column].value_counts() for k, g in frame.groupby("item_id")}
 
-    assessments = per_item("assessments.csv", "assessment_type")
-    activities = per_item("vle.csv", "activity_type")
+    assessments = per_item("assessments", "assessment_type")
+    activities = per_item("vle", "activity_type")
     titles, descriptions, tags = [], [], []
     for row in items.itertuples():
         start = row.start_ts
@@ -204,7 +206,7 @@ def _oulad_items(src: Path, courses: pd.DataFrame) -> pd.DataFrame:
 
 
 def _oulad_users(src: Path, info: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    source = _Source(str(src / "studentInfo.csv"))
+    source = Source(str(src / "studentInfo.csv"))
     unknown = ~info["age_band"].isin(list(OULAD_AGE_BANDS))
     if unknown.any():
         raise source.fail(

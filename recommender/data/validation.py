@@ -1,11 +1,25 @@
-"""Row validation for district imports: every cell checked against `domain.TABLES`.
+"""The one validator of the district tables: every value checked against `domain.TABLES`.
 
-The importer (:mod:`recommender.data.ingest`) reads a file in chunks of raw text cells and hands each
-chunk to :func:`validate_chunk`, which returns the rows that may be stored (typed, ready for
-:meth:`recommender.data.store.Store.insert`) and one rejection per bad row. Nothing is coerced: a cell
-is accepted only in its canonical text form (``12``, not ``12.0`` or `` 12``; ``2025-03-01``;
-ISO 8601 date-times without a timezone offset, because the store keeps the district's local
-time and an offset would have to be silently dropped or converted).
+Three paths use it, so a row means the same wherever it comes from:
+
+* the importer (:mod:`recommender.data.ingest`) hands it chunks of raw text cells (or typed
+  Parquet columns): :func:`validate_chunk`;
+* the dataset loader (:mod:`recommender.data.bundle`) hands it whole tables read from a folder
+  or the store, and raises on the first bad row: :func:`validate_chunk` too;
+* the events endpoint (:mod:`recommender.serving.intake`) hands it JSON records:
+  :func:`validate_records`, which checks the JSON types and then runs the same column checks.
+
+The per-value rules live here once. Text is accepted only in its canonical form (``12``, not
+``12.0`` or `` 12``; ``2025-03-01``); an id is a string of at most
+:data:`~recommender.domain.MAX_ID_LENGTH` characters without control characters or surrounding
+spaces; an enum is one of its choices; a number is finite and within the column's range; dates
+and date-times are ISO 8601. Typed columns (Parquet, store frames) are checked by value: a float
+column may hold an ``int`` column if every value is whole, a timestamp may fill a date column
+at midnight.
+
+Time stamps follow one rule, :func:`recommender.data.timestamps.to_district_time`: a value with
+a UTC offset is converted to the district time zone and stored without one; a value without an
+offset is district time.
 
 Checks run field by field in the table's column order, and a row is reported once, for the
 first field that fails; rules that involve two fields (a course's ``end_date`` against its
@@ -17,7 +31,8 @@ second.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,101 +41,36 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.bands import BAND_NAMES
-from recommender.domain import TABLES, Column, TableSpec
+from recommender.data.arrow import as_bytes
+from recommender.data.arrow import np_bool as _np_bool
+from recommender.data.keys import KnownKeys, SeenKeys
+from recommender.data.timestamps import to_district_time, within_range
+from recommender.domain import DISTRICT_TIMEZONE, MAX_ID_LENGTH, TABLES, Column, TableSpec
 
-__all__ = ["KnownKeys", "SeenKeys", "ChunkResult", "validate_chunk", "MAX_TEXT"]
+__all__ = ["ChunkResult", "MAX_TEXT", "MAX_VALUE_CHARS", "validate_chunk", "validate_records"]
 
 # Widths of the store's VARCHAR columns (see recommender.data.store._SQL_TYPES): PostgreSQL refuses
 # longer values, so they are rejected here rather than failing a whole insert.
-MAX_TEXT = {"id": 64, "enum": 32, "bands": 128}
+MAX_TEXT = {"id": MAX_ID_LENGTH, "enum": 32, "bands": 128}
+MAX_VALUE_CHARS = 200  # a rejected cell is quoted in the report up to this length
 _INT32 = (-(2**31), 2**31 - 1)  # the store's INTEGER columns are 32-bit on PostgreSQL
 _INT_RE = r"^[+-]?[0-9]+$"  # size is checked against the range, with its own reason
 _FLOAT_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_DATETIME_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?)?$"
-_OFFSET_RE = r"[T ][0-9:.]+(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
-MAX_VALUE_CHARS = 200  # a rejected cell is quoted in the report up to this length
+_DATETIME_RE = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
+                r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$")
+_CONTROL_RE = r"[\x00-\x1f]"
 
 
-class KnownKeys:
-    """Keys a foreign key may point at: rows accepted in this import plus keys already stored.
-
-    Keys accepted from the files are added as they are validated; a value not among them is
-    looked up in the store once and remembered, so an import of new events that refer to
-    residents stored by an earlier import is valid.
-    """
-
-    def __init__(self, store) -> None:
-        self.store = store
-        self._keys: dict[str, list[pa.Array]] = {}
-        self._combined: dict[str, pa.Array] = {}
-
-    def add(self, table: str, keys) -> None:
-        """Remember ``keys`` (any sequence of str) as existing in ``table``."""
-        arr = pa.array(np.asarray(keys, dtype=object), type=pa.string())
-        if len(arr):
-            self._keys.setdefault(table, []).append(arr)
-            self._combined.pop(table, None)
-
-    def _value_set(self, table: str) -> pa.Array:
-        if table not in self._combined:
-            chunks = self._keys.get(table) or [pa.array([], type=pa.string())]
-            self._combined[table] = pa.concat_arrays(chunks).unique()
-        return self._combined[table]
-
-    def contains(self, table: str, values: pa.Array) -> np.ndarray:
-        """Boolean mask: which ``values`` are keys of ``table`` (empty strings count as absent)."""
-        found = _np_bool(pc.is_in(values, value_set=self._value_set(table)))
-        missing = ~found & _np_bool(pc.not_equal(values, ""))
-        if missing.any():
-            unknown = pc.unique(values.filter(pa.array(missing))).to_pylist()
-            stored = self.store.existing_keys(table, unknown)
-            if stored:
-                self.add(table, sorted(stored))
-                found |= _np_bool(pc.is_in(values, value_set=pa.array(sorted(stored))))
-        return found
-
-
-class SeenKeys:
-    """The keys met so far in one file and the line of each first occurrence.
-
-    Held as a sorted fixed-width byte array rather than a Python set: for 10M event ids this
-    is ~0.2 GB instead of over 1 GB, and lookups stay vectorised (``np.searchsorted``).
-    """
-
-    def __init__(self) -> None:
-        self._keys = np.empty(0, dtype="S1")
-        self._lines = np.empty(0, dtype=np.int64)
-
-    def first_lines(self, keys: np.ndarray) -> np.ndarray:
-        """For byte-string ``keys``: the line where each was first seen, or 0 if new."""
-        if not len(self._keys) or not len(keys):
-            return np.zeros(len(keys), dtype=np.int64)
-        pos = np.searchsorted(self._keys, keys)
-        pos_c = np.minimum(pos, len(self._keys) - 1)
-        hit = (pos < len(self._keys)) & (self._keys[pos_c] == keys)
-        return np.where(hit, self._lines[pos_c], 0)
-
-    def add(self, keys: np.ndarray, lines: np.ndarray) -> None:
-        """Record new, mutually distinct byte-string ``keys`` first seen on ``lines``."""
-        if not len(keys):
-            return
-        width = max(self._keys.dtype.itemsize, keys.dtype.itemsize)
-        keys = keys.astype(f"S{width}")
-        order = np.argsort(keys, kind="stable")
-        keys, lines = keys[order], lines[order]
-        base = self._keys.astype(f"S{width}")
-        pos = np.searchsorted(base, keys)
-        self._keys = np.insert(base, pos, keys)
-        self._lines = np.insert(self._lines, pos, lines)
-
-
+# -- results and failures -----------------------------------------------------------------
 @dataclass
 class ChunkResult:
     """The outcome of one validated chunk.
 
-    ``frame`` holds the valid rows with typed columns (the form ``Store.insert`` takes);
-    ``rejects`` has one row per rejected row: ``line``, ``field``, ``reason``, ``value``.
+    ``frame`` holds the valid rows with typed columns (the form ``Store.insert`` takes: text as
+    object arrays with ``None`` for missing, ``Int64`` integers, ``float64`` numbers with NaN,
+    ``datetime64[ns]`` dates and date-times); ``rejects`` has one row per rejected row:
+    ``line``, ``field``, ``reason``, ``value``.
     """
 
     frame: pd.DataFrame
@@ -128,13 +78,15 @@ class ChunkResult:
 
 
 class _Failures:
-    """The first failing field of each row, filled check by check."""
+    """The first failing field of each row, filled check by check.
+
+    The per-row text arrays are made at the first failure: a clean table of 10M rows (the
+    loader validates whole tables) then costs one boolean array, not three of objects.
+    """
 
     def __init__(self, n: int) -> None:
-        self.field = np.full(n, None, dtype=object)
-        self.reason = np.full(n, None, dtype=object)
-        self.value = np.full(n, None, dtype=object)
         self.failed = np.zeros(n, dtype=bool)
+        self.field = self.reason = self.value = np.full(0, None, dtype=object)
 
     @property
     def ok(self) -> np.ndarray:
@@ -145,105 +97,156 @@ class _Failures:
         idx = np.flatnonzero(mask & ~self.failed)
         if not len(idx):
             return
+        if len(self.field) != len(self.failed):
+            n = len(self.failed)
+            self.field, self.reason, self.value = (np.full(n, None, dtype=object)
+                                                   for _ in range(3))
         self.failed[idx] = True
         self.field[idx] = field
         self.reason[idx] = reason(idx) if callable(reason) else reason
         if raw is not None:
-            vals = raw.take(pa.array(idx)).to_pylist()
-            self.value[idx] = [v if len(v) <= MAX_VALUE_CHARS else v[:MAX_VALUE_CHARS] + "…"
-                               for v in vals]
-
-
-def _np_bool(arr) -> np.ndarray:
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    return arr.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+            taken = raw.take(pa.array(idx))
+            if not pa.types.is_string(taken.type):
+                taken = pc.cast(taken, pa.string())
+            self.value[idx] = [v if v is None or len(v) <= MAX_VALUE_CHARS
+                               else v[:MAX_VALUE_CHARS] + "…" for v in taken.to_pylist()]
 
 
 def _matches(raw: pa.Array, pattern: str) -> np.ndarray:
     return _np_bool(pc.match_substring_regex(raw, pattern))
 
 
-def _as_bytes(raw: pa.Array) -> np.ndarray:
-    """UTF-8 keys as a fixed-width numpy byte array (exact, compact, sortable)."""
-    values = raw.cast(pa.binary()).to_numpy(zero_copy_only=False)
-    return values.astype("S") if len(values) else np.empty(0, dtype="S1")
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def _check_column(col: Column, spec: TableSpec, raw: pa.Array, fail: _Failures,
-                  known: KnownKeys, seen: SeenKeys | None, lines: np.ndarray):
-    """Validate one column; return its typed values (NaN/None where empty)."""
-    n = len(raw)
+def _has_control(raw: pa.Array) -> np.ndarray:
+    """Which cells hold a control character (below U+0020)."""
+    # Printable ASCII cannot hold one; the regex runs only on the rest (typically none).
+    suspect = ~_np_bool(pc.ascii_is_printable(raw))
+    found = np.zeros(len(raw), dtype=bool)
+    if suspect.any():
+        found[suspect] = _matches(raw.filter(pa.array(suspect)), _CONTROL_RE)
+    return found
+
+
+def _as_text(raw: pa.Array) -> pa.Array:
+    """Cells as text, ``""`` where missing (typed values in their plain text form)."""
+    if not pa.types.is_string(raw.type):
+        raw = pc.cast(raw, pa.string())
+    return raw.fill_null("")
+
+
+# -- the per-value rules, one function per kind of column ----------------------------------
+def _check_text(col: Column, raw: pa.Array, fail: _Failures) -> tuple[pa.Array, np.ndarray]:
+    """Ids, enums, band lists and free text: presence, width, and the rules of the kind."""
     name = col.name
-    empty = _np_bool(pc.equal(raw, ""))
-    present = ~empty
+    raw = _as_text(raw)
+    present = ~_np_bool(pc.equal(raw, ""))
     if col.required:
-        fail.add(empty, name, f"{name} is required", raw)
+        fail.add(~present, name, f"{name} is required", raw)
     if col.kind in MAX_TEXT:
         too_long = _np_bool(pc.greater(pc.utf8_length(raw), MAX_TEXT[col.kind]))
         fail.add(too_long, name, f"{name} is longer than {MAX_TEXT[col.kind]} characters", raw)
-
-    if col.kind == "enum":
+    if col.kind == "id":
+        fail.add(_has_control(raw), name, f"{name} contains control characters", raw)
+        padded = _np_bool(pc.not_equal(pc.utf8_trim_whitespace(raw), raw))
+        fail.add(padded, name, f"{name} has spaces around it", raw)
+    elif col.kind == "enum":
         ok = _np_bool(pc.is_in(raw, value_set=pa.array(col.choices)))
         fail.add(present & ~ok, name, f"{name} must be one of: {', '.join(col.choices)}", raw)
     elif col.kind == "bands":
         parts = pc.split_pattern(raw, "|")
         bad_part = ~_np_bool(pc.is_in(pc.list_flatten(parts), value_set=pa.array(BAND_NAMES)))
-        bad = np.zeros(n, dtype=bool)
-        bad[_np_parents(parts)[bad_part]] = True
+        bad = np.zeros(len(raw), dtype=bool)
+        bad[pc.list_parent_indices(parts).to_numpy(zero_copy_only=False)[bad_part]] = True
         fail.add(present & bad, name,
                  f"{name} must be '|'-separated band names from: {', '.join(BAND_NAMES)}", raw)
+    return raw, present
 
-    if col.kind in ("int", "float"):
-        pattern, what = (_INT_RE, "an integer") if col.kind == "int" else (_FLOAT_RE, "a number")
-        well_formed = _matches(raw, pattern)
-        fail.add(present & ~well_formed, name, f"{name} is not {what}", raw)
-        usable = present & well_formed
-        text = pc.if_else(pa.array(usable), raw, "0")
+
+def _check_number(col: Column, raw: pa.Array, fail: _Failures):
+    """Integers and numbers: well formed (text) or whole (typed floats), finite, in range."""
+    name = col.name
+    what = "an integer" if col.kind == "int" else "a number"
+    if pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type) or pa.types.is_decimal(
+            raw.type):
+        values = pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False)
+        present = ~np.isnan(values)  # a typed NaN is a missing value (pandas writes gaps so)
+        finite = np.isfinite(np.where(present, values, 0.0))
+        well_formed = finite & ((values == np.floor(values)) if col.kind == "int" else True)
+        well_formed &= present
+    else:
+        raw = _as_text(raw)
+        present = ~_np_bool(pc.equal(raw, ""))
+        well_formed = present & _matches(raw, _INT_RE if col.kind == "int" else _FLOAT_RE)
+        text = pc.if_else(pa.array(well_formed), raw, "0")
         values = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
-        lo, hi = col.min, col.max
-        if col.kind == "int":
-            lo = _INT32[0] if lo is None else max(lo, _INT32[0])
-            hi = _INT32[1] if hi is None else min(hi, _INT32[1])
-        if lo is not None:
-            fail.add(usable & (values < lo), name, f"{name} must be at least {_fmt(lo)}", raw)
-        if hi is not None:
-            fail.add(usable & (values > hi), name, f"{name} must be at most {_fmt(hi)}", raw)
-        if col.kind == "int":
-            return pd.arrays.IntegerArray(np.where(usable, values, 0).astype(np.int64), ~usable)
-        return np.where(usable, values, np.nan)
+        well_formed &= np.isfinite(values)  # 1e999 is well formed text but no finite number
+    if col.required:
+        fail.add(~present, name, f"{name} is required", raw)
+    fail.add(present & ~well_formed, name, f"{name} is not {what}", raw)
+    lo, hi = col.min, col.max
+    if col.kind == "int":
+        lo = _INT32[0] if lo is None else max(lo, _INT32[0])
+        hi = _INT32[1] if hi is None else min(hi, _INT32[1])
+    if lo is not None:
+        fail.add(well_formed & (values < lo), name, f"{name} must be at least {_fmt(lo)}", raw)
+    if hi is not None:
+        fail.add(well_formed & (values > hi), name, f"{name} must be at most {_fmt(hi)}", raw)
+    if col.kind == "int":
+        return pd.arrays.IntegerArray(np.where(well_formed, values, 0).astype(np.int64),
+                                      ~well_formed)
+    return np.where(well_formed, values, np.nan)
 
-    if col.kind in ("date", "datetime"):
-        shape = _DATE_RE if col.kind == "date" else _DATETIME_RE
-        if col.kind == "datetime":
-            offset = _matches(raw, _OFFSET_RE)
-            fail.add(present & offset, name,
-                     f"{name} has a timezone offset; give the local time without one", raw)
-        well_formed = _matches(raw, shape)
-        text = pd.Series(np.where(present & well_formed, raw.to_numpy(zero_copy_only=False),
-                                  None), dtype=object)
-        fmt = "%Y-%m-%d" if col.kind == "date" else "ISO8601"
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce", cache=False)
-        what = "a date (YYYY-MM-DD)" if col.kind == "date" else "an ISO 8601 date-time"
-        fail.add(present & parsed.isna().to_numpy(), name, f"{name} is not {what}", raw)
-        return parsed
 
-    values = raw.to_numpy(zero_copy_only=False)
-    if col.references:
+def _check_time(col: Column, raw: pa.Array, fail: _Failures, timezone: str) -> pd.Series:
+    """Dates and date-times: ISO 8601 text or typed values, through :func:`to_district_time`."""
+    name = col.name
+    if pa.types.is_date(raw.type):
+        raw = pc.cast(raw, pa.timestamp("s"))
+    if pa.types.is_timestamp(raw.type):
+        present = ~_np_bool(pc.is_null(raw))
+        parsed = to_district_time(raw, timezone)
+        well_formed = present & parsed.notna().to_numpy()
+        if col.kind == "date":  # a date column filled with timestamps: only midnights are dates
+            well_formed &= (parsed.dt.normalize() == parsed).to_numpy()
+    else:
+        raw = _as_text(raw)
+        present = ~_np_bool(pc.equal(raw, ""))
+        shaped = present & _matches(raw, _DATE_RE if col.kind == "date" else _DATETIME_RE)
+        text = pc.if_else(pa.array(shaped), raw, pa.scalar(None, pa.string()))
+        if col.kind == "date":
+            parsed = within_range(pd.to_datetime(
+                pd.Series(text.to_numpy(zero_copy_only=False), dtype=object), format="%Y-%m-%d",
+                errors="coerce", cache=False))
+        else:
+            parsed = to_district_time(text, timezone)
+        well_formed = shaped & parsed.notna().to_numpy()
+    if col.required:
+        fail.add(~present, name, f"{name} is required", raw)
+    what = "a date (YYYY-MM-DD)" if col.kind == "date" else "an ISO 8601 date-time"
+    fail.add(present & ~well_formed, name, f"{name} is not {what}", raw)
+    return parsed.where(well_formed).astype("datetime64[ns]")
+
+
+def _check_keys(col: Column, spec: TableSpec, raw: pa.Array, present: np.ndarray,
+                fail: _Failures, known: KnownKeys | None, seen: SeenKeys | None,
+                lines: np.ndarray) -> None:
+    """Foreign keys must point at known rows; a table's key must not repeat in a file."""
+    name = col.name
+    if col.references and known is not None:
         ok = known.contains(col.references, raw)
-        fail.add(present & ~ok, name,
-                 f"unknown {name}: not in {col.references} (this import or the store)", raw)
+        fail.add(present & ~ok, name, f"unknown {name}: not in {col.references}", raw)
     if name == spec.key and seen is not None:
         _check_duplicates(name, raw, fail, seen, lines)
-    if not col.required:
-        values = np.where(present, values, None)
-    return values
 
 
 def _check_duplicates(name: str, raw: pa.Array, fail: _Failures, seen: SeenKeys,
                       lines: np.ndarray) -> None:
     """Later rows with a key met earlier in the file (this chunk or a previous one) fail."""
     candidates = np.flatnonzero(fail.ok)
-    keys = _as_bytes(raw.take(pa.array(candidates)))
+    keys = as_bytes(raw.take(pa.array(candidates)))
     earlier = seen.first_lines(keys)
     # Within the chunk: sort stably, so each run of equal keys starts with its first line.
     order = np.argsort(keys, kind="stable")
@@ -265,26 +268,18 @@ def _check_duplicates(name: str, raw: pa.Array, fail: _Failures, seen: SeenKeys,
     seen.add(keys[new], lines[candidates][new])
 
 
-def _np_parents(parts: pa.Array) -> np.ndarray:
-    return pc.list_parent_indices(parts).to_numpy(zero_copy_only=False)
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
 # Rules that involve two fields, run right after the later one (keyed by table and field).
 def _end_after_start(typed, raw, fail: _Failures) -> None:
     start, end = typed["start_date"], typed["end_date"]
     before = (end < start).fillna(False).to_numpy(dtype=bool)
-    starts = raw["start_date"]
+    starts = _as_text(raw["start_date"])
     fail.add(before, "end_date",
              lambda idx: [f"end_date is before start_date ({starts[int(i)].as_py()})"
                           for i in idx], raw["end_date"])
 
 
 def _value_for_rate(typed, raw, fail: _Failures) -> None:
-    is_rate = _np_bool(pc.equal(raw["event"], "rate"))
+    is_rate = _np_bool(pc.equal(_as_text(raw["event"]), "rate"))
     fail.add(is_rate & np.isnan(typed["value"]), "value",
              "value (a rating 1-5) is required when event is 'rate'", raw["value"])
 
@@ -302,29 +297,87 @@ ROW_RULES: dict[tuple[str, str], Callable] = {
 }
 
 
-def validate_chunk(spec: TableSpec | str, columns: dict[str, pa.Array], lines: np.ndarray,
-                   known: KnownKeys, seen: SeenKeys | None = None) -> ChunkResult:
-    """Validate one chunk of raw text cells of a district table.
+# -- the two entry points -------------------------------------------------------------------
+def validate_chunk(spec: TableSpec | str, columns: Mapping[str, pa.Array], lines,
+                   known: KnownKeys | None, seen: SeenKeys | None = None, *,
+                   timezone: str = DISTRICT_TIMEZONE, arrow_text: bool = False) -> ChunkResult:
+    """Validate one chunk of a district table, column by column.
 
     Parameters
     ----------
     spec : TableSpec or str
         The table (or its name in :data:`recommender.domain.TABLES`).
-    columns : dict of str to pyarrow.StringArray
-        Raw cells by column name, ``""`` for an empty cell; a missing optional column may be
-        left out. All arrays have the length of ``lines``.
-    lines : numpy.ndarray of int
-        The file line (or Parquet row) number of each row, used in reasons and the report.
-    known : KnownKeys
-        Keys that foreign keys may point at; the caller adds the keys this chunk accepts.
+    columns : mapping of str to pyarrow.Array
+        Cells by column name: text (``""`` or null for an empty cell) or typed values (Parquet,
+        store frames). A missing optional column may be left out. All arrays have the length of
+        ``lines``.
+    lines : array of int
+        The file line (or row) number of each row, used in reasons and the report.
+    known : KnownKeys or None
+        Keys that foreign keys may point at (the caller adds the keys this chunk accepts);
+        ``None`` skips the foreign-key check.
     seen : SeenKeys, optional
         Keys met earlier in the same file, updated in place; later duplicates are rejected.
+    timezone : str
+        District time zone that date-times with an offset are converted to.
+    arrow_text : bool
+        Give text columns of the result as pandas' Arrow-backed ``str`` dtype (what an in-memory
+        bundle wants) instead of Python objects (what ``Store.insert`` converts fastest).
 
     Returns
     -------
     ChunkResult
         The valid rows, typed, and one rejection per invalid row.
     """
+    return _validate(spec, dict(columns), lines, known, seen, timezone, {}, arrow_text)
+
+
+def validate_records(spec: TableSpec | str, records: Sequence[Mapping], *,
+                     known: KnownKeys | None = None,
+                     timezone: str = DISTRICT_TIMEZONE) -> ChunkResult:
+    """Validate JSON-like records (one dict per row) with the same rules as :func:`validate_chunk`.
+
+    A value of the wrong JSON type (a number for an id, text, NaN or an infinity for a number)
+    fails with its own reason, at its place in the column order; everything else is checked by
+    the column rules.
+    ``line`` in the rejections is the record's 0-based position in ``records``. Datetime fields
+    may also be given as ``datetime`` objects (aware ones follow the offset rule).
+    """
+    spec = TABLES[spec] if isinstance(spec, str) else spec
+    columns: dict[str, pa.Array] = {}
+    wrong_type: dict[str, tuple[np.ndarray, str]] = {}
+    for col in spec.columns:
+        values = [record.get(col.name) for record in records]
+        columns[col.name], bad, what = _record_cells(col, values)
+        if bad.any():
+            wrong_type[col.name] = (bad, f"{col.name} must be {what}")
+    return _validate(spec, columns, np.arange(len(records)), known, None, timezone, wrong_type,
+                     False)
+
+
+def _record_cells(col: Column, values: list) -> tuple[pa.Array, np.ndarray, str]:
+    """One column of JSON values as cells the column checks read, and where the type is wrong."""
+    if col.kind in ("int", "float"):
+        # NaN and infinities are no JSON numbers (a typed column's NaN would mean "missing").
+        ok = [v is None or (isinstance(v, int | float | np.number)
+                            and not isinstance(v, bool | np.bool_) and math.isfinite(v))
+              for v in values]
+        cells = [float(v) if good and v is not None else None for v, good in zip(values, ok)]
+        return pa.array(cells, type=pa.float64()), ~np.asarray(ok), "a number"
+    if col.kind in ("date", "datetime"):
+        ok = [v is None or isinstance(v, str | dt.date) for v in values]
+        cells = [v.isoformat() if isinstance(v, dt.date) else v if good else None
+                 for v, good in zip(values, ok)]
+        return (pa.array(cells, type=pa.string()), ~np.asarray(ok),
+                "an ISO 8601 date-time string")
+    ok = [v is None or isinstance(v, str) for v in values]
+    cells = [v if good else None for v, good in zip(values, ok)]
+    return pa.array(cells, type=pa.string()), ~np.asarray(ok), "a string"
+
+
+def _validate(spec: TableSpec | str, columns: dict[str, pa.Array], lines, known, seen,
+              timezone: str, wrong_type: dict[str, tuple[np.ndarray, str]],
+              arrow_text: bool) -> ChunkResult:
     spec = TABLES[spec] if isinstance(spec, str) else spec
     lines = np.asarray(lines, dtype=np.int64)
     n = len(lines)
@@ -334,32 +387,55 @@ def validate_chunk(spec: TableSpec | str, columns: dict[str, pa.Array], lines: n
     for col in spec.columns:
         arr = columns.get(col.name)
         if arr is None:
-            arr = pa.array([""] * n, type=pa.string())
+            arr = pa.nulls(n, type=pa.string())
         arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        if pa.types.is_null(arr.type) or pa.types.is_large_string(arr.type):
+            arr = arr.cast(pa.string())
         if len(arr) != n:
             raise ValueError(f"column {col.name!r} has {len(arr)} cells for {n} lines")
+        if col.name in wrong_type:
+            bad, reason = wrong_type[col.name]
+            fail.add(bad, col.name, reason, None)
         raw[col.name] = arr
-        typed[col.name] = _check_column(col, spec, arr, fail, known, seen, lines)
+        typed[col.name] = _check_column(col, spec, arr, fail, known, seen, lines, timezone)
         rule = ROW_RULES.get((spec.name, col.name))
         if rule is not None:
             rule(typed, raw, fail)
     ok = fail.ok
-    frame = pd.DataFrame({col.name: _take(typed[col.name], ok, col.kind) for col in spec.columns})
-    bad = ~ok
+    frame = pd.DataFrame({col.name: _take(typed[col.name], ok, arrow_text)
+                          for col in spec.columns})
+    bad = np.flatnonzero(~ok)
     rejects = pd.DataFrame({"line": lines[bad], "field": fail.field[bad],
                             "reason": fail.reason[bad], "value": fail.value[bad]})
     return ChunkResult(frame, rejects)
 
 
-def _take(values, mask: np.ndarray, kind: str):
-    """The kept rows of one typed column, in the form ``Store.insert`` converts fastest."""
+def _check_column(col: Column, spec: TableSpec, raw: pa.Array, fail: _Failures,
+                  known: KnownKeys | None, seen: SeenKeys | None, lines: np.ndarray,
+                  timezone: str):
+    """Validate one column; return its typed values (NaN/null/NaT where empty)."""
+    if col.kind in ("int", "float"):
+        return _check_number(col, raw, fail)
+    if col.kind in ("date", "datetime"):
+        return _check_time(col, raw, fail, timezone)
+    text, present = _check_text(col, raw, fail)
+    _check_keys(col, spec, text, present, fail, known, seen, lines)
+    if col.required:
+        return text
+    return pc.if_else(pa.array(present), text, pa.scalar(None, pa.string()))
+
+
+def _take(values, mask: np.ndarray, arrow_text: bool):
+    """The kept rows of one typed column (text as Python objects unless ``arrow_text``)."""
     if isinstance(values, pd.Series):
-        kept = values.to_numpy()[mask]
-        if kind == "date":  # datetime.date objects take the store's no-conversion path
-            return pd.Series(kept).dt.date.to_numpy()
-        return pd.Series(kept)
-    if isinstance(values, np.ndarray) and values.dtype == object:
-        # Kept as object: pandas 3 would otherwise copy text into Arrow strings, which the
-        # store then converts back to Python str cell by cell.
-        return pd.Series(values[mask], dtype=object)
+        return pd.Series(values.to_numpy()[mask])
+    if isinstance(values, pa.Array):
+        kept = values if mask.all() else values.filter(pa.array(mask))
+        if arrow_text:
+            return kept.to_pandas()
+        # Python objects: Arrow strings would reach the store, which converts them back to
+        # Python str cell by cell.
+        return pd.Series(kept.to_numpy(zero_copy_only=False), dtype=object)
     return values[mask]

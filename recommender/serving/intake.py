@@ -1,24 +1,29 @@
 """Participation events posted to the service: validated like the importer, stored, folded in.
 
-:func:`validate_event` checks one event against :data:`recommender.domain.TABLES` (the importer's
-rules); :func:`ingest` validates a batch, stores the new events durably and then folds them into
-the current model (its enrolment counts and the engine's histories) at once.
+:func:`validate_events` checks a batch of events with the importer's validator
+(:func:`recommender.data.validation.validate_records`: the same value rules, foreign keys looked
+up in the store, the same time-zone rule), plus one rule of a live stream: an event may not lie
+more than a day in the future. :func:`ingest` validates a batch, stores the new events durably
+and then folds them into the current model (its enrolment counts and the engine's histories) at
+once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-from recommender.domain import TABLES
+from recommender.data.keys import KnownKeys
+from recommender.data.validation import validate_records
+from recommender.domain import DISTRICT_TIMEZONE, TABLES
 
 if TYPE_CHECKING:
     from recommender.data.store import Store
@@ -26,62 +31,66 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The store keys are VARCHAR(64) (recommender.data.store); longer ids can never match a stored row.
-MAX_ID_LENGTH = 64
+# How far ahead of the district clock an event time may lie (clocks of devices drift).
+_FUTURE = pd.Timedelta(days=1)
 
 
-def _check_value(col, value: Any, tz: str) -> tuple[Any, str | None]:
-    """One event field checked against its domain column: (clean value, reason or None)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None, ("is required" if col.required else None)
-    if col.kind in ("id", "enum", "text"):
-        if not isinstance(value, str):
-            return None, "must be a string"
-        if any(ord(ch) < 32 for ch in value):
-            return None, "contains control characters"
-        if col.kind == "id" and (len(value) > MAX_ID_LENGTH or value != value.strip()):
-            return None, f"must be at most {MAX_ID_LENGTH} characters without surrounding spaces"
-        if col.kind == "enum" and value not in col.choices:
-            return None, f"{value!r} is not one of {', '.join(col.choices)}"
-        return value, None
-    if col.kind in ("float", "int"):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
-                value):
-            return None, "must be a finite number"
-        if (col.min is not None and value < col.min) or (col.max is not None and value > col.max):
-            return None, f"{value} is outside {col.min:g}..{col.max:g}"
-        return float(value), None
-    if col.kind in ("datetime", "date"):
-        try:
-            ts = pd.Timestamp(value)
-        except (ValueError, TypeError, OverflowError):
-            return None, f"{value!r} is not an ISO date-time"
-        if pd.isna(ts):
-            return None, "is required"
-        if ts.tzinfo is not None:  # stored naive in district time, like the imported data
-            ts = ts.tz_convert(tz).tz_localize(None)
-        return ts, None
-    return value, None  # pragma: no cover - no other kinds in participations
+def district_now(timezone: str = DISTRICT_TIMEZONE) -> dt.datetime:
+    """The current time in ``timezone``, naive, as stored event times are."""
+    return dt.datetime.now(ZoneInfo(timezone)).replace(tzinfo=None)
 
 
-def validate_event(raw: Mapping[str, Any], now: dt.datetime,
-                   tz: str = "Asia/Shanghai") -> tuple[dict | None, str | None, str | None]:
-    """Check one event like the importer does: ``(row, None, None)`` or ``(None, field, reason)``.
+def validate_events(events: Sequence[Mapping[str, Any]], now: dt.datetime | None = None,
+                    timezone: str = DISTRICT_TIMEZONE, store: Store | None = None
+                    ) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+    """Check a batch of events like the importer does.
 
-    Rules come from ``TABLES["participations"]`` (required columns, event vocabulary, the 1–5
-    range of ``value``), plus: a ``rate`` event needs its rating, and an event may not lie more
-    than a day in the future.
+    Parameters
+    ----------
+    events : sequence of mapping
+        The events, each with the columns of ``TABLES["participations"]``.
+    now : datetime, optional
+        Naive district time the future check measures against (default: :func:`district_now`).
+    timezone : str
+        District time zone that event times with a UTC offset are converted to.
+    store : Store, optional
+        Where ``resident_id`` and ``course_id`` must exist; without it they are not looked up.
+
+    Returns
+    -------
+    valid : DataFrame
+        The valid events, typed (``occurred_at`` naive district time), with their batch
+        position as the index.
+    rejected : list of (int, str, str)
+        ``(position, field, reason)`` of every invalid event, for the first field that fails.
     """
-    row: dict[str, Any] = {}
-    for col in TABLES["participations"].columns:
-        value, reason = _check_value(col, raw.get(col.name), tz)
-        if reason:
-            return None, col.name, reason
-        row[col.name] = value
-    if row["event"] == "rate" and row["value"] is None:
-        return None, "value", "a rate event needs a rating 1..5"
-    if row["occurred_at"] > pd.Timestamp(now) + pd.Timedelta(days=1):
-        return None, "occurred_at", "lies in the future"
+    now = district_now(timezone) if now is None else now
+    known = KnownKeys(store) if store is not None else None
+    result = validate_records(TABLES["participations"], events, known=known, timezone=timezone)
+    rejects = result.rejects
+    rejected = list(zip(rejects["line"].tolist(), rejects["field"], rejects["reason"]))
+    valid = result.frame.set_axis(np.flatnonzero(~np.isin(np.arange(len(events)),
+                                                          rejects["line"])))
+    future = (valid["occurred_at"] > pd.Timestamp(now) + _FUTURE).to_numpy()
+    rejected += [(int(i), "occurred_at", "occurred_at lies more than a day in the future")
+                 for i in valid.index[future]]
+    return valid[~future], sorted(rejected)
+
+
+def validate_event(raw: Mapping[str, Any], now: dt.datetime | None = None,
+                   timezone: str = DISTRICT_TIMEZONE
+                   ) -> tuple[dict | None, str | None, str | None]:
+    """Check one event: ``(row, None, None)`` or ``(None, field, reason)``.
+
+    :func:`validate_events` for a batch of one, without the store lookups. ``row`` holds the
+    typed values (``value`` ``None`` when absent, ``occurred_at`` a naive ``Timestamp``).
+    """
+    valid, rejected = validate_events([raw], now, timezone)
+    if rejected:
+        _, field_name, reason = rejected[0]
+        return None, field_name, reason
+    row = valid.iloc[0].to_dict()
+    row["value"] = None if pd.isna(row["value"]) else float(row["value"])
     return row, None, None
 
 
@@ -102,7 +111,7 @@ class IngestReport:
 
 
 def ingest(store: Store, holder: ModelHolder, events: list[Mapping[str, Any]],
-           timezone: str = "Asia/Shanghai") -> IngestReport:
+           timezone: str = DISTRICT_TIMEZONE) -> IngestReport:
     """Validate, store durably, then fold a batch of participation events into the model.
 
     Returns only after the accepted events are committed to the store. An event whose id is
@@ -125,40 +134,23 @@ def ingest(store: Store, holder: ModelHolder, events: list[Mapping[str, Any]],
         Counts, and the index, field and reason of each rejected event.
     """
     report = IngestReport(received=len(events))
-    now = dt.datetime.now()
-    rows: list[tuple[int, dict]] = []
-    batch_ids: set[str] = set()
-    for i, raw in enumerate(events):
-        row, field_name, reason = validate_event(raw, now, timezone)
-        if row is None:
-            report.reject(i, raw.get("event_id"), field_name, reason)
-        elif row["event_id"] in batch_ids:
-            report.duplicates += 1
-        else:
-            batch_ids.add(row["event_id"])
-            rows.append((i, row))
-    if rows:
-        residents = store.existing_keys("residents", (r["resident_id"] for _, r in rows))
-        courses = store.existing_keys("courses", (r["course_id"] for _, r in rows))
-        valid = []
-        for i, row in rows:
-            if row["resident_id"] not in residents:
-                report.reject(i, row["event_id"], "resident_id", "unknown resident")
-            elif row["course_id"] not in courses:
-                report.reject(i, row["event_id"], "course_id", "unknown course")
-            else:
-                valid.append(row)
-        if valid:
-            _store_and_fold(store, holder, valid, report)
+    valid, rejected = validate_events(events, timezone=timezone, store=store)
+    for i, field_name, reason in rejected:
+        report.reject(i, events[i].get("event_id"), field_name, reason)
+    repeated = valid["event_id"].duplicated(keep="first")
+    report.duplicates += int(repeated.sum())
+    rows = valid[~repeated].reset_index(drop=True)
+    if len(rows):
+        _store_and_fold(store, holder, rows, report)
     report.rejections.sort(key=lambda r: r["index"])
     return report
 
 
-def _store_and_fold(store: Store, holder: ModelHolder, rows: list[dict],
+def _store_and_fold(store: Store, holder: ModelHolder, rows: pd.DataFrame,
                     report: IngestReport) -> None:
     with holder.ingest_lock:  # check-then-insert and the in-memory fold stay in step
-        stored = store.existing_keys("participations", (r["event_id"] for r in rows))
-        new = pd.DataFrame([r for r in rows if r["event_id"] not in stored])
+        stored = store.existing_keys("participations", rows["event_id"])
+        new = rows[~rows["event_id"].isin(stored)].reset_index(drop=True)
         report.duplicates += len(rows) - len(new)
         if new.empty:
             return
@@ -181,4 +173,4 @@ def _store_and_fold(store: Store, holder: ModelHolder, rows: list[dict],
                   1000 * (time.perf_counter() - started))
 
 
-__all__ = ["MAX_ID_LENGTH", "IngestReport", "ingest", "validate_event"]
+__all__ = ["IngestReport", "district_now", "ingest", "validate_event", "validate_events"]

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from recommender.domain import MAX_ID_LENGTH
 from tests.api.conftest import PLATFORM, new_ids, today
 from tests.api.rules import band_of
 
@@ -69,7 +70,7 @@ def test_each_bad_event_is_rejected_with_field_and_reason(client, store, tables)
         {**ok, "event_id": ids[6], "occurred_at": "yesterday"},
         {**ok, "event_id": ids[7], "occurred_at": future},
         {**ok, "event_id": None},
-        {**ok, "event_id": "E" * 65},
+        {**ok, "event_id": "E" * (MAX_ID_LENGTH + 1)},
     ]
     r = client.post("/v1/events", json={"events": batch}, headers=PLATFORM)
     assert r.status_code == 200, r.text
@@ -151,14 +152,23 @@ def test_cancel_frees_the_seat_and_the_enrolment(client, store, tables, service)
 
 @pytest.mark.parametrize("when, stored", [
     ("2026-01-02T10:00:00+00:00", "2026-01-02 18:00:00"),  # converted to district time
+    ("2026-01-02T10:00:00Z", "2026-01-02 18:00:00"),
+    ("2026-01-02T10:00:00+08:00", "2026-01-02 10:00:00"),  # district offset: unchanged
     ("2026-01-02T10:00:00", "2026-01-02 10:00:00"),  # naive: already district time
+    ("2026-01-02T10:00:00+banana", None),  # not ISO 8601: refused
 ])
 def test_event_times_are_stored_in_district_time(client, store, tables, when, stored):
     eid = new_ids("E-tz", 1)[0]
-    client.post("/v1/events", json={"events": [{
+    r = client.post("/v1/events", json={"events": [{
         "event_id": eid, "resident_id": tables["residents"]["resident_id"].iloc[20],
         "course_id": tables["courses"]["course_id"].iloc[0], "event": "view",
         "occurred_at": when}]}, headers=PLATFORM)
     t = store.tables["participations"]
     row = store.read("participations", where=t.c.event_id == eid)
-    assert str(row["occurred_at"].iloc[0]) == stored
+    if stored is None:
+        assert [(x["field"], x["reason"]) for x in r.json()["rejections"]] == [
+            ("occurred_at", "occurred_at is not an ISO 8601 date-time")]
+        assert row.empty
+    else:
+        assert r.json()["accepted"] == 1
+        assert str(row["occurred_at"].iloc[0]) == stored

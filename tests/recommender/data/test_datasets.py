@@ -54,10 +54,10 @@ def test_generic_folder_loads_with_types_defaults_and_added_entities(tmp_path):
     assert inter["user_id"].tolist() == ["007", "u2", "u3"]
     assert inter["item_id"].tolist() == ["NA", "c1", "c9"]
     assert inter["timestamp"].dtype == "datetime64[ns]"
-    # an offset is converted to UTC
+    # an offset is converted to district time (Asia/Shanghai, +08:00); no offset: kept
     assert inter["timestamp"].tolist() == [
         pd.Timestamp("2024-03-01"),
-        pd.Timestamp("2024-03-02 02:30"),
+        pd.Timestamp("2024-03-02 10:30"),
         pd.Timestamp("2024-03-03 08:00"),
     ]
     assert inter["weight"].tolist() == [2.0, 1.5, 0.0]
@@ -78,11 +78,13 @@ def test_generic_defaults_without_event_weight_and_side_files(tmp_path):
     b = load_benchmark(tmp_path)
     assert b.interactions["event"].tolist() == ["interact", "interact"]
     assert b.interactions["weight"].tolist() == [1.0, 1.0]
-    # numbers are seconds since the epoch
+    # numbers are seconds since the epoch (a UTC instant), shown in district time
     assert b.interactions["timestamp"].tolist() == [
-        pd.Timestamp("1970-01-01"),
-        pd.Timestamp("1970-01-02 00:00:00.5"),
+        pd.Timestamp("1970-01-01 08:00"),
+        pd.Timestamp("1970-01-02 08:00:00.5"),
     ]
+    utc = load_benchmark(tmp_path, timezone="UTC").interactions["timestamp"]
+    assert utc.tolist() == [pd.Timestamp("1970-01-01"), pd.Timestamp("1970-01-02 00:00:00.5")]
     assert sorted(b.users["user_id"]) == ["1", "2"] and b.items["item_id"].tolist() == ["10"]
 
 
@@ -92,6 +94,21 @@ def test_age_uses_configured_band_edges(tmp_path):
     assert load_benchmark(tmp_path).users["age_band"].tolist() == ["working_age"]
     bands = AgeBands((0, 6, 18, 55))
     assert load_benchmark(tmp_path, bands=bands).users["age_band"].tolist() == ["elderly"]
+
+
+def test_ages_and_birth_years_band_by_the_same_rule(tmp_path):
+    ages = [0, 5, 6, 17, 18, 59, 60, 99]
+    expected = ["preschool", "preschool", "school_age", "school_age", "working_age",
+                "working_age", "elderly", "elderly"]
+    write(tmp_path, "interactions.csv", "user_id,item_id,timestamp\na0,x,2024-01-01\n")
+    write(tmp_path, "users.csv", "user_id,age\n" + "".join(f"a{a},{a}\n" for a in ages))
+    assert load_benchmark(tmp_path).users["age_band"].tolist() == expected
+    bands, today = AgeBands(), dt.date(2024, 6, 1)
+    assert bands.bands_of_ages(ages).tolist() == expected
+    assert [bands.band(today.year - a, today) for a in ages] == expected
+    assert bands.bands([today.year - a for a in ages], today).tolist() == expected
+    with pytest.raises(ValueError, match="negative"):
+        bands.bands_of_ages([-1])
 
 
 GOOD = "user_id,item_id,timestamp\n"
@@ -312,7 +329,7 @@ def test_district_errors_name_file_and_line(tmp_path):
         load_district(folder)
     tables = district_tables()
     tables["participations"].loc[0, "event"] = "liked"
-    expected = r"^participations: column 'event': unknown event value 'liked'.* on row 1$"
+    expected = r"^participations: column 'event': event must be one of: view, .* on row 1$"
     with pytest.raises(DatasetError, match=expected):
         bundle_from_tables(tables)
     with pytest.raises(DatasetError, match="born after the reference date"):

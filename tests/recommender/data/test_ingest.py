@@ -164,7 +164,7 @@ def test_strict_text_forms(store, tmp_path):
     (folder / "participations.csv").write_text(
         "event_id,resident_id,course_id,event,value,occurred_at\n"
         "E30,R1,K1,rate,5.0,2025-03-01 09:00:00\n"  # 5.0 is a fine rating
-        "E31,R1,K1,view,,2025-03-01T09:00:00+08:00\n"  # offsets are refused, not dropped
+        "E31,R1,K1,view,,2025-03-01T09:00:00Z\n"  # an offset is converted to district time
         "E32,R1,K1,view,, 2025-03-01 09:00:00\n"  # no silent stripping
         "E33,R1,K1,rate,NaN,2025-03-01 09:00:00\n"
         "E34,R1,K1,view,,2025-03-01 09:00:00,extra\n"
@@ -177,12 +177,13 @@ def test_strict_text_forms(store, tmp_path):
     reasons = {(r["file"], r["line"]): (r["field"], r["reason"]) for r in report.rejected}
     assert reasons[("residents.csv", 2)] == ("birth_year", "birth_year is not an integer")
     assert reasons[("residents.csv", 3)] == ("birth_year", "birth_year must be at most 2100")
-    assert reasons[("participations.csv", 3)][0] == "occurred_at"
-    assert "timezone offset" in reasons[("participations.csv", 3)][1]
     assert reasons[("participations.csv", 4)][0] == "occurred_at"
     assert reasons[("participations.csv", 5)] == ("value", "value is not a number")
     assert reasons[("participations.csv", 6)] == (None, "expected 6 fields, found 7")
     assert reasons[("participations.csv", 7)][1].startswith("malformed CSV")
+    assert ("participations.csv", 3) not in reasons
+    events = store.read("participations").set_index("event_id")
+    assert events.loc["E31", "occurred_at"] == pd.Timestamp("2025-03-01 17:00:00")
     assert "E30" in store.keys("participations")
 
 
