@@ -68,7 +68,7 @@ def user_ages(
         age[idx] = pd.to_numeric(rows["age"], errors="coerce").to_numpy(dtype=np.float64)
     age[age < 0] = np.nan
     known = ~np.isnan(age)
-    code[known] = np.searchsorted(bands.lower_edges, age[known], side="right") - 1
+    code[known] = band_codes(bands.bands_of_ages(age[known]))
     if "age_band" in rows:
         # A declared band fills in where no age is known; it never overrides a birth year.
         dcode = band_codes(rows["age_band"]).astype(np.int8)
