@@ -163,8 +163,10 @@ def run_benchmark(bundle: DataBundle, protocol: str, seed: int = 0, budget_s: fl
     hybrid_params = hybrid_params_from(tuned)
     hybrid, info = fit_hybrid(data, hybrid_params, seed)
     fit_s = info["fit_s"]
-    results["hybrid"] = {**test_eval.score(hybrid), "fit_s": fit_s, "params": hybrid_params}
-    log(f"  {'hybrid':<20} nDCG@10 {results['hybrid']['ndcg@10']:.4f}  fit {fit_s:.1f}s")
+    results["hybrid"] = {**test_eval.score(hybrid), "fit_s": fit_s, "params": hybrid_params,
+                         "guard": info["guard"]}
+    log(f"  {'hybrid':<20} nDCG@10 {results['hybrid']['ndcg@10']:.4f}  fit {fit_s:.1f}s  "
+        f"ranked by {info['guard']['served_by']}")
     return {
         "protocol": protocol, "dataset": bundle.name, "seed": seed,
         "split": {"test_users": int(len(split.users)), "validation_users": int(len(val.users)),

@@ -8,6 +8,7 @@ the model that is evaluated is the model that is served.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -21,7 +22,9 @@ from models.hybrid import HybridRanker
 from recommender.evaluation.metrics import evaluate, relevance_matrix
 from recommender.evaluation.protocols import Split, validation_split
 
-__all__ = ["FitData", "cold_candidates", "fit_hybrid", "holdout_metrics", "prepare_fit"]
+__all__ = ["FitData", "cold_candidates", "fit_hybrid", "guard", "holdout_metrics", "prepare_fit"]
+
+log = logging.getLogger(__name__)
 
 HOLDOUT_METRICS = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
 
@@ -99,30 +102,66 @@ def prepare_fit(train: DataBundle, pipeline: FeaturePipeline, protocol: str = "t
 
 def fit_hybrid(data: FitData, params: dict | None = None,
                seed: int = 0) -> tuple[HybridRanker, dict]:
-    """Fit the hybrid's components on ``data.full`` and its re-ranker on the validation cut.
+    """Fit the hybrid's components on ``data.full`` and its re-ranker on the validation cut,
+    then let :func:`guard` choose what ranks its candidates.
 
-    Returns the model and ``{"features_s", "fit_s", "validation_metrics"}``.
+    Returns the model and ``{"features_s", "fit_s", "guard", "validation_metrics"}``.
     """
     t0 = time.perf_counter()
     model = HybridRanker(random_state=seed, **(params or {}))
     model.fit(data.full.X, validation=(data.validation.X, data.target,
                                        data.validation.item_temporal),
               validation_candidates=data.candidates, **data.full.side())
+    checked = guard(model, data.target)
     info = {"features_s": data.features_s, "fit_s": time.perf_counter() - t0,
-            "validation_metrics": holdout_metrics(model, data.target)}
+            "guard": checked, "validation_metrics": holdout_metrics(model, data.target)}
     return model, info
 
 
+def guard(model: HybridRanker, target: sp.csr_matrix) -> dict:
+    """Serve the trees only if no single component beat them on the held-out validation users.
+
+    Every held-out user's list from the trees (which never saw that user) is scored against
+    each component's own list from the same cut; if a component's nDCG@10 is higher, the model
+    ranks its candidates by that component (:meth:`HybridRanker.serve_with`) and a warning
+    says so. Ties go to the trees. With no held-out users there is nothing to compare and the
+    trees stay.
+
+    Returns
+    -------
+    dict
+        ``{"users": n, "ndcg@10": {source: value}, "served_by": source}``.
+    """
+    users = np.asarray(model.holdout_users_, dtype=np.int64)
+    if users.size == 0:
+        return {"users": 0, "ndcg@10": {}, "served_by": model.served_by}
+    relevant = target[users]
+    n_items = target.shape[1]
+    ndcg = {"reranker": float(evaluate(model.holdout_recs_, relevant, n_items)["ndcg@10"])}
+    for name, recs in zip(model.holdout_sources_, model.holdout_component_recs_):
+        ndcg[str(name)] = float(evaluate(recs, relevant, n_items)["ndcg@10"])
+    best = max(ndcg, key=lambda source: (ndcg[source], source == "reranker"))
+    model.serve_with(best)
+    if best != "reranker":
+        log.warning("the re-ranker lost to the %s component on %d held-out validation users "
+                    "(nDCG@10 %.4f vs %.4f): the model ranks by %s alone", best, users.size,
+                    ndcg["reranker"], ndcg[best], best)
+    return {"users": int(users.size), "ndcg@10": ndcg, "served_by": best}
+
+
 def holdout_metrics(model: HybridRanker, target: sp.csr_matrix) -> dict:
-    """Validation figures of a fitted hybrid on the validation users its trees never saw,
+    """Validation figures of the served ranking on the validation users the trees never saw,
     next to popularity-by-band on the same users (empty when there were too few users)."""
     users = np.asarray(model.holdout_users_, dtype=np.int64)
     if users.size == 0:
         return {}
     relevant = target[users]
     n_items = target.shape[1]
-    hybrid = evaluate(model.holdout_recs_, relevant, n_items)
+    served = model.served_by
+    lists = (model.holdout_recs_ if served == "reranker" else
+             model.holdout_component_recs_[list(model.holdout_sources_).index(served)])
+    hybrid = evaluate(lists, relevant, n_items)
     popularity = evaluate(model.holdout_popularity_recs_, relevant, n_items)
-    return {"users": int(users.size),
+    return {"users": int(users.size), "served_by": served,
             "hybrid": {k: float(hybrid[k]) for k in HOLDOUT_METRICS},
             "popularity_by_band": {k: float(popularity[k]) for k in HOLDOUT_METRICS}}

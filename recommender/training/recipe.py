@@ -61,6 +61,7 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
                   "cutoff": str(inputs.cutoff), "sha256": _bundle_hash(bundle)},
             params={**model.get_params(), "seed": seed},
             validation_metrics=timings.pop("validation_metrics"),
+            guard=timings.pop("guard"),
             timings=timings,
         )
     except BaseException:
