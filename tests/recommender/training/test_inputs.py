@@ -4,9 +4,11 @@ fit it through the same two functions; the artifact holds what the pipeline buil
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from features.codes import band_codes
@@ -16,7 +18,7 @@ from recommender.data.datasets import load_district
 from recommender.demo.generator import generate_district
 from recommender.evaluation.protocols import make_split, temporal_split, validation_split
 from recommender.training import benchmark, inputs, recipe
-from recommender.training.inputs import fit_hybrid, prepare_fit
+from recommender.training.inputs import fit_hybrid, guard, prepare_fit
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +96,39 @@ def test_the_artifact_holds_the_pipelines_arrays(bundle, tmp_path):
     assert (history != expected.X).nnz == 0
     bands = users["age_band"].reindex(mapping.user_ids_)
     np.testing.assert_array_equal(band_codes(bands.to_numpy()), expected.user_band)
+
+
+def test_the_guard_serves_the_best_source_on_held_out_users(bundle):
+    data = prepare_fit(bundle, FeaturePipeline().fit(bundle))
+    model, info = fit_hybrid(data, seed=0)
+    checked = info["guard"]
+    assert checked["users"] == model.holdout_users_.size > 0
+    assert set(checked["ndcg@10"]) == {"reranker", *model.components}
+    best = max(checked["ndcg@10"].values())
+    assert checked["ndcg@10"][checked["served_by"]] == best
+    assert model.served_by == checked["served_by"]
+    assert info["validation_metrics"]["served_by"] == checked["served_by"]
+
+
+def test_the_guard_falls_back_to_a_component_that_beat_the_trees(bundle, caplog):
+    """Relevance made of EASE's own held-out top items: EASE is perfect on it, so unless the
+    trees are perfect too, the model must rank by EASE alone and say so."""
+    data = prepare_fit(bundle, FeaturePipeline().fit(bundle))
+    model, _ = fit_hybrid(data, seed=0)
+    ease = model.holdout_component_recs_[list(model.holdout_sources_).index("ease")]
+    users = np.repeat(model.holdout_users_, 3)
+    items = ease[:, :3].ravel()
+    keep = items >= 0
+    target = sp.csr_matrix((np.ones(keep.sum()), (users[keep], items[keep])),
+                           shape=data.target.shape)
+    with caplog.at_level(logging.WARNING, logger="recommender.training.inputs"):
+        checked = guard(model, target)
+    assert checked["ndcg@10"]["ease"] == pytest.approx(1.0)
+    assert checked["ndcg@10"]["reranker"] < 1.0  # the trees do not reproduce EASE exactly
+    assert checked["served_by"] == model.served_by == "ease"
+    assert "lost to the ease component" in caplog.text
+    X = data.full.X
+    users = np.arange(X.shape[0])
+    ranked = model.recommend(users, X, n=5)[0]
+    ease_model = model._components["ease"]
+    np.testing.assert_array_equal(ranked[:, 0], ease_model.recommend(users, X, n=1)[0][:, 0])
