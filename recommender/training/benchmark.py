@@ -255,6 +255,9 @@ def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed
         f"{candidates['test']['rule']}, {candidates['test']['items']} items, "
         f"{candidates['test']['positives_outside']} of {candidates['test']['positives']} test "
         "positives outside them")
+    if candidates["test"]["positives_outside"] == candidates["test"]["positives"]:
+        log("  warning: every test positive lies outside the candidates, so every model "
+            "scores 0 by construction")
     results: dict[str, dict] = {}
     tuned: dict[str, dict] = {}
     for baseline in BASELINES:
