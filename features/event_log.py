@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from features.frames import GENERIC_EVENT
 from features.ids import IdMapping
@@ -23,10 +24,14 @@ __all__ = [
     "coded_event_values",
     "encode_events",
     "event_values",
+    "pair_age_matrix",
     "resolve_cutoff",
 ]
 
 DAY_NS = 86_400 * 10**9
+# The age stored for a pair whose latest event is at the cut-off itself: a sparse matrix cannot
+# hold an age of 0 (it would read as "no event"), and a second is below any window of interest.
+_MIN_AGE_DAYS = 1.0 / 86_400
 
 # Confidence each event adds to a (resident, course) pair. A completion says more than an
 # enrolment, which says more than a view; cancellations and no-shows are negative evidence.
@@ -235,3 +240,20 @@ def encode_events(interactions: pd.DataFrame, mapping: IdMapping, cutoff) -> Enc
         n_items=mapping.n_items,
         n_dropped_unknown=n_unknown,
     )
+
+
+def pair_age_matrix(events: EncodedEvents) -> sp.csr_matrix:
+    """Days from each (user, item) pair's latest event to the cut-off, as a users x items matrix.
+
+    A pair is stored wherever it has an event (of any type, so also where negative evidence
+    cancelled its confidence); an event at the cut-off is stored as one second
+    (``_MIN_AGE_DAYS``), never as an implicit zero. float32 CSR, sorted indices.
+    """
+    key = events.user.astype(np.int64) * max(events.n_items, 1) + events.item
+    pairs, inverse = np.unique(key, return_inverse=True)
+    latest = np.full(pairs.size, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(latest, inverse.ravel(), events.time)
+    age = np.maximum((events.cutoff.value - latest) / DAY_NS, _MIN_AGE_DAYS)
+    n_items = max(events.n_items, 1)
+    return sp.csr_matrix((age.astype(np.float32), (pairs // n_items, pairs % n_items)),
+                         shape=(events.n_users, events.n_items))

@@ -178,7 +178,8 @@ class ALS(_Factorization):
     iterations : int, default 15
         ALS sweeps.
     random_state : int or None, default None
-        Seed of the initial factors (ALS is deterministic given the seed).
+        Seed of the initial factors. ALS is deterministic given the seed whatever the number
+        of threads: each sweep solves every user (then every item) independently.
     num_threads : int, default 0
         implicit's worker threads (0 = all cores).
     fold_in : bool, default True
@@ -235,10 +236,12 @@ class BPR(_Factorization):
     iterations : int, default 100
         SGD epochs.
     random_state : int or None, default None
-        Seed of the initial factors and the sampling; runs are reproducible only with
-        ``num_threads=1`` (implicit's parallel SGD is lock-free).
-    num_threads : int, default 0
-        implicit's worker threads (0 = all cores).
+        Seed of the initial factors and the sampling: two fits with the same seed (and one
+        thread) give identical factors.
+    num_threads : int, default 1
+        implicit's worker threads (0 = all cores). One by default, unlike ALS: implicit's
+        parallel SGD is lock-free (Hogwild), so with more threads the updates interleave
+        differently on every run and a seed no longer fixes the result.
     fold_in : bool, default False
         Recompute every user's factors from the row given at scoring time; by default only
         users unseen at fit time are folded in (BPR's own factors rank better than a
@@ -262,7 +265,7 @@ class BPR(_Factorization):
         regularization: float = 0.01,
         iterations: int = 100,
         random_state: int | None = None,
-        num_threads: int = 0,
+        num_threads: int = 1,
         fold_in: bool = False,
     ):
         self.factors = factors

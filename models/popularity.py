@@ -31,10 +31,17 @@ class Popularity(Recommender):
         Count interaction weights (the matrix values) instead of distinct users per item.
     shrinkage : float, default 1.0
         Weight, in interactions, of the global share in each group's score (0 = pure group).
+    window : float or None, default None
+        Count only the pairs whose latest interaction is at most ``window`` before the end of
+        the data (in the unit of ``pair_age``, days from the feature pipeline), as RecTools'
+        ``PopularModel(period=...)``: what is taken up *now*. None counts all time.
 
     Side information
     ----------------
-    ``fit(user_items, user_groups=None)``: int array (n_users,), the group of each row.
+    ``fit(user_items, user_groups=None, pair_age=None)``: ``user_groups`` int array (n_users,),
+    the group of each row; ``pair_age`` sparse (n_users, n_items), the age of each pair's
+    latest interaction, stored (> 0) wherever the pair has one
+    (:attr:`features.pipeline.ModelInputs.pair_age`); required when ``window`` is set.
     ``score``/``recommend(..., user_groups=None)``: int array (n,), the group of each requested
     user; if omitted, known users get their fit-time group and unseen users the global ranking.
 
@@ -52,17 +59,23 @@ class Popularity(Recommender):
 
     _fitted_arrays = ("global_scores_", "groups_", "group_scores_", "user_groups_")
 
-    def __init__(self, weighted: bool = False, shrinkage: float = 1.0):
+    def __init__(self, weighted: bool = False, shrinkage: float = 1.0,
+                 window: float | None = None):
         self.weighted = weighted
         self.shrinkage = shrinkage
+        self.window = window
 
     def _validate_params(self) -> None:
         check_bool("weighted", self.weighted)
         check_param("shrinkage", self.shrinkage, "float", low=0.0)
+        if self.window is not None:
+            check_param("window", self.window, "float", low=0.0, low_inclusive=False)
 
-    def _fit(self, X: sp.csr_matrix, user_groups: Any = None) -> None:
+    def _fit(self, X: sp.csr_matrix, user_groups: Any = None, pair_age: Any = None) -> None:
         values = X if self.weighted else (X != 0).astype(np.float64)
         per_user = sp.csr_matrix(values, dtype=np.float64)
+        if self.window is not None:
+            per_user = per_user.multiply(self._recent(pair_age, X.shape)).tocsr()
         counts = np.asarray(per_user.sum(axis=0)).ravel()
         total = counts.sum()
         share = counts / total if total > 0 else np.zeros_like(counts)
@@ -91,6 +104,21 @@ class Popularity(Recommender):
         keep = group_totals.ravel() > 0
         self.groups_ = ids[keep].astype(np.int64)
         self.group_scores_ = scores[keep].astype(np.float32)
+
+    def _recent(self, pair_age: Any, shape: tuple[int, int]) -> sp.csr_matrix:
+        """0/1 matrix of the pairs whose latest interaction lies within ``window``."""
+        if pair_age is None:
+            raise ValueError(f"{type(self).__name__}(window={self.window!r}) needs pair_age "
+                             "(the age of each pair's latest interaction) in fit")
+        if not sp.issparse(pair_age) or pair_age.shape != shape:
+            raise ValueError(f"pair_age must be a sparse matrix of shape {shape} like "
+                             f"user_items, got {type(pair_age).__name__} "
+                             f"{getattr(pair_age, 'shape', None)}")
+        recent = sp.csr_matrix(pair_age, dtype=np.float64, copy=True)
+        # Only stored ages are pairs with an interaction: compare them, not the implicit zeros.
+        recent.data = (recent.data <= float(self.window)).astype(np.float64)
+        recent.eliminate_zeros()
+        return recent
 
     def _score(self, users: np.ndarray, X: sp.csr_matrix, user_groups: Any = None) -> np.ndarray:
         if user_groups is not None:
@@ -135,20 +163,22 @@ class CategoryPopularity(Popularity):
 
     Side information
     ----------------
-    ``fit(user_items, item_category, user_groups=None)``: ``item_category`` int (n_items,).
+    ``fit(user_items, item_category, user_groups=None, pair_age=None)``: ``item_category`` int
+    (n_items,); the others as :class:`Popularity`.
     ``score``/``recommend``: as :class:`Popularity`.
     """
 
     _fitted_arrays = (*Popularity._fitted_arrays, "item_category_")
 
-    def _fit(self, X: sp.csr_matrix, item_category: Any = None, user_groups: Any = None) -> None:
+    def _fit(self, X: sp.csr_matrix, item_category: Any = None, user_groups: Any = None,
+             pair_age: Any = None) -> None:
         if item_category is None:
             raise ValueError("CategoryPopularity.fit needs item_category (one id per item)")
         cats = np.asarray(item_category)
         if cats.shape != (X.shape[1],) or (cats.size and not np.issubdtype(cats.dtype, np.integer)):
             raise ValueError(f"item_category must be an int array with one id per item "
                              f"({X.shape[1]}), got dtype {cats.dtype} shape {cats.shape}")
-        super()._fit(X, user_groups=user_groups)
+        super()._fit(X, user_groups=user_groups, pair_age=pair_age)
         n_cat = int(cats.max(initial=-1)) + 1
         column = np.where(cats >= 0, cats, n_cat).astype(np.int64)
         # Shares are linear in the counts, so a category's share is the sum of its items'.

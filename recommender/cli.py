@@ -193,16 +193,23 @@ def benchmark(
     seed: Annotated[int, typer.Option(help="Seed of the random splits.")] = 0,
     budget: Annotated[float, typer.Option(help="Tuning time budget per model, seconds.")] = 120.0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+    repeats: Annotated[int, typer.Option(
+        min=1, help="Runs of a random protocol (random, cold-item) with seeds seed, seed+1, ...; "
+        "the figures are then mean ± std.")] = 1,
 ) -> None:
     """Hybrid vs popularity, popularity-by-band, ALS, BPR, item-kNN and EASE on one protocol."""
     from recommender.evaluation.protocols import PROTOCOLS
-    from recommender.training.benchmark import format_table, run_benchmark
+    from recommender.training.benchmark import check_repeats, format_table, run_benchmark
 
     if protocol.replace("_", "-") not in PROTOCOLS:
         _fail(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    try:
+        check_repeats(protocol, repeats)
+    except ValueError as exc:
+        _fail(f"--repeats: {exc}")
     bundle = _load_bundle(dataset, None)
     result = run_benchmark(bundle, protocol.replace("_", "-"), seed=seed, budget_s=budget,
-                           log=lambda m: typer.echo(m, err=True))
+                           log=lambda m: typer.echo(m, err=True), repeats=repeats)
     typer.echo(format_table(result))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from features.availability import available_on
 from recommender.serving.holder import BAND_BIT, Snapshot
 
 if TYPE_CHECKING:
@@ -48,7 +49,9 @@ def allowed_mask(snap: Snapshot, today: dt.date, *, band: str | None = None,
         Keep only this category.
     """
     cat = snap.catalogue
-    mask = cat.open & (snap.seats_left > 0) & (cat.end_date > np.datetime64(today, "D"))
+    # The benchmark's date rule, a day on: a course in its last day is not worth offering.
+    running = available_on(cat.end_date, today + dt.timedelta(days=1), unknown=False)
+    mask = cat.open & (snap.seats_left > 0) & running
     if band is not None:
         fit = (cat.band_bits & BAND_BIT[band]) != 0
         if band in ADULT_BANDS:

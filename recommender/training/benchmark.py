@@ -5,16 +5,23 @@ training part (a split of the *training* data, never the test part) and scored b
 its held-out part, within a time budget per model. The best point is refitted on the whole
 training part and evaluated once on the test part. The hybrid's components take the values
 tuned for the matching baselines, and its re-ranker learns on the same validation split.
+
+Every model ranks the same candidates, as the service would offer them at the cut
+(:mod:`recommender.evaluation.candidates`), on the test split and on the validation split
+alike. The random protocols can be repeated over seeds (``repeats``), for means and standard
+deviations instead of one draw.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from features.bands import BAND_NAMES
 from features.frames import DataBundle
@@ -26,12 +33,18 @@ from models.ease import EASE
 from models.hybrid import HybridRanker
 from models.neighbours import ItemKNN
 from models.popularity import CategoryPopularity, Popularity
+from recommender.evaluation.candidates import Candidates, describe, split_candidates
 from recommender.evaluation.metrics import evaluate, relevance_matrix
 from recommender.evaluation.protocols import Split, make_split
-from recommender.training.inputs import cold_candidates, fit_hybrid, prepare_fit
+from recommender.training.inputs import fit_hybrid, prepare_fit
+from recommender.training.report import BAND_ORDER, METRICS, format_table, summarize
+
+__all__ = ["BASELINES", "METRICS", "Baseline", "Evaluator", "check_repeats", "format_table",
+           "hybrid_params_from", "run_benchmark", "tune"]
 
 K = 10
-METRICS = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
+# Protocols whose split is a time cut: the same for every seed, so never repeated.
+TIME_BASED = ("temporal", "cold-user")
 
 
 @dataclass
@@ -43,15 +56,20 @@ class Baseline:
     grid: dict[str, list]
     groups: str | None = None  # "band": popularity within the user's age band
     categories: bool = False  # reads item_category (category popularity)
+    recency: bool = False  # reads pair_age (popularity over a recent window)
+    seeded: bool = False  # takes random_state: the run's seed
 
 
 BASELINES = (
     Baseline("popularity", Popularity, {}),
+    # RecTools' PopularModel(period=...): distinct users per item over the last window days.
+    Baseline("popularity-recent", Popularity, {"window": [7.0, 30.0, 90.0, 365.0]},
+             recency=True),
     Baseline("popularity-by-band", Popularity, {"shrinkage": [1.0, 10.0]}, groups="band"),
     Baseline("als", ALS, {"factors": [32, 64, 128], "regularization": [0.01, 0.1],
-                          "iterations": [15]}),
+                          "iterations": [15]}, seeded=True),
     Baseline("bpr", BPR, {"factors": [32, 64], "learning_rate": [0.01, 0.05],
-                          "iterations": [100]}),
+                          "iterations": [100]}, seeded=True),
     Baseline("item-knn", ItemKNN, {"k": [20, 100, 400]}),
     Baseline("ease", EASE, {"l2": [10.0, 50.0, 200.0, 1000.0]}),
     # The cold-item reference: a new course ranked by its category's popularity in
@@ -67,25 +85,43 @@ def _grid(grid: dict[str, list]) -> list[dict]:
 
 
 class Evaluator:
-    """Ranks a split's users with a fitted model and scores the lists."""
+    """Ranks a split's users with a fitted model, over the split's candidates, and scores them.
+
+    Parameters
+    ----------
+    split : Split
+    mapping : IdMapping
+    inputs : ModelInputs
+        The history the lists are made from (the split's training part).
+    candidates : Candidates, optional
+        What every model ranks; default :func:`split_candidates` of ``split``.
+    batch : int, default 2000
+        Users ranked per call.
+    """
 
     def __init__(self, split: Split, mapping: IdMapping, inputs: ModelInputs,
-                 batch: int = 2000):
+                 candidates: Candidates | None = None, batch: int = 2000):
         self.users = mapping.user_index(split.users)
         if (self.users < 0).any():
             raise ValueError("split users missing from the id mapping")
         self.relevant = relevance_matrix(split.test_relevant, split.users, mapping.item_ids_)
         self.inputs = inputs
-        self.candidates = cold_candidates(split, mapping)
+        if candidates is None:
+            candidates = split_candidates(split, mapping, split.train.items)
+        self.candidates = candidates
+        self.allowed = candidates.mask()
         self.bands = np.array([BAND_NAMES[b] if b >= 0 else "unknown"
                                for b in inputs.user_band[self.users]], dtype=object)
         self.batch = batch
 
     def side_for(self, model: Recommender, users: np.ndarray, groups: str | None) -> dict:
         if isinstance(model, HybridRanker):
+            # The hybrid draws its own candidates from the allowed items (as it learned to on
+            # the validation cut); ``candidates=`` alone would only mask its pool afterwards.
             return {"user_band": self.inputs.user_band[users],
                     "user_community": self.inputs.user_community[users],
-                    "user_attributes": self.inputs.user_attributes[users]}
+                    "user_attributes": self.inputs.user_attributes[users],
+                    "allowed": self.allowed}
         if groups == "band":
             return {"user_groups": self.inputs.user_band[users]}
         return {}
@@ -96,7 +132,7 @@ class Evaluator:
             users = self.users[start:start + self.batch]
             rows = self.inputs.X[users]
             ids, _ = model.recommend(users, rows, n=K, filter_seen=True,
-                                     candidates=self.candidates,
+                                     candidates=self.candidates.indices,
                                      **self.side_for(model, users, groups))
             out.append(ids)
         return np.vstack(out) if out else np.zeros((0, K), dtype=np.int32)
@@ -113,48 +149,124 @@ def _fit(model: Recommender, inputs: ModelInputs, baseline: Baseline) -> Recomme
         side["user_groups"] = inputs.user_band
     if baseline.categories:
         side["item_category"] = inputs.item_category
+    if baseline.recency:
+        if inputs.pair_age is None:
+            raise ValueError(f"baseline {baseline.name!r} needs the pairs' ages: build the "
+                             "inputs with FeaturePipeline(pair_ages=True)")
+        side["pair_age"] = inputs.pair_age
     return model.fit(inputs.X, **side)
 
 
+def _build(baseline: Baseline, params: dict, seed: int) -> Recommender:
+    return baseline.factory(**params, **({"random_state": seed} if baseline.seeded else {}))
+
+
 def tune(baseline: Baseline, val_inputs: ModelInputs, val_eval: Evaluator,
-         budget_s: float, log: Callable[[str], None]) -> tuple[dict, list[dict]]:
-    """Best params of ``baseline`` by validation nDCG@10 (grid order, within ``budget_s``)."""
+         budget_s: float, log: Callable[[str], None], seed: int = 0) -> tuple[dict, list[dict]]:
+    """Best params of ``baseline`` by validation nDCG@10 (grid order, within ``budget_s``).
+
+    Seeded baselines (ALS, BPR) get ``random_state=seed``. Returns the best params and every
+    trial ``{"params", "val_ndcg@10"}``.
+    """
     trials = []
     start = time.perf_counter()
     for params in _grid(baseline.grid):
         if trials and time.perf_counter() - start > budget_s:
             log(f"  {baseline.name}: time budget reached after {len(trials)} settings")
             break
-        model = _fit(baseline.factory(**params), val_inputs, baseline)
+        model = _fit(_build(baseline, params, seed), val_inputs, baseline)
         ndcg = val_eval.score(model, baseline.groups)["ndcg@10"]
         trials.append({"params": params, "val_ndcg@10": ndcg})
     best = max(trials, key=lambda t: (np.nan_to_num(t["val_ndcg@10"], nan=-1.0)))
     return best["params"], trials
 
 
+def check_repeats(protocol: str, repeats: int) -> None:
+    """Raise ``ValueError`` unless ``repeats`` runs of ``protocol`` make sense.
+
+    A time-based protocol (temporal, cold-user) cuts at a quantile of the timestamps: every
+    seed gives the same split, so repeating it would only repeat the same figures.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, int | np.integer) or repeats < 1:
+        raise ValueError(f"repeats={repeats!r}: must be a positive integer")
+    name = str(protocol).strip().lower().replace("_", "-")
+    if repeats > 1 and name in TIME_BASED:
+        raise ValueError(
+            f"repeats={repeats} is refused for the {name} protocol: its split is a time cut "
+            "that does not depend on the seed, so every run would give the same figures; "
+            "repeat only the random protocols (random, cold-item)")
+
+
 def run_benchmark(bundle: DataBundle, protocol: str, seed: int = 0, budget_s: float = 120.0,
-                  log: Callable[[str], None] = print, models: list[str] | None = None) -> dict:
-    """Run every baseline and the hybrid on ``protocol``; return the benchmark's JSON document."""
+                  log: Callable[[str], None] = print, models: list[str] | None = None,
+                  repeats: int = 1) -> dict:
+    """Run every baseline and the hybrid on ``protocol``; return the benchmark's JSON document.
+
+    Parameters
+    ----------
+    bundle : DataBundle
+    protocol : str
+        One of ``recommender.evaluation.protocols.PROTOCOLS``.
+    seed : int, default 0
+        Seed of the split, the validation split (``seed + 1``) and the seeded models.
+    budget_s : float, default 120
+        Tuning time per baseline.
+    log : callable
+        Receives progress lines.
+    models : list of str, optional
+        Only these baselines (the hybrid always runs).
+    repeats : int, default 1
+        Above 1, run seeds ``seed, seed + 1, ...`` (random and cold-item only, see
+        :func:`check_repeats`) and return ``{"protocol", "dataset", "seed", "repeats": [one
+        document per run], "summary": summarize(runs), "seconds"}``.
+    """
+    check_repeats(protocol, repeats)
     t0 = time.perf_counter()
-    split = make_split(bundle, protocol, seed=seed)
     # Ids and vocabularies of the whole dataset, so that test users and items keep an index;
     # no feature reads an event after the training cut.
-    pipeline = FeaturePipeline().fit(bundle)
+    pipeline = FeaturePipeline(pair_ages=True).fit(bundle)
+    if repeats == 1:
+        return _run_once(bundle, pipeline, protocol, seed, budget_s, log, models)
+    runs = []
+    for run in range(repeats):
+        log(f"run {run + 1} of {repeats}: seed {seed + run}")
+        runs.append(_run_once(bundle, pipeline, protocol, seed + run, budget_s, log, models))
+    return {"protocol": runs[0]["protocol"], "dataset": bundle.name, "seed": seed,
+            "repeats": runs, "summary": summarize(runs), "seconds": time.perf_counter() - t0}
+
+
+def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed: int,
+              budget_s: float, log: Callable[[str], None], models: list[str] | None) -> dict:
+    """One run of the benchmark at one seed: the document :func:`run_benchmark` describes."""
+    t0 = time.perf_counter()
+    split = make_split(bundle, protocol, seed=seed)
     data = prepare_fit(split.train, pipeline, protocol, seed=seed + 1, warm_only=True)
     mapping, full, val_inputs, val = data.mapping, data.full, data.validation, data.split
-    test_eval = Evaluator(split, mapping, full)
-    val_eval = Evaluator(val, mapping, val_inputs)
+    test_eval = Evaluator(split, mapping, full, split_candidates(
+        split, mapping, bundle.items, _latest(bundle)))
+    val_eval = Evaluator(val, mapping, val_inputs, split_candidates(
+        val, mapping, bundle.items, _latest(split.train)))
+    # The re-ranker learns (and the guard compares) over the validation candidates too.
+    data = dataclasses.replace(data, candidates=val_eval.candidates.indices)
+    candidates = {"test": describe(test_eval.candidates, test_eval.relevant),
+                  "validation": describe(val_eval.candidates, val_eval.relevant)}
     log(f"{protocol}: {len(split.users)} test users, {len(val.users)} validation users, "
-        f"{mapping.n_items} items (prepared in {time.perf_counter() - t0:.1f}s)")
+        f"{mapping.n_items} items (prepared in {time.perf_counter() - t0:.1f}s); candidates: "
+        f"{candidates['test']['rule']}, {candidates['test']['items']} items, "
+        f"{candidates['test']['positives_outside']} of {candidates['test']['positives']} test "
+        "positives outside them")
+    if candidates["test"]["positives_outside"] == candidates["test"]["positives"]:
+        log("  warning: every test positive lies outside the candidates, so every model "
+            "scores 0 by construction")
     results: dict[str, dict] = {}
     tuned: dict[str, dict] = {}
     for baseline in BASELINES:
         if models and baseline.name not in models:
             continue
-        params, trials = tune(baseline, val_inputs, val_eval, budget_s, log)
+        params, trials = tune(baseline, val_inputs, val_eval, budget_s, log, seed)
         tuned[baseline.name] = params
         t = time.perf_counter()
-        model = _fit(baseline.factory(**params), full, baseline)
+        model = _fit(_build(baseline, params, seed), full, baseline)
         fit_s = time.perf_counter() - t
         results[baseline.name] = {**test_eval.score(model, baseline.groups), "fit_s": fit_s,
                                   "params": params, "tuning": trials}
@@ -167,13 +279,21 @@ def run_benchmark(bundle: DataBundle, protocol: str, seed: int = 0, budget_s: fl
                          "guard": info["guard"]}
     log(f"  {'hybrid':<20} nDCG@10 {results['hybrid']['ndcg@10']:.4f}  fit {fit_s:.1f}s  "
         f"ranked by {info['guard']['served_by']}")
+    bands = pd.Series(test_eval.bands).value_counts()
     return {
-        "protocol": protocol, "dataset": bundle.name, "seed": seed,
+        "protocol": split.protocol, "dataset": bundle.name, "seed": seed,
         "split": {"test_users": int(len(split.users)), "validation_users": int(len(val.users)),
                   "items": int(mapping.n_items), "train_interactions":
-                  int(len(split.train.interactions))},
-        "models": results, "seconds": time.perf_counter() - t0,
+                  int(len(split.train.interactions)),
+                  "users_by_band": {b: int(bands.get(b, 0)) for b in BAND_ORDER}},
+        "candidates": candidates, "models": results, "seconds": time.perf_counter() - t0,
     }
+
+
+def _latest(bundle: DataBundle):
+    """The latest timestamp of ``bundle``: the cut of the protocols that have none."""
+    ts = bundle.interactions["timestamp"]
+    return ts.max() if len(ts) else None
 
 
 def hybrid_params_from(tuned: dict[str, dict]) -> dict:
@@ -187,44 +307,3 @@ def hybrid_params_from(tuned: dict[str, dict]) -> dict:
     if "item-knn" in tuned:
         params["knn_neighbours"] = tuned["item-knn"].get("k", 100)
     return params
-
-
-def format_table(result: dict) -> str:
-    """The benchmark as a plain-text table, best nDCG first, then nDCG per age band."""
-    models = result["models"]
-    names = sorted(models, key=lambda m: -np.nan_to_num(models[m]["ndcg@10"], nan=-1))
-    head = f"{'model':<20}" + "".join(f"{m:>14}" for m in (*METRICS, "fit_s"))
-    lines = [f"protocol {result['protocol']} on {result['dataset']} "
-             f"({result['split']['test_users']} test users, {result['split']['items']} items)",
-             head, "-" * len(head)]
-    for name in names:
-        row = models[name]
-        lines.append(f"{name:<20}" + "".join(f"{row[m]:>14.4f}" for m in METRICS)
-                     + f"{row['fit_s']:>14.1f}")
-    bands = sorted({b for row in models.values() for b in row.get("by_band", {})},
-                   key=lambda b: (BAND_NAMES + ("unknown",)).index(b)
-                   if b in BAND_NAMES + ("unknown",) else 99)
-    if bands:
-        lines += ["", "nDCG@10 by age band (users)",
-                  f"{'model':<20}" + "".join(f"{b:>16}" for b in bands)]
-        for name in names:
-            by = models[name].get("by_band", {})
-            cells = "".join(
-                f"{by[b]['ndcg@10']:>9.4f} ({by[b]['users']:>4})" if b in by else f"{'-':>16}"
-                for b in bands)
-            lines.append(f"{name:<20}{cells}")
-    best_base = max((n for n in models if n != "hybrid"),
-                    key=lambda m: np.nan_to_num(models[m]["ndcg@10"], nan=-1), default=None)
-    if best_base:
-        lines += ["", f"hybrid / best baseline ({best_base}): "
-                      f"{_ratio(models['hybrid'], models[best_base])}"]
-    if "popularity-by-band" in models:
-        lines.append(f"hybrid / popularity-by-band: "
-                     f"{_ratio(models['hybrid'], models['popularity-by-band'])}")
-    return "\n".join(lines)
-
-
-def _ratio(a: dict, b: dict) -> str:
-    if b["ndcg@10"] > 0:
-        return f"{a['ndcg@10'] / b['ndcg@10']:.3f}x"
-    return "inf (baseline nDCG@10 is 0)" if a["ndcg@10"] > 0 else "n/a (both 0)"

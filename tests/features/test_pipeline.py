@@ -137,3 +137,20 @@ def test_given_mapping_and_vocabulary_are_used_as_they_are(district):
 def test_bad_recent_fraction_is_named(district):
     with pytest.raises(ValueError, match="recent_fraction"):
         FeaturePipeline(recent_fraction=0).fit(district)
+
+
+def test_pair_ages_on_request(district):
+    assert FeaturePipeline().fit_transform(district, cutoff=CUTOFF).pair_age is None
+    f = FeaturePipeline(pair_ages=True).fit_transform(district, cutoff=CUTOFF)
+    ages = f.pair_age
+    assert ages.shape == f.X.shape and ages.dtype == np.float32
+    day = pd.Timedelta(days=1)
+    # u1/k1's latest event is a rating at 12:00 on the cut-off day
+    assert ages[0, 0] == pytest.approx((CUTOFF - pd.Timestamp("2024-06-30 12:00")) / day)
+    # u2/k2 cancelled (no confidence left in X) but still has an age: it had events
+    assert f.X[1, 1] == 0 and ages[1, 1] == pytest.approx(
+        (CUTOFF - pd.Timestamp("2024-03-02 20:00")) / day)
+    # an event at the cut-off itself is stored as one second, never as "no event"
+    assert ages[3, 0] == pytest.approx(1 / 86400)
+    pairs = set(zip(*ages.nonzero()))
+    assert pairs == {(0, 0), (1, 0), (1, 1), (3, 0), (3, 1)}

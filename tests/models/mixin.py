@@ -44,6 +44,13 @@ class Checkerboard:
     def n_items(self) -> int:
         return self.user_items.shape[1]
 
+    def pair_age(self) -> sp.csr_matrix:
+        """Days since each pair's latest interaction, 1 to 60, irregular: stored where the user
+        interacted (the side information of recent-window models)."""
+        ages = self.user_items.copy()
+        ages.data = (1.0 + (37 * np.arange(ages.nnz)) % 60).astype(np.float32)
+        return ages
+
     def unseen_own(self, user: int) -> set[int]:
         """Items of the user's group that are not in their row."""
         own = np.flatnonzero(self.item_group == self.user_group[user])

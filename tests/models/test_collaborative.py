@@ -98,3 +98,20 @@ def test_bpr_fold_in_reaches_the_optimum_of_the_users_objective():
             d = Y[i] - Y[j]
             grad += w / norm * d[:-1] / (1.0 + np.exp(u @ d))
     assert np.linalg.norm(grad) < 1e-4
+
+
+def test_bpr_is_deterministic_for_a_seed():
+    """By default (one thread) two fits with the same seed give identical factors."""
+    X = checkerboard(users_per_group=100).user_items
+    fits = [BPR(factors=8, iterations=30, random_state=4).fit(X) for _ in range(2)]
+    np.testing.assert_array_equal(fits[0].item_factors_, fits[1].item_factors_)
+    np.testing.assert_array_equal(fits[0].user_factors_, fits[1].user_factors_)
+    other = BPR(factors=8, iterations=30, random_state=5).fit(X)
+    assert not np.array_equal(other.item_factors_, fits[0].item_factors_)
+
+
+def test_als_is_deterministic_for_a_seed_on_several_threads():
+    X = checkerboard(users_per_group=100).user_items
+    fits = [ALS(factors=8, iterations=5, random_state=4, num_threads=2).fit(X) for _ in range(2)]
+    np.testing.assert_array_equal(fits[0].item_factors_, fits[1].item_factors_)
+    np.testing.assert_array_equal(fits[0].user_factors_, fits[1].user_factors_)

@@ -28,6 +28,40 @@ class TestPopularityByGroup(RecommenderContract):
         assert set(data.item_group[ids[0]]) == {1} and set(data.item_group[ids[1]]) == {0}
 
 
+class TestRecentPopularityByGroup(TestPopularityByGroup):
+    """Popularity over the last 30 days (of ages 1..60) keeps the whole contract."""
+
+    bad_params = {"window": 0.0, "shrinkage": -1.0}
+
+    def make_model(self):
+        return Popularity(window=30.0)
+
+    def fit_side(self, data):
+        return {"user_groups": data.user_group, "pair_age": data.pair_age()}
+
+
+def test_window_counts_only_pairs_seen_within_it():
+    X = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [0, 0, 1]], dtype=np.float32))
+    # item 0: two users long ago; item 1: one user yesterday; item 2: one recent, one old
+    ages = sp.csr_matrix(np.array([[40, 1, 0], [50, 0, 2], [0, 0, 90]], dtype=np.float32))
+    recent = Popularity(window=7).fit(X, pair_age=ages)
+    np.testing.assert_allclose(recent.global_scores_, [0.0, 0.5, 0.5])
+    assert recent.recommend(-1, sp.csr_matrix((1, 3)), n=2)[0].tolist() == [1, 2]
+    everything = Popularity(window=90).fit(X, pair_age=ages).global_scores_
+    np.testing.assert_allclose(everything, Popularity().fit(X).global_scores_)
+
+
+def test_window_needs_the_pair_ages():
+    X = checkerboard().user_items
+    with pytest.raises(ValueError, match="pair_age"):
+        Popularity(window=7).fit(X)
+    with pytest.raises(ValueError, match="pair_age"):
+        Popularity(window=7).fit(X, pair_age=np.ones(X.shape))
+    # without a window the ages are not read
+    np.testing.assert_array_equal(Popularity().fit(X, pair_age=checkerboard().pair_age())
+                                  .global_scores_, Popularity().fit(X).global_scores_)
+
+
 class TestGlobalPopularity(RecommenderContract):
     bad_params = {"shrinkage": float("nan")}
     own_group_first = False

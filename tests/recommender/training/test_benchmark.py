@@ -18,26 +18,31 @@ import pytest
 from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
+from features.availability import AVAILABLE_AT_CUT, FULL_CATALOGUE
 from features.bands import BAND_NAMES
 from features.pipeline import FeaturePipeline
 from recommender.cli import app
-from recommender.data.datasets import load_district
+from recommender.data.datasets import load_dataset, load_district
 from recommender.demo.generator import generate_district
 from recommender.evaluation.protocols import make_split
+from recommender.training import benchmark
 from recommender.training.benchmark import (
     BASELINES,
     METRICS,
     Evaluator,
+    check_repeats,
     format_table,
     hybrid_params_from,
     run_benchmark,
     tune,
 )
 from recommender.training.inputs import prepare_fit
+from recommender.training.report import band_comparison
 
 AS_OF = dt.date(2025, 6, 1)
 # The standard baselines (LightFM only if installed); every BASELINES entry must run too.
-REQUIRED = {"hybrid", "popularity", "popularity-by-band", "als", "bpr", "item-knn", "ease"}
+REQUIRED = {"hybrid", "popularity", "popularity-recent", "popularity-by-band", "als", "bpr",
+            "item-knn", "ease"}
 MODEL_NAMES = REQUIRED | {b.name for b in BASELINES}
 
 
@@ -105,8 +110,15 @@ def _check_document(doc: dict, protocol: str, dataset: str) -> None:
         for band, cell in row["by_band"].items():
             assert band in (*BAND_NAMES, "unknown"), band
             assert cell["users"] > 0
+            assert cell["users"] == doc["split"]["users_by_band"][band], (name, band)
             for metric in ("ndcg@10", "precision@10", "recall@10", "map@10"):
                 assert 0.0 <= cell[metric] <= 1.0, (name, band, metric)
+    assert sum(doc["split"]["users_by_band"].values()) == doc["split"]["test_users"]
+    for part in ("test", "validation"):
+        cand = doc["candidates"][part]
+        assert set(cand) == {"rule", "items", "cut", "positives", "positives_outside"}
+        assert 0 < cand["items"] <= doc["split"]["items"]
+        assert 0 <= cand["positives_outside"] <= cand["positives"]
 
 
 # -- run_benchmark ------------------------------------------------------------------------------
@@ -193,6 +205,165 @@ def test_format_table_names_every_model(result):
                         abs_tol=1e-4)
 
 
+# -- candidates: what the service would offer at the cut --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ended(tmp_path_factory) -> Path:
+    """A generic folder whose most popular course ("old") ended long before any cut.
+
+    Two users in three took "old" in the first month; the other six courses run all season and
+    every user takes two or three of them later on. A fifth of the users have no age band.
+    """
+    rng = np.random.default_rng(8)
+    folder = tmp_path_factory.mktemp("ended")
+    start = pd.Timestamp("2024-01-01")
+    rows = []
+    for u in range(90):
+        if u % 3:
+            rows.append((f"u{u}", "old", start + pd.Timedelta(days=float(rng.uniform(0, 25)))))
+        for item in rng.choice(6, size=rng.integers(2, 4), replace=False):
+            rows.append((f"u{u}", f"c{item}", start + pd.Timedelta(
+                days=float(rng.uniform(40, 120)))))
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(
+        folder / "interactions.csv", index=False)
+    bands = np.array(["elderly", "working_age", "school_age", "preschool", ""])
+    pd.DataFrame({"user_id": [f"u{u}" for u in range(90)],
+                  "age_band": bands[np.arange(90) % 5]}).to_csv(folder / "users.csv", index=False)
+    pd.DataFrame({"item_id": ["old", *(f"c{i}" for i in range(6))],
+                  "category": ["a", *("ab"[i % 2] for i in range(6))],
+                  "end_date": ["2024-01-31", *["2024-06-30"] * 6]}).to_csv(
+        folder / "items.csv", index=False)
+    return folder
+
+
+def _listed(monkeypatch) -> list[np.ndarray]:
+    """Every list any model makes in the benchmark (tuning, test and the hybrid)."""
+    lists: list[np.ndarray] = []
+    original = benchmark.Evaluator.recommend
+
+    def spy(self, model, groups=None):
+        out = original(self, model, groups)
+        lists.append(out)
+        return out
+
+    monkeypatch.setattr(benchmark.Evaluator, "recommend", spy)
+    return lists
+
+
+@pytest.mark.parametrize("protocol", ["temporal", "random"])
+def test_no_model_lists_a_course_that_ended_before_the_cut(ended, monkeypatch, protocol):
+    bundle = load_dataset(ended)
+    lists = _listed(monkeypatch)
+    doc = run_benchmark(bundle, protocol, budget_s=0.0, log=lambda m: None)
+    old = FeaturePipeline().fit(bundle).id_mapping_.item_index(["old"])[0]
+    assert len(lists) == 2 * len(BASELINES) + 1  # one trial and one test list each, + hybrid
+    for recommended in lists:
+        assert recommended.size and old not in recommended
+    for part in ("test", "validation"):
+        cand = doc["candidates"][part]
+        assert cand["rule"] == AVAILABLE_AT_CUT and cand["items"] == 6, cand
+    # "old" ran in January: never relevant after the temporal cut, relevant for the random
+    # protocol's test pairs drawn from January (and then never a hit)
+    outside = doc["candidates"]["test"]["positives_outside"]
+    assert outside == 0 if protocol == "temporal" else outside > 0
+    assert pd.Timestamp(doc["candidates"]["test"]["cut"]) > pd.Timestamp("2024-01-31")
+
+
+def test_without_dates_every_model_ranks_the_full_catalogue(ended, tmp_path, monkeypatch):
+    bundle = load_dataset(ended)
+    undated = bundle.__class__(bundle.interactions, bundle.users,
+                               bundle.items.drop(columns="end_date"), bundle.name)
+    lists = _listed(monkeypatch)
+    doc = run_benchmark(undated, "temporal", budget_s=0.0, log=lambda m: None,
+                        models=["popularity"])
+    old = FeaturePipeline().fit(bundle).id_mapping_.item_index(["old"])[0]
+    # the most popular course heads the list of everyone who has not taken it
+    assert all((recommended[:, 0] == old).any() for recommended in lists[:2])
+    assert doc["candidates"]["test"] == {"rule": FULL_CATALOGUE, "items": 7, "cut": None,
+                                         "positives": doc["candidates"]["test"]["positives"],
+                                         "positives_outside": 0}
+
+
+def test_the_district_ranks_what_is_available_at_its_cut(result):
+    for part in ("test", "validation"):
+        assert result["candidates"][part]["rule"] == AVAILABLE_AT_CUT
+    # the validation cut is earlier: at least as many courses had not ended yet
+    assert result["candidates"]["test"]["cut"] > result["candidates"]["validation"]["cut"]
+
+
+def test_cold_item_ranks_the_available_held_out_items(bundle):
+    doc = run_benchmark(bundle, "cold-item", budget_s=0.0, log=lambda m: None,
+                        models=["popularity"])
+    split = make_split(bundle, "cold-item", seed=0)
+    cand = doc["candidates"]["test"]
+    assert cand["rule"] == f"held-out items, {AVAILABLE_AT_CUT}"
+    assert cand["items"] <= len(split.cold_items)
+
+
+# -- age bands, the recent window, repeats -------------------------------------------------------
+
+
+def test_unknown_band_is_reported_and_compared(ended):
+    doc = run_benchmark(load_dataset(ended), "random", budget_s=0.0, log=lambda m: None,
+                        models=["popularity", "popularity-by-band"])
+    assert doc["split"]["users_by_band"]["unknown"] > 0
+    for row in doc["models"].values():
+        assert row["by_band"]["unknown"]["users"] == doc["split"]["users_by_band"]["unknown"]
+    rows = band_comparison(doc["models"])
+    assert [r["band"] for r in rows][-1] == "unknown"
+    for r in rows:
+        best = max((n for n in doc["models"] if n != "hybrid"),
+                   key=lambda n: doc["models"][n]["by_band"][r["band"]]["ndcg@10"])
+        assert r["baseline"] == doc["models"][best]["by_band"][r["band"]]["ndcg@10"]
+    section = format_table(doc).split("hybrid vs the best baseline of each age band")[1]
+    band_rows = section.strip().split("\n\n")[0].splitlines()[2:]  # title end, header
+    assert [line.split()[0] for line in band_rows] == [r["band"] for r in rows]
+    assert band_rows[-1].split()[-1] == (
+        f"{rows[-1]['hybrid'] / rows[-1]['baseline']:.3f}x")
+
+
+def test_the_recent_window_is_tuned_on_validation(bundle):
+    doc = run_benchmark(bundle, "temporal", budget_s=1e9, log=lambda m: None,
+                        models=["popularity-recent"])
+    row = doc["models"]["popularity-recent"]
+    windows = next(b for b in BASELINES if b.name == "popularity-recent").grid["window"]
+    assert [t["params"] for t in row["tuning"]] == [{"window": w} for w in windows]
+    best = max(row["tuning"], key=lambda t: t["val_ndcg@10"])
+    assert row["params"] == best["params"]
+
+
+def test_repeats_give_mean_and_std_over_seeds(generic):
+    bundle = load_dataset(generic)
+    doc = run_benchmark(bundle, "random", seed=3, budget_s=0.0, log=lambda m: None,
+                        models=["popularity", "bpr"], repeats=2)
+    assert [run["seed"] for run in doc["repeats"]] == [3, 4]
+    summary = doc["summary"]
+    assert summary["runs"] == 2 and summary["seeds"] == [3, 4]
+    for name in ("popularity", "bpr", "hybrid"):
+        values = [run["models"][name]["ndcg@10"] for run in doc["repeats"]]
+        cell = summary["models"][name]["ndcg@10"]
+        assert cell["mean"] == pytest.approx(np.mean(values))
+        assert cell["std"] == pytest.approx(np.std(values, ddof=1))
+    assert "±" in format_table(doc) and "mean ± std over 2 seeds" in format_table(doc)
+    json.dumps(doc)
+    # the same seed gives the same figures, BPR included
+    again = run_benchmark(bundle, "random", seed=4, budget_s=0.0, log=lambda m: None,
+                          models=["popularity", "bpr"])
+    for name in ("popularity", "bpr", "hybrid"):
+        assert again["models"][name]["ndcg@10"] == doc["repeats"][1]["models"][name]["ndcg@10"]
+
+
+@pytest.mark.parametrize("protocol", ["temporal", "cold-user", "cold_user"])
+def test_repeats_are_refused_for_time_based_protocols(protocol):
+    with pytest.raises(ValueError, match="repeats=2 .* does not depend on the seed"):
+        check_repeats(protocol, 2)
+    check_repeats(protocol, 1)
+    check_repeats("cold-item", 5)
+    with pytest.raises(ValueError, match="repeats=0"):
+        check_repeats("random", 0)
+
+
 # -- command line -------------------------------------------------------------------------------
 
 
@@ -242,3 +413,23 @@ def test_cli_train_writes_an_artifact_and_points_current_at_it(district, tmp_pat
     engine = Engine.load(art)
     assert engine.manifest["params"]["seed"] == 3
     assert engine.version in res.output
+
+
+def test_cli_benchmark_refuses_repeats_of_a_time_cut(district):
+    res = CliRunner().invoke(app, ["benchmark", "--dataset", str(district), "--protocol",
+                                   "temporal", "--repeats", "3"])
+    assert res.exit_code == 2
+    assert "--repeats" in res.output and "does not depend on the seed" in res.output
+
+
+def test_cli_benchmark_repeats_a_random_protocol(generic, tmp_path):
+    out = tmp_path / "rep.json"
+    res = CliRunner().invoke(app, ["benchmark", "--dataset", str(generic), "--protocol",
+                                   "cold-item", "--budget", "0", "--repeats", "2",
+                                   "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text("utf-8"))
+    assert len(doc["repeats"]) == 2 and set(doc["summary"]["models"]) >= MODEL_NAMES
+    for run in doc["repeats"]:
+        _check_document(run, "cold-item", generic.name)
+    assert "±" in res.stdout
