@@ -1,11 +1,12 @@
 """What every model ranks on a split: the same candidates for all, as the service would offer them.
 
-Where the items table dates its items (``end_date``), a split's candidates are the items
-available at its cut (:func:`features.availability.items_available`): the protocol's cut for
-temporal and cold-user, the last timestamp of the data for random and cold-item (whose test
-pairs come from any time, but whose lists are made as the service would make them at the end
-of the data). Without dates they are the full catalogue. Cold-item further keeps only the
-held-out items. Relevance is not touched: a test positive outside the candidates simply cannot
+Where the items table dates its items (``end_date``), the candidates of a time-cut protocol
+(temporal, cold-user) are the items available at its cut
+(:func:`features.availability.items_available`), as the service would have offered them then.
+Random and cold-item have no cut in time (their test pairs come from the whole period, each at
+its own moment), so they rank the full catalogue: judging availability at the end of the data
+would rule out most of their test positives, and at each pair's own time it would hand every
+model the answer. Cold-item keeps only the held-out items. Relevance is not touched: a test positive outside the candidates simply cannot
 be a hit, and :func:`describe` counts them.
 """
 
@@ -62,8 +63,7 @@ class Candidates:
         return out
 
 
-def split_candidates(split: Split, mapping: IdMapping, items: pd.DataFrame,
-                     last_timestamp=None) -> Candidates:
+def split_candidates(split: Split, mapping: IdMapping, items: pd.DataFrame) -> Candidates:
     """The candidates of ``split``: available at its cut, and held out on cold-item.
 
     Parameters
@@ -73,17 +73,10 @@ def split_candidates(split: Split, mapping: IdMapping, items: pd.DataFrame,
     mapping : IdMapping
         The ids every model is indexed by.
     items : DataFrame
-        The items table (its ``end_date`` decides availability).
-    last_timestamp : timestamp-like, optional
-        The cut of the protocols without one (random, cold-item): the latest timestamp of the
-        data the split was made from. None there: the latest training timestamp.
+        The items table (its ``end_date`` decides availability at a time cut).
     """
     cut = split.cut
-    if cut is None:
-        cut = last_timestamp
-        if cut is None and len(split.train.interactions):
-            cut = split.train.interactions["timestamp"].max()
-    available = items_available(items, mapping.item_ids_, cut)
+    available = None if cut is None else items_available(items, mapping.item_ids_, cut)
     rule = FULL_CATALOGUE if available is None else AVAILABLE_AT_CUT
     keep = np.ones(mapping.n_items, dtype=bool) if available is None else available
     if split.protocol == "cold-item" and split.cold_items is not None:

@@ -242,10 +242,8 @@ def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed
     split = make_split(bundle, protocol, seed=seed)
     data = prepare_fit(split.train, pipeline, protocol, seed=seed + 1, warm_only=True)
     mapping, full, val_inputs, val = data.mapping, data.full, data.validation, data.split
-    test_eval = Evaluator(split, mapping, full, split_candidates(
-        split, mapping, bundle.items, _latest(bundle)))
-    val_eval = Evaluator(val, mapping, val_inputs, split_candidates(
-        val, mapping, bundle.items, _latest(split.train)))
+    test_eval = Evaluator(split, mapping, full, split_candidates(split, mapping, bundle.items))
+    val_eval = Evaluator(val, mapping, val_inputs, split_candidates(val, mapping, bundle.items))
     # The re-ranker learns (and the guard compares) over the validation candidates too.
     data = dataclasses.replace(data, candidates=val_eval.candidates.indices)
     candidates = {"test": describe(test_eval.candidates, test_eval.relevant),
@@ -288,12 +286,6 @@ def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed
                   "users_by_band": {b: int(bands.get(b, 0)) for b in BAND_ORDER}},
         "candidates": candidates, "models": results, "seconds": time.perf_counter() - t0,
     }
-
-
-def _latest(bundle: DataBundle):
-    """The latest timestamp of ``bundle``: the cut of the protocols that have none."""
-    ts = bundle.interactions["timestamp"]
-    return ts.max() if len(ts) else None
 
 
 def hybrid_params_from(tuned: dict[str, dict]) -> dict:
