@@ -63,7 +63,9 @@ def test_fit_hybrid_is_seeded_and_reports_holdout_figures(bundle):
     side = {k: v[users] for k, v in data.full.side().items() if k.startswith("user_")}
     ids_a = a.recommend(users, data.full.X, n=5, **side)[0]
     np.testing.assert_array_equal(ids_a, b.recommend(users, data.full.X, n=5, **side)[0])
-    assert set(info) == {"features_s", "fit_s", "guard", "validation_metrics"}
+    assert set(info) == {"features_s", "fit_s", "guard", "validation_metrics", "validation"}
+    assert info["validation"] == {"protocol": "temporal", "fallback_reason": None,
+                                  "users": len(data.split.users)}
     metrics = info["validation_metrics"]
     assert metrics["users"] > 0 and 0.0 <= metrics["hybrid"]["ndcg@10"] <= 1.0
 
