@@ -18,6 +18,9 @@ Each protocol is a function ``DataBundle (+ seed) -> Split``. Conventions shared
 
 Hyper-parameters are tuned on :func:`validation_split`, the same protocol applied again to the
 training part only, so tuning never sees a test row.
+
+A protocol that cannot split the data (one timestamp for a time cut, nothing relevant held out)
+raises :class:`SplitError`, whose message names the protocol and the reason.
 """
 
 from __future__ import annotations
@@ -205,8 +208,9 @@ def time_cut(interactions: pd.DataFrame, quantile: float = TEMPORAL_QUANTILE, *,
             f"{need[0]}; use --protocol random or cold-item")
     position = int(np.searchsorted(distinct, np.quantile(keys, quantile, method="lower")))
     if not usable[position]:
-        share = np.cumsum(np.bincount(time_index, minlength=distinct.size)) / len(keys)
-        distance = np.where(usable, np.abs(share - quantile), np.inf)
+        # Distances in rows, not shares: equal distances then compare equal exactly.
+        before = np.cumsum(np.bincount(time_index, minlength=distinct.size))
+        distance = np.where(usable, np.abs(before - quantile * len(keys)), np.inf)
         position = int(np.argmin(distance))  # the first minimum: the earlier of a tie
     in_train = time_index <= position
     cut = ts.iloc[int(np.flatnonzero(time_index == position)[0])]
@@ -341,11 +345,18 @@ def temporal_split(bundle: DataBundle, quantile: float = TEMPORAL_QUANTILE,
         All interactions.
     quantile : float, default 0.8
         The cut is the ``quantile`` of all timestamps (``method="lower"``: an actual timestamp);
-        interactions at the cut go to train.
+        interactions at the cut go to train. Where that cut leaves no (warm) user a relevant
+        item after it, the nearest distinct timestamp that does is taken (:func:`time_cut`).
     warm_only : bool, default True
         The protocol evaluates warm users only. ``False`` keeps the users who first appear
         after the cut too: the validation cut a served model learns from, since it must rank
         newcomers as well as regulars.
+
+    Raises
+    ------
+    SplitError
+        When no cut between distinct timestamps has a (warm) user with a relevant new item
+        after it, e.g. every row has the same timestamp.
 
     Returns
     -------
@@ -369,7 +380,14 @@ def cold_user_split(bundle: DataBundle, quantile: float = TEMPORAL_QUANTILE) -> 
     bundle : DataBundle
         All interactions.
     quantile : float, default 0.8
-        The same cut as :func:`temporal_split`.
+        The same cut as :func:`temporal_split`, moved (:func:`time_cut`) where it leaves no user
+        who first appears after it with a relevant interaction: with coarse timestamps the
+        newcomers may all arrive well before the quantile.
+
+    Raises
+    ------
+    SplitError
+        When no cut between distinct timestamps has such a user after it.
 
     Returns
     -------

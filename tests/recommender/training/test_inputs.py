@@ -6,17 +6,24 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
 from features.codes import band_codes
-from features.frames import with_categorical_ids
+from features.frames import DataBundle, with_categorical_ids
 from features.pipeline import FeaturePipeline
 from recommender.data.datasets import load_district
 from recommender.demo.generator import generate_district
-from recommender.evaluation.protocols import make_split, temporal_split, validation_split
+from recommender.evaluation.protocols import (
+    SplitError,
+    make_split,
+    random_split,
+    temporal_split,
+    validation_split,
+)
 from recommender.training import benchmark, inputs, recipe
-from recommender.training.inputs import fit_hybrid, prepare_fit
+from recommender.training.inputs import fit_hybrid, prepare_fit, validation_cut
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +103,41 @@ def test_the_artifact_holds_the_pipelines_arrays(bundle, tmp_path):
     assert (history != expected.X).nnz == 0
     bands = users["age_band"].reindex(mapping.user_ids_)
     np.testing.assert_array_equal(band_codes(bands.to_numpy()), expected.user_band)
+
+
+def _one_time(items_per_user: int, n_users: int = 30) -> DataBundle:
+    """Every interaction at one timestamp: no time cut exists."""
+    rng = np.random.default_rng(0)
+    rows = [(f"u{u}", f"i{i}") for u in range(n_users)
+            for i in rng.choice(6, items_per_user, replace=False)]
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id"]).assign(
+        timestamp=pd.Timestamp("2024-05-01"), event="interact", weight=1.0, value=np.nan)
+    return DataBundle(inter, pd.DataFrame({"user_id": sorted(inter["user_id"].unique())}),
+                      pd.DataFrame({"item_id": sorted(inter["item_id"].unique())}), "one-time")
+
+
+@pytest.mark.parametrize("protocol", ["temporal", "cold-user"])
+def test_an_impossible_time_cut_falls_back_to_a_random_validation_split(protocol):
+    train = _one_time(items_per_user=3)
+    split, report = validation_cut(train, protocol, seed=1)
+    assert report["protocol"] == "random" == split.protocol
+    assert report["fallback_reason"].startswith(f"{protocol}: all 90 interactions share one")
+    assert report["users"] == len(split.users) > 0
+    assert split.test_relevant.equals(random_split(train, seed=1).test_relevant)
+    data = prepare_fit(train, FeaturePipeline().fit(train), protocol, seed=1)
+    assert data.validation_report == report and data.split.protocol == "random"
+    _, info = fit_hybrid(data)
+    assert info["validation"] == report
+
+
+def test_a_validation_cut_that_works_reports_no_fallback(bundle):
+    split, report = validation_cut(bundle, "temporal")
+    assert report == {"protocol": "temporal", "fallback_reason": None, "users": len(split.users)}
+
+
+def test_no_validation_split_at_all_names_the_shape_of_the_data():
+    train = _one_time(items_per_user=1)  # every user has a single item
+    with pytest.raises(SplitError, match=r"no validation split of the training part .*"
+                       r"30 of 30 users have a single item.*temporal: all 30 interactions"
+                       r".*random: nothing to evaluate"):
+        validation_cut(train, "temporal")
