@@ -197,7 +197,9 @@ def guard(model: HybridRanker, target: sp.csr_matrix) -> dict:
     each component's own list from the same cut; if a component's nDCG@10 is higher, the model
     ranks its candidates by that component (:meth:`HybridRanker.serve_with`) and a warning
     says so. Ties go to the trees. With no held-out users there is nothing to compare and the
-    trees stay.
+    trees stay. Trees that never saw a positive candidate score every candidate the same, so
+    they are never served: the best component is, or popularity within the band
+    (``pop_band``) when there is nothing to compare.
 
     Returns
     -------
@@ -205,14 +207,21 @@ def guard(model: HybridRanker, target: sp.csr_matrix) -> dict:
         ``{"users": n, "ndcg@10": {source: value}, "served_by": source}``.
     """
     users = np.asarray(model.holdout_users_, dtype=np.int64)
+    learned = model.reranker_learned
+    if not learned:
+        log.warning("no validation positive was among the re-ranker's candidates, so the trees "
+                    "learned nothing: the model ranks by a single component")
     if users.size == 0:
+        model.serve_with("reranker" if learned else "pop_band")
         return {"users": 0, "ndcg@10": {}, "served_by": model.served_by}
     relevant = target[users]
     n_items = target.shape[1]
     ndcg = {"reranker": float(evaluate(model.holdout_recs_, relevant, n_items)["ndcg@10"])}
     for name, recs in zip(model.holdout_sources_, model.holdout_component_recs_):
         ndcg[str(name)] = float(evaluate(recs, relevant, n_items)["ndcg@10"])
-    best = max(ndcg, key=lambda source: (ndcg[source], source == "reranker"))
+    contenders = [source for source in ndcg if learned or source != "reranker"]
+    best = max(contenders, key=lambda source: (ndcg[source], source == "reranker",
+                                               source == "pop_band"))
     model.serve_with(best)
     if best != "reranker":
         log.warning("the re-ranker lost to the %s component on %d held-out validation users "

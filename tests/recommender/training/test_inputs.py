@@ -8,11 +8,13 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from features.codes import band_codes
 from features.frames import DataBundle, with_categorical_ids
 from features.pipeline import FeaturePipeline
+from models.hybrid import HybridRanker
 from recommender.data.datasets import load_district
 from recommender.demo.generator import generate_district
 from recommender.evaluation.protocols import (
@@ -23,7 +25,7 @@ from recommender.evaluation.protocols import (
     validation_split,
 )
 from recommender.training import benchmark, inputs, recipe
-from recommender.training.inputs import fit_hybrid, prepare_fit, validation_cut
+from recommender.training.inputs import fit_hybrid, guard, prepare_fit, validation_cut
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +143,25 @@ def test_no_validation_split_at_all_names_the_shape_of_the_data():
                        r"30 of 30 users have a single item.*temporal: all 30 interactions"
                        r".*random: nothing to evaluate"):
         validation_cut(train, "temporal")
+
+
+@pytest.mark.parametrize("n_validation_users", [4, 12])
+def test_trees_that_saw_no_positive_are_never_served(n_validation_users):
+    """Each validation user's positive is an item nobody had before the cut, and one candidate
+    per component never reaches it: the trees learn one label and score everything alike."""
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix((rng.random((40, 30)) < 0.2) * (np.arange(30) < 29), dtype=np.float32)
+    target = sp.csr_matrix((np.ones(n_validation_users), (np.arange(n_validation_users),
+                            np.full(n_validation_users, 29))), shape=X.shape, dtype=np.float32)
+    model = HybridRanker(n_candidates=1).fit(X, validation=(X, target))
+    assert not model.reranker_learned
+    checked = guard(model, target)
+    assert checked["served_by"] != "reranker" and model.served_by == checked["served_by"]
+    if n_validation_users < 10:  # too few to hold any out: nothing to compare
+        assert checked == {"users": 0, "ndcg@10": {}, "served_by": "pop_band"}
+
+
+def test_trees_that_learned_stay_eligible(bundle):
+    model, info = fit_hybrid(prepare_fit(bundle, FeaturePipeline().fit(bundle)))
+    assert model.reranker_learned
+    assert "reranker" in info["guard"]["ndcg@10"]
