@@ -63,6 +63,9 @@ class Recommender(ABC):
     """
 
     _fitted_arrays: ClassVar[tuple[str, ...]] = ()
+    # Fitted attributes that a file written by an earlier version may lack: they load as None
+    # (and a None is not written), and the model reads None the way that version worked.
+    _optional_arrays: ClassVar[tuple[str, ...]] = ()
     _registry: ClassVar[dict[str, type[Recommender]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -310,6 +313,8 @@ class Recommender(ABC):
         }
         for name in self._all_fitted():
             value = getattr(self, name)
+            if value is None and name in self._optional_arrays:
+                continue
             if sp.issparse(value):
                 csr = sp.csr_matrix(value)
                 for part in _SPARSE_PARTS:
@@ -357,6 +362,8 @@ class Recommender(ABC):
                     value = npz[attr]
                     if value.ndim == 0:
                         value = value.item()
+                elif attr in target._optional_arrays:
+                    value = None
                 else:
                     raise ValueError(f"{path} lacks the fitted attribute {attr!r}")
                 setattr(model, attr, value)

@@ -3,7 +3,10 @@
 A closed-form item-item model: ``P = (XᵀX + λI)⁻¹`` and ``B = I - P / diag(P)`` (column-wise),
 which is the least-squares item-item weight matrix with a zero diagonal. Scores are ``x_u B``
 for any row ``x_u``, so new users and refreshed histories need no refit. A catalogue of 3,000
-items is one 3k × 3k inverse (about a second); memory grows with ``n_items²``.
+items is one 3k × 3k inverse (about a second); memory grows with the square of the number of
+items *with interactions*: an item no row touches has an all-zero Gram row and column, so its
+weights are zero and the inverse of the rest is that of the active items' Gram matrix alone.
+A 50,000-item catalogue of which 10,000 are used is a 10k × 10k problem.
 """
 
 from __future__ import annotations
@@ -26,11 +29,16 @@ class EASE(Recommender):
 
     Attributes
     ----------
-    weights_ : ndarray of float32, shape (n_items, n_items)
-        ``B`` with a zero diagonal: score = ``user_row @ weights_``.
+    weights_ : ndarray of float32, shape (n_active, n_active)
+        ``B`` over the active items, with a zero diagonal: score = ``user_row[active_] @
+        weights_`` on the active items, 0 on the others.
+    active_ : ndarray of int64 or None
+        The items with interactions at fit time (None in a file of an earlier version, whose
+        ``weights_`` cover every item).
     """
 
-    _fitted_arrays = ("weights_",)
+    _fitted_arrays = ("weights_", "active_")
+    _optional_arrays = ("active_",)
 
     def __init__(self, l2: float = 500.0):
         self.l2 = l2
@@ -41,7 +49,12 @@ class EASE(Recommender):
     def _fit(self, X: sp.csr_matrix) -> None:
         # Float64 for the inverse: float32 loses the small off-diagonal weights on ill-
         # conditioned Gram matrices; the result is stored as float32.
-        X64 = sp.csr_matrix(X, dtype=np.float64)
+        active = np.flatnonzero(X.getnnz(axis=0) > 0)
+        self.active_ = active.astype(np.int64)
+        if active.size == 0:
+            self.weights_ = np.zeros((0, 0), dtype=np.float32)
+            return
+        X64 = sp.csr_matrix(X[:, active], dtype=np.float64)
         gram = np.asarray((X64.T @ X64).todense())
         gram[np.diag_indices_from(gram)] += float(self.l2)
         # The Gram matrix plus λI is symmetric positive definite: invert it through its
@@ -62,4 +75,10 @@ class EASE(Recommender):
         self.weights_ = np.ascontiguousarray(weights, dtype=np.float32)
 
     def _score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(X @ self.weights_, dtype=np.float32)
+        # Every item active (the usual case), or an earlier version's file: no column slicing.
+        if self.active_ is None or self.active_.size == self.n_items_:
+            return np.asarray(X @ self.weights_, dtype=np.float32)
+        scores = np.zeros((X.shape[0], self.n_items_), dtype=np.float32)
+        if self.active_.size:
+            scores[:, self.active_] = X[:, self.active_] @ self.weights_
+        return scores

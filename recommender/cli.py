@@ -166,11 +166,13 @@ def train(
 ) -> None:
     """Train the hybrid and write a new artifact version; point ARTIFACTS_DIR/current at it.
 
-    Reads --data if given, else the store (--db / RECOMMENDER_DATABASE_URL).
+    Reads --data if given, else the store (--db / RECOMMENDER_DATABASE_URL). Exit code 2, with
+    one line saying why: the data cannot be loaded or has nothing to learn the re-ranker from.
     """
     import time
 
     from recommender.data.datasets import summarize
+    from recommender.evaluation.protocols import SplitError
     from recommender.training.recipe import train_artifact
 
     out = _settings(artifacts_dir=out).artifacts_dir
@@ -179,7 +181,10 @@ def train(
     typer.echo(f"training on {info['name']}: {info['users']} users, {info['items']} items, "
                f"{info['interactions']} interactions")
     started = time.perf_counter()
-    path = train_artifact(bundle, out, seed=seed)
+    try:
+        path = train_artifact(bundle, out, seed=seed)
+    except SplitError as exc:  # the data has nothing the re-ranker could learn from
+        _fail(str(exc), 2)
     typer.echo(f"artifact {path.name} written to {path} in {time.perf_counter() - started:.1f}s;"
                f" {out / 'current'} -> {path.name}")
 
@@ -197,8 +202,13 @@ def benchmark(
         min=1, help="Runs of a random protocol (random, cold-item) with seeds seed, seed+1, ...; "
         "the figures are then mean ± std.")] = 1,
 ) -> None:
-    """Hybrid vs popularity, popularity-by-band, ALS, BPR, item-kNN and EASE on one protocol."""
-    from recommender.evaluation.protocols import PROTOCOLS
+    """The hybrid against the baselines (popularity, recent popularity, popularity and category
+    popularity by band, ALS, BPR, item-kNN, EASE) on one protocol.
+
+    Exit code 2, with one line saying why: the dataset cannot be loaded or the protocol cannot
+    split it (e.g. a time-based protocol on data with a single timestamp).
+    """
+    from recommender.evaluation.protocols import PROTOCOLS, SplitError
     from recommender.training.benchmark import check_repeats, format_table, run_benchmark
 
     if protocol.replace("_", "-") not in PROTOCOLS:
@@ -208,8 +218,11 @@ def benchmark(
     except ValueError as exc:
         _fail(f"--repeats: {exc}")
     bundle = _load_bundle(dataset, None)
-    result = run_benchmark(bundle, protocol.replace("_", "-"), seed=seed, budget_s=budget,
-                           log=lambda m: typer.echo(m, err=True), repeats=repeats)
+    try:
+        result = run_benchmark(bundle, protocol.replace("_", "-"), seed=seed, budget_s=budget,
+                               log=lambda m: typer.echo(m, err=True), repeats=repeats)
+    except SplitError as exc:  # the protocol cannot split this data
+        _fail(str(exc), 2)
     typer.echo(format_table(result))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)

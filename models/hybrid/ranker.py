@@ -318,6 +318,15 @@ class HybridRanker(Recommender):
         return self
 
     @property
+    def reranker_learned(self) -> bool:
+        """Whether the trees saw both labels. With no validation positive among the candidates
+        (a few validation users whose items no component proposes) they score every candidate
+        the same, and training serves a component instead (see
+        :func:`recommender.training.inputs.guard`)."""
+        self._check_fitted()
+        return self._reranker.trees.classes_.size > 1
+
+    @property
     def served_by(self) -> str:
         """What ranks the candidates: ``"reranker"`` or the component that beat it."""
         self._check_fitted()

@@ -20,9 +20,17 @@ from features.ids import IdMapping
 from features.pipeline import FeaturePipeline, ModelInputs
 from models.hybrid import HybridRanker
 from recommender.evaluation.metrics import evaluate, relevance_matrix
-from recommender.evaluation.protocols import Split, validation_split
+from recommender.evaluation.protocols import Split, SplitError, random_split, validation_split
 
-__all__ = ["FitData", "cold_candidates", "fit_hybrid", "guard", "holdout_metrics", "prepare_fit"]
+__all__ = [
+    "FitData",
+    "cold_candidates",
+    "fit_hybrid",
+    "guard",
+    "holdout_metrics",
+    "prepare_fit",
+    "validation_cut",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,10 @@ class FitData:
         Item indices the validation lists rank over (the held-out items of a cold-item cut).
     features_s : float
         Seconds spent building the two inputs.
+    validation_report : dict
+        Which validation split was used: ``{"protocol": the split's protocol,
+        "fallback_reason": why the asked protocol could not cut the training part (then the
+        protocol is ``"random"``) or None, "users": validation users}``.
     """
 
     pipeline: FeaturePipeline
@@ -58,6 +70,7 @@ class FitData:
     target: sp.csr_matrix
     candidates: np.ndarray | None
     features_s: float
+    validation_report: dict
 
     @property
     def mapping(self) -> IdMapping:
@@ -91,13 +104,69 @@ def prepare_fit(train: DataBundle, pipeline: FeaturePipeline, protocol: str = "t
     FitData
     """
     t0 = time.perf_counter()
-    split = validation_split(train, protocol, seed=seed, warm_only=warm_only)
+    split, report = validation_cut(train, protocol, seed=seed, warm_only=warm_only)
     mapping = pipeline.id_mapping_
     full = pipeline.transform(train)
     validation = pipeline.transform(split.train)
     target = relevance_matrix(split.test_relevant, mapping.user_ids_, mapping.item_ids_)
     return FitData(pipeline, full, validation, split, target, cold_candidates(split, mapping),
-                   time.perf_counter() - t0)
+                   time.perf_counter() - t0, report)
+
+
+def validation_cut(train: DataBundle, protocol: str, seed: int | None = 0,
+                   warm_only: bool = False) -> tuple[Split, dict]:
+    """The validation split of ``train``: ``protocol`` again, else a random split.
+
+    A time cut of the training part can be impossible where the test cut was not (coarse
+    timestamps leave the training part one or two distinct times; no user may first appear
+    late enough to be cold), and a cold-item draw may hold out only items nobody took up. The
+    re-ranker and the tuning still need validation users, so the training part is then split
+    at random (:func:`~recommender.evaluation.protocols.random_split` with ``seed``) and the
+    report says so.
+
+    Returns
+    -------
+    split : Split
+    report : dict
+        ``{"protocol", "fallback_reason", "users"}`` (see :class:`FitData`).
+
+    Raises
+    ------
+    SplitError
+        When the random split has no validation user either: the data's shape (e.g. every
+        user has one interaction) leaves nothing to learn the re-ranker from.
+    """
+    try:
+        split = validation_split(train, protocol, seed=seed, warm_only=warm_only)
+        return split, _report(split, None)
+    except SplitError as exc:
+        reason = str(exc)
+    if str(protocol).strip().lower().replace("_", "-") != "random":
+        try:
+            split = random_split(train, seed=seed)
+        except SplitError as exc:
+            reason = f"{reason}; and {exc}"
+        else:
+            log.warning("validation split of the training part: %s; using a random split "
+                        "(%d validation users)", reason, len(split.users))
+            return split, _report(split, reason)
+    raise SplitError(f"no validation split of the training part has a relevant pair for the "
+                     f"re-ranker to learn from ({_shape(train.interactions)}): {reason}")
+
+
+def _shape(inter) -> str:
+    """What about the data's shape starves a split: single-item users, little-used items."""
+    pairs = inter[["user_id", "item_id"]].drop_duplicates()
+    per_user = pairs["user_id"].value_counts()
+    per_item = pairs["item_id"].value_counts()
+    return (f"{len(inter):,} interactions; {int((per_user == 1).sum()):,} of {len(per_user):,} "
+            f"users have a single item and {int((per_item < 3).sum()):,} of {len(per_item):,} "
+            "items fewer than 3 users")
+
+
+def _report(split: Split, fallback_reason: str | None) -> dict:
+    return {"protocol": split.protocol, "fallback_reason": fallback_reason,
+            "users": int(len(split.users))}
 
 
 def fit_hybrid(data: FitData, params: dict | None = None,
@@ -105,7 +174,9 @@ def fit_hybrid(data: FitData, params: dict | None = None,
     """Fit the hybrid's components on ``data.full`` and its re-ranker on the validation cut,
     then let :func:`guard` choose what ranks its candidates.
 
-    Returns the model and ``{"features_s", "fit_s", "guard", "validation_metrics"}``.
+    Returns the model and ``{"features_s", "fit_s", "guard", "validation_metrics",
+    "validation"}``, the last being :attr:`FitData.validation_report` (which validation split
+    the re-ranker learned on, and why when it is not the asked protocol's).
     """
     t0 = time.perf_counter()
     model = HybridRanker(random_state=seed, **(params or {}))
@@ -114,7 +185,8 @@ def fit_hybrid(data: FitData, params: dict | None = None,
               validation_candidates=data.candidates, **data.full.side())
     checked = guard(model, data.target)
     info = {"features_s": data.features_s, "fit_s": time.perf_counter() - t0,
-            "guard": checked, "validation_metrics": holdout_metrics(model, data.target)}
+            "guard": checked, "validation_metrics": holdout_metrics(model, data.target),
+            "validation": dict(data.validation_report)}
     return model, info
 
 
@@ -125,7 +197,9 @@ def guard(model: HybridRanker, target: sp.csr_matrix) -> dict:
     each component's own list from the same cut; if a component's nDCG@10 is higher, the model
     ranks its candidates by that component (:meth:`HybridRanker.serve_with`) and a warning
     says so. Ties go to the trees. With no held-out users there is nothing to compare and the
-    trees stay.
+    trees stay. Trees that never saw a positive candidate score every candidate the same, so
+    they are never served: the best component is, or popularity within the band
+    (``pop_band``) when there is nothing to compare.
 
     Returns
     -------
@@ -133,14 +207,21 @@ def guard(model: HybridRanker, target: sp.csr_matrix) -> dict:
         ``{"users": n, "ndcg@10": {source: value}, "served_by": source}``.
     """
     users = np.asarray(model.holdout_users_, dtype=np.int64)
+    learned = model.reranker_learned
+    if not learned:
+        log.warning("no validation positive was among the re-ranker's candidates, so the trees "
+                    "learned nothing: the model ranks by a single component")
     if users.size == 0:
+        model.serve_with("reranker" if learned else "pop_band")
         return {"users": 0, "ndcg@10": {}, "served_by": model.served_by}
     relevant = target[users]
     n_items = target.shape[1]
     ndcg = {"reranker": float(evaluate(model.holdout_recs_, relevant, n_items)["ndcg@10"])}
     for name, recs in zip(model.holdout_sources_, model.holdout_component_recs_):
         ndcg[str(name)] = float(evaluate(recs, relevant, n_items)["ndcg@10"])
-    best = max(ndcg, key=lambda source: (ndcg[source], source == "reranker"))
+    contenders = [source for source in ndcg if learned or source != "reranker"]
+    best = max(contenders, key=lambda source: (ndcg[source], source == "reranker",
+                                               source == "pop_band"))
     model.serve_with(best)
     if best != "reranker":
         log.warning("the re-ranker lost to the %s component on %d held-out validation users "

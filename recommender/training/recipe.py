@@ -44,7 +44,9 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
     The re-ranker learns on a temporal validation cut of the bundle (the last 20 % of time),
     then every component is refitted on all of it. The cut's targets include the residents who
     first appear after it, so the trees learn to rank newcomers (the cold start a served model
-    meets) and not only residents with history. Returns the version folder.
+    meets) and not only residents with history. When the data has no such cut (a single
+    timestamp), the cut is a random split of the bundle; the manifest's ``validation`` says
+    which split was used and why. Returns the version folder.
     """
     bundle = with_categorical_ids(bundle)
     pipeline = FeaturePipeline().fit(bundle)
@@ -62,6 +64,7 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
             params={**model.get_params(), "seed": seed},
             validation_metrics=timings.pop("validation_metrics"),
             guard=timings.pop("guard"),
+            validation=timings.pop("validation"),
             timings=timings,
         )
     except BaseException:

@@ -11,6 +11,7 @@ from features.frames import DataBundle
 from recommender.evaluation.protocols import (
     PROTOCOLS,
     Split,
+    SplitError,
     cold_item_split,
     cold_user_split,
     make_split,
@@ -163,6 +164,118 @@ def test_timestamps_without_time_order_are_refused(story):
     bad.loc[bad.index[0], "timestamp"] = pd.NaT
     with pytest.raises(ValueError, match="timestamp"):
         temporal_split(story.with_interactions(bad))
+
+
+# --------------------------------------------------------------------------- coarse timestamps
+
+
+def _coarse(counts: dict[int, list[tuple]]) -> DataBundle:
+    """A bundle from {day: [(user, item[, event]), ...]}: few distinct times, heavy ties."""
+    return _bundle([(u, i, day, *(rest or ("enroll",)))
+                    for day, rows in counts.items() for u, i, *rest in rows])
+
+
+def _quarters() -> DataBundle:
+    # 4 distinct days; 20 users on day 1, new items of the same users on the later days. The
+    # last day holds 40 of 100 rows, so the lower 80th percentile is the last day.
+    return _coarse({
+        1: [(f"u{u}", "A") for u in range(20)],
+        2: [(f"u{u}", "B") for u in range(20)],
+        3: [(f"u{u}", "C") for u in range(20)],
+        4: [(f"u{u}", item) for u in range(20) for item in ("D", "E")],
+    })
+
+
+def test_a_coarse_cut_moves_off_the_last_timestamp_to_the_nearest_share():
+    b = _quarters()
+    cut, in_train = time_cut(b.interactions)
+    # day 3 holds 60 % of the rows at or before it, the nearest usable share to 80 %
+    assert cut == DAY0 + pd.Timedelta(days=3)
+    assert in_train.sum() == 60
+    s = temporal_split(b)
+    assert s.cut == cut and len(s.users) == 20
+    assert set(s.test_relevant["item_id"]) == {"D", "E"}
+
+
+def test_numeric_timestamps_are_cut_the_same_way():
+    b = _quarters()
+    inter = b.interactions.assign(timestamp=(b.interactions["timestamp"] - DAY0).dt.days * 86400)
+    s = temporal_split(b.with_interactions(inter))
+    assert s.cut == 3 * 86400 and len(s.users) == 20
+
+
+def test_a_cut_with_rows_after_it_but_no_warm_user_moves_too():
+    # The 80th percentile is day 3, but only newcomers act after it: no warm user to evaluate.
+    b = _coarse({
+        1: [(f"u{u}", "A") for u in range(10)],
+        2: [(f"u{u}", "B") for u in range(10)],
+        3: [(f"u{u}", "C") for u in range(10)] + [("x", "Z")] * 30,
+        4: [(f"new{u}", "D") for u in range(10)],
+    })
+    assert np.quantile(b.interactions["timestamp"], 0.8, method="lower") == (
+        DAY0 + pd.Timedelta(days=3))
+    s = temporal_split(b)
+    assert s.cut == DAY0 + pd.Timedelta(days=2) and set(s.test_relevant["item_id"]) == {"C"}
+    # newcomers count for a served model's cut, so its cut stays at the quantile
+    assert temporal_split(b, warm_only=False).cut == DAY0 + pd.Timedelta(days=3)
+    # and cold-user keeps the quantile's cut: there are newcomers after it
+    assert cold_user_split(b).cut == DAY0 + pd.Timedelta(days=3)
+
+
+def test_cold_user_cut_moves_to_where_newcomers_are():
+    # Users join on days 1 and 2 only; the quantile lands on day 4. The only cut with users
+    # who first appear after it is day 1.
+    b = _coarse({
+        1: [(f"u{u}", "A") for u in range(10)],
+        2: [(f"v{u}", "A") for u in range(10)],
+        4: [(f"u{u}", "B") for u in range(10)] + [(f"v{u}", "C") for u in range(10)] * 3,
+        5: [(f"u{u}", "D") for u in range(5)],
+    })
+    s = cold_user_split(b)
+    assert s.cut == DAY0 + pd.Timedelta(days=1)
+    assert s.users.tolist() == sorted(f"v{u}" for u in range(10))
+    assert not set(s.users) & set(s.train.interactions["user_id"])
+
+
+def test_a_tie_in_distance_goes_to_the_earlier_cut():
+    # 2 rows a day. The quantile 0.6 lands on day 3, after which only newcomers (n, m) act;
+    # days 2 and 4 (shares 0.4 and 0.8) are usable and equally near: day 2 wins.
+    b = _coarse({1: [("a", "A"), ("b", "A")], 2: [("a", "B"), ("b", "B")],
+                 3: [("a", "C"), ("b", "C")], 4: [("n", "A"), ("n", "B")],
+                 5: [("n", "C"), ("m", "A")]})
+    assert np.quantile(b.interactions["timestamp"], 0.6, method="lower") == (
+        DAY0 + pd.Timedelta(days=3))
+    assert temporal_split(b, quantile=0.6).cut == DAY0 + pd.Timedelta(days=2)
+    assert temporal_split(b, quantile=0.65).cut == DAY0 + pd.Timedelta(days=4)
+
+
+def test_one_timestamp_is_a_clear_error_for_the_time_protocols():
+    b = _coarse({5: [(f"u{u}", item) for u in range(5) for item in "ABC"]})
+    for protocol in ("temporal", "cold-user"):
+        with pytest.raises(SplitError, match=f"{protocol}: all 15 interactions share one "
+                           "timestamp.*at least two distinct times.*--protocol random"):
+            make_split(b, protocol)
+    assert len(make_split(b, "cold-item", seed=0).users) > 0
+
+
+def test_no_usable_cut_names_the_protocol_and_what_it_needs():
+    # Everyone joins on day 1: no cut leaves a newcomer after it.
+    b = _coarse({1: [(f"u{u}", "A") for u in range(5)], 2: [(f"u{u}", "B") for u in range(5)]})
+    with pytest.raises(SplitError, match="cold-user: no cut between the 2 distinct timestamps "
+                       "leaves a user whose first interaction is after it"):
+        cold_user_split(b)
+    # Only views after day 1: nothing relevant to evaluate a temporal split on.
+    views = _coarse({1: [(f"u{u}", "A") for u in range(5)],
+                     2: [(f"u{u}", "B", "view") for u in range(5)]})
+    with pytest.raises(SplitError, match="temporal: no cut .* relevant item"):
+        temporal_split(views)
+
+
+def test_a_random_split_with_nothing_held_out_is_a_clear_error():
+    # Every item has at most two users, so every pair trains: nothing to evaluate.
+    b = _coarse({1: [("u0", "A"), ("u1", "A"), ("u1", "B"), ("u2", "C")]})
+    with pytest.raises(SplitError, match="random: nothing to evaluate"):
+        random_split(b, seed=0)
 
 
 # --------------------------------------------------------------------------- cold-user

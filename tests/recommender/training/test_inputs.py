@@ -7,18 +7,26 @@ import datetime as dt
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from features.codes import band_codes
-from features.frames import with_categorical_ids
+from features.frames import DataBundle, with_categorical_ids
 from features.pipeline import FeaturePipeline
+from models.hybrid import HybridRanker
 from recommender.data.datasets import load_district
 from recommender.demo.generator import generate_district
-from recommender.evaluation.protocols import make_split, temporal_split, validation_split
+from recommender.evaluation.protocols import (
+    SplitError,
+    make_split,
+    random_split,
+    temporal_split,
+    validation_split,
+)
 from recommender.training import benchmark, inputs, recipe
-from recommender.training.inputs import fit_hybrid, guard, prepare_fit
+from recommender.training.inputs import fit_hybrid, guard, prepare_fit, validation_cut
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +73,9 @@ def test_fit_hybrid_is_seeded_and_reports_holdout_figures(bundle):
     side = {k: v[users] for k, v in data.full.side().items() if k.startswith("user_")}
     ids_a = a.recommend(users, data.full.X, n=5, **side)[0]
     np.testing.assert_array_equal(ids_a, b.recommend(users, data.full.X, n=5, **side)[0])
-    assert set(info) == {"features_s", "fit_s", "guard", "validation_metrics"}
+    assert set(info) == {"features_s", "fit_s", "guard", "validation_metrics", "validation"}
+    assert info["validation"] == {"protocol": "temporal", "fallback_reason": None,
+                                  "users": len(data.split.users)}
     metrics = info["validation_metrics"]
     assert metrics["users"] > 0 and 0.0 <= metrics["hybrid"]["ndcg@10"] <= 1.0
 
@@ -132,3 +142,63 @@ def test_the_guard_falls_back_to_a_component_that_beat_the_trees(bundle, caplog)
     ranked = model.recommend(users, X, n=5)[0]
     ease_model = model._components["ease"]
     np.testing.assert_array_equal(ranked[:, 0], ease_model.recommend(users, X, n=1)[0][:, 0])
+
+
+def _one_time(items_per_user: int, n_users: int = 30) -> DataBundle:
+    """Every interaction at one timestamp: no time cut exists."""
+    rng = np.random.default_rng(0)
+    rows = [(f"u{u}", f"i{i}") for u in range(n_users)
+            for i in rng.choice(6, items_per_user, replace=False)]
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id"]).assign(
+        timestamp=pd.Timestamp("2024-05-01"), event="interact", weight=1.0, value=np.nan)
+    return DataBundle(inter, pd.DataFrame({"user_id": sorted(inter["user_id"].unique())}),
+                      pd.DataFrame({"item_id": sorted(inter["item_id"].unique())}), "one-time")
+
+
+@pytest.mark.parametrize("protocol", ["temporal", "cold-user"])
+def test_an_impossible_time_cut_falls_back_to_a_random_validation_split(protocol):
+    train = _one_time(items_per_user=3)
+    split, report = validation_cut(train, protocol, seed=1)
+    assert report["protocol"] == "random" == split.protocol
+    assert report["fallback_reason"].startswith(f"{protocol}: all 90 interactions share one")
+    assert report["users"] == len(split.users) > 0
+    assert split.test_relevant.equals(random_split(train, seed=1).test_relevant)
+    data = prepare_fit(train, FeaturePipeline().fit(train), protocol, seed=1)
+    assert data.validation_report == report and data.split.protocol == "random"
+    _, info = fit_hybrid(data)
+    assert info["validation"] == report
+
+
+def test_a_validation_cut_that_works_reports_no_fallback(bundle):
+    split, report = validation_cut(bundle, "temporal")
+    assert report == {"protocol": "temporal", "fallback_reason": None, "users": len(split.users)}
+
+
+def test_no_validation_split_at_all_names_the_shape_of_the_data():
+    train = _one_time(items_per_user=1)  # every user has a single item
+    with pytest.raises(SplitError, match=r"no validation split of the training part .*"
+                       r"30 of 30 users have a single item.*temporal: all 30 interactions"
+                       r".*random: nothing to evaluate"):
+        validation_cut(train, "temporal")
+
+
+@pytest.mark.parametrize("n_validation_users", [4, 12])
+def test_trees_that_saw_no_positive_are_never_served(n_validation_users):
+    """Each validation user's positive is an item nobody had before the cut, and one candidate
+    per component never reaches it: the trees learn one label and score everything alike."""
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix((rng.random((40, 30)) < 0.2) * (np.arange(30) < 29), dtype=np.float32)
+    target = sp.csr_matrix((np.ones(n_validation_users), (np.arange(n_validation_users),
+                            np.full(n_validation_users, 29))), shape=X.shape, dtype=np.float32)
+    model = HybridRanker(n_candidates=1).fit(X, validation=(X, target))
+    assert not model.reranker_learned
+    checked = guard(model, target)
+    assert checked["served_by"] != "reranker" and model.served_by == checked["served_by"]
+    if n_validation_users < 10:  # too few to hold any out: nothing to compare
+        assert checked == {"users": 0, "ndcg@10": {}, "served_by": "pop_band"}
+
+
+def test_trees_that_learned_stay_eligible(bundle):
+    model, info = fit_hybrid(prepare_fit(bundle, FeaturePipeline().fit(bundle)))
+    assert model.reranker_learned
+    assert "reranker" in info["guard"]["ndcg@10"]
