@@ -335,8 +335,13 @@ class HybridRanker(Recommender):
     def _candidate_scores(self, rows: np.ndarray) -> np.ndarray:
         source = str(self.served_by_)
         if source == "reranker":
-            return with_interests(self._reranker.predict(rows), rows, self.interest_boost)
-        return rows[:, SIGNALS.index(source)].astype(np.float32)
+            score = self._reranker.predict(rows)
+        else:
+            # The component's own order as a score in (0, 1]: 1 / (1 + its rank), so that
+            # declared interests lift a course the same way whatever ranks the candidates
+            # (the rank column holds log1p(rank)).
+            score = np.exp(-rows[:, SIGNALS.index(f"{source}_rank")]).astype(np.float32)
+        return with_interests(score, rows, self.interest_boost)
 
     # -- scoring ------------------------------------------------------------------------------
     def _context(self, users: np.ndarray, user_band: Any = None, user_community: Any = None,

@@ -14,7 +14,6 @@ deviations instead of one draw.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import time
 from collections.abc import Callable
@@ -244,8 +243,6 @@ def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed
     mapping, full, val_inputs, val = data.mapping, data.full, data.validation, data.split
     test_eval = Evaluator(split, mapping, full, split_candidates(split, mapping, bundle.items))
     val_eval = Evaluator(val, mapping, val_inputs, split_candidates(val, mapping, bundle.items))
-    # The re-ranker learns (and the guard compares) over the validation candidates too.
-    data = dataclasses.replace(data, candidates=val_eval.candidates.indices)
     candidates = {"test": describe(test_eval.candidates, test_eval.relevant),
                   "validation": describe(val_eval.candidates, val_eval.relevant)}
     log(f"{protocol}: {len(split.users)} test users, {len(val.users)} validation users, "
@@ -274,7 +271,7 @@ def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed
     hybrid, info = fit_hybrid(data, hybrid_params, seed)
     fit_s = info["fit_s"]
     results["hybrid"] = {**test_eval.score(hybrid), "fit_s": fit_s, "params": hybrid_params,
-                         "guard": info["guard"]}
+                         "guard": info["guard"], "validation": info["validation"]}
     log(f"  {'hybrid':<20} nDCG@10 {results['hybrid']['ndcg@10']:.4f}  fit {fit_s:.1f}s  "
         f"ranked by {info['guard']['served_by']}")
     bands = pd.Series(test_eval.bands).value_counts()

@@ -19,12 +19,12 @@ from features.frames import DataBundle
 from features.ids import IdMapping
 from features.pipeline import FeaturePipeline, ModelInputs
 from models.hybrid import HybridRanker
+from recommender.evaluation.candidates import split_candidates
 from recommender.evaluation.metrics import evaluate, relevance_matrix
 from recommender.evaluation.protocols import Split, SplitError, random_split, validation_split
 
 __all__ = [
     "FitData",
-    "cold_candidates",
     "fit_hybrid",
     "guard",
     "holdout_metrics",
@@ -54,7 +54,9 @@ class FitData:
     target : csr_matrix (n_users, n_items)
         The validation cut's relevant pairs: what the re-ranker learns to put on top.
     candidates : ndarray of int64 or None
-        Item indices the validation lists rank over (the held-out items of a cold-item cut).
+        Item indices the validation lists rank over
+        (:func:`recommender.evaluation.candidates.split_candidates`: the courses available at a
+        time cut, the held-out items of a cold-item cut); None for the whole catalogue.
     features_s : float
         Seconds spent building the two inputs.
     validation_report : dict
@@ -75,13 +77,6 @@ class FitData:
     @property
     def mapping(self) -> IdMapping:
         return self.pipeline.id_mapping_
-
-
-def cold_candidates(split: Split, mapping: IdMapping) -> np.ndarray | None:
-    """The item indices a cold-item split ranks over (its held-out items); None otherwise."""
-    if split.protocol == "cold-item" and split.cold_items is not None:
-        return mapping.item_index(split.cold_items)
-    return None
 
 
 def prepare_fit(train: DataBundle, pipeline: FeaturePipeline, protocol: str = "temporal",
@@ -109,7 +104,10 @@ def prepare_fit(train: DataBundle, pipeline: FeaturePipeline, protocol: str = "t
     full = pipeline.transform(train)
     validation = pipeline.transform(split.train)
     target = relevance_matrix(split.test_relevant, mapping.user_ids_, mapping.item_ids_)
-    return FitData(pipeline, full, validation, split, target, cold_candidates(split, mapping),
+    # The re-ranker learns (and the guard compares) over what the lists will be drawn from:
+    # what was available at the validation cut, and a cold-item cut's held-out items.
+    candidates = split_candidates(split, mapping, train.items).indices
+    return FitData(pipeline, full, validation, split, target, candidates,
                    time.perf_counter() - t0, report)
 
 

