@@ -6,8 +6,8 @@ Where the items table dates its items (``end_date``), the candidates of a time-c
 Random and cold-item have no cut in time (their test pairs come from the whole period, each at
 its own moment), so they rank the full catalogue: judging availability at the end of the data
 would rule out most of their test positives, and at each pair's own time it would hand every
-model the answer. Cold-item keeps only the held-out items. Relevance is not touched: a test positive outside the candidates simply cannot
-be a hit, and :func:`describe` counts them.
+model the answer. Cold-item keeps only the held-out items. Relevance is not touched: a test
+positive outside the candidates simply cannot be a hit, and :func:`describe` counts them.
 """
 
 from __future__ import annotations
