@@ -105,9 +105,11 @@ def import_(
     from recommender.data.ingest import UnusableInput, import_folder
     from recommender.data.store import open_store
 
-    store = open_store(_settings(database_url=db).database_url)
+    settings = _settings(database_url=db)
+    store = open_store(settings.database_url)
     try:
-        result = import_folder(folder, store, report_path=report, progress=True)
+        result = import_folder(folder, store, report_path=report, progress=True,
+                               timezone=settings.timezone)
     except UnusableInput as exc:
         _fail(str(exc), 2)
     finally:
@@ -138,7 +140,7 @@ def _load_bundle(data: Path | None, db: str | None):
 
     try:
         if data is not None:
-            return load_dataset(data)
+            return load_dataset(data, timezone=_settings().timezone)
         from recommender.data.store import open_store
 
         store = open_store(_settings(database_url=db).database_url)
@@ -333,7 +335,8 @@ def demo(
     store = open_store(settings.database_url)
     typer.secho(f"2/4 importing into {store!r}", bold=True)
     try:
-        report = import_folder(out, store, report_path=out / "import_report.json", progress=True)
+        report = import_folder(out, store, report_path=out / "import_report.json", progress=True,
+                               timezone=settings.timezone)
     finally:
         store.dispose()
     typer.echo(report.summary_text())
@@ -357,7 +360,7 @@ def _print_requests(district: Path, settings: Settings, base: str) -> None:
     from recommender.data.datasets import load_district
 
     platform_key = next(k for k, role in settings.key_roles().items() if role == "platform")
-    bundle = load_district(district)
+    bundle = load_district(district, timezone=settings.timezone)
     resident = str(bundle.interactions["user_id"].iloc[-1])
     course = str(bundle.items["item_id"].iloc[0])
     hdr = f"-H 'X-API-Key: {platform_key}'"

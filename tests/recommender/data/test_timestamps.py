@@ -133,3 +133,24 @@ def test_every_path_takes_the_configured_zone(store, tmp_path):
                                     "event": "view", "occurred_at": when},
                                    dt.datetime(2025, 3, 2), timezone="UTC")
         assert row["occurred_at"] == expected[eid]
+
+
+def test_the_cli_converts_with_the_configured_time_zone(tmp_path, monkeypatch):
+    """``RECOMMENDER_TIMEZONE`` reaches the importer and the loaders, not only the service."""
+    from typer.testing import CliRunner
+
+    from recommender.cli import app
+    from recommender.data.store import open_store
+    from tests.recommender.data.tiny_district import write_tiny_district
+
+    folder = write_tiny_district(tmp_path / "d", "E1,R1,K1,enroll,,2025-03-01T09:00:00+08:00\n")
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("RECOMMENDER_TIMEZONE", "UTC")
+    result = CliRunner().invoke(app, ["import", str(folder), "--db", db])
+    assert result.exit_code == 0, result.output
+    store = open_store(db, create=False)
+    try:
+        stored = store.read("participations")["occurred_at"].tolist()
+    finally:
+        store.dispose()
+    assert [pd.Timestamp(t) for t in stored] == [pd.Timestamp("2025-03-01 01:00")]
