@@ -50,7 +50,7 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
     """
     bundle = with_categorical_ids(bundle)
     pipeline = FeaturePipeline().fit(bundle)
-    data = prepare_fit(bundle, pipeline, "temporal", warm_only=False)
+    data = prepare_fit(bundle, pipeline, "temporal", seed=seed, warm_only=False)
     model, timings = fit_hybrid(data, params, seed)
     mapping, inputs = pipeline.id_mapping_, data.full
     writer = artifacts.ArtifactWriter.create(Path(artifacts_dir))
