@@ -20,7 +20,7 @@ from features.ids import IdMapping
 from features.pipeline import FeaturePipeline, ModelInputs
 from models.hybrid import HybridRanker
 from recommender.evaluation.candidates import split_candidates
-from recommender.evaluation.metrics import evaluate, relevance_matrix
+from recommender.evaluation.metrics import evaluate, ndcg_at_k, relevance_matrix
 from recommender.evaluation.protocols import Split, SplitError, random_split, validation_split
 
 __all__ = [
@@ -189,20 +189,24 @@ def fit_hybrid(data: FitData, params: dict | None = None,
 
 
 def guard(model: HybridRanker, target: sp.csr_matrix) -> dict:
-    """Serve the trees only if no single component beat them on the held-out validation users.
+    """Serve the trees only if they clearly beat every single component on held-out users.
 
     Every held-out user's list from the trees (which never saw that user) is scored against
-    each component's own list from the same cut; if a component's nDCG@10 is higher, the model
-    ranks its candidates by that component (:meth:`HybridRanker.serve_with`) and a warning
-    says so. Ties go to the trees. With no held-out users there is nothing to compare and the
-    trees stay. Trees that never saw a positive candidate score every candidate the same, so
-    they are never served: the best component is, or popularity within the band
-    (``pop_band``) when there is nothing to compare.
+    each component's own list from the same cut. The trees are served when their nDCG@10 beats
+    the best component's by more than one standard error of the per-user difference (the
+    one-standard-error rule: the simpler ranking wins unless the held-out users show that the
+    stacked one is better); otherwise the model ranks its candidates by that component
+    (:meth:`HybridRanker.serve_with`) and a warning says so. With no held-out users there is
+    nothing to compare and the trees stay. Trees that never saw a positive candidate score
+    every candidate the same, so they are never served: the best component is, or popularity
+    within the band (``pop_band``) when there is nothing to compare.
 
     Returns
     -------
     dict
-        ``{"users": n, "ndcg@10": {source: value}, "served_by": source}``.
+        ``{"users": n, "ndcg@10": {source: value}, "served_by": source}``, plus ``"margin"``
+        (the trees' mean per-user gain over the best component) and ``"standard_error"`` (its
+        standard error) when there were held-out users.
     """
     users = np.asarray(model.holdout_users_, dtype=np.int64)
     learned = model.reranker_learned
@@ -213,19 +217,23 @@ def guard(model: HybridRanker, target: sp.csr_matrix) -> dict:
         model.serve_with("reranker" if learned else "pop_band")
         return {"users": 0, "ndcg@10": {}, "served_by": model.served_by}
     relevant = target[users]
-    n_items = target.shape[1]
-    ndcg = {"reranker": float(evaluate(model.holdout_recs_, relevant, n_items)["ndcg@10"])}
+    per_user = {"reranker": np.nan_to_num(ndcg_at_k(model.holdout_recs_, relevant))}
     for name, recs in zip(model.holdout_sources_, model.holdout_component_recs_):
-        ndcg[str(name)] = float(evaluate(recs, relevant, n_items)["ndcg@10"])
-    contenders = [source for source in ndcg if learned or source != "reranker"]
-    best = max(contenders, key=lambda source: (ndcg[source], source == "reranker",
-                                               source == "pop_band"))
-    model.serve_with(best)
-    if best != "reranker":
-        log.warning("the re-ranker lost to the %s component on %d held-out validation users "
-                    "(nDCG@10 %.4f vs %.4f): the model ranks by %s alone", best, users.size,
-                    ndcg["reranker"], ndcg[best], best)
-    return {"users": int(users.size), "ndcg@10": ndcg, "served_by": best}
+        per_user[str(name)] = np.nan_to_num(ndcg_at_k(recs, relevant))
+    ndcg = {source: float(values.mean()) for source, values in per_user.items()}
+    # the best component; on a tie, popularity within the band (the simplest)
+    best = max((s for s in ndcg if s != "reranker"), key=lambda s: (ndcg[s], s == "pop_band"))
+    gain = per_user["reranker"] - per_user[best]
+    error = float(gain.std(ddof=1) / np.sqrt(gain.size)) if gain.size > 1 else 0.0
+    served = "reranker" if learned and gain.mean() > error else best
+    model.serve_with(served)
+    if served != "reranker":
+        log.warning("the re-ranker did not beat the %s component on %d held-out validation "
+                    "users by more than one standard error (nDCG@10 %.4f vs %.4f, standard "
+                    "error of the difference %.4f): the model ranks by %s alone", best,
+                    users.size, ndcg["reranker"], ndcg[best], error, best)
+    return {"users": int(users.size), "ndcg@10": ndcg, "served_by": served,
+            "margin": float(gain.mean()), "standard_error": error}
 
 
 def holdout_metrics(model: HybridRanker, target: sp.csr_matrix) -> dict:
