@@ -141,8 +141,8 @@ def check_community(scope: Scope, community_id: str) -> None:
     if scope.communities is None:
         return
     if community_id == "all":
-        raise Forbidden("path.community_id", "a key limited to communities "
-                        f"{', '.join(sorted(scope.communities))} may not act district-wide")
+        raise Forbidden("path.community_id", "community 'all' (district-wide) is refused to a "
+                        f"key limited to {', '.join(sorted(scope.communities))}")
     if community_id not in scope.communities:
         raise Forbidden("path.community_id", f"community {community_id!r} is outside this "
                         f"key's communities ({', '.join(sorted(scope.communities))})")
