@@ -15,6 +15,8 @@ one as ``down_revision``; ``script.py.mako`` is the template); keep
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -50,9 +52,10 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Bring the database to ``revision``: stamp a pre-migration store, then upgrade.
 
     Safe to call repeatedly (at head it changes nothing) and from several processes at once on
-    PostgreSQL (an advisory lock serialises them).
+    PostgreSQL (an advisory lock serialises them) and on an SQLite file (a lock on a file
+    beside it does: SQLite's DDL does not run in one transaction here).
     """
-    with engine.begin() as conn:
+    with _sqlite_file_lock(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
         cfg = config(conn)
@@ -60,6 +63,23 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
         if not versioned and sa.inspect(conn).has_table(BASELINE_TABLES[0]):
             command.stamp(cfg, BASELINE)
         command.upgrade(cfg, revision)
+
+
+@contextmanager
+def _sqlite_file_lock(engine: sa.Engine) -> Iterator[None]:
+    """Hold an exclusive lock on ``<database>.migrate-lock`` while an SQLite file migrates."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    import fcntl  # POSIX only, like the rest of the deployment
+
+    with open(f"{database}.migrate-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def downgrade(engine: sa.Engine, revision: str) -> None:

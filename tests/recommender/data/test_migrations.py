@@ -98,3 +98,17 @@ def test_upgrade_is_idempotent_at_any_revision(store_url, revision):
     migrations.upgrade(store.engine, revision)
     assert store.schema_revision() == (HEAD if revision == "head" else "0001")
     store.dispose()
+
+
+def test_concurrent_start_ups_migrate_once(store_url):
+    # several workers opening the same new database at once (threads stand in for processes)
+    from concurrent.futures import ThreadPoolExecutor
+
+    def start(_):
+        store = open_store(store_url)
+        revision = store.schema_revision()
+        store.dispose()
+        return revision
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(start, range(4))) == [HEAD] * 4
