@@ -10,6 +10,7 @@ dependency in the thread pool, one thread hop (~0.1 ms) per dependency per reque
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -17,7 +18,7 @@ from fastapi.security import APIKeyHeader
 
 from api.metrics import Metrics
 from recommender.serving import RecommendationService, ServiceError
-from recommender.settings import Settings
+from recommender.settings import KeyGrant, Settings
 
 api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False,
@@ -92,9 +93,66 @@ def require(*roles: str):
     return check
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Who is calling and which communities they may act on.
+
+    ``communities`` is None when the key covers every community (admins, unscoped coordinator
+    keys, insecure development). ``who`` names the caller in records: role and key fingerprint,
+    never the key.
+    """
+
+    role: str
+    communities: frozenset[str] | None
+    who: str
+
+
+def _grants(request: Request) -> dict[str, KeyGrant]:
+    """The configured keys' grants, parsed once per app (the settings were checked at start)."""
+    state = request.app.state
+    if getattr(state, "key_grants", None) is None:
+        state.key_grants = state.settings.key_grants()
+    return state.key_grants
+
+
+def require_scope(*roles: str):
+    """A dependency that admits ``roles`` (as :func:`require`) and gives the caller's
+    :class:`Scope`."""
+    check_role = require(*roles)
+
+    async def scope(request: Request,
+                    key: Annotated[str | None, Security(api_key_header)] = None) -> Scope:
+        role = await check_role(request, key)
+        if role == "insecure-dev":
+            return Scope(role, None, role)
+        grant = next(g for known, g in _grants(request).items()
+                     if hmac.compare_digest(known.encode(), (key or "").encode()))
+        return Scope(role, grant.communities, f"{role}:{grant.fingerprint}")
+
+    return scope
+
+
+def check_community(scope: Scope, community_id: str) -> None:
+    """Refuse (403) a community outside the caller's scope.
+
+    ``"all"`` (district-wide) is allowed only to keys without a scope (admins, unscoped
+    coordinators). The message names the community, never the key.
+    """
+    if scope.communities is None:
+        return
+    if community_id == "all":
+        raise Forbidden("path.community_id", "community 'all' (district-wide) is refused to a "
+                        f"key limited to {', '.join(sorted(scope.communities))}")
+    if community_id not in scope.communities:
+        raise Forbidden("path.community_id", f"community {community_id!r} is outside this "
+                        f"key's communities ({', '.join(sorted(scope.communities))})")
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[RecommendationService, Depends(get_service)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 PlatformRole = Annotated[str, Depends(require("platform"))]
 AdminRole = Annotated[str, Depends(require("admin"))]
 ReaderRole = Annotated[str, Depends(require("platform", "coordinator", "admin"))]
+# A coordinator or admin, with the communities their key covers (see check_community).
+CoordinatorScope = Annotated[Scope, Depends(require_scope("coordinator", "admin"))]

@@ -171,3 +171,38 @@ class Readiness(BaseModel):
     status: str
     model_version: str | None
     checks: dict[str, str]
+
+
+# -- coordinators' decisions ------------------------------------------------------------------
+
+
+class DecisionIn(BaseModel):
+    """A coordinator's decision about a course for the cohort in the path."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    course_id: Id
+    action: Literal["approve", "reject", "pin"] = Field(
+        description="reject: no longer recommended to the cohort; pin: first in its residents' "
+                    "lists when the rules allow it (never past band, seats, dates or what they "
+                    "took); approve: recorded only, no effect on ranking.")
+    note: str | None = Field(None, max_length=2000, description="Why.")
+
+
+class Decision(BaseModel):
+    decision_id: int
+    community_id: str = Field(description="A community id, or `all`.")
+    band: str = Field(description="An age band, or `all`.")
+    course_id: str
+    action: str
+    note: str | None
+    decided_by: str = Field(description="Role and key fingerprint (never the key).")
+    decided_at: str = Field(description="UTC, ISO 8601.")
+    undone_at: str | None
+    undone_by: str | None
+
+
+class CohortDecisions(BaseModel):
+    community_id: str
+    band: str
+    decisions: list[Decision]

@@ -8,8 +8,11 @@ starts (uvicorn workers build their own :class:`Settings` from the same variable
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import zoneinfo
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -18,6 +21,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from recommender.domain import DISTRICT_TIMEZONE
 
 ROLES = ("platform", "coordinator", "admin")
+# Only a coordinator key may be limited to communities (``coordinator@C01+C02:KEY``).
+SCOPED_ROLES = ("coordinator",)
+# A community id in a key's scope: the API's id characters, less ``:`` (it ends the role part)
+# and ``+`` (it separates the communities).
+_SCOPE_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 # The variable prometheus_client itself reads (in every worker, when it is first imported).
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -35,6 +43,9 @@ class Settings(BaseSettings):
     api_keys : SecretStr
         ``RECOMMENDER_API_KEYS``: ``role:key`` pairs separated by commas, e.g.
         ``platform:abc,coordinator:def,admin:ghi``; a secret, so it never shows in reprs or logs.
+        A coordinator key may be limited to some communities, ``+``-separated after ``@``:
+        ``coordinator@C01+C02:def`` may decide only for C01 and C02 (and not district-wide);
+        a plain ``coordinator:def`` covers every community.
     insecure_dev : bool
         ``RECOMMENDER_INSECURE_DEV``: allow requests without a key when no key is configured;
         only ``recommender serve --insecure-dev`` sets it.
@@ -49,7 +60,10 @@ class Settings(BaseSettings):
         the server starts. ``recommender serve --workers N`` (N > 1) sets up a fresh one.
     """
 
-    model_config = SettingsConfigDict(env_prefix="RECOMMENDER_", extra="ignore")
+    # hide_input_in_errors: a ValidationError would otherwise print RECOMMENDER_API_KEYS whole
+    # (every key) after the one-line reason, e.g. when a uvicorn worker builds its settings.
+    model_config = SettingsConfigDict(env_prefix="RECOMMENDER_", extra="ignore",
+                                      hide_input_in_errors=True)
 
     database_url: str | None = None
     artifacts_dir: Path = Path("artifacts")
@@ -84,6 +98,10 @@ class Settings(BaseSettings):
         """``{key: role}`` for every configured key."""
         return parse_api_keys(self.api_keys.get_secret_value())
 
+    def key_grants(self) -> dict[str, KeyGrant]:
+        """``{key: KeyGrant}`` (role and communities) for every configured key."""
+        return parse_api_grants(self.api_keys.get_secret_value())
+
     def variables(self) -> dict[str, str | None]:
         """These settings as environment variables (None: the variable is unset)."""
         def text(value) -> str | None:
@@ -112,16 +130,41 @@ class Settings(BaseSettings):
                 os.environ[name] = value
 
 
+@dataclass(frozen=True)
+class KeyGrant:
+    """What one configured key may do: its role, and the communities it is limited to.
+
+    ``communities`` is None for a key that covers every community (every key but a scoped
+    coordinator key). ``fingerprint`` names the key in records (who decided) without being it.
+    """
+
+    role: str
+    communities: frozenset[str] | None = None
+    fingerprint: str = ""
+
+
+def key_fingerprint(key: str) -> str:
+    """A short, non-secret name of a key: the first 8 hex digits of its SHA-256."""
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
 def parse_api_keys(text: str) -> dict[str, str]:
-    """Parse ``role:key,role:key`` into ``{key: role}``.
+    """Parse ``role:key,role@C01+C02:key`` into ``{key: role}`` (see :func:`parse_api_grants`)."""
+    return {key: grant.role for key, grant in parse_api_grants(text).items()}
+
+
+def parse_api_grants(text: str) -> dict[str, KeyGrant]:
+    """Parse ``role:key,coordinator@C01+C02:key`` into ``{key: KeyGrant}``.
+
+    ``@`` after a coordinator role limits the key to the ``+``-separated community ids.
 
     Raises
     ------
     ValueError
-        Naming the position and the problem (an unknown role, an empty key, a key used twice),
-        never the key itself.
+        One line naming the position and the problem (an unknown role, an empty key, a key used
+        twice, a scope on another role, a bad community id), never the key itself.
     """
-    keys: dict[str, str] = {}
+    keys: dict[str, KeyGrant] = {}
     for n, pair in enumerate((p.strip() for p in text.split(",")), 1):
         if not pair:
             continue
@@ -129,10 +172,25 @@ def parse_api_keys(text: str) -> dict[str, str]:
         role, key = role.strip(), key.strip()
         if not sep or not key:
             raise ValueError(f"RECOMMENDER_API_KEYS pair {n}: expected role:key")
+        role, at, scope = role.partition("@")
         if role not in ROLES:
             raise ValueError(f"RECOMMENDER_API_KEYS pair {n}: unknown role {role!r} "
                              f"(one of {', '.join(ROLES)})")
+        communities = _scope(n, role, scope) if at else None
         if key in keys:
             raise ValueError(f"RECOMMENDER_API_KEYS pair {n}: key already used for another role")
-        keys[key] = role
+        keys[key] = KeyGrant(role, communities, key_fingerprint(key))
     return keys
+
+
+def _scope(n: int, role: str, scope: str) -> frozenset[str]:
+    """The communities after ``@`` in pair ``n`` (its role part only: the key never shows)."""
+    if role not in SCOPED_ROLES:
+        raise ValueError(f"RECOMMENDER_API_KEYS pair {n}: role {role!r} takes no community "
+                         f"scope (only {', '.join(SCOPED_ROLES)})")
+    ids = [c.strip() for c in scope.split("+")]
+    bad = [c for c in ids if not _SCOPE_ID.match(c) or c == "all"]
+    if bad:
+        raise ValueError(f"RECOMMENDER_API_KEYS pair {n}: bad community id {bad[0]!r} in the "
+                         f"scope (expected {role}@C01+C02:key)")
+    return frozenset(ids)

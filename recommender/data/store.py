@@ -8,12 +8,18 @@ whose key already exists, which is what makes re-imports and re-sent events idem
 
 Every SQL statement of the code base lives here: the serving layer asks the store named questions
 (:meth:`Store.commitments`, :meth:`Store.resident`, :meth:`Store.enrolment_counts`,
-:meth:`Store.ping`) and never builds a statement itself. The URL comes from the caller
+:meth:`Store.decisions`, :meth:`Store.ping`) and never builds a statement itself.
+
+The schema arrives through Alembic migrations kept in :mod:`recommender.data.migrations`
+(:meth:`Store.create_schema` runs them; a store created before migrations is stamped at the
+baseline and upgraded in place). :func:`build_metadata` describes the same tables for queries
+and is checked against the migrations by the tests. The URL comes from the caller
 (:class:`recommender.settings.Settings` for the command line and the API).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +28,16 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from recommender.domain import TABLE_ORDER, TABLES, TableSpec
+from recommender.data import migrations
+from recommender.domain import BAND_NAMES, TABLE_ORDER, TABLES, TableSpec
 
 DEFAULT_DATABASE_URL = "sqlite:///var/recommender.db"
 # Events that commit a resident to a course: enrolled (until cancelled), attended, completed.
 COMMIT_EVENTS = ("enroll", "attend", "complete", "cancel")
+# What a coordinator may decide about a course for a cohort; ``ALL`` is the cohort wildcard
+# (every community, or every band).
+DECISION_ACTIONS = ("approve", "reject", "pin")
+ALL = "all"
 # What a caller catches when the database is down or refuses a statement (the backend's
 # exception hierarchy, named here so no caller imports SQLAlchemy for it).
 StoreError = sa.exc.SQLAlchemyError
@@ -61,7 +72,28 @@ def build_metadata() -> sa.MetaData:
         for col in spec.columns:
             if col.references:
                 sa.Index(f"ix_{name}_{col.name}", table.c[col.name])
+    _decisions_table(metadata)
     return metadata
+
+
+def _decisions_table(metadata: sa.MetaData) -> sa.Table:
+    """The coordinators' decisions (migration ``0002``): one row per decision, kept when undone."""
+    table = sa.Table(
+        "decisions", metadata,
+        sa.Column("decision_id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("community_id", sa.String(64), nullable=False),
+        sa.Column("band", sa.String(32), nullable=False),
+        sa.Column("course_id", sa.String(64), sa.ForeignKey("courses.course_id"),
+                  nullable=False),
+        sa.Column("action", sa.String(16), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("decided_by", sa.String(128), nullable=False),
+        sa.Column("decided_at", sa.DateTime(), nullable=False),
+        sa.Column("undone_at", sa.DateTime(), nullable=True),
+        sa.Column("undone_by", sa.String(128), nullable=True),
+    )
+    sa.Index("ix_decisions_cohort", table.c.community_id, table.c.band)
+    return table
 
 
 METADATA = build_metadata()
@@ -157,12 +189,23 @@ class Store:
 
     # -- schema -------------------------------------------------------------------------
     def create_schema(self) -> None:
-        """Create every table that does not exist yet (safe to call repeatedly)."""
-        METADATA.create_all(self.engine)
+        """Bring the schema to the newest migration (safe to call repeatedly).
+
+        A fresh database gets every table; one made before migrations existed (the four district
+        tables, no ``alembic_version``) is stamped at the baseline and upgraded in place, its
+        rows kept. See :mod:`recommender.data.migrations`.
+        """
+        migrations.upgrade(self.engine)
+
+    def schema_revision(self) -> str | None:
+        """The migration the database is at (None: no schema made by migrations)."""
+        return migrations.current_revision(self.engine)
 
     def drop_schema(self) -> None:
-        """Drop every table of the engine (tests and ``--reset`` only)."""
+        """Drop every table of the engine and the migration record (tests and ``--reset``)."""
         METADATA.drop_all(self.engine)
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
 
     # -- writes -------------------------------------------------------------------------
     def insert(self, table: str, frame: pd.DataFrame) -> InsertResult:
@@ -254,6 +297,89 @@ class Store:
             net[course] = net.get(course, 0) + (int(n) if event == "enroll" else -int(n))
         return net
 
+    # -- coordinators' decisions -------------------------------------------------------
+    def add_decision(self, *, community_id: str, band: str, course_id: str, action: str,
+                     decided_by: str, note: str | None = None,
+                     at: dt.datetime | None = None) -> int:
+        """Record a coordinator's decision about a course for a cohort; return its id.
+
+        Parameters
+        ----------
+        community_id, band : str
+            The cohort; :data:`ALL` for every community or every band.
+        course_id : str
+            A stored course (the foreign key is enforced).
+        action : str
+            One of :data:`DECISION_ACTIONS`.
+        decided_by : str
+            Who decided: a role and a non-secret key fingerprint, never the key.
+        note : str, optional
+            Why.
+        at : datetime, optional
+            When (naive UTC); default now.
+
+        Raises
+        ------
+        ValueError
+            Naming the field and value when ``action`` or ``band`` is not one of its choices.
+        """
+        if action not in DECISION_ACTIONS:
+            raise ValueError(f"action: {action!r} is not one of {', '.join(DECISION_ACTIONS)}")
+        if band != ALL and band not in BAND_NAMES:
+            raise ValueError(f"band: {band!r} is not {ALL!r} or one of {', '.join(BAND_NAMES)}")
+        row = {"community_id": community_id, "band": band, "course_id": course_id,
+               "action": action, "note": note, "decided_by": decided_by,
+               "decided_at": at or _utc_now()}
+        with self.engine.begin() as conn:
+            result = conn.execute(sa.insert(self.tables["decisions"]).values(**row))
+            return int(result.inserted_primary_key[0])
+
+    def undo_decision(self, decision_id: int, by: str, at: dt.datetime | None = None) -> bool:
+        """Undo a decision, keeping its row; False when it was already undone.
+
+        Raises
+        ------
+        KeyError
+            When no decision has this id.
+        """
+        t = self.tables["decisions"]
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                sa.update(t).where(t.c.decision_id == decision_id, t.c.undone_at.is_(None))
+                .values(undone_at=at or _utc_now(), undone_by=by)).rowcount
+            if changed:
+                return True
+            if conn.execute(sa.select(t.c.decision_id)
+                            .where(t.c.decision_id == decision_id)).first() is None:
+                raise KeyError(f"decision_id: no decision {decision_id}")
+            return False
+
+    def decision(self, decision_id: int) -> dict | None:
+        """One decision as a dict (see :meth:`decisions`), or None when there is none."""
+        t = self.tables["decisions"]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.decision_id == decision_id)).mappings()
+            found = row.first()
+        return dict(found) if found else None
+
+    def decisions(self, community_id: str | None = None, band: str | None = None,
+                  active_only: bool = True) -> list[dict]:
+        """Decisions as dicts (every column of ``decisions``), oldest first.
+
+        ``community_id`` and ``band`` match the stored cohort exactly (``"all"`` matches only
+        district-wide decisions; None: any); ``active_only`` leaves out undone ones.
+        """
+        t = self.tables["decisions"]
+        stmt = sa.select(t).order_by(t.c.decision_id)
+        if community_id is not None:
+            stmt = stmt.where(t.c.community_id == community_id)
+        if band is not None:
+            stmt = stmt.where(t.c.band == band)
+        if active_only:
+            stmt = stmt.where(t.c.undone_at.is_(None))
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(stmt).mappings()]
+
     def ping(self) -> None:
         """Run a trivial query; raises :data:`StoreError` when the database does not answer."""
         with self.engine.connect() as conn:
@@ -265,6 +391,11 @@ class Store:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.engine.url.render_as_string(hide_password=True)!r})"
+
+
+def _utc_now() -> dt.datetime:
+    """Now in UTC, naive (how decision times are stored on both backends)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _typed(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:

@@ -22,6 +22,10 @@ model load, then kept current by the events this process ingests). A resident's 
 (:meth:`Store.commitments <recommender.data.store.Store.commitments>`, by the indexed
 ``resident_id``), so the store stays the one source of truth and several workers agree on them.
 This module runs no SQL of its own.
+
+Coordinators' decisions (:mod:`recommender.serving.decisions`) steer the lists at once, without
+retraining: a course rejected for a resident's cohort (community x band) is left out, and a
+pinned one goes first when the rules allow it anyway (:meth:`RecommendationService._ranked`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from recommender.domain import CATEGORIES, DISTRICT_TIMEZONE, AgeBands
+from recommender.serving.decisions import NO_EFFECTS, PIN_REASON, DecisionBook, Effects
 from recommender.serving.errors import InvalidInput, NotFound, NotReady, ServiceError
 from recommender.serving.holder import Catalogue, ModelHolder, Snapshot
 from recommender.serving.intake import IngestReport, ingest, validate_event
@@ -78,16 +83,19 @@ class RecommendationService:
         like the imported data.
     bands : AgeBands, optional
         Age-band edges for residents the model has not seen.
+    decisions_ttl : float
+        Seconds the active coordinators' decisions are reused before the store is read again.
     """
 
     def __init__(self, store: Store, holder: ModelHolder,
                  today: Callable[[], dt.date] | None = None, timezone: str = DISTRICT_TIMEZONE,
-                 bands: AgeBands | None = None) -> None:
+                 bands: AgeBands | None = None, decisions_ttl: float = 1.0) -> None:
         self.store = store
         self.holder = holder
         self.today = today or dt.date.today
         self.timezone = timezone
         self.bands = bands or AgeBands()
+        self.decisions = DecisionBook(store, ttl=decisions_ttl)
 
     # -- lookups -----------------------------------------------------------------------
     def taken(self, resident_id: str) -> set[str]:
@@ -146,6 +154,31 @@ class RecommendationService:
                         "reasons": list(rec.reasons) if explain else []})
         return out
 
+    def _ranked(self, snap: Snapshot, ctx: UserContext, mask: np.ndarray, k: int,
+                effects: Effects, *, capped: bool, explain: bool) -> list:
+        """Top ``k`` of ``mask`` after the cohort's decisions: rejected courses left out, pinned
+        ones first (in the engine's order, with :data:`PIN_REASON`) when ``mask`` allows them,
+        then the diversified rest."""
+        if not effects:
+            return diversify(snap, ctx, mask, k, capped=capped, explain=explain)
+        cat = snap.catalogue
+        mask = mask.copy()
+        mask[cat.positions(effects.rejected)] = False
+        pins = np.zeros_like(mask)
+        pins[cat.positions(effects.pinned)] = True
+        pins &= mask  # a pin reorders what is allowed; it never adds a course
+        head: list = []
+        if pins.any():
+            n = min(k, int(pins.sum()))
+            head = snap.engine.recommend(ctx, n=n, allowed=pins, explain=explain)
+            for rec in head:
+                rec.reasons = [PIN_REASON, *rec.reasons]
+            mask &= ~pins
+        rest = k - len(head)
+        if rest <= 0 or not mask.any():
+            return head
+        return head + diversify(snap, ctx, mask, rest, capped=capped, explain=explain)
+
     # -- recommendations ---------------------------------------------------------------
     def for_resident(self, resident_id: str, k: int = 10, category: str | None = None,
                      explain: bool = True, facts: ResidentFacts | None = None) -> dict:
@@ -159,7 +192,9 @@ class RecommendationService:
         children = [b for r, b in self._members(snap, ctx.household_id) if r != resident_id]
         mask = allowed_mask(snap, self.today(), band=ctx.age_band, child_bands=children,
                             taken=facts.taken, category=category)
-        recs = diversify(snap, ctx, mask, k, capped=category is None, explain=explain)
+        effects = self.decisions.effects(ctx.community_id, ctx.age_band)
+        recs = self._ranked(snap, ctx, mask, k, effects, capped=category is None,
+                            explain=explain)
         return {"resident_id": resident_id, "known": bool(ctx.known),
                 "cold_start": not ctx.known, "age_band": ctx.age_band,
                 "model_version": snap.engine.version, "k": k, "category": category,
@@ -186,7 +221,11 @@ class RecommendationService:
         ctx = UserContext(user_id=None, age_band=band, community_id=community_id,
                           interests=tuple(dict.fromkeys(interests)), known=False)
         mask = allowed_mask(snap, today, band=band, category=category)
-        recs = diversify(snap, ctx, mask, k, capped=category is None, explain=explain)
+        # Decisions are about a community's residents: a profile without one has none.
+        effects = (self.decisions.effects(community_id, band) if community_id is not None
+                   else NO_EFFECTS)
+        recs = self._ranked(snap, ctx, mask, k, effects, capped=category is None,
+                            explain=explain)
         return {"cold_start": True, "age_band": band, "model_version": snap.engine.version,
                 "k": k, "category": category, "items": self._items(snap, recs, explain)}
 
@@ -208,30 +247,47 @@ class RecommendationService:
         members = self._members(snap, household_id)
         if not members:
             raise NotFound("household_id", f"unknown household {household_id!r}")
-        fits, roles = self._member_fits(snap, members, taken or {})
+        effects = self._member_effects(snap, household_id, members)
+        fits, roles = self._member_fits(snap, members, taken or {},
+                                        [e.rejected for e in effects])
         count = np.sum(fits, axis=0)
         # Enough seats left for every member the course is for.
         together = allowed_mask(snap, self.today()) & (count >= 2) & (snap.seats_left >= count)
         fused = self._fused_ranking(snap, members, fits, together)
-        order = [p for p in np.argsort(-fused, kind="stable") if together[p]][:k]
-        items = [_household_course(snap, pos, rank, float(fused[pos]), members, fits, roles)
+        # A course pinned for a member's cohort goes first, when the household may take it.
+        pinned = np.zeros(len(snap.catalogue.ids), bool)
+        pinned[snap.catalogue.positions({c for e in effects for c in e.pinned})] = True
+        ranked = np.lexsort((-fused, ~pinned))
+        order = [p for p in ranked if together[p]][:k]
+        items = [_household_course(snap, pos, rank, float(fused[pos]), members, fits, roles,
+                                   pinned=bool(pinned[pos]))
                  for rank, pos in enumerate(order, 1)]
         return {"household_id": household_id, "model_version": snap.engine.version,
                 "members": [{"resident_id": r, "age_band": b} for r, b in members],
                 "items": items}
 
+    def _member_effects(self, snap: Snapshot, household_id: str,
+                        members: list[tuple[str, str | None]]) -> list[Effects]:
+        """Each member's decisions' effects, by their community and band."""
+        pos = snap.households[household_id]
+        communities = snap.engine.user_column("community_id", pos)
+        return [self.decisions.effects(community, band)
+                for community, (_, band) in zip(communities, members)]
+
     def _member_fits(self, snap: Snapshot, members: list[tuple[str, str | None]],
-                     taken: Mapping[str, Iterable[str]]) -> tuple[list, list]:
-        """Per member: the catalogue mask of courses they are for (and have not taken), and
-        their role in each course (``participant`` or ``carer``)."""
+                     taken: Mapping[str, Iterable[str]],
+                     rejected: list[frozenset[str]]) -> tuple[list, list]:
+        """Per member: the catalogue mask of courses they are for (and have not taken, nor had
+        rejected for their cohort), and their role in each (``participant`` or ``carer``)."""
         today = self.today()
         children = {b for _, b in members if b in CHILD_BANDS}
         fits, roles = [], []
-        for resident_id, band in members:
+        for (resident_id, band), refused in zip(members, rejected):
             direct, carer = household_fit(snap, today, band, children)
             fit = direct | carer
             done = taken[resident_id] if resident_id in taken else self.taken(resident_id)
             fit[snap.catalogue.positions(done)] = False
+            fit[snap.catalogue.positions(refused)] = False
             fits.append(fit)
             roles.append(np.where(direct, "participant", "carer"))
         return fits, roles
@@ -294,14 +350,17 @@ class RecommendationService:
 
 def _household_course(snap: Snapshot, pos: int, rank: int, score: float,
                       members: list[tuple[str, str | None]], fits: list[np.ndarray],
-                      roles: list[np.ndarray]) -> dict:
-    """One course of a household list: who it is for, as what, and why."""
+                      roles: list[np.ndarray], pinned: bool = False) -> dict:
+    """One course of a household list: who it is for, as what, and why (a pinned course first
+    says so)."""
     who = [{"resident_id": r, "age_band": b, "role": str(role[pos])}
            for (r, b), fit, role in zip(members, fits, roles) if fit[pos]]
     reasons = [f"for {len(who)} members of the household ("
                + ", ".join(sorted({w["age_band"] for w in who if w["age_band"]})) + ")"]
     if any(w["role"] == "carer" for w in who):
         reasons.append("a family course: the adult attends with the child")
+    if pinned:
+        reasons.insert(0, PIN_REASON)
     return {**snap.catalogue.records[pos], "rank": rank, "score": score,
             "seats_left": int(snap.seats_left[pos]), "for_members": who, "reasons": reasons}
 

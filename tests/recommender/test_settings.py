@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from recommender.cli import app as cli
 from recommender.domain import DISTRICT_TIMEZONE
-from recommender.settings import Settings
+from recommender.settings import Settings, key_fingerprint, parse_api_grants
 from tests.conftest import ROOT
 
 VARIABLES = (*Settings.model_construct().variables(), "prometheus_multiproc_dir")
@@ -196,3 +196,35 @@ def test_import_and_train_default_to_the_settings(env, small_district, tmp_path)
     assert result.exit_code == 0, result.output
     assert trained == [("store", tmp_path / "env-artifacts"),
                        ("store", tmp_path / "flag-artifacts")]
+
+
+def test_a_coordinator_key_may_be_limited_to_communities(env):
+    s = Settings(api_keys="coordinator@C01+C02:k1, coordinator:k2,admin:k3,platform:k4")
+    grants = s.key_grants()
+    assert grants["k1"].role == "coordinator"
+    assert grants["k1"].communities == frozenset({"C01", "C02"})
+    assert grants["k2"].communities is None and grants["k3"].communities is None
+    assert s.key_roles() == {"k1": "coordinator", "k2": "coordinator", "k3": "admin",
+                             "k4": "platform"}
+    # the fingerprint names a key in records without being (or containing) it
+    assert grants["k1"].fingerprint == key_fingerprint("k1") != grants["k2"].fingerprint
+    assert len(grants["k1"].fingerprint) == 8 and "k1" not in repr(grants["k1"])
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("platform@C01:secret-1", "pair 1: role 'platform' takes no community scope"),
+    ("admin:a,coordinator@:secret-1", "pair 2: bad community id ''"),
+    ("coordinator@C01+:secret-1", "pair 1: bad community id ''"),
+    ("coordinator@all:secret-1", "pair 1: bad community id 'all'"),
+    ("coordinator@C 1:secret-1", "pair 1: bad community id 'C 1'"),
+    ("coordinator@C01", "pair 1: expected role:key"),
+    ("coordinator@C01:secret-1,coordinator:secret-1", "pair 2: key already used"),
+])
+def test_a_bad_scope_is_one_line_without_the_key(env, text, message):
+    with pytest.raises(ValidationError) as info:
+        Settings(api_keys=text)
+    error = str(info.value.errors()[0]["msg"])
+    assert message in error and "\n" not in error
+    assert "secret-1" not in str(info.value)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_api_grants(text)

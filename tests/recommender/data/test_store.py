@@ -258,6 +258,52 @@ def test_repr_names_the_backend_without_the_password():
     assert text.startswith("PostgresStore(") and "db.example" in text and "s3cret" not in text
 
 
+def test_decisions_are_added_listed_and_undone_softly(store):
+    _load(store, _district())
+    at = dt.datetime(2025, 3, 1, 9, 0)
+    first = store.add_decision(community_id="C01", band="elderly", course_id="K1",
+                               action="pin", decided_by="coordinator:ab12", note="茶艺 is loved",
+                               at=at)
+    second = store.add_decision(community_id="all", band="all", course_id="K2",
+                                action="reject", decided_by="admin:cd34")
+    assert second > first
+    row = store.decision(first)
+    assert row == {"decision_id": first, "community_id": "C01", "band": "elderly",
+                   "course_id": "K1", "action": "pin", "note": "茶艺 is loved",
+                   "decided_by": "coordinator:ab12", "decided_at": at, "undone_at": None,
+                   "undone_by": None}
+    assert store.decision(10_000) is None
+    assert [d["decision_id"] for d in store.decisions()] == [first, second]
+    assert [d["decision_id"] for d in store.decisions(community_id="C01")] == [first]
+    assert [d["decision_id"] for d in store.decisions(band="all")] == [second]
+    assert store.decisions(community_id="C02") == []
+
+    assert store.undo_decision(first, by="coordinator:ef56") is True
+    assert store.undo_decision(first, by="coordinator:ef56") is False  # already undone
+    assert [d["decision_id"] for d in store.decisions()] == [second]
+    history = store.decisions(community_id="C01", active_only=False)
+    assert history[0]["undone_by"] == "coordinator:ef56" and history[0]["undone_at"] >= at
+    with pytest.raises(KeyError, match="10000"):
+        store.undo_decision(10_000, by="admin:cd34")
+
+
+def test_a_decision_names_a_bad_action_band_or_course(store):
+    _load(store, _district())
+    base = {"community_id": "C01", "band": "elderly", "course_id": "K1",
+            "action": "pin", "decided_by": "admin:cd34"}
+    with pytest.raises(ValueError, match="action: 'promote'"):
+        store.add_decision(**{**base, "action": "promote"})
+    with pytest.raises(ValueError, match="band: 'teen'"):
+        store.add_decision(**{**base, "band": "teen"})
+    with pytest.raises(StoreError):
+        store.add_decision(**{**base, "course_id": "NOPE"})
+    assert store.decisions(active_only=False) == []
+
+
+def test_schema_revision_is_the_newest_migration(store):
+    assert store.schema_revision() == "0002"
+
+
 def test_every_public_store_method_is_exercised_here():
     source = Path(__file__).read_text(encoding="utf-8")
     public = [name for name, member in vars(Store).items()
