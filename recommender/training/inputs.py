@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from features.frames import DataBundle
@@ -30,6 +31,7 @@ __all__ = [
     "holdout_metrics",
     "prepare_fit",
     "validation_cut",
+    "validation_horizon_days",
 ]
 
 log = logging.getLogger(__name__)
@@ -182,10 +184,22 @@ def fit_hybrid(data: FitData, params: dict | None = None,
                                        data.validation.item_temporal),
               validation_candidates=data.candidates, **data.full.side())
     checked = guard(model, data.target)
+    model.set_validation_horizon(validation_horizon_days(data))
     info = {"features_s": data.features_s, "fit_s": time.perf_counter() - t0,
             "guard": checked, "validation_metrics": holdout_metrics(model, data.target),
             "validation": dict(data.validation_report)}
     return model, info
+
+
+def validation_horizon_days(data: FitData) -> float:
+    """Days between the validation cut and the training cut: the span the validation targets
+    (and so the model's calibrated probabilities) cover. NaN for a random validation split,
+    which has no time cut: such a model gives no probabilities over a period."""
+    cut = data.split.cut
+    if cut is None or data.full.cutoff is None:
+        return float("nan")
+    days = (pd.Timestamp(data.full.cutoff) - pd.Timestamp(cut)) / pd.Timedelta(days=1)
+    return float(days) if days > 0 else float("nan")
 
 
 def guard(model: HybridRanker, target: sp.csr_matrix) -> dict:
