@@ -1,0 +1,139 @@
+"""Expected demand per cohort and course, from the model's calibrated take-up probabilities.
+
+A cohort is a community x age band, a band district-wide (``community_id="all"``) or a
+community as a whole (``band="all"``). Residents are the model's users with the band and
+community they had at the training cut (``Engine.user_column``): the figures describe the
+residents the model was trained with, and a resident's band does not move between two
+requests of one model version.
+
+The expected demand of a course in a cohort is the sum over the cohort's residents of the
+model's calibrated probability that they take it up within ``horizon_days``
+(:meth:`models.hybrid.HybridRanker.take_up`). Every resident is scored once per model
+version, horizon and day, in batches, over the courses that are open and still running (the
+date rule of :func:`~recommender.serving.rules.allowed_mask` without its seats rule, so a full
+course still shows the waiting list it would have), and the sums are kept per fine cohort
+(community x band); coarser cohorts are sums of fine ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from features.availability import available_on
+from recommender.domain import BAND_NAMES
+from recommender.serving.errors import NotFound, ServiceError
+from recommender.serving.holder import Snapshot
+
+ALL = "all"
+BATCH = 2000  # residents scored per model call: (2000 x courses) float32 arrays
+
+
+class ModelNotCalibrated(ServiceError):
+    """The served artifact has no calibrated probabilities (trained before calibration)."""
+
+    status, code = 409, "conflict"
+
+
+@dataclass
+class CohortIndex:
+    """The model's residents grouped into fine cohorts (community x band; None: unknown)."""
+
+    keys: list[tuple[str | None, str | None]]  # fine cohort k
+    group: np.ndarray  # int64 per user index: its fine cohort
+    sizes: np.ndarray  # residents per fine cohort
+    active: np.ndarray  # residents per fine cohort with any training history
+
+    @classmethod
+    def build(cls, snap: Snapshot) -> CohortIndex:
+        engine = snap.engine
+        n = engine.mapping.n_users
+        users = np.arange(n)
+        pairs = list(zip(engine.user_column("community_id", users),
+                         engine.user_column("age_band", users)))
+        codes: dict[tuple, int] = {}
+        group = np.fromiter((codes.setdefault(p, len(codes)) for p in pairs), np.int64, n)
+        history = engine.history_rows(users)
+        has_history = np.diff(history.indptr) > 0
+        sizes = np.bincount(group, minlength=len(codes))
+        active = np.bincount(group, weights=has_history, minlength=len(codes)).astype(np.int64)
+        return cls(list(codes), group, sizes, active)
+
+    def select(self, community_id: str, band: str) -> np.ndarray:
+        """Fine cohorts that make up ``(community_id, band)`` ("all" matches any)."""
+        return np.array([k for k, (c, b) in enumerate(self.keys)
+                         if (community_id == ALL or c == community_id)
+                         and (band == ALL or b == band)], dtype=np.int64)
+
+    def members(self, community_id: str, band: str) -> np.ndarray:
+        """User indices of the cohort's residents."""
+        return np.flatnonzero(np.isin(self.group, self.select(community_id, band)))
+
+
+@dataclass
+class DemandTable:
+    """Expected take-up per fine cohort and course over one horizon (courses: the catalogue)."""
+
+    horizon_days: int
+    today: dt.date
+    offered: np.ndarray  # bool per course: open and still running
+    demand: np.ndarray  # float64 (fine cohorts, courses)
+
+    def cohort(self, fine: np.ndarray) -> np.ndarray:
+        """Expected demand of a cohort made of the fine cohorts ``fine``, per course."""
+        return self.demand[fine].sum(axis=0) if fine.size else np.zeros(self.demand.shape[1])
+
+    @property
+    def district(self) -> np.ndarray:
+        return self.demand.sum(axis=0)
+
+
+def offered_courses(snap: Snapshot, today: dt.date) -> np.ndarray:
+    """Open courses still running tomorrow (the offer rule's dates, without the seats rule)."""
+    cat = snap.catalogue
+    return cat.open & available_on(cat.end_date, today + dt.timedelta(days=1), unknown=False)
+
+
+def check_calibrated(snap: Snapshot) -> None:
+    """Raise :class:`ModelNotCalibrated` unless the model gives calibrated probabilities."""
+    if snap.engine.model.calibration is None:
+        raise ModelNotCalibrated(
+            "model", f"model {snap.engine.version} has no calibrated take-up probabilities "
+            "(trained before calibration existed, or on a validation split without a time "
+            "cut): retrain with `recommender train`")
+
+
+def compute_demand(snap: Snapshot, index: CohortIndex, horizon_days: int,
+                   today: dt.date) -> DemandTable:
+    """Score every resident over the offered courses and sum per fine cohort."""
+    check_calibrated(snap)
+    engine = snap.engine
+    offered = offered_courses(snap, today)
+    n_users, n_items = engine.mapping.n_users, len(snap.catalogue.ids)
+    demand = np.zeros((len(index.keys), n_items), dtype=np.float64)
+    if offered.any():
+        for start in range(0, n_users, BATCH):
+            users = np.arange(start, min(start + BATCH, n_users))
+            p = engine.model.take_up(users, engine.history_rows(users), float(horizon_days),
+                                     allowed=offered)
+            groups = sp.csr_matrix((np.ones(users.size, np.float32),
+                                    (index.group[users], np.arange(users.size))),
+                                   shape=(len(index.keys), users.size))
+            demand += groups @ p
+    return DemandTable(horizon_days, today, offered, demand)
+
+
+def check_cohort(snap: Snapshot, community_id: str, band: str) -> None:
+    """Raise :class:`NotFound` naming an unknown community or band."""
+    if community_id != ALL and community_id not in snap.communities:
+        raise NotFound("community_id", f"unknown community {community_id!r}")
+    if band != ALL and band not in BAND_NAMES:
+        raise NotFound("band", f"unknown band {band!r} (one of {', '.join(BAND_NAMES)} or "
+                       f"{ALL!r})")
+
+
+__all__ = ["ALL", "CohortIndex", "DemandTable", "ModelNotCalibrated", "check_calibrated",
+           "check_cohort", "compute_demand", "offered_courses"]
