@@ -12,6 +12,17 @@ so the artifact needs no pickle for it.
 Pairs outside the candidate set (allowed, not yet taken, but proposed by no component) get one
 constant: the rate at which held-out users took such a pair up (``floor``).
 
+Courses take enrolments for a while before they start (``lead_days``, measured by training on
+the history); a course that starts much later than the period is not taken up in it, however
+well it suits a resident. Training therefore calibrates only on the courses that were taking
+enrolments during the validation period, and a forecast counts only the courses that take
+enrolments during its own period (start date minus ``lead_days`` before the period's end).
+
+The held-out users are validation users: each took something up after the cut. Their rate is
+therefore P(taken | the resident takes something up); a resident's probability multiplies it by
+the share of residents like them (with no history, or with some) who took anything up in the
+validation period (``active_share``).
+
 The rate is over the validation horizon ``v`` (days between the two cuts). A coming period of
 ``h`` days is scaled with a constant hazard: ``p_h = 1 - (1 - p_v) ** (h / v)``, i.e. a resident
 who would take a course up at some steady rate has the same chance in every day of the period.
@@ -35,6 +46,8 @@ class Calibration:
     y: np.ndarray  # non-decreasing probabilities at the thresholds, in [0, 1]
     floor: float  # P(taken up) of an allowed pair outside the candidates
     horizon_days: float  # the validation horizon the probabilities are over (NaN: unknown)
+    lead_days: float = float("inf")  # how long before its start a course takes enrolments
+    active_share: tuple[float, float] = (1.0, 1.0)  # users without / with history who took up
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         """P(taken up within the validation horizon) of each score."""

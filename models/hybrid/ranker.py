@@ -105,10 +105,13 @@ class HybridRanker(Recommender):
         "calibration_y_",
         "calibration_floor_",
         "calibration_horizon_days_",
+        "calibration_lead_days_",
+        "calibration_active_share_",
     )
     # Models saved before calibration existed load without it (they cannot give probabilities).
     _optional_arrays = ("calibration_x_", "calibration_y_", "calibration_floor_",
-                        "calibration_horizon_days_")
+                        "calibration_horizon_days_", "calibration_lead_days_",
+                        "calibration_active_share_")
 
     def __init__(
         self,
@@ -272,6 +275,7 @@ class HybridRanker(Recommender):
             self._reranker = self._trees(rows, labels)
         self._store_holdout_lists(held, lists, fit_X, allowed)
         self._keep_calibration_pairs(pairs_seen)
+        self._active_shares(fit_X, users)
 
     def _trees(self, rows: np.ndarray, labels: np.ndarray) -> ReRanker:
         return ReRanker.fit(
@@ -319,11 +323,12 @@ class HybridRanker(Recommender):
 
         Column 0 is the trees' score (trees that never saw these users), column ``1 + c`` the
         ``c``-th component's served score (1 / (1 + its rank)); the label says whether the pair
-        was taken up after the validation cut. Also counts the allowed pairs outside the
-        candidates and how many of them were taken up (the calibration's floor).
+        was taken up after the validation cut. Also counts, per item, the allowed pairs outside
+        the candidates and how many of them were taken up (the calibration's floor).
         """
-        n_src = 1 + len(self._component_names())
-        out = {"scores": [], "labels": [], "outside": 0, "outside_taken": 0}
+        n_src, n_items = 1 + len(self._component_names()), fit_X.shape[1]
+        out = {"scores": [], "labels": [], "items": [], "outside": np.zeros(n_items),
+               "outside_taken": np.zeros(n_items)}
         for start in range(0, fold.size, 1000):
             batch = fold[start:start + 1000]
             X = fit_X[batch]
@@ -333,30 +338,46 @@ class HybridRanker(Recommender):
                 scores[:, 0] = self._reranker.predict(rows)
                 for c, name in enumerate(self._component_names(), 1):
                     scores[:, c] = np.exp(-rows[:, SIGNALS.index(f"{name}_rank")])
-            truth = target[batch]
-            labels = np.asarray(truth[r, i]).ravel() > 0 if r.size else np.zeros(0, bool)
+            truth = target[batch].toarray() > 0
+            labels = truth[r, i]
             open_pairs = ~blocked_items(X, allowed)
-            taken_open = int(sum(open_pairs[k, truth.indices[truth.indptr[k]:truth.indptr[k + 1]]]
-                                 .sum() for k in range(batch.size)))
             out["scores"].append(scores)
             out["labels"].append(labels)
-            out["outside"] += int(open_pairs.sum()) - int(r.size)
-            out["outside_taken"] += taken_open - int(labels.sum())
+            out["items"].append(i.astype(np.int64))
+            out["outside"] += open_pairs.sum(axis=0) - np.bincount(i, minlength=n_items)
+            out["outside_taken"] += ((open_pairs & truth).sum(axis=0)
+                                     - np.bincount(i[labels], minlength=n_items))
         return out
 
     def _keep_calibration_pairs(self, parts: list[dict]) -> None:
         """Keep the held-out pairs (in memory only) and calibrate the trees on them."""
-        n_src = 1 + len(self._component_names())
+        n_src, n_items = 1 + len(self._component_names()), self.n_items_
         self._calibration_pairs = {
             "scores": np.concatenate([s for p in parts for s in p["scores"]]
                                      or [np.zeros((0, n_src), np.float32)]),
             "labels": np.concatenate([x for p in parts for x in p["labels"]]
                                      or [np.zeros(0, bool)]),
-            "floor": floor_rate(sum(p["outside_taken"] for p in parts),
-                                sum(p["outside"] for p in parts)),
+            "items": np.concatenate([x for p in parts for x in p["items"]]
+                                    or [np.zeros(0, np.int64)]),
+            "outside": sum((p["outside"] for p in parts), np.zeros(n_items)),
+            "outside_taken": sum((p["outside_taken"] for p in parts), np.zeros(n_items)),
+            "items_mask": None,
         }
         self.calibration_horizon_days_ = np.array(np.nan)
+        self.calibration_lead_days_ = np.array(np.inf)
         self._calibrate("reranker")
+
+    def _active_shares(self, fit_X: sp.csr_matrix, users: np.ndarray) -> None:
+        """Share of users without / with history at the validation cut who took anything up
+        after it. The held-out pairs come from such users only (the validation users), so
+        their rate is P(taken | the user took something up); a resident's probability is that
+        times the share of residents like them (no history, or some) who took something up."""
+        has = np.diff(fit_X.indptr) > 0
+        active = np.zeros(has.size, dtype=bool)
+        active[users] = True
+        self.calibration_active_share_ = np.array(
+            [(active & ~has).sum() / max(int((~has).sum()), 1),
+             (active & has).sum() / max(int(has.sum()), 1)], dtype=np.float64)
 
     def _calibrate(self, source: str) -> None:
         """Fit the isotonic map of ``source``'s scores on the held-out pairs, if kept."""
@@ -365,9 +386,25 @@ class HybridRanker(Recommender):
             self.calibration_x_ = self.calibration_y_ = np.zeros(0)
             return
         col = 0 if source == "reranker" else 1 + self._component_names().index(source)
-        self.calibration_x_, self.calibration_y_ = fit_isotonic(pairs["scores"][:, col],
-                                                                pairs["labels"])
-        self.calibration_floor_ = np.array(pairs["floor"])
+        mask = pairs["items_mask"]
+        keep = (np.ones(pairs["labels"].size, bool) if mask is None
+                else mask[pairs["items"]])
+        self.calibration_x_, self.calibration_y_ = fit_isotonic(pairs["scores"][keep, col],
+                                                                pairs["labels"][keep])
+        items = np.ones(self.n_items_, bool) if mask is None else mask
+        self.calibration_floor_ = np.array(floor_rate(int(pairs["outside_taken"][items].sum()),
+                                                      int(pairs["outside"][items].sum())))
+
+    def restrict_calibration(self, items: np.ndarray, lead_days: float) -> HybridRanker:
+        """Calibrate only on pairs of ``items`` (bool over items): the courses that were
+        taking enrolments during the validation period, ``lead_days`` being how long before
+        its start a course takes them (recorded, so forecasts use the same rule)."""
+        pairs = getattr(self, "_calibration_pairs", None)
+        if pairs is not None:
+            pairs["items_mask"] = np.asarray(items, dtype=bool)
+            self._calibrate(self.served_by)
+        self.calibration_lead_days_ = np.array(float(lead_days))
+        return self
 
     def set_validation_horizon(self, days: float) -> HybridRanker:
         """Record how many days the validation targets span (training knows the cuts)."""
@@ -381,10 +418,15 @@ class HybridRanker(Recommender):
         self._check_fitted()
         x = getattr(self, "calibration_x_", None)
         days = getattr(self, "calibration_horizon_days_", None)
-        if x is None or np.size(x) == 0 or days is None or not float(days) > 0:
+        share = getattr(self, "calibration_active_share_", None)
+        if (x is None or np.size(x) == 0 or days is None or not float(days) > 0
+                or share is None):
             return None
+        lead = getattr(self, "calibration_lead_days_", None)
         return Calibration(np.asarray(x, np.float64), np.asarray(self.calibration_y_, np.float64),
-                           float(self.calibration_floor_), float(days))
+                           float(self.calibration_floor_), float(days),
+                           float("inf") if lead is None else float(lead),
+                           tuple(float(v) for v in share))
 
     def take_up(self, users, X, horizon_days: float, **side) -> np.ndarray:
         """P(each user takes up each item within ``horizon_days``), calibrated: (u, n_items).
@@ -410,6 +452,8 @@ class HybridRanker(Recommender):
         p = np.where(blocked_items(X, allowed), 0.0, cal.floor).astype(np.float32)
         if r.size:
             p[r, i] = cal(self._candidate_scores(rows))
+        p *= np.where(np.diff(X.indptr) > 0, cal.active_share[1], cal.active_share[0]).astype(
+            np.float32)[:, None]
         return scale_to_horizon(p, horizon_days, cal.horizon_days)
 
     # -- the guard -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.frames import DataBundle
+from features.frames import DataBundle, positive_mask
 from features.ids import IdMapping
 from features.pipeline import FeaturePipeline, ModelInputs
 from models.hybrid import HybridRanker
@@ -31,6 +31,8 @@ __all__ = [
     "holdout_metrics",
     "prepare_fit",
     "validation_cut",
+    "enrolment_lead_days",
+    "taking_enrolments",
     "validation_horizon_days",
 ]
 
@@ -185,10 +187,47 @@ def fit_hybrid(data: FitData, params: dict | None = None,
               validation_candidates=data.candidates, **data.full.side())
     checked = guard(model, data.target)
     model.set_validation_horizon(validation_horizon_days(data))
+    lead = enrolment_lead_days(data.split.train)
+    if data.split.cut is not None:
+        model.restrict_calibration(
+            taking_enrolments(data.split.train.items, data.mapping.item_ids_, lead,
+                              pd.Timestamp(data.full.cutoff)), lead)
     info = {"features_s": data.features_s, "fit_s": time.perf_counter() - t0,
             "guard": checked, "validation_metrics": holdout_metrics(model, data.target),
             "validation": dict(data.validation_report)}
     return model, info
+
+
+# Share of courses whose first take-up comes at most this long before their start: the lead
+# a course takes enrolments for (a high quantile, so a few early birds do not stretch it).
+LEAD_QUANTILE = 0.9
+
+
+def enrolment_lead_days(train: DataBundle) -> float:
+    """How many days before its start a course takes enrolments, from the history: the
+    :data:`LEAD_QUANTILE` of (start date - first relevant event) over courses with both
+    (never below 0). ``inf`` when the items have no start date (every course counts)."""
+    items = train.items
+    if "start_date" not in items or items["start_date"].isna().all():
+        return float("inf")
+    inter = train.interactions
+    first = inter[positive_mask(inter)].groupby(
+        inter["item_id"].astype(str), observed=True)["timestamp"].min()
+    start = pd.to_datetime(items.set_index(items["item_id"].astype(str))["start_date"],
+                           errors="coerce")
+    lead = ((start.reindex(first.index) - first) / pd.Timedelta(days=1)).dropna()
+    return float(max(np.quantile(lead, LEAD_QUANTILE), 0.0)) if len(lead) else float("inf")
+
+
+def taking_enrolments(items, item_ids: np.ndarray, lead_days: float, until) -> np.ndarray:
+    """Bool over ``item_ids``: the course takes enrolments by ``until`` (its start date minus
+    ``lead_days`` is not later; an unknown start date counts as taking them)."""
+    if not np.isfinite(lead_days) or "start_date" not in items:
+        return np.ones(len(item_ids), dtype=bool)
+    start = pd.to_datetime(items.set_index(items["item_id"].astype(str))["start_date"],
+                           errors="coerce").reindex(pd.Index(item_ids).astype(str))
+    opens = start - pd.Timedelta(days=lead_days)
+    return (opens.isna() | (opens <= pd.Timestamp(until))).to_numpy()
 
 
 def validation_horizon_days(data: FitData) -> float:

@@ -11,8 +11,11 @@ model's calibrated probability that they take it up within ``horizon_days``
 (:meth:`models.hybrid.HybridRanker.take_up`). Every resident is scored once per model
 version, horizon and day, in batches, over the courses that are open and still running (the
 date rule of :func:`~recommender.serving.rules.allowed_mask` without its seats rule, so a full
-course still shows the waiting list it would have), and the sums are kept per fine cohort
-(community x band); coarser cohorts are sums of fine ones.
+course still shows the waiting list it would have) that take enrolments within the horizon
+(start date minus the enrolment lead that training measured, before the horizon's end); the
+sums are kept per fine cohort (community x band), and coarser cohorts are sums of fine ones.
+Events posted since the model was loaded are not in these figures: they change with the next
+model version.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from features.availability import available_on
@@ -91,10 +95,21 @@ class DemandTable:
         return self.demand.sum(axis=0)
 
 
-def offered_courses(snap: Snapshot, today: dt.date) -> np.ndarray:
-    """Open courses still running tomorrow (the offer rule's dates, without the seats rule)."""
+def offered_courses(snap: Snapshot, today: dt.date, horizon_days: int | None = None) -> np.ndarray:
+    """Open courses still running tomorrow (the offer rule's dates, without the seats rule);
+    with ``horizon_days``, only those that take enrolments within the horizon (their start
+    date minus the model's enrolment lead is not after its end)."""
     cat = snap.catalogue
-    return cat.open & available_on(cat.end_date, today + dt.timedelta(days=1), unknown=False)
+    offered = cat.open & available_on(cat.end_date, today + dt.timedelta(days=1), unknown=False)
+    cal = snap.engine.model.calibration
+    items = snap.engine.items
+    if horizon_days is None or cal is None or not np.isfinite(cal.lead_days) or (
+            "start_date" not in items):
+        return offered
+    start = pd.to_datetime(items["start_date"], errors="coerce")
+    opens = start - pd.Timedelta(days=cal.lead_days)
+    until = pd.Timestamp(today + dt.timedelta(days=int(horizon_days)))
+    return offered & (opens.isna() | (opens <= until)).to_numpy()
 
 
 def check_calibrated(snap: Snapshot) -> None:
@@ -111,7 +126,7 @@ def compute_demand(snap: Snapshot, index: CohortIndex, horizon_days: int,
     """Score every resident over the offered courses and sum per fine cohort."""
     check_calibrated(snap)
     engine = snap.engine
-    offered = offered_courses(snap, today)
+    offered = offered_courses(snap, today, horizon_days)
     n_users, n_items = engine.mapping.n_users, len(snap.catalogue.ids)
     demand = np.zeros((len(index.keys), n_items), dtype=np.float64)
     if offered.any():
