@@ -7,7 +7,9 @@ year), so these figures and the demand figures describe the same people.
 Every figure goes through the suppression rule with the number of distinct residents it was
 computed over: a monthly or per-category count with the residents it counts, a rate with the
 residents of its denominator, a share with the cohort's size, a course's fill rate with the
-residents enrolled in it.
+residents enrolled in it. A cohort of fewer than ten residents shows none of its own
+figures (only the fill rates of the courses held for it, each under its own rule). Counts of
+households are shown when the households hold ten residents or more.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pandas as pd
 
 from recommender.domain import AgeBands
 from recommender.serving.cohorts.demand import ALL, CohortIndex
-from recommender.serving.cohorts.figures import figure
+from recommender.serving.cohorts.figures import MIN_RESIDENTS, SUPPRESSED, figure
 from recommender.serving.holder import BAND_BIT, Snapshot
 
 ACTIVE_DAYS = 365  # a resident is active with an enrolment, attendance or completion this recent
@@ -52,6 +54,14 @@ def cohort_analytics(tables: dict, snap: Snapshot, index: CohortIndex, community
         keep &= (residents["band"] == band).to_numpy()
     members = residents[keep]
     size = len(members)
+    if size < MIN_RESIDENTS:  # every figure below would describe these few residents
+        return {"residents": figure(size, size), "monthly": [], "by_category": [],
+                "rates": {k: dict(SUPPRESSED) for k in ("completion", "cancellation",
+                                                        "no_show")},
+                "share_active": dict(SUPPRESSED),
+                "multigenerational_households": {k: dict(SUPPRESSED) for k in (
+                    "households", "learning_across_generations", "share")},
+                "fill_rates": _fill_rates(tables, snap, community_id, band)}
     events = tables["participations"]
     events = events[events["resident_id"].isin(members["resident_id"])].copy()
     courses = tables["courses"].set_index("course_id")
