@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 # below it a course usually runs at a loss, and a coordinator may promote or merge it.
 UNDER_FILLED = 0.3
 MAX_HORIZON_DAYS = 365
+# Residents scored per fine cohort (community x band) and history stratum: exact below it, a
+# scaled sample above; at district scale (400k residents) this bounds the first request after
+# a reload to well under a minute.
+MAX_SCORED = 300
 _CACHED_TABLES = 8  # demand tables kept per model version (horizons x days)
 
 
@@ -56,13 +60,19 @@ class CohortService:
         The current model.
     today : callable, optional
         ``today() -> date``; default :meth:`date.today`.
+    max_scored : int, optional
+        Residents scored per fine cohort and history stratum (default :data:`MAX_SCORED`);
+        larger strata are sampled and scaled
+        (:func:`~recommender.serving.cohorts.demand.scored_residents`).
     """
 
     def __init__(self, store: Store | None, holder: ModelHolder,
-                 today: Callable[[], dt.date] | None = None) -> None:
+                 today: Callable[[], dt.date] | None = None,
+                 max_scored: int | None = None) -> None:
         self.store = store
         self.holder = holder
         self.today = today or dt.date.today
+        self.max_scored = MAX_SCORED if max_scored is None else max_scored
         self._lock = threading.Lock()
         self._version: str | None = None
         self._index: CohortIndex | None = None
@@ -84,7 +94,7 @@ class CohortService:
         with self._lock:
             table = self._tables.get(key)
             if table is None or self._version != snap.engine.version:
-                table = compute_demand(snap, index, key[0], key[1])
+                table = compute_demand(snap, index, key[0], key[1], self.max_scored)
                 if len(self._tables) >= _CACHED_TABLES:
                     self._tables.pop(next(iter(self._tables)))
                 self._tables[key] = table
@@ -192,4 +202,4 @@ class CohortService:
         return {t: self.store.read(t) for t in ("participations", "residents", "courses")}
 
 
-__all__ = ["MAX_HORIZON_DAYS", "UNDER_FILLED", "CohortService"]
+__all__ = ["MAX_HORIZON_DAYS", "MAX_SCORED", "UNDER_FILLED", "CohortService"]
