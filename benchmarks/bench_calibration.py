@@ -34,13 +34,14 @@ def main(argv=None) -> None:
     parser.add_argument("datasets", nargs="+", help="Dataset folders (district or generic).")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    print(f"{'dataset':<18}{'horizon d':>10}{'courses':>9}{'actual':>9}{'forecast':>10}"
+    print(f"{'dataset':<18}{'horizon d':>10}{'val d':>7}{'courses':>9}{'actual':>9}{'forecast':>10}"
           f"{'naive':>8}{'WAPE model':>12}{'WAPE naive':>12}{'ratio':>7}{'s':>6}")
     for folder in args.datasets:
         t0 = time.perf_counter()
         bundle = load_dataset(folder)
         r = demand_check(bundle, seed=args.seed)
-        print(f"{bundle.name[:17]:<18}{r['horizon_days']:>10.1f}{r['courses']:>9}"
+        print(f"{bundle.name[:17]:<18}{r['horizon_days']:>10.1f}{r['validation_days']:>7.1f}"
+              f"{r['courses']:>9}"
               f"{r['actual']:>9.0f}{r['forecast']:>10.1f}{r['naive']:>8.0f}"
               f"{r['wape_model']:>12.3f}{r['wape_naive']:>12.3f}{r['ratio']:>7.2f}"
               f"{time.perf_counter() - t0:>6.0f}", flush=True)

@@ -111,6 +111,7 @@ class HybridRanker(Recommender):
     # Models saved before calibration existed load without it (they cannot give probabilities).
     _optional_arrays = ("calibration_x_", "calibration_y_", "calibration_floor_",
                         "calibration_horizon_days_", "calibration_lead_days_",
+                        "calibration_lag_days_",
                         "calibration_active_share_")
 
     def __init__(
@@ -361,10 +362,10 @@ class HybridRanker(Recommender):
                                     or [np.zeros(0, np.int64)]),
             "outside": sum((p["outside"] for p in parts), np.zeros(n_items)),
             "outside_taken": sum((p["outside_taken"] for p in parts), np.zeros(n_items)),
-            "items_mask": None,
         }
         self.calibration_horizon_days_ = np.array(np.nan)
         self.calibration_lead_days_ = np.array(np.inf)
+        self.calibration_lag_days_ = np.array(np.inf)
         self._calibrate("reranker")
 
     def _active_shares(self, fit_X: sp.csr_matrix, users: np.ndarray) -> None:
@@ -380,30 +381,41 @@ class HybridRanker(Recommender):
              (active & has).sum() / max(int(has.sum()), 1)], dtype=np.float64)
 
     def _calibrate(self, source: str) -> None:
-        """Fit the isotonic map of ``source``'s scores on the held-out pairs, if kept."""
+        """Fit the isotonic map of ``source``'s scores on the held-out pairs, if kept: per
+        validation period, or, once :meth:`restrict_calibration` gave each course's exposure,
+        per day of exposure."""
         pairs = getattr(self, "_calibration_pairs", None)
         if pairs is None:  # a loaded model: its calibration belongs to another source
             self.calibration_x_ = self.calibration_y_ = np.zeros(0)
             return
         col = 0 if source == "reranker" else 1 + self._component_names().index(source)
-        mask = pairs["items_mask"]
-        keep = (np.ones(pairs["labels"].size, bool) if mask is None
-                else mask[pairs["items"]])
-        self.calibration_x_, self.calibration_y_ = fit_isotonic(pairs["scores"][keep, col],
-                                                                pairs["labels"][keep])
-        items = np.ones(self.n_items_, bool) if mask is None else mask
-        self.calibration_floor_ = np.array(floor_rate(int(pairs["outside_taken"][items].sum()),
-                                                      int(pairs["outside"][items].sum())))
+        exposure = pairs.get("exposure")
+        if exposure is None:
+            keep = np.ones(pairs["labels"].size, bool)
+            days, outside_days = None, pairs["outside"]
+            outside_taken = pairs["outside_taken"]
+        else:
+            keep = exposure[pairs["items"]] > 0
+            days, outside_days = exposure[pairs["items"][keep]], pairs["outside"] * exposure
+            outside_taken = np.where(exposure > 0, pairs["outside_taken"], 0)
+        self.calibration_x_, self.calibration_y_ = fit_isotonic(
+            pairs["scores"][keep, col], pairs["labels"][keep], days)
+        self.calibration_floor_ = np.array(floor_rate(float(outside_taken.sum()),
+                                                      float(outside_days.sum())))
 
-    def restrict_calibration(self, items: np.ndarray, lead_days: float) -> HybridRanker:
-        """Calibrate only on pairs of ``items`` (bool over items): the courses that were
-        taking enrolments during the validation period, ``lead_days`` being how long before
-        its start a course takes them (recorded, so forecasts use the same rule)."""
+    def restrict_calibration(self, exposure: np.ndarray, lead_days: float,
+                             lag_days: float = float("inf")) -> HybridRanker:
+        """Calibrate per day of exposure: ``exposure`` (days per item) is how many days of the
+        validation period each course took new residents in, from ``lead_days`` before its
+        start to ``lag_days`` after it (recorded, so forecasts use the same rule). Pairs of
+        courses with no exposure are left out; the probabilities become daily ones."""
         pairs = getattr(self, "_calibration_pairs", None)
         if pairs is not None:
-            pairs["items_mask"] = np.asarray(items, dtype=bool)
+            pairs["exposure"] = np.asarray(exposure, dtype=np.float64)
             self._calibrate(self.served_by)
+            self.calibration_horizon_days_ = np.array(1.0)
         self.calibration_lead_days_ = np.array(float(lead_days))
+        self.calibration_lag_days_ = np.array(float(lag_days))
         return self
 
     def set_validation_horizon(self, days: float) -> HybridRanker:
@@ -423,13 +435,19 @@ class HybridRanker(Recommender):
                 or share is None):
             return None
         lead = getattr(self, "calibration_lead_days_", None)
+        lag = getattr(self, "calibration_lag_days_", None)
         return Calibration(np.asarray(x, np.float64), np.asarray(self.calibration_y_, np.float64),
                            float(self.calibration_floor_), float(days),
                            float("inf") if lead is None else float(lead),
-                           tuple(float(v) for v in share))
+                           tuple(float(v) for v in share),
+                           float("inf") if lag is None else float(lag))
 
-    def take_up(self, users, X, horizon_days: float, **side) -> np.ndarray:
+    def take_up(self, users, X, horizon_days, **side) -> np.ndarray:
         """P(each user takes up each item within ``horizon_days``), calibrated: (u, n_items).
+
+        ``horizon_days`` is a number or an array over items (each course's exposure: the days
+        of the period it takes new residents in, see
+        :func:`~models.hybrid.calibration.exposure_days`).
 
         Candidates get their calibrated score, allowed items outside the candidates the floor,
         seen and disallowed items 0; the validation horizon is scaled to ``horizon_days`` with

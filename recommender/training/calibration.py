@@ -5,7 +5,8 @@ fits the hybrid on the part before the cut exactly as ``recommender train`` does
 forecasts each course's enrolments over the period after the cut (its length is the horizon)
 as the sum of every resident's calibrated take-up probability
 (:meth:`models.hybrid.HybridRanker.take_up`), over the courses available at the cut that take
-enrolments during the period (start date minus the model's lead before the period's end). The
+new residents during the period (from its start date minus the model's lead to its start
+date plus the model's lag), each over the days of the period its window covers. The
 forecast is compared with the enrolments that came (distinct residents with a relevant event on
 the course after the cut) by the weighted absolute percentage error
 ``sum |forecast - actual| / sum actual``, next to the naive forecast "as many as in the
@@ -21,7 +22,7 @@ from features.frames import DataBundle, positive_mask, with_categorical_ids
 from features.pipeline import FeaturePipeline
 from recommender.evaluation.candidates import split_candidates
 from recommender.evaluation.protocols import temporal_split
-from recommender.training.inputs import fit_hybrid, prepare_fit, taking_enrolments
+from recommender.training.inputs import course_exposure, fit_hybrid, prepare_fit
 
 BATCH = 2000
 
@@ -65,13 +66,15 @@ def demand_check(bundle: DataBundle, seed: int = 0, params: dict | None = None) 
     mapping = data.mapping
     offered = np.zeros(mapping.n_items, dtype=bool)
     offered[split_candidates(split, mapping, bundle.items).indices] = True
-    lead = model.calibration.lead_days if model.calibration else float("inf")
-    offered &= taking_enrolments(bundle.items, mapping.item_ids_, lead, end)
+    cal = model.calibration
+    exposure = course_exposure(bundle.items, mapping.item_ids_, cal.lead_days, cal.lag_days,
+                               cut, end) if cal is not None else np.full(mapping.n_items, horizon)
+    offered &= exposure > 0
     forecast = np.zeros(mapping.n_items)
     X = data.full.X
     for start in range(0, mapping.n_users, BATCH):
         users = np.arange(start, min(start + BATCH, mapping.n_users))
-        forecast += model.take_up(users, X[users], horizon, allowed=offered).sum(axis=0)
+        forecast += model.take_up(users, X[users], exposure, allowed=offered).sum(axis=0)
     codes = {str(i): k for k, i in enumerate(mapping.item_ids_.tolist())}
     actual = _enrolments(inter, cut, end, codes, mapping.n_items)[offered]
     naive = _enrolments(inter, cut - (end - cut), cut, codes, mapping.n_items)[offered]

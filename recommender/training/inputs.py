@@ -20,6 +20,7 @@ from features.frames import DataBundle, positive_mask
 from features.ids import IdMapping
 from features.pipeline import FeaturePipeline, ModelInputs
 from models.hybrid import HybridRanker
+from models.hybrid.calibration import exposure_days
 from recommender.evaluation.candidates import split_candidates
 from recommender.evaluation.metrics import evaluate, ndcg_at_k, relevance_matrix
 from recommender.evaluation.protocols import Split, SplitError, random_split, validation_split
@@ -31,8 +32,9 @@ __all__ = [
     "holdout_metrics",
     "prepare_fit",
     "validation_cut",
+    "enrolment_lag_days",
     "enrolment_lead_days",
-    "taking_enrolments",
+    "course_exposure",
     "validation_horizon_days",
 ]
 
@@ -187,47 +189,71 @@ def fit_hybrid(data: FitData, params: dict | None = None,
               validation_candidates=data.candidates, **data.full.side())
     checked = guard(model, data.target)
     model.set_validation_horizon(validation_horizon_days(data))
-    lead = enrolment_lead_days(data.split.train)
+    lead, lag = enrolment_lead_days(data.split.train), enrolment_lag_days(data.split.train)
     if data.split.cut is not None:
         model.restrict_calibration(
-            taking_enrolments(data.split.train.items, data.mapping.item_ids_, lead,
-                              pd.Timestamp(data.full.cutoff)), lead)
+            course_exposure(data.split.train.items, data.mapping.item_ids_, lead, lag,
+                            data.split.cut, data.full.cutoff), lead, lag)
     info = {"features_s": data.features_s, "fit_s": time.perf_counter() - t0,
             "guard": checked, "validation_metrics": holdout_metrics(model, data.target),
             "validation": dict(data.validation_report)}
     return model, info
 
 
-# Share of courses whose first take-up comes at most this long before their start: the lead
-# a course takes enrolments for (a high quantile, so a few early birds do not stretch it).
+# Share of take-ups that come at most this long before (lead) or after (lag) a course's start:
+# the window a course takes new residents in (a high quantile, so a few outliers do not
+# stretch it).
 LEAD_QUANTILE = 0.9
+
+
+def _first_take_up_from_start(train: DataBundle) -> pd.Series | None:
+    """Days from each course's start to each resident's first relevant event on it (negative:
+    before the start); None when the items have no start date."""
+    items = train.items
+    if "start_date" not in items or items["start_date"].isna().all():
+        return None
+    inter = train.interactions
+    pos = inter[positive_mask(inter)]
+    first = pos.groupby([pos["user_id"].astype(str), pos["item_id"].astype(str)],
+                        observed=True)["timestamp"].min()
+    start = pd.to_datetime(items.set_index(items["item_id"].astype(str))["start_date"],
+                           errors="coerce")
+    begins = start.reindex(first.index.get_level_values(1)).to_numpy()
+    return pd.Series((first.to_numpy() - begins) / pd.Timedelta(days=1)).dropna()
 
 
 def enrolment_lead_days(train: DataBundle) -> float:
     """How many days before its start a course takes enrolments, from the history: the
-    :data:`LEAD_QUANTILE` of (start date - first relevant event) over courses with both
-    (never below 0). ``inf`` when the items have no start date (every course counts)."""
-    items = train.items
-    if "start_date" not in items or items["start_date"].isna().all():
+    :data:`LEAD_QUANTILE` of (start date - first relevant event) over the (resident, course)
+    pairs (never below 0). ``inf`` when the items have no start date (every course counts)."""
+    days = _first_take_up_from_start(train)
+    if days is None or days.empty:
         return float("inf")
-    inter = train.interactions
-    first = inter[positive_mask(inter)].groupby(
-        inter["item_id"].astype(str), observed=True)["timestamp"].min()
-    start = pd.to_datetime(items.set_index(items["item_id"].astype(str))["start_date"],
-                           errors="coerce")
-    lead = ((start.reindex(first.index) - first) / pd.Timedelta(days=1)).dropna()
-    return float(max(np.quantile(lead, LEAD_QUANTILE), 0.0)) if len(lead) else float("inf")
+    return float(max(np.quantile(-days, LEAD_QUANTILE), 0.0))
 
 
-def taking_enrolments(items, item_ids: np.ndarray, lead_days: float, until) -> np.ndarray:
-    """Bool over ``item_ids``: the course takes enrolments by ``until`` (its start date minus
-    ``lead_days`` is not later; an unknown start date counts as taking them)."""
-    if not np.isfinite(lead_days) or "start_date" not in items:
-        return np.ones(len(item_ids), dtype=bool)
-    start = pd.to_datetime(items.set_index(items["item_id"].astype(str))["start_date"],
-                           errors="coerce").reindex(pd.Index(item_ids).astype(str))
-    opens = start - pd.Timedelta(days=lead_days)
-    return (opens.isna() | (opens <= pd.Timestamp(until))).to_numpy()
+def enrolment_lag_days(train: DataBundle) -> float:
+    """How many days after its start a course still takes new residents, from the history:
+    the :data:`LEAD_QUANTILE` of (first relevant event - start date) (never below 0); ``inf``
+    when the items have no start date."""
+    days = _first_take_up_from_start(train)
+    if days is None or days.empty:
+        return float("inf")
+    return float(max(np.quantile(days, LEAD_QUANTILE), 0.0))
+
+
+def course_exposure(items, item_ids: np.ndarray, lead_days: float, lag_days: float, since,
+                    until) -> np.ndarray:
+    """Days of ``(since, until]`` in which each course of ``item_ids`` takes new residents
+    (:func:`models.hybrid.calibration.exposure_days`; no start date: the whole period)."""
+    if "start_date" in items:
+        start = pd.to_datetime(items.set_index(items["item_id"].astype(str))["start_date"],
+                               errors="coerce").reindex(pd.Index(item_ids).astype(str))
+        start = start.to_numpy(dtype="datetime64[s]")
+    else:
+        start = np.full(len(item_ids), np.datetime64("NaT"), dtype="datetime64[s]")
+    return exposure_days(start, lead_days, lag_days, pd.Timestamp(since).to_datetime64(),
+                         pd.Timestamp(until).to_datetime64())
 
 
 def validation_horizon_days(data: FitData) -> float:

@@ -98,3 +98,22 @@ def test_serve_with_recalibrates_for_the_served_source(data):
     model.serve_with("pop_band")
     assert model.calibration is not None
     assert not np.array_equal(model.calibration.x, trees) or model.calibration.x.size == 0
+
+
+def test_exposure_days_of_a_window():
+    from models.hybrid.calibration import exposure_days
+
+    start = np.array(["2026-01-10", "2026-03-01", "NaT", "2025-12-01"], dtype="datetime64[s]")
+    days = exposure_days(start, 20.0, 5.0, np.datetime64("2026-01-01"),
+                         np.datetime64("2026-01-31"))
+    assert days.tolist() == pytest.approx([14.0, 0.0, 30.0, 0.0])
+    assert exposure_days(start, np.inf, np.inf, np.datetime64("2026-01-01"),
+                         np.datetime64("2026-01-31")).tolist() == [30.0] * 4
+
+
+def test_daily_rates_weigh_pairs_by_their_exposure():
+    # two blocks of scores: the low one taken up once in 100 pair-days, the high one 10 in 100
+    scores = np.r_[np.zeros(50), np.ones(50)]
+    labels = np.r_[np.eye(1, 50, 0).ravel(), np.tile([1, 0, 0, 0, 0], 10)]
+    x, y = fit_isotonic(scores, labels, np.full(100, 2.0))
+    assert np.interp([0.0, 1.0], x, y) == pytest.approx([1 / 100, 10 / 100])

@@ -11,8 +11,9 @@ model's calibrated probability that they take it up within ``horizon_days``
 (:meth:`models.hybrid.HybridRanker.take_up`). Every resident is scored once per model
 version, horizon and day, in batches, over the courses that are open and still running (the
 date rule of :func:`~recommender.serving.rules.allowed_mask` without its seats rule, so a full
-course still shows the waiting list it would have) that take enrolments within the horizon
-(start date minus the enrolment lead that training measured, before the horizon's end); the
+course still shows the waiting list it would have) that take new residents within the horizon
+(from the start date minus the enrolment lead that training measured to the start date plus
+its lag), each over the days of the horizon its window covers; the
 sums are kept per fine cohort (community x band), and coarser cohorts are sums of fine ones.
 Events posted since the model was loaded are not in these figures: they change with the next
 model version.
@@ -28,6 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features.availability import available_on
+from models.hybrid.calibration import exposure_days
 from recommender.domain import BAND_NAMES
 from recommender.serving.errors import NotFound, ServiceError
 from recommender.serving.holder import Snapshot
@@ -95,21 +97,26 @@ class DemandTable:
         return self.demand.sum(axis=0)
 
 
-def offered_courses(snap: Snapshot, today: dt.date, horizon_days: int | None = None) -> np.ndarray:
-    """Open courses still running tomorrow (the offer rule's dates, without the seats rule);
-    with ``horizon_days``, only those that take enrolments within the horizon (their start
-    date minus the model's enrolment lead is not after its end)."""
+def offered_courses(snap: Snapshot, today: dt.date) -> np.ndarray:
+    """Open courses still running tomorrow (the offer rule's dates, without the seats rule)."""
     cat = snap.catalogue
-    offered = cat.open & available_on(cat.end_date, today + dt.timedelta(days=1), unknown=False)
+    return cat.open & available_on(cat.end_date, today + dt.timedelta(days=1), unknown=False)
+
+
+def course_exposure(snap: Snapshot, today: dt.date, horizon_days: int) -> np.ndarray:
+    """Days of the coming ``horizon_days`` in which each course takes new residents: its
+    window runs from its start date minus the model's enrolment lead to its start date plus
+    the model's lag (:func:`models.hybrid.calibration.exposure_days`)."""
     cal = snap.engine.model.calibration
     items = snap.engine.items
-    if horizon_days is None or cal is None or not np.isfinite(cal.lead_days) or (
-            "start_date" not in items):
-        return offered
-    start = pd.to_datetime(items["start_date"], errors="coerce")
-    opens = start - pd.Timedelta(days=cal.lead_days)
-    until = pd.Timestamp(today + dt.timedelta(days=int(horizon_days)))
-    return offered & (opens.isna() | (opens <= until)).to_numpy()
+    since = np.datetime64(today, "s")
+    until = np.datetime64(today + dt.timedelta(days=int(horizon_days)), "s")
+    start = (pd.to_datetime(items["start_date"], errors="coerce").to_numpy(dtype="datetime64[s]")
+             if "start_date" in items
+             else np.full(len(items), np.datetime64("NaT"), dtype="datetime64[s]"))
+    lead = cal.lead_days if cal is not None else float("inf")
+    lag = cal.lag_days if cal is not None else float("inf")
+    return exposure_days(start, lead, lag, since, until)
 
 
 def check_calibrated(snap: Snapshot) -> None:
@@ -159,7 +166,8 @@ def compute_demand(snap: Snapshot, index: CohortIndex, horizon_days: int, today:
     offered courses and sum per fine cohort."""
     check_calibrated(snap)
     engine = snap.engine
-    offered = offered_courses(snap, today, horizon_days)
+    exposure = course_exposure(snap, today, horizon_days)
+    offered = offered_courses(snap, today) & (exposure > 0)
     n_items = len(snap.catalogue.ids)
     demand = np.zeros((len(index.keys), n_items), dtype=np.float64)
     has_history = np.diff(engine.history_rows(np.arange(index.group.size)).indptr) > 0
@@ -167,7 +175,7 @@ def compute_demand(snap: Snapshot, index: CohortIndex, horizon_days: int, today:
     if offered.any():
         for start in range(0, users.size, BATCH):
             batch = users[start:start + BATCH]
-            p = engine.model.take_up(batch, engine.history_rows(batch), float(horizon_days),
+            p = engine.model.take_up(batch, engine.history_rows(batch), exposure,
                                      allowed=offered)
             groups = sp.csr_matrix((weights[start:start + BATCH],
                                     (index.group[batch], np.arange(batch.size))),
@@ -186,4 +194,5 @@ def check_cohort(snap: Snapshot, community_id: str, band: str) -> None:
 
 
 __all__ = ["ALL", "CohortIndex", "DemandTable", "ModelNotCalibrated", "check_calibrated",
-           "check_cohort", "compute_demand", "offered_courses", "scored_residents"]
+           "check_cohort", "compute_demand", "course_exposure", "offered_courses",
+           "scored_residents"]

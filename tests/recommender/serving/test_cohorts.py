@@ -38,7 +38,8 @@ class FakeModel:
     """Take-up probabilities fixed per course; disallowed courses get 0."""
 
     def __init__(self, calibrated: bool = True):
-        self.calibration = SimpleNamespace(lead_days=float("inf")) if calibrated else None
+        self.calibration = (SimpleNamespace(lead_days=float("inf"), lag_days=float("inf"))
+                            if calibrated else None)
 
     def take_up(self, users, X, horizon_days, allowed=None):
         p = np.tile(np.array(list(P.values()), dtype=np.float32), (len(users), 1))
@@ -312,3 +313,18 @@ def test_sampled_demand_estimates_the_exact_sum(service):
     b = {i["course_id"]: i["expected_demand"] for i in sampled.suggestions("all", "all")["items"]}
     # the fake model gives every resident the same probability: the estimate is exact
     assert b == pytest.approx(a)
+
+
+def test_only_courses_taking_residents_within_the_horizon_count():
+    snap = snapshot()
+    # k0..k3 start 2026-10-01; with a lag of 10 days they stopped taking residents on Oct 11
+    snap.engine.model.calibration = SimpleNamespace(lead_days=20.0, lag_days=10.0)
+    svc = CohortService(None, FakeHolder(snap), lambda: TODAY)
+    assert svc.suggestions("A", "working_age")["items"] == []
+    # a course starting in 25 days takes residents from day 5 (lead 20) to day 35 (lag 10)
+    from recommender.serving.cohorts.demand import course_exposure
+
+    snap.engine.items = snap.engine.items.assign(
+        start_date=pd.Timestamp(TODAY) + pd.Timedelta(days=25))
+    assert course_exposure(snap, TODAY, 30).tolist() == pytest.approx([25.0] * 4)
+    assert course_exposure(snap, TODAY, 10).tolist() == pytest.approx([5.0] * 4)
