@@ -13,22 +13,21 @@ Pairs outside the candidate set (allowed, not yet taken, but proposed by no comp
 constant: the rate at which held-out users took such a pair up (``floor``).
 
 Courses take new residents in a window around their start: from ``lead_days`` before it to
-``lag_days`` after it (both measured by training on the history). A course outside its window
-during a period is not taken up in it, however well it suits a resident. Training therefore
-calibrates only on the courses that were in their window during the validation period, and a
-forecast counts only the courses in their window during its own period. A course's exposure
-is the number of days of the period inside its window; the validation probabilities are over
-the held-out pairs' mean exposure, and a forecast scales each course to its own exposure in the
-coming period (so a course whose window closes in a week gets a week's worth of take-up).
+``lag_days`` after it (both measured by training on the history). A course's *exposure* in a
+period is the number of days of the period inside its window; a course with none is not taken
+up in that period, however well it suits a resident. Training calibrates on the pairs of
+courses exposed during the validation period, as a daily rate: the isotonic regression of
+``label / exposure`` weighted by ``exposure`` (each block's value is its take-ups over its
+exposure days), so ``horizon_days`` is then 1. A forecast scales each course's daily rate to
+its own exposure in the coming period with a constant hazard: ``p_h = 1 - (1 - p_1) ** h``
+(generally ``1 - (1 - p_v) ** (h / v)`` for rates over ``v`` days), i.e. a resident who would
+take a course up at a steady rate has the same chance on every day of its window. A course
+whose window closes in a week gets a week's worth of take-up, not a month's.
 
 The held-out users are validation users: each took something up after the cut. Their rate is
 therefore P(taken | the resident takes something up); a resident's probability multiplies it by
 the share of residents like them (with no history, or with some) who took anything up in the
 validation period (``active_share``).
-
-The rate is over the validation horizon ``v`` (days between the two cuts). A coming period of
-``h`` days is scaled with a constant hazard: ``p_h = 1 - (1 - p_v) ** (h / v)``, i.e. a resident
-who would take a course up at some steady rate has the same chance in every day of the period.
 """
 
 from __future__ import annotations
