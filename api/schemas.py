@@ -206,3 +206,87 @@ class CohortDecisions(BaseModel):
     community_id: str
     band: str
     decisions: list[Decision]
+
+
+# ----------------------------------------------------------------------------- coordinators
+
+
+class Suppressed(BaseModel):
+    """In place of a figure computed over fewer than 10 residents."""
+
+    suppressed: Literal[True] = True
+
+
+Count = int | Suppressed
+Share = float | Suppressed
+
+
+class CohortOut(BaseModel):
+    community_id: str = Field(description="A community id, or `all` (the district).")
+    community_name: str | None
+    band: str = Field(description="An age band, or `all` (every band).")
+    residents: Count
+    active_residents: Count = Field(description="Residents with any participation the model "
+                                                "was trained on.")
+    share_active: Share
+
+
+class Cohorts(BaseModel):
+    model_version: str
+    cohorts: list[CohortOut]
+
+
+class CohortCourse(BaseModel):
+    rank: int
+    course_id: str
+    title: str
+    category: str | None
+    target_bands: list[str]
+    fee_tier: str | None
+    venue: Venue
+    schedule: Schedule
+    capacity: int
+    seats_left: int
+    expected_demand: float = Field(description="Expected enrolments from this cohort within "
+                                               "the horizon (calibrated probabilities summed).")
+    expected_demand_district: float = Field(description="The same over every resident.")
+    fill_forecast: float | None = Field(description="(capacity - seats_left + district "
+                                                    "demand) / capacity")
+    oversubscribed: bool = Field(description="District demand exceeds the seats left.")
+    under_filled: bool = Field(description="Forecast fill below 0.3.")
+    decision: dict | str | None = Field(None, description="A coordinator's decision, if any.")
+
+
+class UnmetDemand(BaseModel):
+    kind: Literal["category", "tag"]
+    name: str
+    residents_drawn: Count
+    expected_demand_elsewhere: float
+
+
+class CohortSuggestions(BaseModel):
+    community_id: str
+    band: str
+    horizon_days: int
+    model_version: str
+    as_of: str
+    residents: Count
+    suppressed: bool = Field(description="The cohort has fewer than 10 residents: no list.")
+    items: list[CohortCourse]
+    unmet_demand: list[UnmetDemand]
+
+
+class CohortAnalytics(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    community_id: str
+    band: str
+    model_version: str
+    as_of: str
+    residents: Count
+    monthly: list[dict]
+    by_category: list[dict]
+    rates: dict
+    share_active: Share
+    multigenerational_households: dict
+    fill_rates: list[dict]

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from models.base import Recommender, check_param
+from models.hybrid.calibration import Calibration, fit_isotonic, floor_rate, scale_to_horizon
 from models.hybrid.candidates import (
     COMPONENTS,
     N_BANDS,
@@ -100,7 +101,18 @@ class HybridRanker(Recommender):
         "served_by_",
         "n_categories_",
         "n_communities_",
+        "calibration_x_",
+        "calibration_y_",
+        "calibration_floor_",
+        "calibration_horizon_days_",
+        "calibration_lead_days_",
+        "calibration_active_share_",
     )
+    # Models saved before calibration existed load without it (they cannot give probabilities).
+    _optional_arrays = ("calibration_x_", "calibration_y_", "calibration_floor_",
+                        "calibration_horizon_days_", "calibration_lead_days_",
+                        "calibration_lag_days_",
+                        "calibration_active_share_")
 
     def __init__(
         self,
@@ -253,15 +265,18 @@ class HybridRanker(Recommender):
 
         rows, labels, owners = training_rows(pairs, target, row_users, self.negatives_per_user,
                                              self.random_state)
-        held, lists = [], []
+        held, lists, pairs_seen = [], [], []
         for fold in folds:
             self._reranker = self._trees(rows[~np.isin(owners, fold)],
                                          labels[~np.isin(owners, fold)])
             held.append(fold)
             lists.append(self._rank(fold, fit_X[fold], 10, {"allowed": allowed})[0])
+            pairs_seen.append(self._holdout_pairs(fold, fit_X, target, allowed))
         if len(folds) != 1:  # cross-fitted (or nothing held out): the final trees see everyone
             self._reranker = self._trees(rows, labels)
         self._store_holdout_lists(held, lists, fit_X, allowed)
+        self._keep_calibration_pairs(pairs_seen)
+        self._active_shares(fit_X, users)
 
     def _trees(self, rows: np.ndarray, labels: np.ndarray) -> ReRanker:
         return ReRanker.fit(
@@ -302,6 +317,163 @@ class HybridRanker(Recommender):
                 out[c, start:start + batch.size, :top.shape[1]] = np.where(ok, top, -1)
         return out
 
+    # -- calibration --------------------------------------------------------------------------
+    def _holdout_pairs(self, fold: np.ndarray, fit_X: sp.csr_matrix, target: sp.csr_matrix,
+                       allowed: np.ndarray | None) -> dict:
+        """Held-out users' candidate pairs as every source scores them, and their labels.
+
+        Column 0 is the trees' score (trees that never saw these users), column ``1 + c`` the
+        ``c``-th component's served score (1 / (1 + its rank)); the label says whether the pair
+        was taken up after the validation cut. Also counts, per item, the allowed pairs outside
+        the candidates and how many of them were taken up (the calibration's floor).
+        """
+        n_src, n_items = 1 + len(self._component_names()), fit_X.shape[1]
+        out = {"scores": [], "labels": [], "items": [], "outside": np.zeros(n_items),
+               "outside_taken": np.zeros(n_items)}
+        for start in range(0, fold.size, 1000):
+            batch = fold[start:start + 1000]
+            X = fit_X[batch]
+            r, i, rows = self._pair_rows(batch, X, self._context(batch), allowed)
+            scores = np.empty((r.size, n_src), dtype=np.float32)
+            if r.size:
+                scores[:, 0] = self._reranker.predict(rows)
+                for c, name in enumerate(self._component_names(), 1):
+                    scores[:, c] = np.exp(-rows[:, SIGNALS.index(f"{name}_rank")])
+            truth = target[batch].toarray() > 0
+            labels = truth[r, i]
+            open_pairs = ~blocked_items(X, allowed)
+            out["scores"].append(scores)
+            out["labels"].append(labels)
+            out["items"].append(i.astype(np.int64))
+            out["outside"] += open_pairs.sum(axis=0) - np.bincount(i, minlength=n_items)
+            out["outside_taken"] += ((open_pairs & truth).sum(axis=0)
+                                     - np.bincount(i[labels], minlength=n_items))
+        return out
+
+    def _keep_calibration_pairs(self, parts: list[dict]) -> None:
+        """Keep the held-out pairs (in memory only) and calibrate the trees on them."""
+        n_src, n_items = 1 + len(self._component_names()), self.n_items_
+        self._calibration_pairs = {
+            "scores": np.concatenate([s for p in parts for s in p["scores"]]
+                                     or [np.zeros((0, n_src), np.float32)]),
+            "labels": np.concatenate([x for p in parts for x in p["labels"]]
+                                     or [np.zeros(0, bool)]),
+            "items": np.concatenate([x for p in parts for x in p["items"]]
+                                    or [np.zeros(0, np.int64)]),
+            "outside": sum((p["outside"] for p in parts), np.zeros(n_items)),
+            "outside_taken": sum((p["outside_taken"] for p in parts), np.zeros(n_items)),
+        }
+        self.calibration_horizon_days_ = np.array(np.nan)
+        self.calibration_lead_days_ = np.array(np.inf)
+        self.calibration_lag_days_ = np.array(np.inf)
+        self._calibrate("reranker")
+
+    def _active_shares(self, fit_X: sp.csr_matrix, users: np.ndarray) -> None:
+        """Share of users without / with history at the validation cut who took anything up
+        after it. The held-out pairs come from such users only (the validation users), so
+        their rate is P(taken | the user took something up); a resident's probability is that
+        times the share of residents like them (no history, or some) who took something up."""
+        has = np.diff(fit_X.indptr) > 0
+        active = np.zeros(has.size, dtype=bool)
+        active[users] = True
+        self.calibration_active_share_ = np.array(
+            [(active & ~has).sum() / max(int((~has).sum()), 1),
+             (active & has).sum() / max(int(has.sum()), 1)], dtype=np.float64)
+
+    def _calibrate(self, source: str) -> None:
+        """Fit the isotonic map of ``source``'s scores on the held-out pairs, if kept: per
+        validation period, or, once :meth:`restrict_calibration` gave each course's exposure,
+        per day of exposure."""
+        pairs = getattr(self, "_calibration_pairs", None)
+        if pairs is None:  # a loaded model: its calibration belongs to another source
+            self.calibration_x_ = self.calibration_y_ = np.zeros(0)
+            return
+        col = 0 if source == "reranker" else 1 + self._component_names().index(source)
+        exposure = pairs.get("exposure")
+        if exposure is None:
+            keep = np.ones(pairs["labels"].size, bool)
+            days, outside_days = None, pairs["outside"]
+            outside_taken = pairs["outside_taken"]
+        else:
+            keep = exposure[pairs["items"]] > 0
+            days, outside_days = exposure[pairs["items"][keep]], pairs["outside"] * exposure
+            outside_taken = np.where(exposure > 0, pairs["outside_taken"], 0)
+        self.calibration_x_, self.calibration_y_ = fit_isotonic(
+            pairs["scores"][keep, col], pairs["labels"][keep], days)
+        self.calibration_floor_ = np.array(floor_rate(float(outside_taken.sum()),
+                                                      float(outside_days.sum())))
+
+    def restrict_calibration(self, exposure: np.ndarray, lead_days: float,
+                             lag_days: float = float("inf")) -> HybridRanker:
+        """Calibrate per day of exposure: ``exposure`` (days per item) is how many days of the
+        validation period each course took new residents in, from ``lead_days`` before its
+        start to ``lag_days`` after it (recorded, so forecasts use the same rule). Pairs of
+        courses with no exposure are left out; the probabilities become daily ones."""
+        pairs = getattr(self, "_calibration_pairs", None)
+        if pairs is not None:
+            pairs["exposure"] = np.asarray(exposure, dtype=np.float64)
+            self._calibrate(self.served_by)
+            self.calibration_horizon_days_ = np.array(1.0)
+        self.calibration_lead_days_ = np.array(float(lead_days))
+        self.calibration_lag_days_ = np.array(float(lag_days))
+        return self
+
+    def set_validation_horizon(self, days: float) -> HybridRanker:
+        """Record how many days the validation targets span (training knows the cuts)."""
+        self.calibration_horizon_days_ = np.array(float(days))
+        return self
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The fitted calibration, or None (a model saved before calibration existed, too
+        few held-out pairs, or no known validation horizon)."""
+        self._check_fitted()
+        x = getattr(self, "calibration_x_", None)
+        days = getattr(self, "calibration_horizon_days_", None)
+        share = getattr(self, "calibration_active_share_", None)
+        if (x is None or np.size(x) == 0 or days is None or not float(days) > 0
+                or share is None):
+            return None
+        lead = getattr(self, "calibration_lead_days_", None)
+        lag = getattr(self, "calibration_lag_days_", None)
+        return Calibration(np.asarray(x, np.float64), np.asarray(self.calibration_y_, np.float64),
+                           float(self.calibration_floor_), float(days),
+                           float("inf") if lead is None else float(lead),
+                           tuple(float(v) for v in share),
+                           float("inf") if lag is None else float(lag))
+
+    def take_up(self, users, X, horizon_days, **side) -> np.ndarray:
+        """P(each user takes up each item within ``horizon_days``), calibrated: (u, n_items).
+
+        ``horizon_days`` is a number or an array over items (each course's exposure: the days
+        of the period it takes new residents in, see
+        :func:`~models.hybrid.calibration.exposure_days`).
+
+        Candidates get their calibrated score, allowed items outside the candidates the floor,
+        seen and disallowed items 0; the validation horizon is scaled to ``horizon_days`` with
+        a constant hazard (:func:`~models.hybrid.calibration.scale_to_horizon`).
+
+        Raises
+        ------
+        ValueError
+            When the model has no calibration (see :attr:`calibration`).
+        """
+        cal = self.calibration
+        if cal is None:
+            raise ValueError("the model has no calibration: retrain it")
+        users = np.asarray(users, dtype=np.int64)
+        X = self._check_rows(users, X)
+        ctx = self._context(users, side.get("user_band"), side.get("user_community"),
+                            side.get("user_interests"), side.get("user_attributes"))
+        allowed = side.get("allowed")
+        r, i, rows = self._pair_rows(users, X, ctx, allowed)
+        p = np.where(blocked_items(X, allowed), 0.0, cal.floor).astype(np.float32)
+        if r.size:
+            p[r, i] = cal(self._candidate_scores(rows))
+        p *= np.where(np.diff(X.indptr) > 0, cal.active_share[1], cal.active_share[0]).astype(
+            np.float32)[:, None]
+        return scale_to_horizon(p, horizon_days, cal.horizon_days)
+
     # -- the guard -----------------------------------------------------------------------------
     def serve_with(self, source: str) -> HybridRanker:
         """Rank with ``source``: ``"reranker"`` (the trees) or one component's own scores.
@@ -315,6 +487,7 @@ class HybridRanker(Recommender):
             raise ValueError(f"source={source!r}: must be 'reranker' or one of "
                              f"{', '.join(self.components)}")
         self.served_by_ = np.array(source)
+        self._calibrate(source)
         return self
 
     @property

@@ -149,6 +149,11 @@ class Engine:
             return [None] * len(indices)
         return values[np.asarray(indices, dtype=np.int64)].tolist()
 
+    def history_rows(self, indices) -> sp.csr_matrix:
+        """Training-history rows of the users at ``indices`` (events folded in since the
+        model was loaded are left out: batch figures are computed once per model version)."""
+        return self._history[np.asarray(indices, dtype=np.int64)]
+
     def seen(self, user_id: str) -> set[str]:
         idx = int(self.mapping.user_index([user_id])[0])
         if idx < 0:

@@ -13,12 +13,14 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
-from features.frames import DataBundle
+from features.frames import DataBundle, positive_mask
 from features.ids import IdMapping
 from features.pipeline import FeaturePipeline, ModelInputs
 from models.hybrid import HybridRanker
+from models.hybrid.calibration import exposure_days
 from recommender.evaluation.candidates import split_candidates
 from recommender.evaluation.metrics import evaluate, ndcg_at_k, relevance_matrix
 from recommender.evaluation.protocols import Split, SplitError, random_split, validation_split
@@ -30,6 +32,10 @@ __all__ = [
     "holdout_metrics",
     "prepare_fit",
     "validation_cut",
+    "enrolment_lag_days",
+    "enrolment_lead_days",
+    "course_exposure",
+    "validation_horizon_days",
 ]
 
 log = logging.getLogger(__name__)
@@ -182,10 +188,83 @@ def fit_hybrid(data: FitData, params: dict | None = None,
                                        data.validation.item_temporal),
               validation_candidates=data.candidates, **data.full.side())
     checked = guard(model, data.target)
+    model.set_validation_horizon(validation_horizon_days(data))
+    lead, lag = enrolment_lead_days(data.split.train), enrolment_lag_days(data.split.train)
+    if data.split.cut is not None:
+        model.restrict_calibration(
+            course_exposure(data.split.train.items, data.mapping.item_ids_, lead, lag,
+                            data.split.cut, data.full.cutoff), lead, lag)
     info = {"features_s": data.features_s, "fit_s": time.perf_counter() - t0,
             "guard": checked, "validation_metrics": holdout_metrics(model, data.target),
             "validation": dict(data.validation_report)}
     return model, info
+
+
+# Share of take-ups that come at most this long before (lead) or after (lag) a course's start:
+# the window a course takes new residents in (a high quantile, so a few outliers do not
+# stretch it).
+LEAD_QUANTILE = 0.9
+
+
+def _first_take_up_from_start(train: DataBundle) -> pd.Series | None:
+    """Days from each course's start to each resident's first relevant event on it (negative:
+    before the start); None when the items have no start date."""
+    items = train.items
+    if "start_date" not in items or items["start_date"].isna().all():
+        return None
+    inter = train.interactions
+    pos = inter[positive_mask(inter)]
+    first = pos.groupby([pos["user_id"].astype(str), pos["item_id"].astype(str)],
+                        observed=True)["timestamp"].min()
+    start = pd.to_datetime(items.set_index(items["item_id"].astype(str))["start_date"],
+                           errors="coerce")
+    begins = start.reindex(first.index.get_level_values(1)).to_numpy()
+    return pd.Series((first.to_numpy() - begins) / pd.Timedelta(days=1)).dropna()
+
+
+def enrolment_lead_days(train: DataBundle) -> float:
+    """How many days before its start a course takes enrolments, from the history: the
+    :data:`LEAD_QUANTILE` of (start date - first relevant event) over the (resident, course)
+    pairs (never below 0). ``inf`` when the items have no start date (every course counts)."""
+    days = _first_take_up_from_start(train)
+    if days is None or days.empty:
+        return float("inf")
+    return float(max(np.quantile(-days, LEAD_QUANTILE), 0.0))
+
+
+def enrolment_lag_days(train: DataBundle) -> float:
+    """How many days after its start a course still takes new residents, from the history:
+    the :data:`LEAD_QUANTILE` of (first relevant event - start date) (never below 0); ``inf``
+    when the items have no start date."""
+    days = _first_take_up_from_start(train)
+    if days is None or days.empty:
+        return float("inf")
+    return float(max(np.quantile(days, LEAD_QUANTILE), 0.0))
+
+
+def course_exposure(items, item_ids: np.ndarray, lead_days: float, lag_days: float, since,
+                    until) -> np.ndarray:
+    """Days of ``(since, until]`` in which each course of ``item_ids`` takes new residents
+    (:func:`models.hybrid.calibration.exposure_days`; no start date: the whole period)."""
+    if "start_date" in items:
+        start = pd.to_datetime(items.set_index(items["item_id"].astype(str))["start_date"],
+                               errors="coerce").reindex(pd.Index(item_ids).astype(str))
+        start = start.to_numpy(dtype="datetime64[s]")
+    else:
+        start = np.full(len(item_ids), np.datetime64("NaT"), dtype="datetime64[s]")
+    return exposure_days(start, lead_days, lag_days, pd.Timestamp(since).to_datetime64(),
+                         pd.Timestamp(until).to_datetime64())
+
+
+def validation_horizon_days(data: FitData) -> float:
+    """Days between the validation cut and the training cut: the span the validation targets
+    (and so the model's calibrated probabilities) cover. NaN for a random validation split,
+    which has no time cut: such a model gives no probabilities over a period."""
+    cut = data.split.cut
+    if cut is None or data.full.cutoff is None:
+        return float("nan")
+    days = (pd.Timestamp(data.full.cutoff) - pd.Timestamp(cut)) / pd.Timedelta(days=1)
+    return float(days) if days > 0 else float("nan")
 
 
 def guard(model: HybridRanker, target: sp.csr_matrix) -> dict:

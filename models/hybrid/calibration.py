@@ -1,0 +1,129 @@
+"""Probabilities that mean what they say: the hybrid's scores mapped to P(taken up).
+
+The trees (or the component that ranks the candidates) give scores that order courses well
+but are not probabilities: they were trained on subsampled negatives, and a component's score
+is a rank. Coordinators add them up into an expected number of enrolments, so they are
+calibrated on the validation users the trees never saw: every held-out user's candidate pairs,
+scored as served, labelled by whether the pair was taken up between the validation cut and the
+training cut. An isotonic regression (monotone, clipped outside the range it saw) maps a score
+to that probability; it is kept as its two threshold arrays and evaluated with ``np.interp``,
+so the artifact needs no pickle for it.
+
+Pairs outside the candidate set (allowed, not yet taken, but proposed by no component) get one
+constant: the rate at which held-out users took such a pair up (``floor``).
+
+Courses take new residents in a window around their start: from ``lead_days`` before it to
+``lag_days`` after it (both measured by training on the history). A course's *exposure* in a
+period is the number of days of the period inside its window; a course with none is not taken
+up in that period, however well it suits a resident. Training calibrates on the pairs of
+courses exposed during the validation period, as a daily rate: the isotonic regression of
+``label / exposure`` weighted by ``exposure`` (each block's value is its take-ups over its
+exposure days), so ``horizon_days`` is then 1. A forecast scales each course's daily rate to
+its own exposure in the coming period with a constant hazard: ``p_h = 1 - (1 - p_1) ** h``
+(generally ``1 - (1 - p_v) ** (h / v)`` for rates over ``v`` days), i.e. a resident who would
+take a course up at a steady rate has the same chance on every day of its window. A course
+whose window closes in a week gets a week's worth of take-up, not a month's.
+
+The held-out users are validation users: each took something up after the cut. Their rate is
+therefore P(taken | the resident takes something up); a resident's probability multiplies it by
+the share of residents like them (with no history, or with some) who took anything up in the
+validation period (``active_share``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Fewer held-out pairs than this, or no positive among them: nothing to calibrate on.
+MIN_PAIRS = 20
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """An isotonic map score -> P(taken up within ``horizon_days``), plus the floor."""
+
+    x: np.ndarray  # increasing score thresholds
+    y: np.ndarray  # non-decreasing probabilities at the thresholds, in [0, 1]
+    floor: float  # P(taken up) of an allowed pair outside the candidates
+    horizon_days: float  # the validation horizon the probabilities are over (NaN: unknown)
+    lead_days: float = float("inf")  # how long before its start a course takes enrolments
+    active_share: tuple[float, float] = (1.0, 1.0)  # users without / with history who took up
+    lag_days: float = float("inf")  # how long after its start a course still takes residents
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        """P(taken up within the validation horizon) of each score."""
+        return np.interp(np.asarray(scores, dtype=np.float64), self.x, self.y).astype(np.float32)
+
+
+def fit_isotonic(scores: np.ndarray, labels: np.ndarray,
+                 exposure: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic regression of ``labels`` (0/1) on ``scores``: its threshold arrays.
+
+    With ``exposure`` (days each pair could be taken up in), the regression is of the daily
+    rate: ``labels / exposure`` weighted by ``exposure``, so each block's value is its
+    take-ups over its exposure days (a pair exposed for two days counts for two, not for a
+    whole period). Returns two empty arrays when there are fewer than :data:`MIN_PAIRS` pairs
+    or no positive.
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+    if scores.size < MIN_PAIRS or labels.sum() == 0:
+        return np.zeros(0), np.zeros(0)
+    if exposure is None:
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, labels)
+    else:
+        days = np.asarray(exposure, dtype=np.float64)
+        iso = IsotonicRegression(y_min=0.0, out_of_bounds="clip").fit(
+            scores, labels / days, sample_weight=days)
+    return (np.asarray(iso.X_thresholds_, dtype=np.float64),
+            np.clip(np.asarray(iso.y_thresholds_, dtype=np.float64), 0.0, 1.0))
+
+
+def scale_to_horizon(p: np.ndarray, horizon_days, validation_days: float) -> np.ndarray:
+    """``p`` over ``validation_days`` rescaled to ``horizon_days`` with a constant hazard.
+
+    ``horizon_days`` is a number, or an array broadcast against ``p`` (per course: the days of
+    the period the course takes new residents in; 0 gives 0).
+
+    Raises
+    ------
+    ValueError
+        When a horizon is not a positive number of days (an array may hold zeros).
+    """
+    h = np.asarray(horizon_days, dtype=np.float64)
+    if (h.ndim == 0 and not h > 0) or not np.all(h >= 0):
+        raise ValueError(f"horizon_days={horizon_days!r}: must be a positive number of days")
+    if not validation_days > 0:
+        raise ValueError(f"validation horizon {validation_days!r} days: must be positive")
+    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+    return (1.0 - (1.0 - p) ** (h / validation_days)).astype(np.float32)
+
+
+def exposure_days(start: np.ndarray, lead_days: float, lag_days: float, since,
+                  until) -> np.ndarray:
+    """Days of the period ``(since, until]`` in which each course takes new residents: its
+    window runs from ``start - lead_days`` to ``start + lag_days`` (an infinite lead or lag
+    leaves that side open); an unknown start (NaT) gives the whole period."""
+    day = np.timedelta64(1, "D")
+    since, until = np.datetime64(since, "s"), np.datetime64(until, "s")
+    period = float((until - since) / day)
+    start = np.asarray(start, dtype="datetime64[s]")
+    rel = (start - since) / day  # NaN where unknown
+    opens = np.maximum(rel - lead_days, 0.0)
+    closes = np.minimum(rel + lag_days, period)
+    out = np.clip(closes - opens, 0.0, period)
+    return np.where(np.isnan(rel), period, out)
+
+
+def floor_rate(positives_outside: float, pairs_outside: float) -> float:
+    """The take-up rate of allowed pairs no component proposed, per pair or per pair-day of
+    exposure (0 when there were none)."""
+    return float(positives_outside) / pairs_outside if pairs_outside > 0 else 0.0
+
+
+__all__ = ["MIN_PAIRS", "Calibration", "exposure_days", "fit_isotonic", "floor_rate",
+           "scale_to_horizon"]

@@ -1,0 +1,119 @@
+"""The hybrid's calibration: an isotonic map stored as arrays (no pickle), monotone, within
+[0, 1], scaled to a horizon with a constant hazard; take-up probabilities respect what may be
+offered; models saved before calibration load without it and refuse to give probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.hybrid import HybridRanker
+from models.hybrid.calibration import fit_isotonic, floor_rate, scale_to_horizon
+from tests.models.test_hybrid import fit_model, make_data
+
+
+@pytest.fixture(scope="module")
+def data() -> dict:
+    return make_data()
+
+
+@pytest.fixture(scope="module")
+def model(data) -> HybridRanker:
+    return fit_model(data).set_validation_horizon(30.0)
+
+
+def test_isotonic_is_monotone_and_bounded():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=2000)
+    labels = rng.random(2000) < 1 / (1 + np.exp(-2 * scores))
+    x, y = fit_isotonic(scores, labels)
+    assert np.all(np.diff(x) >= 0) and np.all(np.diff(y) >= 0)
+    assert y.min() >= 0 and y.max() <= 1
+    # out of the seen range: clipped to the end values
+    assert np.interp([-100, 100], x, y).tolist() == [y[0], y[-1]]
+
+
+def test_isotonic_needs_pairs_and_a_positive():
+    assert fit_isotonic(np.arange(5.0), np.ones(5))[0].size == 0
+    assert fit_isotonic(np.arange(50.0), np.zeros(50))[0].size == 0
+    assert floor_rate(0, 0) == 0.0 and floor_rate(1, 4) == 0.25
+
+
+def test_constant_hazard_scaling():
+    p = np.array([0.0, 0.1, 0.5, 1.0])
+    assert scale_to_horizon(p, 30, 30) == pytest.approx(p)
+    assert scale_to_horizon(p, 60, 30) == pytest.approx(1 - (1 - p) ** 2)
+    assert np.all(np.diff(scale_to_horizon(np.full(3, 0.2), 1, 30)) == 0)
+    with pytest.raises(ValueError, match="horizon_days"):
+        scale_to_horizon(p, 0, 30)
+
+
+def test_fitted_model_is_calibrated(model):
+    cal = model.calibration
+    assert cal is not None and cal.horizon_days == 30.0
+    assert np.all(np.diff(cal.x) >= 0) and np.all(np.diff(cal.y) >= 0)
+    assert 0 <= cal.y.min() and cal.y.max() <= 1 and 0 <= cal.floor <= 1
+    assert all(0 <= s <= 1 for s in cal.active_share)
+
+
+def test_take_up_probabilities(model, data):
+    users = np.arange(data["X"].shape[0])
+    allowed = np.ones(data["X"].shape[1], dtype=bool)
+    allowed[3] = False
+    p = model.take_up(users, data["X"], 30.0, allowed=allowed)
+    assert p.shape == data["X"].shape and p.min() >= 0 and p.max() <= 1
+    assert np.all(p[:, 3] == 0)
+    seen = data["X"].toarray() > 0
+    assert np.all(p[seen] == 0)
+    longer = model.take_up(users, data["X"], 90.0, allowed=allowed)
+    assert np.all(longer >= p - 1e-7)
+
+
+def test_calibration_is_saved_without_pickle(model, tmp_path):
+    model.save(tmp_path / "m")
+    with np.load(tmp_path / "m" / "model.npz", allow_pickle=False) as z:
+        assert {"calibration_x_", "calibration_y_", "calibration_floor_",
+                "calibration_horizon_days_", "calibration_active_share_"} <= set(z.files)
+    loaded = HybridRanker.load(tmp_path / "m")
+    assert np.array_equal(loaded.calibration.x, model.calibration.x)
+    assert loaded.calibration.floor == model.calibration.floor
+
+
+def test_model_saved_before_calibration_loads_without_it(model, data, tmp_path):
+    model.save(tmp_path / "old")
+    path = tmp_path / "old" / "model.npz"
+    with np.load(path, allow_pickle=False) as z:
+        kept = {k: z[k] for k in z.files if not k.startswith("calibration_")}
+    np.savez(path, **kept)
+    old = HybridRanker.load(tmp_path / "old")
+    assert old.calibration is None
+    with pytest.raises(ValueError, match="no calibration"):
+        old.take_up(np.arange(3), data["X"][:3], 30.0)
+    old.rank(np.arange(3), data["X"][:3], n=3)  # still ranks
+
+
+def test_serve_with_recalibrates_for_the_served_source(data):
+    model = fit_model(data).set_validation_horizon(30.0)
+    trees = model.calibration.x.copy()
+    model.serve_with("pop_band")
+    assert model.calibration is not None
+    assert not np.array_equal(model.calibration.x, trees) or model.calibration.x.size == 0
+
+
+def test_exposure_days_of_a_window():
+    from models.hybrid.calibration import exposure_days
+
+    start = np.array(["2026-01-10", "2026-03-01", "NaT", "2025-12-01"], dtype="datetime64[s]")
+    days = exposure_days(start, 20.0, 5.0, np.datetime64("2026-01-01"),
+                         np.datetime64("2026-01-31"))
+    assert days.tolist() == pytest.approx([14.0, 0.0, 30.0, 0.0])
+    assert exposure_days(start, np.inf, np.inf, np.datetime64("2026-01-01"),
+                         np.datetime64("2026-01-31")).tolist() == [30.0] * 4
+
+
+def test_daily_rates_weigh_pairs_by_their_exposure():
+    # two blocks of scores: the low one taken up once in 100 pair-days, the high one 10 in 100
+    scores = np.r_[np.zeros(50), np.ones(50)]
+    labels = np.r_[np.eye(1, 50, 0).ravel(), np.tile([1, 0, 0, 0, 0], 10)]
+    x, y = fit_isotonic(scores, labels, np.full(100, 2.0))
+    assert np.interp([0.0, 1.0], x, y) == pytest.approx([1 / 100, 10 / 100])
