@@ -5,8 +5,10 @@ The cohort figures are computed once per model version and horizon (every reside
 batches, under a minute at district scale) and cached by
 :class:`~recommender.serving.cohorts.CohortService`; the first request after a reload pays for
 it, so the handlers are plain ``def`` and run in the thread pool, off the event loop that ranks
-for the platform. Decisions (approve, reject, pin) are another router's; the suggestions carry
-a ``decision`` field and :meth:`CohortService.suggestions` takes a ``decisions`` mapping for it.
+for the platform. Decisions (approve, reject, pin) are recorded through
+:mod:`api.routes.decisions`; a cohort's suggestions carry the decision in force for each course
+and leave rejected courses out. A coordinator key limited to some communities sees only their
+cohorts and gets 403 on any other (``check_community``).
 """
 
 from __future__ import annotations
@@ -18,16 +20,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from api.deps import require
+from api.deps import CoordinatorScope, ServiceDep, check_community
 from api.schemas import ID_PATTERN, CohortAnalytics, Cohorts, CohortSuggestions, ErrorResponse
 from recommender.serving import ServiceError
 from recommender.serving.cohorts import CohortService, suggestions_csv
 
 router = APIRouter(prefix="/v1/cohorts", tags=["coordinators"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422, 503)}
-CoordinatorRole = Annotated[str, Depends(require("coordinator", "admin"))]
-
-
 async def get_cohorts(request: Request) -> CohortService:
     """The app's cohort service, made on first use over the platform service's store and
     model holder (so its cache lives as long as the app)."""
@@ -58,30 +57,49 @@ Horizon = Annotated[int, Query(ge=1, le=365, description="Days ahead the demand 
 Limit = Annotated[int, Query(ge=1, le=200, description="How many courses (1..200).")]
 
 
+def _decisions(service, community_id: str, band: str) -> dict[str, dict]:
+    """The decision in force for each course of the cohort, as the API shows decisions."""
+    return {course: {"decision_id": d["decision_id"], "action": d["action"],
+                     "community_id": d["community_id"], "band": d["band"], "note": d["note"]}
+            for course, d in service.decisions.for_cohort(community_id, band).items()}
+
+
 @router.get("", response_model=Cohorts, responses=ERRORS)
-def list_cohorts(_: CoordinatorRole, cohorts: CohortsDep):
-    """Every cohort (community x band, each community as a whole, each band district-wide)
-    with its size; fewer than 10 residents shows as ``{"suppressed": true}``."""
-    return cohorts.cohorts()
+def list_cohorts(scope: CoordinatorScope, cohorts: CohortsDep):
+    """The cohorts the key may see (community x band, each community as a whole, each band
+    district-wide for an unscoped key) with their size; fewer than 10 residents shows as
+    ``{"suppressed": true}``."""
+    result = cohorts.cohorts()
+    if scope.communities is not None:
+        result["cohorts"] = [c for c in result["cohorts"]
+                             if c["community_id"] in scope.communities]
+    return result
 
 
 @router.get("/{community_id}/{band}/suggestions", response_model=CohortSuggestions,
             responses=ERRORS)
-def cohort_suggestions(community_id: Community, band: Band, _: CoordinatorRole,
-                       cohorts: CohortsDep, horizon_days: Horizon = 30, limit: Limit = 20):
+def cohort_suggestions(community_id: Community, band: Band, scope: CoordinatorScope,
+                       cohorts: CohortsDep, service: ServiceDep, horizon_days: Horizon = 30,
+                       limit: Limit = 20):
     """Open courses by the cohort's expected demand within ``horizon_days``, with seats
-    left, fill forecast and flags, and what the cohort is drawn to that nothing near covers."""
+    left, fill forecast, flags and the decision in force (rejected courses left out), and what
+    the cohort is drawn to that nothing near covers."""
+    check_community(scope, community_id)
     with located("path"):
-        return cohorts.suggestions(community_id, band, horizon_days=horizon_days, limit=limit)
+        return cohorts.suggestions(community_id, band, horizon_days=horizon_days, limit=limit,
+                                   decisions=_decisions(service, community_id, band))
 
 
 @router.get("/{community_id}/{band}/suggestions.csv", responses={
     **ERRORS, 200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with a BOM"}})
-def cohort_suggestions_csv(community_id: Community, band: Band, _: CoordinatorRole,
-                           cohorts: CohortsDep, horizon_days: Horizon = 30, limit: Limit = 20):
+def cohort_suggestions_csv(community_id: Community, band: Band, scope: CoordinatorScope,
+                           cohorts: CohortsDep, service: ServiceDep, horizon_days: Horizon = 30,
+                           limit: Limit = 20):
     """The suggestions as CSV (UTF-8 with a byte-order mark, so Excel shows Chinese titles)."""
+    check_community(scope, community_id)
     with located("path"):
-        result = cohorts.suggestions(community_id, band, horizon_days=horizon_days, limit=limit)
+        result = cohorts.suggestions(community_id, band, horizon_days=horizon_days, limit=limit,
+                                     decisions=_decisions(service, community_id, band))
     name = f"suggestions_{community_id}_{band}_{horizon_days}d.csv"
     return Response(suggestions_csv(result), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -89,9 +107,10 @@ def cohort_suggestions_csv(community_id: Community, band: Band, _: CoordinatorRo
 
 @router.get("/{community_id}/{band}/analytics", response_model=CohortAnalytics,
             responses=ERRORS)
-def cohort_analytics(community_id: Community, band: Band, _: CoordinatorRole,
+def cohort_analytics(community_id: Community, band: Band, scope: CoordinatorScope,
                      cohorts: CohortsDep):
     """Participation over time and by category, completion / no-show / cancellation rates,
     share active, households learning across generations and courses' fill rates."""
+    check_community(scope, community_id)
     with located("path"):
         return cohorts.analytics(community_id, band)

@@ -101,6 +101,18 @@ class DecisionBook:
         pins = [c for c in dict.fromkeys(reversed(pinned)) if c not in rejected]
         return Effects(frozenset(rejected), tuple(pins)) if rejected or pins else NO_EFFECTS
 
+    def for_cohort(self, community_id: str, band: str) -> dict[str, dict]:
+        """The decision in force for each course of a cohort's suggestions: its own and the
+        ``all`` ones that cover it, the newest per course, a rejection over anything else."""
+        out: dict[str, dict] = {}
+        for d in self.active():
+            if d["community_id"] not in (ALL, community_id) or d["band"] not in (ALL, band):
+                continue
+            held = out.get(d["course_id"])
+            if held is None or held["action"] != "reject" or d["action"] == "reject":
+                out[d["course_id"]] = d
+        return out
+
     # -- recording ---------------------------------------------------------------------
     def add(self, *, community_id: str, band: str, course_id: str, action: str,
             decided_by: str, note: str | None = None) -> dict:

@@ -242,3 +242,43 @@ def test_another_workers_decision_shows_within_the_ttl(dclient, tables, home):
     now[0] = 1.0
     assert worker.effects(home, "elderly").rejected == {course}
     assert not worker.effects(home, "working_age") and not worker.effects("X", "elderly")
+
+
+# -- decisions and scopes in the cohort suggestions -----------------------------------------------
+
+
+def _suggested(client, key, community, band):
+    r = client.get(f"/v1/cohorts/{community}/{band}/suggestions?limit=200",
+                   headers={"X-API-Key": key})
+    assert r.status_code == 200, r.text
+    return {i["course_id"]: i for i in r.json()["items"]}
+
+
+def test_a_scoped_key_sees_only_its_communities_cohorts(dclient, cohorts, home):
+    other = next(c for c in cohorts["community_id"].unique() if c != home)
+    listed = dclient.get("/v1/cohorts", headers=SCOPED).json()["cohorts"]
+    assert listed and {c["community_id"] for c in listed} == {home}
+    everyone = dclient.get("/v1/cohorts", headers=COORDINATOR).json()["cohorts"]
+    assert {other, "all"} <= {c["community_id"] for c in everyone}
+    for path in ("suggestions", "suggestions.csv", "analytics"):
+        assert dclient.get(f"/v1/cohorts/{home}/all/{path}", headers=SCOPED).status_code == 200
+        for community in (other, "all"):
+            r = dclient.get(f"/v1/cohorts/{community}/all/{path}", headers=SCOPED)
+            assert r.status_code == 403 and community in r.text, path
+            assert SCOPED["X-API-Key"] not in r.text
+
+
+def test_suggestions_show_decisions_and_leave_rejected_courses_out(dclient, home):
+    before = _suggested(dclient, COORDINATOR["X-API-Key"], home, "all")
+    assert len(before) >= 3 and all(i["decision"] is None for i in before.values())
+    rejected, pinned, approved = list(before)[:3]
+    _decide(dclient, home, "all", rejected, "reject")
+    _decide(dclient, "all", "all", pinned, "pin")  # district-wide: reaches this cohort too
+    _decide(dclient, home, "all", approved, "approve")
+    after = _suggested(dclient, COORDINATOR["X-API-Key"], home, "all")
+    assert rejected not in after
+    assert after[pinned]["decision"]["action"] == "pin"
+    assert after[approved]["decision"]["action"] == "approve"
+    csv = dclient.get(f"/v1/cohorts/{home}/all/suggestions.csv?limit=200",
+                      headers=COORDINATOR).content.decode("utf-8-sig")
+    assert rejected not in csv and ",pin" in csv and ",approve" in csv

@@ -42,7 +42,7 @@ def suggestions_csv(result: dict) -> bytes:
             item["seats_left"], item["expected_demand"], item["expected_demand_district"],
             item["fill_forecast"], item["oversubscribed"], item["under_filled"],
             decision if decision is None or isinstance(decision, str) else
-            decision.get("status", "")]])
+            decision.get("action", "")]])
     return (BOM + out.getvalue()).encode("utf-8")
 
 

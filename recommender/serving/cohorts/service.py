@@ -130,7 +130,8 @@ class CohortService:
         demand (:func:`recommender.serving.cohorts.unmet.unmet_demand`).
 
         ``decisions`` maps a course id to a coordinator's decision about it (approve, reject,
-        pin); each item carries it as ``decision`` (None when there is none).
+        pin); each item carries it as ``decision`` (None when there is none), and a rejected
+        course is not suggested.
         """
         if not 1 <= int(horizon_days) <= MAX_HORIZON_DAYS:
             raise InvalidInput("horizon_days", f"{horizon_days} is not in 1..{MAX_HORIZON_DAYS}")
@@ -158,7 +159,9 @@ class CohortService:
                decisions: Mapping[str, Any]) -> list[dict]:
         cat = snap.catalogue
         district, seats = table.district, snap.seats_left
-        order = [p for p in np.argsort(-cohort, kind="stable") if table.offered[p]][:limit]
+        rejected = {c for c, d in decisions.items() if d.get("action") == "reject"}
+        order = [p for p in np.argsort(-cohort, kind="stable")
+                 if table.offered[p] and cat.records[p]["course_id"] not in rejected][:limit]
         out = []
         for rank, pos in enumerate(order, 1):
             capacity = int(cat.capacity[pos])
