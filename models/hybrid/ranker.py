@@ -107,6 +107,7 @@ class HybridRanker(Recommender):
         "calibration_horizon_days_",
         "calibration_lead_days_",
         "calibration_active_share_",
+        "calibration_lag_days_",
     )
     # Models saved before calibration existed load without it (they cannot give probabilities).
     _optional_arrays = ("calibration_x_", "calibration_y_", "calibration_floor_",

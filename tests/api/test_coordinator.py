@@ -87,6 +87,12 @@ def test_suggestions_figures_and_flags(client, cohorts):
             assert total[item["course_id"]] >= item["expected_demand_district"] - 1e-6
 
 
+def _csv_sections(text: str) -> tuple[list[dict], list[dict]]:
+    """The CSV's two sections (suggested courses, unmet demand), split at the blank line."""
+    courses, gaps = text.split("\r\n\r\n", 1)
+    return (list(csv.DictReader(io.StringIO(courses))), list(csv.DictReader(io.StringIO(gaps))))
+
+
 def test_suppressed_cohort_on_every_endpoint(client, cohorts):
     community, band = _small(cohorts)
     body = client.get(f"/v1/cohorts/{community}/{band}/suggestions",
@@ -94,8 +100,8 @@ def test_suppressed_cohort_on_every_endpoint(client, cohorts):
     assert body["residents"] == SUPPRESSED and body["items"] == [] and body["suppressed"]
     text = client.get(f"/v1/cohorts/{community}/{band}/suggestions.csv",
                       headers=COORDINATOR).content.decode("utf-8-sig")
-    rows = list(csv.DictReader(io.StringIO(text)))
-    assert rows[0]["cohort_residents"] == "suppressed"
+    rows, unmet = _csv_sections(text)
+    assert rows[0]["cohort_residents"] == "suppressed" and unmet == []
     analytics = client.get(f"/v1/cohorts/{community}/{band}/analytics",
                            headers=COORDINATOR).json()
     assert analytics["residents"] == SUPPRESSED
@@ -118,10 +124,11 @@ def test_csv_bom_and_chinese_titles(client, cohorts):
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/csv")
     assert r.content.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
-    json_items = client.get(f"/v1/cohorts/{community}/{band}/suggestions",
-                            headers=COORDINATOR).json()["items"]
-    assert [row["course_id"] for row in rows] == [i["course_id"] for i in json_items]
+    rows, unmet = _csv_sections(r.content.decode("utf-8-sig"))
+    body = client.get(f"/v1/cohorts/{community}/{band}/suggestions", headers=COORDINATOR).json()
+    assert [row["course_id"] for row in rows] == [i["course_id"] for i in body["items"]]
+    assert [(g["kind"], g["name"]) for g in unmet] == [
+        (g["kind"], g["name"]) for g in body["unmet_demand"]]
     assert any("\u4e00" <= ch <= "\u9fff" for row in rows for ch in row["title"])
 
 

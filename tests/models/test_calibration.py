@@ -117,3 +117,15 @@ def test_daily_rates_weigh_pairs_by_their_exposure():
     labels = np.r_[np.eye(1, 50, 0).ravel(), np.tile([1, 0, 0, 0, 0], 10)]
     x, y = fit_isotonic(scores, labels, np.full(100, 2.0))
     assert np.interp([0.0, 1.0], x, y) == pytest.approx([1 / 100, 10 / 100])
+
+
+def test_the_enrolment_lag_survives_save_and_load(data, tmp_path):
+    """The lag after a course's start bounds when it takes residents; a loaded model must
+    keep it (it was once left out of the saved arrays, so loaded models had no limit)."""
+    from models.base import Recommender
+
+    model = fit_model(data).set_validation_horizon(30.0)
+    model.restrict_calibration(np.full(data["X"].shape[1], 30.0), lead_days=14.0, lag_days=21.0)
+    back = Recommender.load(model.save(tmp_path / "m").parent)
+    assert float(back.calibration_lag_days_) == 21.0
+    assert back.calibration.lag_days == 21.0

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from recommender.serving.cohorts import CohortService, ModelNotCalibrated, suggestions_csv
 from recommender.serving.cohorts.analytics import cohort_analytics
 from recommender.serving.cohorts.demand import CohortIndex
+from recommender.serving.cohorts.export import UNMET_COLUMNS
 from recommender.serving.cohorts.figures import figure
 from recommender.serving.errors import InvalidInput, NotFound
 from recommender.serving.holder import Catalogue, Snapshot
@@ -244,13 +245,38 @@ def test_demand_is_cached_per_version_and_horizon(service):
 def test_csv_has_bom_chinese_titles_and_suppressed_text(service):
     body = suggestions_csv(service.suggestions("A", "working_age"))
     assert body.startswith("\ufeff".encode())
-    text = body.decode("utf-8-sig")
-    rows = list(csv.DictReader(io.StringIO(text)))
+    rows, _ = csv_sections(body)
     assert {r["title"] for r in rows} >= {"书法入门", "太极拳"}
     assert rows[0]["cohort_residents"] == "12"
-    small = suggestions_csv(service.suggestions("A", "elderly")).decode("utf-8-sig")
-    rows = list(csv.DictReader(io.StringIO(small)))
+    rows, unmet = csv_sections(suggestions_csv(service.suggestions("A", "elderly")))
     assert len(rows) == 1 and rows[0]["cohort_residents"] == "suppressed"
+    assert unmet == []  # a suppressed cohort lists nothing, but the section is there
+
+
+def csv_sections(body: bytes) -> tuple[list[dict], list[dict]]:
+    """The CSV's two sections (suggested courses, unmet demand), split at the blank line."""
+    text = body.decode("utf-8-sig")
+    courses, gaps = text.split("\r\n\r\n", 1)
+    assert gaps.startswith(",".join(UNMET_COLUMNS))
+    return (list(csv.DictReader(io.StringIO(courses))), list(csv.DictReader(io.StringIO(gaps))))
+
+
+def test_csv_carries_the_unmet_demand(service):
+    """B's elderly are drawn to arts (10 residents took k2, now closed): the CSV's second
+    section lists it as the JSON does, with the cohort's columns; a figure under ten residents
+    reads ``suppressed``."""
+    result = service.suggestions("B", "elderly")
+    rows, unmet = csv_sections(suggestions_csv(result))
+    assert [r["course_id"] for r in rows] == [i["course_id"] for i in result["items"]]
+    assert [(g["kind"], g["name"]) for g in unmet] == [
+        (g["kind"], g["name"]) for g in result["unmet_demand"]]
+    arts = next(g for g in unmet if g["kind"] == "category" and g["name"] == "arts")
+    assert arts["residents_drawn"] == "10" and arts["cohort_community_id"] == "B"
+    assert arts["cohort_band"] == "elderly" and arts["horizon_days"] == "30"
+    fake = {**result, "unmet_demand": [{"kind": "tag", "name": "书法", "residents_drawn":
+                                        {"suppressed": True}, "expected_demand_elsewhere": 1.5}]}
+    _, unmet = csv_sections(suggestions_csv(fake))
+    assert unmet[0]["residents_drawn"] == "suppressed" and unmet[0]["name"] == "书法"
 
 
 def test_analytics_hand_counts_and_suppression(service):
