@@ -115,19 +115,22 @@ def _last_months(as_of: str, n: int = 12) -> list[str]:
 
 def monthly_chart(monthly: list[dict], as_of: str) -> dict:
     """Enrolments per month over the twelve months up to ``as_of``, as vertical bars; a
-    suppressed month is drawn as a hatched full-height bar with no figure."""
+    suppressed month is drawn as a hatched full-height bar with no figure, a month without
+    any record with no bar (``value`` None)."""
     by_month = {m["month"]: m["enrolments"] for m in monthly}
     months = _last_months(as_of)
     shown = [v for v in (by_month.get(m) for m in months) if isinstance(v, int)]
     top = max([1, *shown])
     bars = []
     for k, month in enumerate(months):
-        value = by_month.get(month, 0)
+        value = by_month.get(month)
         hidden = _suppressed(value)
-        height = 150 if hidden else round(150 * int(value) / top, 1)
-        bars.append({"x": 40 + 46 * k, "y": 170 - height, "height": height, "hidden": hidden,
-                     "label": f"{int(month[5:])}月", "value": None if hidden else int(value),
-                     "month": month})
+        count = None if hidden or value is None else int(value)
+        height = 150 if hidden else round(150 * (count or 0) / top, 1)
+        bars.append({"x": 34 + 33.5 * k, "y": 170 - height, "height": height, "hidden": hidden,
+                     "label": f"{int(month[5:])}月", "value": count, "month": month,
+                     # the year under the first month and under each January
+                     "year": f"{month[:4]}年" if k == 0 or month[5:] == "01" else ""})
     return {"bars": bars, "top": top}
 
 
