@@ -86,6 +86,16 @@ def test_sign_in_keeps_the_key_in_an_httponly_strict_cookie(app):
     assert b.get("/coordinator").status_code == 303
 
 
+def test_over_https_the_cookies_are_secure(app):
+    b = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    form = b.get("/coordinator/login")
+    r = b.post("/coordinator/login", data={"key": KEYS["admin"], "csrf": token(form.text)})
+    assert r.status_code == 303
+    cookies = r.headers.get_list("set-cookie")
+    assert cookies and all("secure" in c.lower() for c in cookies)
+    assert b.get("/coordinator").status_code == 200  # admins may review too
+
+
 def test_no_key_a_wrong_key_or_a_platform_key_cannot_see_the_page(app):
     r = browser(app).get("/coordinator")
     assert r.status_code == 303 and r.headers["location"] == "/coordinator/login"
