@@ -11,7 +11,7 @@ from api.deps import configured_key_roles
 from api.errors import install_error_handlers
 from api.lifespan import service_lifespan
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import admin, coordinator, decisions, health, platform
+from api.routes import admin, coordinator, coordinator_page, decisions, health, platform
 from recommender.settings import Settings
 
 
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None,
     app.state.metrics = metrics
     install_error_handlers(app)
     for router in (platform.router, admin.router, coordinator.router, decisions.router,
-                   health.router):
+                   health.router, coordinator_page.router):
         app.include_router(router)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
