@@ -19,6 +19,7 @@ demo: venv
 	$(BIN)/recommender demo --out $(DEMO)
 
 test: venv
+	bash scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest -q --durations=10 $(PYTEST_ARGS)
 
 lint: venv

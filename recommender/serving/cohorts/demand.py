@@ -167,7 +167,11 @@ def compute_demand(snap: Snapshot, index: CohortIndex, horizon_days: int, today:
     check_calibrated(snap)
     engine = snap.engine
     exposure = course_exposure(snap, today, horizon_days)
-    offered = offered_courses(snap, today) & (exposure > 0)
+    # The model ranks over every open course whatever the horizon, so that a longer horizon
+    # (more courses within their enrolment window) never changes a resident's candidates and
+    # so never lowers a course's demand; a course outside its window scores 0 by its exposure.
+    candidates = offered_courses(snap, today)
+    offered = candidates & (exposure > 0)
     n_items = len(snap.catalogue.ids)
     demand = np.zeros((len(index.keys), n_items), dtype=np.float64)
     has_history = np.diff(engine.history_rows(np.arange(index.group.size)).indptr) > 0
@@ -176,7 +180,7 @@ def compute_demand(snap: Snapshot, index: CohortIndex, horizon_days: int, today:
         for start in range(0, users.size, BATCH):
             batch = users[start:start + BATCH]
             p = engine.model.take_up(batch, engine.history_rows(batch), exposure,
-                                     allowed=offered)
+                                     allowed=candidates)
             groups = sp.csr_matrix((weights[start:start + BATCH],
                                     (index.group[batch], np.arange(batch.size))),
                                    shape=(len(index.keys), batch.size))
