@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api.deps import configured_key_roles
 from api.errors import install_error_handlers
 from api.lifespan import service_lifespan
+from api.limits import BodyLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import admin, coordinator, coordinator_page, decisions, health, platform
 from recommender.settings import Settings
@@ -39,5 +40,7 @@ def create_app(settings: Settings | None = None,
     for router in (platform.router, admin.router, coordinator.router, decisions.router,
                    health.router, coordinator_page.router):
         app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       key_roles=app.state.key_roles)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

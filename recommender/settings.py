@@ -53,6 +53,10 @@ class Settings(BaseSettings):
         ``RECOMMENDER_TIMEZONE``: the district's IANA time zone (default
         :data:`recommender.domain.DISTRICT_TIMEZONE`); time-zone-aware event times are
         converted to it.
+    max_body_bytes : int
+        ``RECOMMENDER_MAX_BODY_BYTES``: the largest request body the API accepts (default
+        1 MiB, room for a full batch of 1,000 events); a larger one gets 413 before it is
+        read (see :mod:`api.limits`).
     prometheus_multiproc_dir : Path or None
         ``PROMETHEUS_MULTIPROC_DIR`` (no prefix: prometheus_client reads the same variable).
         When set, every worker writes its metrics to files in this folder and ``/metrics``
@@ -70,6 +74,7 @@ class Settings(BaseSettings):
     api_keys: SecretStr = SecretStr("")
     insecure_dev: bool = False
     timezone: str = DISTRICT_TIMEZONE
+    max_body_bytes: int = Field(1_048_576, ge=1)
     prometheus_multiproc_dir: Path | None = Field(
         None, validation_alias=AliasChoices("prometheus_multiproc_dir", MULTIPROC_VARIABLE))
 
@@ -113,6 +118,7 @@ class Settings(BaseSettings):
             "RECOMMENDER_API_KEYS": self.api_keys.get_secret_value(),
             "RECOMMENDER_INSECURE_DEV": "true" if self.insecure_dev else "false",
             "RECOMMENDER_TIMEZONE": self.timezone,
+            "RECOMMENDER_MAX_BODY_BYTES": str(self.max_body_bytes),
             MULTIPROC_VARIABLE: text(self.prometheus_multiproc_dir),
         }
 

@@ -176,17 +176,27 @@ class Engine:
             cols, vals = cols[order], vals[order]
         return cols.astype(np.int64), vals
 
-    def _row(self, ctx: UserContext) -> tuple[int, sp.csr_matrix]:
+    def _row(self, ctx: UserContext, eligible: np.ndarray | None = None
+             ) -> tuple[int, sp.csr_matrix, bool]:
+        """The resident's index, history row and whether that history is empty.
+
+        Courses marked in ``eligible`` are left out of the row: the model never proposes a
+        course in the row, and whether a course may be offered again is the caller's rule (only
+        commitments take a course; a view does not).
+        """
         idx = self._user_code.get(ctx.user_id, -1) if ctx.user_id else -1
         n_items = self.mapping.n_items
         if idx < 0:
-            return -1, sp.csr_matrix((1, n_items), dtype=np.float32)
+            return -1, sp.csr_matrix((1, n_items), dtype=np.float32), True
         cols, vals = self._history_of(idx)
         keep = vals > 0
+        empty = not keep.any()
+        if eligible is not None:
+            keep &= ~np.asarray(eligible, dtype=bool)[cols]
         row = sp.csr_matrix((vals[keep], cols[keep].astype(np.int32),
                              np.array([0, int(keep.sum())], dtype=np.int32)),
                             shape=(1, n_items))
-        return idx, row
+        return idx, row, empty
 
     def _side(self, ctx: UserContext) -> dict:
         interests = np.zeros((1, max(len(self.vocab.categories), 1)), dtype=bool)
@@ -205,23 +215,33 @@ class Engine:
 
     # -- ranking ------------------------------------------------------------------------------
     def recommend(self, ctx: UserContext, n: int = 10, allowed: np.ndarray | None = None,
-                  explain: bool = True) -> list[Recommendation]:
-        """Top ``n`` allowed courses for ``ctx``, best first, with reasons when ``explain``."""
-        pool = self.rank_pool(ctx, n, allowed)
+                  explain: bool = True, eligible: np.ndarray | None = None
+                  ) -> list[Recommendation]:
+        """Top ``n`` allowed courses for ``ctx``, best first, with reasons when ``explain``.
+
+        ``eligible`` is as in :meth:`rank_pool`.
+        """
+        pool = self.rank_pool(ctx, n, allowed, eligible)
         return pool.take(range(len(pool.items)), explain)
 
-    def rank_pool(self, ctx: UserContext, n: int, allowed: np.ndarray | None = None) -> RankedPool:
+    def rank_pool(self, ctx: UserContext, n: int, allowed: np.ndarray | None = None,
+                  eligible: np.ndarray | None = None) -> RankedPool:
         """The best ``n`` allowed courses with the signals that ranked them, unexplained.
 
         A caller that picks from a longer list (e.g. a category cap) ranks once and explains
-        only what it keeps, with :meth:`RankedPool.take`.
+        only what it keeps, with :meth:`RankedPool.take`. ``eligible`` (default ``allowed``)
+        marks the courses the caller's rules still offer this resident: their history entries
+        (a view, a cancelled enrolment) leave the row, so the model's own seen filter drops
+        only what the rules drop; a caller ranking a part of its courses passes all of them,
+        so every pass sees the same row.
         """
-        idx, row = self._row(ctx)
+        eligible = allowed if eligible is None else eligible
+        idx, row, empty = self._row(ctx, eligible)
         ids, scores, signals = self.model.rank(np.array([idx]), row, n=n, allowed=allowed,
                                                **self._side(ctx))
         keep = ids[0] >= 0
         return RankedPool(self, ctx, row.indices, ids[0][keep], scores[0][keep],
-                          signals[0][keep], row.nnz == 0)
+                          signals[0][keep], empty)
 
     def similar(self, item_id: str, n: int = 10) -> list[tuple[str, float]]:
         idx = int(self.mapping.item_index([item_id])[0])
@@ -245,8 +265,8 @@ class Engine:
                 if int(ii) not in overlay:
                     overlay[int(ii)] = float(self._history[int(uu), int(ii)])
                 new = max(overlay[int(ii)] + w, 0.0)
-                # enrolment-like events keep the course in the history even after a cancel,
-                # so that it is not offered again right away
+                # a cancelled enrolment stays in the history (it still says something about
+                # the resident); whether the course is offered again is the rules' business
                 overlay[int(ii)] = new if new > 0 else 1e-3
 
     # -- explanations -------------------------------------------------------------------------

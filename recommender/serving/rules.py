@@ -69,12 +69,15 @@ def allowed_mask(snap: Snapshot, today: dt.date, *, band: str | None = None,
 
 def diversify(snap: Snapshot, ctx: UserContext, allowed: np.ndarray, k: int, *,
               capped: bool, explain: bool) -> list:
-    """Top ``k`` of ``allowed`` with at most half (``max(1, k // 2)``) from one category.
+    """Top ``k`` of ``allowed``, at most half (``max(1, k // 2)``) from one category while
+    other categories still have allowed courses.
 
-    One engine pass ranks the candidate pool and the list is picked from it greedily, skipping
-    categories that reached their cap; only the kept courses are explained. A second pass runs
-    only when the pool ran out (then over what is still allowed). Without ``capped`` this is
-    one plain ranking.
+    Diversity reorders, it never removes: the list has ``min(k, allowed.sum())`` courses. One
+    engine pass ranks the candidate pool and the list is picked from it greedily, skipping
+    categories that reached their cap; only the kept courses are explained. Another pass runs
+    when the pool ran out (over what is still allowed in uncapped categories), and when every
+    uncapped course is used a last pass appends the best of the rest (courses of the capped
+    categories) after them. Without ``capped`` this is one plain ranking.
     """
     engine, cat = snap.engine, snap.catalogue
     if not capped:
@@ -85,7 +88,8 @@ def diversify(snap: Snapshot, ctx: UserContext, allowed: np.ndarray, k: int, *,
     per_category: dict[str, int] = {}
     while len(picked) < k and mask.any():
         # One pass ranks the whole candidate pool; only what is kept gets explained.
-        pool = engine.rank_pool(ctx, n=min(int(mask.sum()), max(8 * k, 200)), allowed=mask)
+        pool = engine.rank_pool(ctx, n=min(int(mask.sum()), max(8 * k, 200)), allowed=mask,
+                                eligible=allowed)
         if len(pool.items) == 0:
             break
         keep = []
@@ -102,6 +106,14 @@ def diversify(snap: Snapshot, ctx: UserContext, allowed: np.ndarray, k: int, *,
             if len(picked) + len(keep) >= k:
                 break
         picked.extend(pool.take(keep, explain))
+    if len(picked) < k:
+        # Only capped categories have courses left: they fill the list after the others,
+        # rather than leaving it short.
+        rest = allowed.copy()
+        rest[cat.positions(rec.item_id for rec in picked)] = False
+        if rest.any():
+            picked.extend(engine.recommend(ctx, n=k - len(picked), allowed=rest,
+                                           explain=explain, eligible=allowed))
     return picked
 
 

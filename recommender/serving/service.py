@@ -170,7 +170,8 @@ class RecommendationService:
         head: list = []
         if pins.any():
             n = min(k, int(pins.sum()))
-            head = snap.engine.recommend(ctx, n=n, allowed=pins, explain=explain)
+            head = snap.engine.recommend(ctx, n=n, allowed=pins, explain=explain,
+                                         eligible=mask)
             for rec in head:
                 rec.reasons = [PIN_REASON, *rec.reasons]
             mask &= ~pins

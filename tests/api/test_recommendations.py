@@ -38,19 +38,18 @@ def sample(tables):
     return res, picks
 
 
-def _expected(store, res, resident_id, category=None, seen=(), frames=None):
-    """The rules' courses; ``seen`` (the engine's history of the resident, views included) is
-    left out as well, because Engine.recommend never re-offers what is in the history."""
+def _expected(store, res, resident_id, category=None, frames=None):
+    """The rules' courses: only commitments take a course, so a course the resident merely
+    viewed (in the engine's history) is still offered."""
     frames = frames or (store.read("courses"), store.read("participations"))
     band = res.set_index("resident_id").loc[resident_id, "band"]
-    taken = taken_by(frames[1], resident_id) | set(seen)
+    taken = taken_by(frames[1], resident_id)
     return allowed_for(store, today(), band=band, child_bands=_household_children(res, resident_id),
                        taken=taken, category=category, frames=frames)
 
 
-def test_each_category_list_is_exactly_the_allowed_courses(client, store, sample, service):
+def test_each_category_list_is_exactly_the_allowed_courses(client, store, sample):
     res, picks = sample
-    engine = service.holder.engine
     frames = (store.read("courses"), store.read("participations"))
     for who, resident_id in picks.items():
         for category in CATEGORIES:
@@ -58,12 +57,11 @@ def test_each_category_list_is_exactly_the_allowed_courses(client, store, sample
                            params={"k": 100, "category": category}, headers=PLATFORM)
             assert r.status_code == 200, r.text
             got = {item["course_id"] for item in r.json()["items"]}
-            expected = _expected(store, res, resident_id, category, engine.seen(resident_id),
-                                 frames)
+            expected = _expected(store, res, resident_id, category, frames)
             assert got == expected, (who, category)
 
 
-def test_default_list_shape_rules_and_diversity(client, store, sample, service):
+def test_default_list_shape_rules_and_diversity(client, store, sample):
     res, picks = sample
     courses = store.read("courses").set_index("course_id")
     for resident_id in picks.values():
@@ -72,15 +70,16 @@ def test_default_list_shape_rules_and_diversity(client, store, sample, service):
         body = r.json()
         assert body["resident_id"] == resident_id and body["known"] and not body["cold_start"]
         items = body["items"]
-        allowed = _expected(store, res, resident_id,
-                            seen=service.holder.engine.seen(resident_id))
+        allowed = _expected(store, res, resident_id)
         per_cat = Counter(courses.loc[c, "category"] for c in allowed)
-        assert len(items) == min(10, sum(min(5, n) for n in per_cat.values()))
+        # Diversity reorders, it never shortens the list.
+        assert len(items) == min(10, len(allowed))
         assert [i["rank"] for i in items] == list(range(1, len(items) + 1))
         assert {i["course_id"] for i in items} <= allowed
-        assert max(Counter(i["category"] for i in items).values()) <= 5
         scores = [i["score"] for i in items]
-        assert scores == sorted(scores, reverse=True)
+        if sum(min(5, n) for n in per_cat.values()) >= 10:  # enough others: the cap holds
+            assert max(Counter(i["category"] for i in items).values()) <= 5
+            assert scores == sorted(scores, reverse=True)
         for item in items:
             course = courses.loc[item["course_id"]]
             assert item["title"] == course["title"] and item["category"] == course["category"]
@@ -90,8 +89,7 @@ def test_default_list_shape_rules_and_diversity(client, store, sample, service):
             assert item["reasons"], item  # explain defaults to true
 
 
-def test_family_course_fits_the_adult_of_a_household_with_a_child(client, store, sample,
-                                                                   service):
+def test_family_course_fits_the_adult_of_a_household_with_a_child(client, store, sample):
     res, picks = sample
     carer = picks["carer"]
     band = res.set_index("resident_id").loc[carer, "band"]
@@ -102,8 +100,7 @@ def test_family_course_fits_the_adult_of_a_household_with_a_child(client, store,
     via_child = {c for c in got if band not in courses.loc[c, "target_bands"].split("|")}
     for c in via_child:  # offered only because a child of the household fits it
         assert is_family(courses.loc[c]) and set(courses.loc[c, "target_bands"].split("|")) & CHILD
-    seen = service.holder.engine.seen(carer)
-    expected_via_child = {c for c in _expected(store, res, carer, "handicraft", seen)
+    expected_via_child = {c for c in _expected(store, res, carer, "handicraft")
                           if band not in courses.loc[c, "target_bands"].split("|")}
     assert via_child == expected_via_child
 

@@ -464,3 +464,29 @@ def test_new_residents_get_no_history_reason(engine, als_engine):
                 if band not in BAND_NAMES:  # nothing is said about a band
                     assert not any(r.startswith(("popular with", "made for"))
                                    or "courses are popular" in r for r in rec.reasons), rec
+
+
+def test_history_courses_the_caller_still_offers_are_ranked(engine, active):
+    """The caller's allowed mask decides what is offered: a course in the history (a view)
+    that the mask allows is ranked, one it leaves out is not; the resident stays warm."""
+    user = active[0]
+    ctx = engine.context_for(user)
+    history = engine.seen(user)
+    n = len(engine.items)
+    everything = np.ones(n, bool)
+    in_history = np.zeros(n, bool)
+    in_history[engine.mapping.item_index(sorted(history))] = True
+    offered = {r.item_id for r in engine.recommend(ctx, n=n, allowed=in_history,
+                                                   explain=False)}
+    assert offered == history
+    assert not any(r.cold_start for r in engine.recommend(ctx, n=3, allowed=in_history))
+    # Ranking a part of the courses with the whole offer as ``eligible``: the history course
+    # left out of ``allowed`` is not ranked, the others still are.
+    course = sorted(history)[0]
+    part = in_history.copy()
+    part[engine.mapping.item_index([course])[0]] = False
+    ranked = {r.item_id for r in engine.recommend(ctx, n=n, allowed=part, explain=False,
+                                                  eligible=everything)}
+    assert ranked == history - {course}
+    # Without a mask the history is never re-offered (the engine's own filter).
+    assert not {r.item_id for r in engine.recommend(ctx, n=n, explain=False)} & history
