@@ -28,6 +28,13 @@ The held-out users are validation users: each took something up after the cut. T
 therefore P(taken | the resident takes something up); a resident's probability multiplies it by
 the share of residents like them (with no history, or with some) who took anything up in the
 validation period (``active_share``).
+
+Courses nobody has taken yet (new ones, with no history at the cut) get their own isotonic map
+(``new_x``, ``new_y``), fitted on the held-out pairs of the courses that had no history at the
+validation cut. The trees score a course partly by its past popularity, which a new course
+lacks: one map over all courses reads a new course's low score as a low take-up, although the
+validation period shows new courses taken up at least as often as known ones at a far lower
+score. Too few such pairs (or no positive among them) and new courses share the common map.
 """
 
 from __future__ import annotations
@@ -44,17 +51,25 @@ MIN_PAIRS = 20
 class Calibration:
     """An isotonic map score -> P(taken up within ``horizon_days``), plus the floor."""
 
-    x: np.ndarray  # increasing score thresholds
+    x: np.ndarray  # increasing score thresholds (courses with history; all without new_x)
     y: np.ndarray  # non-decreasing probabilities at the thresholds, in [0, 1]
     floor: float  # P(taken up) of an allowed pair outside the candidates
     horizon_days: float  # the validation horizon the probabilities are over (NaN: unknown)
     lead_days: float = float("inf")  # how long before its start a course takes enrolments
     active_share: tuple[float, float] = (1.0, 1.0)  # users without / with history who took up
     lag_days: float = float("inf")  # how long after its start a course still takes residents
+    new_x: np.ndarray | None = None  # the map of courses with no history (None: ``x``, ``y``)
+    new_y: np.ndarray | None = None
 
-    def __call__(self, scores: np.ndarray) -> np.ndarray:
-        """P(taken up within the validation horizon) of each score."""
-        return np.interp(np.asarray(scores, dtype=np.float64), self.x, self.y).astype(np.float32)
+    def __call__(self, scores: np.ndarray, new: np.ndarray | None = None) -> np.ndarray:
+        """P(taken up within the validation horizon) of each score; ``new`` (bool, per score)
+        marks the pairs of courses with no history, which take the new courses' map."""
+        scores = np.asarray(scores, dtype=np.float64)
+        p = np.interp(scores, self.x, self.y)
+        if new is not None and self.new_x is not None and np.size(self.new_x):
+            new = np.asarray(new, dtype=bool)
+            p[new] = np.interp(scores[new], self.new_x, self.new_y)
+        return p.astype(np.float32)
 
 
 def fit_isotonic(scores: np.ndarray, labels: np.ndarray,

@@ -108,12 +108,15 @@ class HybridRanker(Recommender):
         "calibration_lead_days_",
         "calibration_active_share_",
         "calibration_lag_days_",
+        "calibration_new_x_",
+        "calibration_new_y_",
     )
     # Models saved before calibration existed load without it (they cannot give probabilities).
     _optional_arrays = ("calibration_x_", "calibration_y_", "calibration_floor_",
                         "calibration_horizon_days_", "calibration_lead_days_",
                         "calibration_lag_days_",
-                        "calibration_active_share_")
+                        "calibration_active_share_", "calibration_new_x_",
+                        "calibration_new_y_")
 
     def __init__(
         self,
@@ -352,9 +355,12 @@ class HybridRanker(Recommender):
         return out
 
     def _keep_calibration_pairs(self, parts: list[dict]) -> None:
-        """Keep the held-out pairs (in memory only) and calibrate the trees on them."""
+        """Keep the held-out pairs (in memory only) and calibrate the trees on them; courses
+        with no history at the validation cut (``item_count_`` is still the cut's) are marked
+        new."""
         n_src, n_items = 1 + len(self._component_names()), self.n_items_
         self._calibration_pairs = {
+            "new": self.item_count_ == 0,
             "scores": np.concatenate([s for p in parts for s in p["scores"]]
                                      or [np.zeros((0, n_src), np.float32)]),
             "labels": np.concatenate([x for p in parts for x in p["labels"]]
@@ -388,6 +394,7 @@ class HybridRanker(Recommender):
         pairs = getattr(self, "_calibration_pairs", None)
         if pairs is None:  # a loaded model: its calibration belongs to another source
             self.calibration_x_ = self.calibration_y_ = np.zeros(0)
+            self.calibration_new_x_ = self.calibration_new_y_ = np.zeros(0)
             return
         col = 0 if source == "reranker" else 1 + self._component_names().index(source)
         exposure = pairs.get("exposure")
@@ -399,8 +406,15 @@ class HybridRanker(Recommender):
             keep = exposure[pairs["items"]] > 0
             days, outside_days = exposure[pairs["items"][keep]], pairs["outside"] * exposure
             outside_taken = np.where(exposure > 0, pairs["outside_taken"], 0)
-        self.calibration_x_, self.calibration_y_ = fit_isotonic(
-            pairs["scores"][keep, col], pairs["labels"][keep], days)
+        scores, labels = pairs["scores"][keep, col], pairs["labels"][keep]
+        # One map for courses with history, one for new courses, each when its pairs suffice
+        # (else the map of all pairs).
+        new = pairs["new"][pairs["items"][keep]]
+        pooled = fit_isotonic(scores, labels, days)
+        known = fit_isotonic(scores[~new], labels[~new], None if days is None else days[~new])
+        fresh = fit_isotonic(scores[new], labels[new], None if days is None else days[new])
+        self.calibration_x_, self.calibration_y_ = known if known[0].size else pooled
+        self.calibration_new_x_, self.calibration_new_y_ = fresh if fresh[0].size else pooled
         self.calibration_floor_ = np.array(floor_rate(float(outside_taken.sum()),
                                                       float(outside_days.sum())))
 
@@ -437,11 +451,14 @@ class HybridRanker(Recommender):
             return None
         lead = getattr(self, "calibration_lead_days_", None)
         lag = getattr(self, "calibration_lag_days_", None)
+        new_x = getattr(self, "calibration_new_x_", None)
+        new = (None, None) if new_x is None or np.size(new_x) == 0 else (
+            np.asarray(new_x, np.float64), np.asarray(self.calibration_new_y_, np.float64))
         return Calibration(np.asarray(x, np.float64), np.asarray(self.calibration_y_, np.float64),
                            float(self.calibration_floor_), float(days),
                            float("inf") if lead is None else float(lead),
                            tuple(float(v) for v in share),
-                           float("inf") if lag is None else float(lag))
+                           float("inf") if lag is None else float(lag), *new)
 
     def take_up(self, users, X, horizon_days, **side) -> np.ndarray:
         """P(each user takes up each item within ``horizon_days``), calibrated: (u, n_items).
@@ -470,7 +487,7 @@ class HybridRanker(Recommender):
         r, i, rows = self._pair_rows(users, X, ctx, allowed)
         p = np.where(blocked_items(X, allowed), 0.0, cal.floor).astype(np.float32)
         if r.size:
-            p[r, i] = cal(self._candidate_scores(rows))
+            p[r, i] = cal(self._candidate_scores(rows), new=self.item_count_[i] == 0)
         p *= np.where(np.diff(X.indptr) > 0, cal.active_share[1], cal.active_share[0]).astype(
             np.float32)[:, None]
         return scale_to_horizon(p, horizon_days, cal.horizon_days)

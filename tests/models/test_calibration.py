@@ -129,3 +129,27 @@ def test_the_enrolment_lag_survives_save_and_load(data, tmp_path):
     back = Recommender.load(model.save(tmp_path / "m").parent)
     assert float(back.calibration_lag_days_) == 21.0
     assert back.calibration.lag_days == 21.0
+
+
+def test_new_courses_take_their_own_map():
+    """Courses with no history get the map fitted on the validation cut's new courses: the
+    trees score them low for want of popularity, yet they are taken up as often."""
+    from models.hybrid.calibration import Calibration
+
+    cal = Calibration(np.array([0.0, 1.0]), np.array([0.0, 0.1]), 0.0, 1.0,
+                      new_x=np.array([0.0, 1.0]), new_y=np.array([0.2, 0.4]))
+    p = cal(np.array([0.5, 0.5]), new=np.array([False, True]))
+    assert p.tolist() == pytest.approx([0.05, 0.3])
+    assert cal(np.array([0.5])).tolist() == pytest.approx([0.05])  # unmarked: the common map
+    plain = Calibration(np.array([0.0, 1.0]), np.array([0.0, 0.1]), 0.0, 1.0)
+    assert plain(np.array([0.5]), new=np.array([True])).tolist() == pytest.approx([0.05])
+
+
+def test_the_new_courses_map_survives_save_and_load(data, tmp_path):
+    from models.base import Recommender
+
+    model = fit_model(data).set_validation_horizon(30.0)
+    model.calibration_new_x_, model.calibration_new_y_ = np.array([0.0, 1.0]), np.array([.2, .4])
+    back = Recommender.load(model.save(tmp_path / "m").parent)
+    assert back.calibration.new_x.tolist() == [0.0, 1.0]
+    assert back.calibration.new_y.tolist() == pytest.approx([0.2, 0.4])
