@@ -40,7 +40,9 @@ class Schedule(BaseModel):
     start_time: str | None
 
 
-class CourseOut(BaseModel):
+class CourseRecord(BaseModel):
+    """What every list shows about a course: its record, its rank and the seats left."""
+
     rank: int
     course_id: str
     title: str
@@ -50,6 +52,9 @@ class CourseOut(BaseModel):
     venue: Venue
     schedule: Schedule
     seats_left: int
+
+
+class CourseOut(CourseRecord):
     score: float
     reasons: list[str]
 
@@ -236,17 +241,8 @@ class Cohorts(BaseModel):
     cohorts: list[CohortOut]
 
 
-class CohortCourse(BaseModel):
-    rank: int
-    course_id: str
-    title: str
-    category: str | None
-    target_bands: list[str]
-    fee_tier: str | None
-    venue: Venue
-    schedule: Schedule
+class CohortCourse(CourseRecord):
     capacity: int
-    seats_left: int
     expected_demand: float = Field(description="Expected enrolments from this cohort within "
                                                "the horizon (calibrated probabilities summed).")
     expected_demand_district: float = Field(description="The same over every resident.")
