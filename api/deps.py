@@ -61,7 +61,7 @@ def configured_key_roles(settings: Settings) -> dict[str, str]:
     return key_roles
 
 
-def _role_of(key: str, key_roles: dict[str, str]) -> str | None:
+def role_of(key: str, key_roles: dict[str, str]) -> str | None:
     """The role of ``key``, compared in constant time against every configured key."""
     found = None
     for known, role in key_roles.items():
@@ -81,7 +81,7 @@ def require(*roles: str):
             return "insecure-dev"
         if not key:
             raise Unauthorized("header.X-API-Key", "missing API key")
-        role = _role_of(key, key_roles)
+        role = role_of(key, key_roles)
         if role is None:
             raise Unauthorized("header.X-API-Key", "unknown API key")
         if role not in roles:

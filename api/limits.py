@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 
-from api.deps import _role_of
+from api.deps import role_of
 from api.errors import error_body
 
 Scope = dict
@@ -89,7 +89,7 @@ class BodyLimitMiddleware:
     def _key_ok(self, path: str, key: str | None) -> bool:
         if not self.key_roles or not path.startswith(PROTECTED_PREFIX):
             return True
-        return bool(key) and _role_of(key, self.key_roles) is not None
+        return bool(key) and role_of(key, self.key_roles) is not None
 
     async def _read_limited(self, receive: Receive) -> list[Message]:
         """The body's messages, counted as they arrive; :class:`BodyTooLarge` past the limit

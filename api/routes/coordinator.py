@@ -57,13 +57,6 @@ Horizon = Annotated[int, Query(ge=1, le=365, description="Days ahead the demand 
 Limit = Annotated[int, Query(ge=1, le=200, description="How many courses (1..200).")]
 
 
-def _decisions(service, community_id: str, band: str) -> dict[str, dict]:
-    """The decision in force for each course of the cohort, as the API shows decisions."""
-    return {course: {"decision_id": d["decision_id"], "action": d["action"],
-                     "community_id": d["community_id"], "band": d["band"], "note": d["note"]}
-            for course, d in service.decisions.for_cohort(community_id, band).items()}
-
-
 @router.get("", response_model=Cohorts, responses=ERRORS)
 def list_cohorts(scope: CoordinatorScope, cohorts: CohortsDep):
     """The cohorts the key may see (community x band, each community as a whole, each band
@@ -87,7 +80,7 @@ def cohort_suggestions(community_id: Community, band: Band, scope: CoordinatorSc
     check_community(scope, community_id)
     with located("path"):
         return cohorts.suggestions(community_id, band, horizon_days=horizon_days, limit=limit,
-                                   decisions=_decisions(service, community_id, band))
+                                   decisions=service.decisions.for_cohort(community_id, band))
 
 
 @router.get("/{community_id}/{band}/suggestions.csv", responses={
@@ -99,7 +92,7 @@ def cohort_suggestions_csv(community_id: Community, band: Band, scope: Coordinat
     check_community(scope, community_id)
     with located("path"):
         result = cohorts.suggestions(community_id, band, horizon_days=horizon_days, limit=limit,
-                                     decisions=_decisions(service, community_id, band))
+                                     decisions=service.decisions.for_cohort(community_id, band))
     name = f"suggestions_{community_id}_{band}_{horizon_days}d.csv"
     return Response(suggestions_csv(result), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -28,7 +28,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from api.deps import Forbidden, Scope, ServiceDep, Unauthorized, check_community, require_scope
-from api.routes.coordinator import CohortsDep, _decisions
+from api.routes.coordinator import CohortsDep
 from recommender.serving import BAND_NAMES, ServiceError
 
 router = APIRouter(prefix="/coordinator", include_in_schema=False)
@@ -304,7 +304,7 @@ def page(request: Request, seen: VisitDep, cohorts: CohortsDep, service: Service
 def _cohort_figures(service, cohorts, community: str, band: str, days: int) -> dict:
     """What the page shows about one cohort, charts included."""
     suggested = cohorts.suggestions(community, band, horizon_days=days, limit=200,
-                                    decisions=_decisions(service, community, band))
+                                    decisions=service.decisions.for_cohort(community, band))
     analytics = cohorts.analytics(community, band)
     decisions = service.decisions.listed(community, band)
     titles = {r["course_id"]: r["title"] for r in service.holder.snapshot().catalogue.records}

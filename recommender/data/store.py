@@ -77,7 +77,11 @@ def build_metadata() -> sa.MetaData:
 
 
 def _decisions_table(metadata: sa.MetaData) -> sa.Table:
-    """The coordinators' decisions (migration ``0002``): one row per decision, kept when undone."""
+    """The coordinators' decisions (migration ``0002``): one row per decision, kept when undone.
+
+    The migration spells the same columns out on purpose: a migration is frozen history and must
+    not change when this definition does; a test checks that the two agree today.
+    """
     table = sa.Table(
         "decisions", metadata,
         sa.Column("decision_id", sa.Integer(), primary_key=True, autoincrement=True),

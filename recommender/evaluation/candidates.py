@@ -37,7 +37,7 @@ class Candidates:
         Item indices of the mapping, sorted; None when every item is a candidate.
     rule : str
         :data:`features.availability.AVAILABLE_AT_CUT` or ``FULL_CATALOGUE``; on cold-item
-        ``"held-out items"``, followed by ``", "`` and the availability rule when one applied.
+        ``"held-out items"``.
     cut : pandas.Timestamp or None
         The moment availability was judged at (None when no date applied).
     n_items : int
@@ -84,7 +84,7 @@ def split_candidates(split: Split, mapping: IdMapping, items: pd.DataFrame) -> C
         index = mapping.item_index(split.cold_items)
         held[index[index >= 0]] = True
         keep &= held
-        rule = HELD_OUT if available is None else f"{HELD_OUT}, {AVAILABLE_AT_CUT}"
+        rule = HELD_OUT  # cold-item has no cut in time, so no date rule applied
     indices = None if keep.all() and available is None else np.flatnonzero(keep)
     return Candidates(indices, rule, None if available is None else pd.Timestamp(cut),
                       mapping.n_items)

@@ -91,9 +91,7 @@ class DecisionBook:
         the ``all`` decisions of that side apply)."""
         rejected: set[str] = set()
         pinned: list[str] = []
-        for d in self.active():
-            if d["community_id"] not in (ALL, community_id) or d["band"] not in (ALL, band):
-                continue
+        for d in self._covering(community_id, band):
             if d["action"] == "reject":
                 rejected.add(d["course_id"])
             elif d["action"] == "pin":
@@ -102,16 +100,21 @@ class DecisionBook:
         return Effects(frozenset(rejected), tuple(pins)) if rejected or pins else NO_EFFECTS
 
     def for_cohort(self, community_id: str, band: str) -> dict[str, dict]:
-        """The decision in force for each course of a cohort's suggestions: its own and the
-        ``all`` ones that cover it, the newest per course, a rejection over anything else."""
+        """The decision in force for each course of a cohort's suggestions (its own and the
+        ``all`` ones that cover it; the newest per course, a rejection over anything else), as
+        ``{course_id: {"decision_id", "action", "community_id", "band", "note"}}``."""
         out: dict[str, dict] = {}
-        for d in self.active():
-            if d["community_id"] not in (ALL, community_id) or d["band"] not in (ALL, band):
-                continue
+        for d in self._covering(community_id, band):
             held = out.get(d["course_id"])
             if held is None or held["action"] != "reject" or d["action"] == "reject":
-                out[d["course_id"]] = d
+                out[d["course_id"]] = {k: d[k] for k in (
+                    "decision_id", "action", "community_id", "band", "note")}
         return out
+
+    def _covering(self, community_id: str | None, band: str | None) -> list[dict]:
+        """The active decisions that apply to ``community_id`` x ``band`` (theirs or ``all``)."""
+        return [d for d in self.active()
+                if d["community_id"] in (ALL, community_id) and d["band"] in (ALL, band)]
 
     # -- recording ---------------------------------------------------------------------
     def add(self, *, community_id: str, band: str, course_id: str, action: str,
