@@ -1,0 +1,5 @@
+"""``python -m recommender.cli``."""
+
+from recommender.cli import main
+
+main()

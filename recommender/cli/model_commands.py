@@ -1,0 +1,89 @@
+"""Commands that fit and measure models: train, benchmark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recommender.cli.common import DbOption, app, fail, load_bundle, settings_from
+
+
+@app.command()
+def train(
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Artifacts folder (default: RECOMMENDER_ARTIFACTS_DIR or artifacts/).")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="District or generic benchmark folder.")
+    ] = None,
+    db: DbOption = None,
+    seed: Annotated[int, typer.Option(help="Random seed: same data and seed, same scores.")] = 0,
+) -> None:
+    """Train the hybrid and write a new artifact version; point ARTIFACTS_DIR/current at it.
+
+    Reads --data if given, else the store (--db / RECOMMENDER_DATABASE_URL). Exit code 2, with
+    one line saying why: the data cannot be loaded or has nothing to learn the re-ranker from.
+    """
+    import time
+
+    from recommender.data.datasets import summarize
+    from recommender.evaluation.protocols import SplitError
+    from recommender.training.recipe import train_artifact
+
+    out = settings_from(artifacts_dir=out).artifacts_dir
+    bundle = load_bundle(data, db)
+    info = summarize(bundle)
+    typer.echo(f"training on {info['name']}: {info['users']} users, {info['items']} items, "
+               f"{info['interactions']} interactions")
+    started = time.perf_counter()
+    try:
+        path = train_artifact(bundle, out, seed=seed)
+    except SplitError as exc:  # the data has nothing the re-ranker could learn from
+        fail(str(exc), 2)
+    typer.echo(f"artifact {path.name} written to {path} in {time.perf_counter() - started:.1f}s;"
+               f" {out / 'current'} -> {path.name}")
+
+
+@app.command()
+def benchmark(
+    dataset: Annotated[Path, typer.Option("--dataset", help="Generic or district folder.")],
+    protocol: Annotated[
+        str, typer.Option(help="temporal, cold-user, cold-item or random.")
+    ] = "temporal",
+    seed: Annotated[int, typer.Option(help="Seed of the random splits.")] = 0,
+    budget: Annotated[float, typer.Option(help="Tuning time budget per model, seconds.")] = 120.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+    repeats: Annotated[int, typer.Option(
+        min=1, help="Runs of a random protocol (random, cold-item) with seeds seed, seed+1, ...; "
+        "the figures are then mean ± std.")] = 1,
+) -> None:
+    """The hybrid against the baselines (popularity, recent popularity, popularity and category
+    popularity by band, ALS, BPR, item-kNN, EASE) on one protocol.
+
+    Exit code 2, with one line saying why: the dataset cannot be loaded or the protocol cannot
+    split it (e.g. a time-based protocol on data with a single timestamp).
+    """
+    from recommender.evaluation.protocols import PROTOCOLS, SplitError
+    from recommender.training.benchmark import check_repeats, format_table, run_benchmark
+
+    if protocol.replace("_", "-") not in PROTOCOLS:
+        fail(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    try:
+        check_repeats(protocol, repeats)
+    except ValueError as exc:
+        fail(f"--repeats: {exc}")
+    bundle = load_bundle(dataset, None)
+    try:
+        result = run_benchmark(bundle, protocol.replace("_", "-"), seed=seed, budget_s=budget,
+                               log=lambda m: typer.echo(m, err=True), repeats=repeats)
+    except SplitError as exc:  # the protocol cannot split this data
+        fail(str(exc), 2)
+    typer.echo(format_table(result))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=float),
+                            "utf-8")
+        typer.echo(f"results written to {json_out}")

@@ -1,0 +1,157 @@
+"""Commands that serve: serve, and demo (generate, import, train, serve in one go)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from recommender.cli.common import ArtifactsOption, DbOption, app, fail, settings_from
+from recommender.cli.model_commands import train
+
+if TYPE_CHECKING:
+    from recommender.settings import Settings
+
+
+@app.command()
+def serve(
+    artifacts: ArtifactsOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    db: DbOption = None,
+    insecure_dev: Annotated[
+        bool, typer.Option("--insecure-dev", help="Allow starting without API keys (local only).")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[int, typer.Option(
+        min=1, help="uvicorn worker processes; with more than one, /metrics aggregates them "
+        "through PROMETHEUS_MULTIPROC_DIR (a fresh folder unless it is set).")] = 1,
+    timezone: Annotated[str | None, typer.Option(
+        "--timezone", help="District time zone (default: RECOMMENDER_TIMEZONE or "
+        "Asia/Shanghai).")] = None,
+) -> None:
+    """Serve the recommendation API (OpenAPI docs at /docs).
+
+    Keys come from RECOMMENDER_API_KEYS (`platform:KEY,coordinator:KEY,admin:KEY`); without them
+    the service refuses to start unless --insecure-dev is given.
+    """
+    settings = settings_from(artifacts_dir=artifacts, database_url=db, timezone=timezone)
+    if not settings.key_roles():
+        if not insecure_dev:
+            fail("RECOMMENDER_API_KEYS is not set (role:key pairs, e.g. "
+                  "platform:KEY,admin:KEY); use --insecure-dev only for local development")
+        settings = settings.model_copy(update={"insecure_dev": True})
+        typer.secho("warning: --insecure-dev: every request is allowed without a key",
+                    fg=typer.colors.YELLOW, err=True)
+    _run_server(settings, host, port, workers=workers, log_level=log_level)
+
+
+@contextmanager
+def _metrics_folder(settings: Settings, workers: int) -> Iterator[Settings]:
+    """``settings`` with an empty multiprocess metrics folder when the server needs one.
+
+    Several workers each count their own requests; prometheus_client aggregates them through
+    files in ``PROMETHEUS_MULTIPROC_DIR``. A configured folder is emptied first (files of an
+    earlier run would be counted again); without one, a fresh folder is made for this run and
+    removed after it.
+    """
+    folder = settings.prometheus_multiproc_dir
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        yield settings
+    elif workers > 1:
+        fresh = Path(tempfile.mkdtemp(prefix="recommender-metrics-"))
+        try:
+            yield settings.model_copy(update={"prometheus_multiproc_dir": fresh})
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+    else:
+        yield settings
+
+
+def _run_server(settings: Settings, host: str, port: int, workers: int = 1,
+                log_level: str = "info") -> None:
+    import uvicorn
+
+    with _metrics_folder(settings, workers) as settings:
+        # The workers build their app (and Settings) from the variables this process exports.
+        settings.export()
+        typer.echo(f"serving {settings.artifacts_dir}/current on http://{host}:{port} "
+                   f"({workers} worker{'s' if workers > 1 else ''})", err=True)
+        # By import string: `recommender` never imports `api` (imports flow api -> recommender).
+        uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo district.")] = Path(
+        "var/demo"),
+    residents: Annotated[int, typer.Option(min=10)] = 2000,
+    courses: Annotated[int, typer.Option(min=8)] = 120,
+    seed: Annotated[int, typer.Option()] = 0,
+    db: DbOption = None,
+    artifacts: ArtifactsOption = None,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve at the end.")] = True,
+) -> None:
+    """The whole demo: generate a district, import it, train, and serve it with fresh API keys
+    (or the ones in RECOMMENDER_API_KEYS)."""
+    import secrets
+
+    from recommender.data.ingest import import_folder
+    from recommender.data.store import open_store
+    from recommender.demo.generator import generate_district
+    from recommender.settings import ROLES
+
+    settings = settings_from(artifacts_dir=artifacts, database_url=db)
+    typer.secho(f"1/4 generating a demo district in {out}", bold=True)
+    summary = generate_district(out, residents=residents, courses=courses, seed=seed,
+                                progress=True)
+    typer.echo(f"    {summary['rows']}")
+    store = open_store(settings.database_url)
+    typer.secho(f"2/4 importing into {store!r}", bold=True)
+    try:
+        report = import_folder(out, store, report_path=out / "import_report.json", progress=True,
+                               timezone=settings.timezone)
+    finally:
+        store.dispose()
+    typer.echo(report.summary_text())
+    if report.exit_code != 0:
+        fail("the generated district did not import cleanly; see the report above", 1)
+    typer.secho(f"3/4 training from the store into {settings.artifacts_dir}", bold=True)
+    train(out=settings.artifacts_dir, data=None, db=settings.database_url, seed=seed)
+    if "platform" not in settings.key_roles().values():
+        keys = ",".join(f"{role}:{secrets.token_urlsafe(16)}" for role in ROLES)
+        settings = settings_from(artifacts_dir=settings.artifacts_dir,
+                             database_url=settings.database_url, api_keys=keys)
+    typer.secho("4/4 serving. API keys for this demo (role:key): "
+                + settings.api_keys.get_secret_value(), bold=True)
+    _print_requests(out, settings, f"http://{host}:{port}")
+    if serve_api:
+        _run_server(settings, host, port)
+
+
+def _print_requests(district: Path, settings: Settings, base: str) -> None:
+    """A few ready-to-run requests against the demo server, with its platform key."""
+    from recommender.data.datasets import load_district
+
+    platform_key = next(k for k, role in settings.key_roles().items() if role == "platform")
+    bundle = load_district(district, timezone=settings.timezone)
+    resident = str(bundle.interactions["user_id"].iloc[-1])
+    course = str(bundle.items["item_id"].iloc[0])
+    hdr = f"-H 'X-API-Key: {platform_key}'"
+    typer.echo(f"""Try:
+  curl {hdr} '{base}/v1/residents/{resident}/recommendations?k=5'
+  curl {hdr} '{base}/v1/residents/NEW-RESIDENT/recommendations?k=5'
+  curl {hdr} -X POST {base}/v1/recommendations -H 'Content-Type: application/json' \\
+  curl {hdr} '{base}/v1/courses/{course}/similar?k=5'
+  curl '{base}/healthz'     (OpenAPI docs: {base}/docs)""")
