@@ -163,9 +163,24 @@ class ModelInfo(BaseModel):
     metrics: dict
 
 
+class RegistryMove(BaseModel):
+    """One move of the artifacts folder's ``current`` recorded by the model registry."""
+
+    at: str
+    by: str
+    action: str = Field(description="train, promote or rollback")
+    from_version: str | None
+    to_version: str
+
+
 class ReloadResult(BaseModel):
-    previous_version: str | None
-    version: str
+    previous_version: str | None = Field(description="The version served before the reload.")
+    version: str = Field(description="The version served now.")
+    changed: bool = Field(description="Whether the reload changed the version served.")
+    moved: RegistryMove | None = Field(
+        description="The registry's latest move of current, when it moved current to the "
+        "version now served (who promoted, trained or rolled back to it, and from which "
+        "version); null when current was set outside the registry.")
 
 
 class Health(BaseModel):

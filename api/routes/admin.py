@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import AdminRole, MetricsDep, ReaderRole, ServiceDep
 from api.schemas import ErrorResponse, ModelInfo, ReloadResult
-from recommender.serving import ServiceError
+from recommender.serving import RegistryError, ServiceError, last_move
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 409, 503)}
@@ -26,7 +26,8 @@ async def model_info(_: ReaderRole, service: ServiceDep):
 def reload_model(_: AdminRole, service: ServiceDep, metrics: MetricsDep):
     """Load ``ARTIFACTS_DIR/current`` and swap it in atomically. Requests in flight finish on the
     old model; a corrupt or mismatched artifact is refused (409) and the old model keeps
-    serving."""
+    serving. The answer names the version served before and now, and the registry's move
+    (promotion, training or rollback) that made it current."""
     holder = service.holder
     previous = holder.version
     try:
@@ -36,4 +37,19 @@ def reload_model(_: AdminRole, service: ServiceDep, metrics: MetricsDep):
         raise ReloadRefused("artifact", f"{type(exc).__name__}: {exc}") from exc
     metrics.count_reload("ok")
     metrics.set_model(snap.engine.version)
-    return {"previous_version": previous, "version": snap.engine.version}
+    version = snap.engine.version
+    return {"previous_version": previous, "version": version, "changed": previous != version,
+            "moved": _move_to(holder.artifacts_dir, version)}
+
+
+def _move_to(artifacts_dir, version: str) -> dict | None:
+    """The registry's latest move of current if it was to ``version``; an unreadable history
+    does not fail a reload that succeeded (its error is in the answer of `models history`)."""
+    try:
+        move = last_move(artifacts_dir)
+    except RegistryError:
+        return None
+    if move is None or move.get("to") != version:
+        return None
+    return {"at": move.get("at"), "by": move.get("by"), "action": move.get("action"),
+            "from_version": move.get("from"), "to_version": move["to"]}

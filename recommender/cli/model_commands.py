@@ -21,6 +21,9 @@ def train(
     ] = None,
     db: DbOption = None,
     seed: Annotated[int, typer.Option(help="Random seed: same data and seed, same scores.")] = 0,
+    promote: Annotated[bool, typer.Option(
+        "--promote/--no-promote", help="Make the new version current (recorded in the "
+        "registry's history); with --no-promote, compare it first (`models diff`).")] = True,
 ) -> None:
     """Train the hybrid and write a new artifact version; point ARTIFACTS_DIR/current at it.
 
@@ -40,11 +43,13 @@ def train(
                f"{info['interactions']} interactions")
     started = time.perf_counter()
     try:
-        path = train_artifact(bundle, out, seed=seed)
+        path = train_artifact(bundle, out, seed=seed, promote=promote)
     except SplitError as exc:  # the data has nothing the re-ranker could learn from
         fail(str(exc), 2)
+    where = (f"{out / 'current'} -> {path.name}" if promote
+             else f"current unchanged (`recommender models promote {path.name}`)")
     typer.echo(f"artifact {path.name} written to {path} in {time.perf_counter() - started:.1f}s;"
-               f" {out / 'current'} -> {path.name}")
+               f" {where}")
 
 
 @app.command()

@@ -2,8 +2,9 @@
 
 Everything a front end needs is importable from here: the service and its model holder, the
 errors it raises (each with its HTTP status), the store it reads and the error the store raises
-when its database does not answer, and the vocabularies a request is checked against. Front ends
-import this package and :mod:`recommender.settings` only.
+when its database does not answer, the vocabularies a request is checked against, and the model
+registry's record of who made a version current. Front ends import this package and
+:mod:`recommender.settings` only.
 """
 
 from recommender.data.store import Store, StoreError, open_store
@@ -11,7 +12,8 @@ from recommender.domain import BAND_NAMES, CATEGORIES
 from recommender.serving.errors import InvalidInput, NotFound, NotReady, ServiceError
 from recommender.serving.holder import ModelHolder
 from recommender.serving.service import RecommendationService, ResidentFacts
+from recommender.training.registry import RegistryError, last_move
 
 __all__ = ["BAND_NAMES", "CATEGORIES", "InvalidInput", "ModelHolder", "NotFound", "NotReady",
-           "RecommendationService", "ResidentFacts", "ServiceError", "Store", "StoreError",
-           "open_store"]
+           "RecommendationService", "RegistryError", "ResidentFacts", "ServiceError", "Store",
+           "StoreError", "last_move", "open_store"]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from features.bands import BAND_NAMES
 from features.frames import DataBundle, positive_mask
 from features.ids import IdMapping
 from features.pipeline import FeaturePipeline, ModelInputs
@@ -326,8 +327,15 @@ def holdout_metrics(model: HybridRanker, target: sp.csr_matrix) -> dict:
     served = model.served_by
     lists = (model.holdout_recs_ if served == "reranker" else
              model.holdout_component_recs_[list(model.holdout_sources_).index(served)])
-    hybrid = evaluate(lists, relevant, n_items)
-    popularity = evaluate(model.holdout_popularity_recs_, relevant, n_items)
+    # Each held-out user's band at the training cut (-1, unknown, maps to the last entry).
+    bands = np.array([*BAND_NAMES, None], dtype=object)[model.user_band_[users]]
+    hybrid = evaluate(lists, relevant, n_items, user_bands=bands)
+    popularity = evaluate(model.holdout_popularity_recs_, relevant, n_items, user_bands=bands)
     return {"users": int(users.size), "served_by": served,
             "hybrid": {k: float(hybrid[k]) for k in HOLDOUT_METRICS},
-            "popularity_by_band": {k: float(popularity[k]) for k in HOLDOUT_METRICS}}
+            "popularity_by_band": {k: float(popularity[k]) for k in HOLDOUT_METRICS},
+            "by_band": {band: {"users": int(figures["users"]),
+                               "hybrid": {k: float(figures[k]) for k in HOLDOUT_METRICS},
+                               "popularity_by_band": {k: float(popularity["by_band"][band][k])
+                                                      for k in HOLDOUT_METRICS}}
+                        for band, figures in hybrid["by_band"].items()}}

@@ -24,7 +24,7 @@ from features.frames import DataBundle, with_categorical_ids
 from features.ids import IdMapping
 from features.pipeline import FeaturePipeline, ModelInputs
 from models.hybrid import HybridRanker
-from recommender.training import artifacts
+from recommender.training import artifacts, registry
 from recommender.training.artifacts import ArtifactError
 from recommender.training.inputs import fit_hybrid, prepare_fit
 
@@ -38,7 +38,8 @@ _ITEM_COLUMNS = (
 
 
 def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
-                   promote: bool = True, params: dict | None = None) -> Path:
+                   promote: bool = True, params: dict | None = None,
+                   by: str | None = None) -> Path:
     """Train the hybrid on ``bundle`` and write a new artifact version in ``artifacts_dir``.
 
     The re-ranker learns on a temporal validation cut of the bundle (the last 20 % of time),
@@ -46,7 +47,14 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
     first appear after it, so the trees learn to rank newcomers (the cold start a served model
     meets) and not only residents with history. When the data has no such cut (a single
     timestamp), the cut is a random split of the bundle; the manifest's ``validation`` says
-    which split was used and why. Returns the version folder.
+    which split was used and why.
+
+    The files are written to a temporary folder that becomes the version only when complete,
+    and ``current`` moves (recorded in the registry's history as ``train``, by ``by`` or the OS
+    user) only after that, when ``promote``: a run that fails or is interrupted leaves the
+    versions and ``current`` as they were. The manifest records what the run can be repeated
+    from: the data's hash, the code version, the library versions, the seed and the
+    parameters. Returns the version folder.
     """
     bundle = with_categorical_ids(bundle)
     pipeline = FeaturePipeline().fit(bundle)
@@ -57,19 +65,21 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
     try:
         write_model_files(writer.path, model, inputs, mapping, pipeline.vocabulary_, bundle)
         writer.seal(
-            promote_to_current=promote,
             data={"name": bundle.name, "kind": bundle.kind, "users": int(mapping.n_users),
                   "items": int(mapping.n_items), "interactions": int(len(bundle.interactions)),
                   "cutoff": str(inputs.cutoff), "sha256": _bundle_hash(bundle)},
+            code=artifacts.code_version(),
+            seed=seed,
             params={**model.get_params(), "seed": seed},
             validation_metrics=timings.pop("validation_metrics"),
             guard=timings.pop("guard"),
             validation=timings.pop("validation"),
             timings=timings,
         )
-    except BaseException:
-        writer.discard()
-        raise
+    finally:
+        writer.discard()  # removes the temporary folder only: a sealed version stays
+    if promote:
+        registry.promote(Path(artifacts_dir), writer.path.name, by=by, action="train")
     return writer.path
 
 
@@ -155,9 +165,15 @@ def _arrays_frame(prefix: str, z) -> pd.DataFrame:
 
 
 def _bundle_hash(bundle: DataBundle) -> str:
+    """sha256 over every column of the interactions, users and items (names and values, in
+    row order): what the model learns from, so equal hashes mean the same training data."""
     digest = hashlib.sha256()
-    inter = bundle.interactions
-    for col in ("user_id", "item_id", "timestamp", "event"):
-        if col in inter:
-            digest.update(pd.util.hash_pandas_object(inter[col], index=False).to_numpy().tobytes())
+    for table in ("interactions", "users", "items"):
+        frame = getattr(bundle, table)
+        for col in sorted(frame.columns, key=str):
+            digest.update(f"{table}.{col}".encode())
+            values = frame[col]
+            if isinstance(values.dtype, pd.CategoricalDtype):  # the values, not their codes
+                values = values.astype(object)
+            digest.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
     return digest.hexdigest()

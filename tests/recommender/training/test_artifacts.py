@@ -7,19 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from recommender.training.artifacts import (
-    ArtifactError,
-    ArtifactWriter,
-    list_versions,
-    resolve,
-    verify,
-)
+from recommender.training.artifacts import ArtifactError, ArtifactWriter, resolve, verify
+from recommender.training.registry import list_versions, promote
 
 
-def _write(artifacts, value=1.0, promote=True):
+def _write(artifacts, value=1.0, make_current=True):
     writer = ArtifactWriter.create(artifacts)
     np.savez(writer.path / "arrays.npz", x=np.full(3, value))
-    manifest = writer.seal(promote_to_current=promote, params={"value": value})
+    manifest = writer.seal(params={"value": value})
+    if make_current:
+        promote(artifacts, writer.path.name, by="tests")
     return writer.path, manifest
 
 
