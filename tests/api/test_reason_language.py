@@ -189,3 +189,18 @@ def test_similar_courses_say_which_course_they_are_like(client, store):
     for item in en.json()["items"]:
         assert item["reasons"] == [{"code": "similar_to_course", "params": params,
                                     "text": f"like {title}"}]
+
+
+def test_the_demo_prints_a_list_with_chinese_reasons(db_url, artifacts, residents, capsys):
+    from recommender.cli.serve_commands import _print_sample_list
+    from recommender.settings import Settings
+
+    _print_sample_list(Settings(database_url=db_url, artifacts_dir=artifacts),
+                       residents["elderly"], k=3)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (f"Resident {residents['elderly']}'s list (k=3; reasons in Chinese, "
+                        "lang=en for English):")
+    assert len(lines) == 4 and [line[:5] for line in lines[1:]] == ["  1. ", "  2. ", "  3. "]
+    for line in lines[1:]:
+        reasons = line.split("]: ", 1)[1]
+        assert CJK.search(reasons) and not re.search(r"made for|popular|because", reasons)
