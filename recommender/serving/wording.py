@@ -84,17 +84,23 @@ REASONS: dict[str, ReasonText] = {
 REASON_CODES: tuple[str, ...] = tuple(REASONS)
 # How a list of names is joined in a sentence.
 _JOIN = {"zh": "、", "en": ", "}
+# The tables above by language first: wording a list's reasons costs a few dict lookups each.
+_TEMPLATES = {lang: {code: getattr(spec, lang) for code, spec in REASONS.items()}
+              for lang in LANGUAGES}
+_BANDS = {lang: {band: names[lang] for band, names in BAND_WORDS.items()} for lang in LANGUAGES}
+_CATEGORIES = {lang: {category: names[lang] for category, names in CATEGORY_WORDS.items()}
+               for lang in LANGUAGES}
 
 
 def band_name(band: str, lang: str = DEFAULT_LANGUAGE) -> str:
     """A band as residents say it in ``lang`` (the code itself for a band the table lacks)."""
-    return BAND_WORDS.get(band, {}).get(lang, band)
+    return _BANDS[lang].get(band, band)
 
 
 def category_name(category: str, lang: str = DEFAULT_LANGUAGE) -> str:
     """A category as residents say it in ``lang`` (the value itself for one the table lacks,
     e.g. a benchmark dataset's own categories)."""
-    return CATEGORY_WORDS.get(category, {}).get(lang, category)
+    return _CATEGORIES[lang].get(category, category)
 
 
 def band_label(band: str, lang: str = DEFAULT_LANGUAGE, bands: AgeBands | None = None) -> str:
@@ -113,14 +119,20 @@ def band_label(band: str, lang: str = DEFAULT_LANGUAGE, bands: AgeBands | None =
 
 def text(reason: Reason, lang: str = DEFAULT_LANGUAGE) -> str:
     """The reason in words, in ``lang``."""
+    template = _TEMPLATES[lang][reason.code]
     p = reason.params
-    names = {
-        "band": band_name(p["band"], lang) if "band" in p else None,
-        "category": category_name(p["category"], lang) if "category" in p else None,
-        "community": p.get("community_name") or p.get("community_id"),
-        "bands": _JOIN[lang].join(band_name(b, lang) for b in p.get("bands", ())),
-    }
-    return getattr(REASONS[reason.code], lang).format(**{**p, **names})
+    if not p:
+        return template
+    fields = dict(p)
+    if "band" in p:
+        fields["band"] = _BANDS[lang].get(p["band"], p["band"])
+    if "category" in p:
+        fields["category"] = _CATEGORIES[lang].get(p["category"], p["category"])
+    if "community_id" in p:
+        fields["community"] = p.get("community_name") or p["community_id"]
+    if "bands" in p:
+        fields["bands"] = _JOIN[lang].join(_BANDS[lang].get(b, b) for b in p["bands"])
+    return template.format_map(fields)
 
 
 def worded(reasons: Iterable[Reason], lang: str = DEFAULT_LANGUAGE) -> list[dict]:
