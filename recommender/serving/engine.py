@@ -102,7 +102,10 @@ class Engine:
         self._overlay: dict[int, dict[int, float]] = {}
         self._lock = threading.Lock()
         self._titles = (items["title"] if "title" in items else items.index.to_series()).to_numpy()
-        self._categories = (items["category"].to_numpy(dtype=object) if "category" in items
+        # None for a course without a category (a missing value would be NaN, which is true
+        # and would make a category reason about "nan")
+        self._categories = (np.array([_none(v) for v in items["category"].to_numpy(dtype=object)],
+                                     dtype=object) if "category" in items
                             else np.full(len(items), None, dtype=object))
         # A resident's declared interests match categories whatever their case.
         self._interest_codes = Codebook([str(c).lower() for c in vocab.categories])
