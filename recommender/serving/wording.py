@@ -105,15 +105,14 @@ def category_name(category: str, lang: str = DEFAULT_LANGUAGE) -> str:
 
 def band_label(band: str, lang: str = DEFAULT_LANGUAGE, bands: AgeBands | None = None) -> str:
     """A band's name with its ages, e.g. ``老年人 (60岁及以上)``, for pages that list bands."""
-    if band not in BAND_WORDS:
+    ranges = (bands or AgeBands()).band_ranges()
+    if band not in ranges:
         return band
-    edges = (bands or AgeBands()).lower_edges
-    k = list(BAND_WORDS).index(band)
-    if k + 1 < len(edges):
-        span = f"{edges[k]}–{edges[k + 1] - 1}"
-        ages = f"{span}岁" if lang == "zh" else f"aged {span}"
+    low, high = ranges[band]
+    if high is not None:
+        ages = f"{low}–{high}岁" if lang == "zh" else f"aged {low}–{high}"
     else:
-        ages = f"{edges[k]}岁及以上" if lang == "zh" else f"aged {edges[k]}+"
+        ages = f"{low}岁及以上" if lang == "zh" else f"aged {low}+"
     return f"{band_name(band, lang)} ({ages})"
 
 

@@ -148,3 +148,10 @@ def test_lang_wins_and_an_unknown_lang_is_an_error_naming_it():
         with pytest.raises(InvalidInput) as err:
             requested_language(bad, "en")
         assert err.value.field == "lang" and "zh, en" in err.value.reason
+
+
+def test_names_from_the_data_are_shown_as_they_are():
+    # A title with braces is text, never a template.
+    odd = Reason("similar_to_taken", {"course_id": "K1", "title": "{band} 课 {0}"})
+    assert text(odd) == "因为您上过《{band} 课 {0}》"
+    assert text(odd, "en") == "because you took {band} 课 {0}"
