@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recommender.serving import BAND_NAMES, CATEGORIES
+from recommender.serving import BAND_NAMES, CATEGORIES, REASON_CODES
 
 Band = Literal[BAND_NAMES]  # type: ignore[valid-type]
 Category = Literal[CATEGORIES]  # type: ignore[valid-type]
@@ -54,9 +54,22 @@ class CourseRecord(BaseModel):
     seats_left: int
 
 
+class Reason(BaseModel):
+    """Why a course is listed: a stable code, its parameters, and a text in the answer's
+    language (README, "Reasons", lists every code)."""
+
+    code: Literal[REASON_CODES] = Field(  # type: ignore[valid-type]
+        examples=["similar_to_taken"])
+    params: dict[str, str | int | list[str] | None] = Field(
+        description="Ids and codes (course_id, community_id, band, category, bands) and the "
+                    "names shown (title, community_name), by code.",
+        examples=[{"course_id": "K0007", "title": "剪纸入门班"}])
+    text: str = Field(examples=["因为您上过《剪纸入门班》"])
+
+
 class CourseOut(CourseRecord):
     score: float
-    reasons: list[str]
+    reasons: list[Reason]
 
 
 class RecommendedCourse(CourseOut):

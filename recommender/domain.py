@@ -25,6 +25,9 @@ __all__ = [
     "TABLE_ORDER",
     "DISTRICT_TIMEZONE",
     "MAX_ID_LENGTH",
+    "LANGUAGES",
+    "BAND_WORDS",
+    "CATEGORY_WORDS",
 ]
 
 # The district's clock: every timestamp is judged and stored (naive) in this zone. Settings may
@@ -148,3 +151,22 @@ TABLES: dict[str, TableSpec] = {
 
 # Load order: every table comes after the tables its foreign keys point at.
 TABLE_ORDER: tuple[str, ...] = ("communities", "residents", "courses", "participations")
+
+# The languages residents and coordinators are written to: Simplified Chinese first (the
+# default), English on request.
+LANGUAGES: tuple[str, ...] = ("zh", "en")
+# Bands and categories as residents say them, per language: the one table every text the
+# service writes takes its names from (reasons, the coordinators' page). The codes above stay
+# the values of the data and of the API.
+BAND_WORDS: dict[str, dict[str, str]] = {
+    "preschool": {"zh": "学龄前儿童", "en": "preschool children"},
+    "school_age": {"zh": "中小学生", "en": "school-age children"},
+    "working_age": {"zh": "中青年居民", "en": "working-age residents"},
+    "elderly": {"zh": "老年人", "en": "elderly residents"},
+}
+CATEGORY_WORDS: dict[str, dict[str, str]] = {
+    "handicraft": {"zh": "手工", "en": "handicraft"},
+    "intangible_heritage": {"zh": "非遗", "en": "intangible heritage"},
+    "skills": {"zh": "技能", "en": "skills"},
+    "interest": {"zh": "兴趣", "en": "hobby"},
+}

@@ -29,16 +29,14 @@ from fastapi.templating import Jinja2Templates
 
 from api.deps import Forbidden, Scope, ServiceDep, Unauthorized, check_community, require_scope
 from api.routes.coordinator import CohortsDep
-from recommender.serving import BAND_NAMES, ServiceError
+from recommender.serving import BAND_NAMES, ServiceError, band_label, category_name
 
 router = APIRouter(prefix="/coordinator", include_in_schema=False)
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 KEY_COOKIE, NONCE_COOKIE = "coordinator_key", "coordinator_nonce"
 SUPPRESSED_TEXT = "已隐藏 (少于10人)"
-BAND_LABELS = {"all": "全部年龄段", "preschool": "学龄前 (0–5岁)", "school_age": "学龄 (6–17岁)",
-               "working_age": "劳动年龄 (18–59岁)", "elderly": "老年 (60岁及以上)"}
-CATEGORY_LABELS = {"handicraft": "手工艺", "intangible_heritage": "非物质文化遗产",
-                   "skills": "技能培训", "interest": "兴趣爱好"}
+# Bands and categories are named as in the residents' reasons (one table of names).
+BAND_LABELS = {"all": "全部年龄段", **{b: band_label(b, "zh") for b in BAND_NAMES}}
 ACTION_LABELS = {"approve": "批准", "reject": "否决", "pin": "置顶"}
 MAX_FORM_BYTES = 16_384
 MAX_NOTE = 2000
@@ -71,7 +69,7 @@ def _percent(value) -> str:
 
 TEMPLATES.env.filters.update(figure=_figure, percent=_percent,
                              band=lambda b: BAND_LABELS.get(b, b),
-                             category=lambda c: CATEGORY_LABELS.get(c, c or "—"),
+                             category=lambda c: category_name(c, "zh") if c else "—",
                              action=lambda a: ACTION_LABELS.get(a, a))
 
 
@@ -91,11 +89,11 @@ def demand_bars(items: list[dict]) -> list[dict]:
              "seats": round(BAR_WIDTH * max(i["seats_left"], 0) / top, 1)} for i in items]
 
 
-def category_chart(items: list[dict], labels: dict[str, str]) -> dict:
+def category_chart(items: list[dict]) -> dict:
     """Expected demand summed per category over the open courses, as horizontal bars."""
     totals: dict[str, float] = {}
     for item in items:
-        name = labels.get(item["category"], item["category"] or "—")
+        name = category_name(item["category"], "zh") if item["category"] else "—"
         totals[name] = totals.get(name, 0.0) + float(item["expected_demand"])
     top = max([1e-9, *totals.values()])
     rows = [{"label": name, "value": f"{value:.1f}", "width": round(260 * value / top, 1),
@@ -311,7 +309,7 @@ def _cohort_figures(service, cohorts, community: str, band: str, days: int) -> d
     items = suggested["items"][:20]
     return {"suggested": suggested, "items": items, "analytics": analytics,
             "row_bars": demand_bars(items),
-            "category_chart": category_chart(suggested["items"], CATEGORY_LABELS),
+            "category_chart": category_chart(suggested["items"]),
             "monthly_chart": monthly_chart(analytics["monthly"], analytics["as_of"]),
             "decisions": [{**d, "title": titles.get(d["course_id"], d["course_id"])}
                           for d in reversed(decisions)]}

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import MetricsDep, PlatformRole, ServiceDep
+from api.language import Language
 from api.schemas import (
     ID_PATTERN,
     Category,
@@ -55,7 +56,7 @@ Explain = Annotated[bool, Query(description="Include the reasons of each course.
             responses=ERRORS)
 async def resident_recommendations(
     resident_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
-    _: PlatformRole, service: ServiceDep, k: K = 10,
+    _: PlatformRole, service: ServiceDep, lang: Language, k: K = 10,
     category: Annotated[Category | None, Query(description="Only this category.")] = None,
     explain: Explain = True,
 ):
@@ -63,18 +64,19 @@ async def resident_recommendations(
     seen gets a cold-start list (``cold_start: true``), not an error."""
     facts = await run_in_threadpool(service.resident_facts, resident_id)
     return service.for_resident(resident_id, k=k, category=category, explain=explain,
-                                facts=facts)
+                                facts=facts, lang=lang)
 
 
 @router.post("/recommendations", response_model=ProfileRecommendations, responses=ERRORS)
-async def profile_recommendations(profile: Profile, _: PlatformRole, service: ServiceDep):
+async def profile_recommendations(profile: Profile, _: PlatformRole, service: ServiceDep,
+                                  lang: Language):
     """Courses for someone the platform has not registered: birth year or band, community,
     interests."""
     with located("body"):
         return service.for_profile(
             birth_year=profile.birth_year, age_band=profile.age_band,
             community_id=profile.community_id, interests=profile.interests, k=profile.k,
-            category=profile.category, explain=profile.explain,
+            category=profile.category, explain=profile.explain, lang=lang,
         )
 
 
@@ -82,23 +84,23 @@ async def profile_recommendations(profile: Profile, _: PlatformRole, service: Se
             response_model=HouseholdRecommendations, responses=ERRORS)
 async def household_recommendations(
     household_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
-    _: PlatformRole, service: ServiceDep, k: K = 10,
+    _: PlatformRole, service: ServiceDep, lang: Language, k: K = 10,
 ):
     """Courses two or more members can attend together, with whom each course is for."""
     taken = await run_in_threadpool(service.household_taken, household_id)
     with located("path"):
-        return service.for_household(household_id, k=k, taken=taken)
+        return service.for_household(household_id, k=k, taken=taken, lang=lang)
 
 
 @router.get("/courses/{course_id}/similar", response_model=SimilarCourses, responses=ERRORS)
 async def similar_courses(
     course_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
-    _: PlatformRole, service: ServiceDep, k: K = 10,
+    _: PlatformRole, service: ServiceDep, lang: Language, k: K = 10,
     available_only: Annotated[bool, Query(description="Only courses open to enrol in.")] = True,
 ):
     """Courses most like this one."""
     with located("path"):
-        return service.similar(course_id, k=k, available_only=available_only)
+        return service.similar(course_id, k=k, available_only=available_only, lang=lang)
 
 
 @router.post("/events", response_model=EventReport, responses=ERRORS)

@@ -149,9 +149,33 @@ def _print_requests(district: Path, settings: Settings, base: str) -> None:
     resident = str(bundle.interactions["user_id"].iloc[-1])
     course = str(bundle.items["item_id"].iloc[0])
     hdr = f"-H 'X-API-Key: {platform_key}'"
+    _print_sample_list(settings, resident)
     typer.echo(f"""Try:
   curl {hdr} '{base}/v1/residents/{resident}/recommendations?k=5'
+  curl {hdr} '{base}/v1/residents/{resident}/recommendations?k=5&lang=en'   (reasons in English)
   curl {hdr} '{base}/v1/residents/NEW-RESIDENT/recommendations?k=5'
   curl {hdr} -X POST {base}/v1/recommendations -H 'Content-Type: application/json' \\
   curl {hdr} '{base}/v1/courses/{course}/similar?k=5'
   curl '{base}/healthz'     (OpenAPI docs: {base}/docs)""")
+
+
+def _print_sample_list(settings: Settings, resident: str, k: int = 3) -> None:
+    """The resident's first ``k`` courses with their reasons, in Chinese as residents read
+    them: what the server will answer, computed here by the same service."""
+    from recommender.data.store import open_store
+    from recommender.serving import ModelHolder, RecommendationService
+
+    store = open_store(settings.database_url)
+    try:
+        holder = ModelHolder(settings.artifacts_dir, store)
+        holder.reload()
+        service = RecommendationService(store, holder, timezone=settings.timezone)
+        answer = service.for_resident(resident, k=k)
+    finally:
+        store.dispose()
+    typer.echo(f"Resident {resident}'s list (k={k}; reasons in Chinese, lang=en for English):")
+    for item in answer["items"]:
+        reasons = "；".join(reason["text"] for reason in item["reasons"]) or "—"
+        typer.echo(f"  {item['rank']}. {item['title']} [{item['course_id']}]: {reasons}")
+    if not answer["items"]:
+        typer.echo("  (no course is open to them today)")

@@ -137,7 +137,7 @@ def bundle_from_tables(
     items = valid["courses"].rename(columns={"course_id": "item_id"})
     items = items.merge(places[["community_id", "street"]], on="community_id", how="left")
     meta = {"as_of": as_of.isoformat(),
-            # names for explanations ("popular with elderly residents in 文康社区")
+            # names for explanations (深受文康社区老年人欢迎)
             "community_names": dict(zip(places["community_id"].tolist(),
                                         valid["communities"]["name"].tolist()))}
     return DataBundle(interactions, users, items, name, "district", meta)

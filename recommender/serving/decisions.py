@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING
 from recommender.data.store import ALL, DECISION_ACTIONS
 from recommender.domain import BAND_NAMES
 from recommender.serving.errors import InvalidInput, NotFound
+from recommender.serving.wording import Reason
 
 if TYPE_CHECKING:
     from recommender.data.store import Store
 
-PIN_REASON = "recommended by your community"
+PIN_REASON = Reason("pinned_by_community")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from features.codes import Codebook, Vocabulary, band_codes
 from features.event_log import event_values
 from features.ids import IdMapping
 from models.hybrid import SIGNALS, HybridRanker
+from recommender.serving.wording import Reason
 from recommender.training import artifacts
 from recommender.training.recipe import read_model_files
 
@@ -28,12 +29,8 @@ PROFILE_REASON_LIFT = float(np.log(1.5))
 REASON_TOP = 20
 # Components whose reason is given only when no other reason is, best-ranking first: they
 # add little next to the others (the popularity of a category, of a course across the
-# district, co-occurrence and content, which "because you took" already words).
+# district, co-occurrence and content, which ``similar_to_taken`` already says).
 _OTHER_REASONS = ("cat_band", "pop", "ease", "knn", "content")
-BAND_WORDS = {
-    "preschool": "preschool children", "school_age": "school-age children",
-    "working_age": "working-age residents", "elderly": "elderly residents",
-}
 
 
 @dataclass
@@ -54,7 +51,7 @@ class UserContext:
 class Recommendation:
     item_id: str
     score: float
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
     cold_start: bool = False
 
 
@@ -105,7 +102,10 @@ class Engine:
         self._overlay: dict[int, dict[int, float]] = {}
         self._lock = threading.Lock()
         self._titles = (items["title"] if "title" in items else items.index.to_series()).to_numpy()
-        self._categories = (items["category"].to_numpy(dtype=object) if "category" in items
+        # None for a course without a category (a missing value would be NaN, which is true
+        # and would make a category reason about "nan")
+        self._categories = (np.array([_none(v) for v in items["category"].to_numpy(dtype=object)],
+                                     dtype=object) if "category" in items
                             else np.full(len(items), None, dtype=object))
         # A resident's declared interests match categories whatever their case.
         self._interest_codes = Codebook([str(c).lower() for c in vocab.categories])
@@ -270,8 +270,9 @@ class Engine:
                 overlay[int(ii)] = new if new > 0 else 1e-3
 
     # -- explanations -------------------------------------------------------------------------
-    def _explain(self, history, items, signals, ctx: UserContext) -> list[list[str]]:
-        """Reasons in words, drawn only from signals that exist for each item.
+    def _explain(self, history, items, signals, ctx: UserContext) -> list[list[Reason]]:
+        """Reasons (codes and parameters; :mod:`~recommender.serving.wording` words them),
+        drawn only from signals that exist for each item.
 
         A component gives a reason only if the model has it (ALS is off by default), scores
         the item above zero, and ranks it among its best ``REASON_TOP`` for this resident and
@@ -283,60 +284,68 @@ class Engine:
         col = {name: j for j, name in enumerate(SIGNALS)}
         ranks = self.model.component_ranks(signals)
         anchors = self.model.anchors(items, history)
-        band, words = self._reason_words(ctx, has_history=len(history) > 0)
+        band, said = self._component_reasons(ctx, has_history=len(history) > 0)
         top = min(REASON_TOP, self.model.n_candidates)
         out = []
         for k, (item, anchor, s) in enumerate(zip(items, anchors, signals)):
-            vouch = {name: bool(r[k] < top) and name in words for name, r in ranks.items()}
+            vouch = {name: bool(r[k] < top) and name in said for name, r in ranks.items()}
             cat = self._categories[item]
-            reasons: list[str] = []
+            reasons: list[Reason] = []
             if s[col["interest"]] > 0 and cat:
-                reasons.append(f"matches your interest in {cat}")
+                reasons.append(Reason("interest_match", {"category": cat}))
             if anchor >= 0 and (vouch["knn"] or vouch["content"]):
-                reasons.append(f"because you took {self._titles[anchor]}")
+                reasons.append(Reason("similar_to_taken", {
+                    "course_id": str(self.mapping.item_ids([anchor])[0]),
+                    "title": str(self._titles[anchor])}))
             if vouch["pop_local"] or vouch["pop_band"]:
-                reasons.append(words["pop_local" if vouch["pop_local"] else "pop_band"])
+                reasons.append(said["pop_local" if vouch["pop_local"] else "pop_band"])
             if band and s[col["eligible"]] > 0:
-                reasons.append(f"made for {band}")
+                reasons.append(Reason("made_for_band", {"band": band}))
             if s[col["same_community"]] > 0:
-                reasons.append("held in your community")
+                reasons.append(Reason("in_your_community", self._community(ctx.community_id)))
             if cat and s[col["profile_category"]] >= PROFILE_REASON_LIFT:
-                reasons.append(f"{cat} is a favourite of residents with a profile like yours")
+                reasons.append(Reason("profile_favourite", {"category": cat}))
             if vouch["als"]:
-                reasons.append(words["als"])
+                reasons.append(said["als"])
             if s[col["item_log_count"]] == 0:  # no interaction in the training history
-                reasons.append("a new course")
+                reasons.append(Reason("new_course"))
             if not reasons:  # else the reason of the other component that ranks it best
                 rest = [(ranks[name][k], name) for name in _OTHER_REASONS
                         if vouch[name] and (cat or name != "cat_band")]
                 if rest:
-                    reasons.append(words[min(rest)[1]].format(category=cat))
+                    best = said[min(rest)[1]]
+                    reasons.append(Reason(best.code, {"category": cat, **best.params})
+                                   if best.code == "category_popular_in_band" else best)
             out.append(reasons)
         return out
 
-    def _reason_words(self, ctx: UserContext, has_history: bool) -> tuple[str, dict[str, str]]:
-        """The resident's band in words ("" when the model knows no band for them), and the
-        reason of each component that can speak for them (``{category}``: the item's)."""
-        band = BAND_WORDS[ctx.age_band] if band_codes([ctx.age_band])[0] >= 0 else ""
-        words = {"pop": "popular across the district"}
+    def _component_reasons(self, ctx: UserContext, has_history: bool
+                           ) -> tuple[str | None, dict[str, Reason]]:
+        """The resident's band (None when the model knows no band for them), and the reason
+        of each component that can speak for them (``cat_band``'s without its category, which
+        is the item's)."""
+        band = ctx.age_band if band_codes([ctx.age_band])[0] >= 0 else None
+        said = {"pop": Reason("popular_in_district")}
         if band:
-            words["pop_band"] = f"popular with {band}"
-            words["cat_band"] = "{category} courses are popular with " + band
+            said["pop_band"] = Reason("popular_in_band", {"band": band})
+            said["cat_band"] = Reason("category_popular_in_band", {"band": band})
             if self.vocab.community_codes([ctx.community_id])[0] >= 0:
-                words["pop_local"] = (f"popular with {band} in "
-                                      f"{self._community_name(ctx.community_id)}")
+                said["pop_local"] = Reason("popular_in_community",
+                                           {"band": band, **self._community(ctx.community_id)})
         if has_history:
-            words["ease"] = words["knn"] = "often taken with courses you took"
-            words["content"] = "like courses you took"
-            words["als"] = "residents with a history like yours joined it"
-        return band, words
+            said["ease"] = said["knn"] = Reason("taken_together")
+            said["content"] = Reason("like_your_courses")
+            said["als"] = Reason("residents_like_you")
+        return band, said
 
-    def _community_name(self, community_id: str) -> str:
-        return self.community_names.get(community_id, str(community_id))
+    def _community(self, community_id: str) -> dict[str, str | None]:
+        """A community's id and name, the parameters of the reasons that name it."""
+        return {"community_id": str(community_id),
+                "community_name": self.community_names.get(community_id)}
 
 
 def _none(value):
     return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
 
-__all__ = ["BAND_NAMES", "Engine", "Recommendation", "UserContext"]
+__all__ = ["BAND_NAMES", "Engine", "Reason", "Recommendation", "UserContext"]

@@ -38,12 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from recommender.domain import CATEGORIES, DISTRICT_TIMEZONE, AgeBands
+from recommender.domain import BAND_NAMES, CATEGORIES, DISTRICT_TIMEZONE, AgeBands
 from recommender.serving.decisions import NO_EFFECTS, PIN_REASON, DecisionBook, Effects
 from recommender.serving.errors import InvalidInput, NotFound, NotReady, ServiceError
 from recommender.serving.holder import Catalogue, ModelHolder, Snapshot
 from recommender.serving.intake import IngestReport, ingest, validate_event
 from recommender.serving.rules import CHILD_BANDS, allowed_mask, diversify, household_fit
+from recommender.serving.wording import DEFAULT_LANGUAGE, Reason, requested_language, worded
 
 if TYPE_CHECKING:  # the engine is imported lazily so this module loads without a model stack
     from recommender.data.store import Store
@@ -144,14 +145,14 @@ class RecommendationService:
         bands = engine.user_column("age_band", pos)
         return [(str(u), b) for u, b in zip(engine.mapping.user_ids_[pos].tolist(), bands)]
 
-    def _items(self, snap: Snapshot, recs: list, explain: bool) -> list[dict]:
+    def _items(self, snap: Snapshot, recs: list, explain: bool, lang: str) -> list[dict]:
         cat, seats = snap.catalogue, snap.seats_left
         out = []
         for rank, rec in enumerate(recs, 1):
             pos = cat.position[rec.item_id]
             out.append({**cat.records[pos], "rank": rank, "score": float(rec.score),
                         "seats_left": int(seats[pos]), "cold_start": bool(rec.cold_start),
-                        "reasons": list(rec.reasons) if explain else []})
+                        "reasons": worded(rec.reasons, lang) if explain else []})
         return out
 
     def _ranked(self, snap: Snapshot, ctx: UserContext, mask: np.ndarray, k: int,
@@ -182,11 +183,14 @@ class RecommendationService:
 
     # -- recommendations ---------------------------------------------------------------
     def for_resident(self, resident_id: str, k: int = 10, category: str | None = None,
-                     explain: bool = True, facts: ResidentFacts | None = None) -> dict:
+                     explain: bool = True, facts: ResidentFacts | None = None,
+                     lang: str = DEFAULT_LANGUAGE) -> dict:
         """Top ``k`` for a resident; one the model never saw gets a cold-start list.
 
-        ``facts`` are the store reads of :meth:`resident_facts`, when the caller made them.
+        ``facts`` are the store reads of :meth:`resident_facts`, when the caller made them;
+        ``lang`` is the language of the reasons' texts (``zh`` or ``en``).
         """
+        requested_language(lang)
         snap = self.holder.snapshot()
         facts = facts if facts is not None else self.resident_facts(resident_id)
         ctx = self._context(snap, resident_id, facts)
@@ -199,14 +203,16 @@ class RecommendationService:
         return {"resident_id": resident_id, "known": bool(ctx.known),
                 "cold_start": not ctx.known, "age_band": ctx.age_band,
                 "model_version": snap.engine.version, "k": k, "category": category,
-                "items": self._items(snap, recs, explain)}
+                "items": self._items(snap, recs, explain, lang)}
 
     def for_profile(self, *, birth_year: int | None = None, age_band: str | None = None,
                     community_id: str | None = None, interests: Iterable[str] = (),
-                    k: int = 10, category: str | None = None, explain: bool = True) -> dict:
+                    k: int = 10, category: str | None = None, explain: bool = True,
+                    lang: str = DEFAULT_LANGUAGE) -> dict:
         """Top ``k`` for an unregistered resident described by a profile (always cold start)."""
         from recommender.serving.engine import UserContext
 
+        requested_language(lang)
         snap = self.holder.snapshot()
         today = self.today()
         band = age_band
@@ -228,7 +234,7 @@ class RecommendationService:
         recs = self._ranked(snap, ctx, mask, k, effects, capped=category is None,
                             explain=explain)
         return {"cold_start": True, "age_band": band, "model_version": snap.engine.version,
-                "k": k, "category": category, "items": self._items(snap, recs, explain)}
+                "k": k, "category": category, "items": self._items(snap, recs, explain, lang)}
 
     def household_taken(self, household_id: str) -> dict[str, frozenset[str]]:
         """Each member's taken courses (:meth:`taken`): the store reads of a household list."""
@@ -236,14 +242,17 @@ class RecommendationService:
         return {resident_id: frozenset(self.taken(resident_id)) for resident_id, _ in members}
 
     def for_household(self, household_id: str, k: int = 10,
-                      taken: Mapping[str, Iterable[str]] | None = None) -> dict:
+                      taken: Mapping[str, Iterable[str]] | None = None,
+                      lang: str = DEFAULT_LANGUAGE) -> dict:
         """Courses at least two members can attend together, with whom each is for.
 
         A member is *for* a course when their band is a target band, or, for an adult, when the
         course is a family course aimed at a child of the household (they come as the carer).
         Courses are ordered by reciprocal-rank fusion of the members' own rankings. ``taken``
-        is :meth:`household_taken`, when the caller read it (a member it lacks is read here).
+        is :meth:`household_taken`, when the caller read it (a member it lacks is read here);
+        ``lang`` is the language of the reasons' texts.
         """
+        requested_language(lang)
         snap = self.holder.snapshot()
         members = self._members(snap, household_id)
         if not members:
@@ -261,7 +270,7 @@ class RecommendationService:
         ranked = np.lexsort((-fused, ~pinned))
         order = [p for p in ranked if together[p]][:k]
         items = [_household_course(snap, pos, rank, float(fused[pos]), members, fits, roles,
-                                   pinned=bool(pinned[pos]))
+                                   pinned=bool(pinned[pos]), lang=lang)
                  for rank, pos in enumerate(order, 1)]
         return {"household_id": household_id, "model_version": snap.engine.version,
                 "members": [{"resident_id": r, "age_band": b} for r, b in members],
@@ -308,8 +317,11 @@ class RecommendationService:
                 fused[cat.position[rec.item_id]] += 1.0 / (10 + rank)
         return fused
 
-    def similar(self, course_id: str, k: int = 10, available_only: bool = True) -> dict:
-        """Courses like ``course_id``; with ``available_only``, only ones open to enrol in."""
+    def similar(self, course_id: str, k: int = 10, available_only: bool = True,
+                lang: str = DEFAULT_LANGUAGE) -> dict:
+        """Courses like ``course_id``; with ``available_only``, only ones open to enrol in.
+        Each says which course it is like, in ``lang``."""
+        requested_language(lang)
         snap = self.holder.snapshot()
         cat = snap.catalogue
         if course_id not in cat.position:
@@ -322,11 +334,14 @@ class RecommendationService:
             if len(pairs) >= k or n >= total:
                 break
             n = min(total, 4 * n)
+        like = worded([Reason("similar_to_course", {
+            "course_id": course_id, "title": cat.records[cat.position[course_id]]["title"]})],
+            lang)
         items = []
         for rank, (item_id, score) in enumerate(pairs[:k], 1):
             pos = cat.position[item_id]
             items.append({**cat.records[pos], "rank": rank, "score": float(score),
-                          "seats_left": int(snap.seats_left[pos]), "reasons": [],
+                          "seats_left": int(snap.seats_left[pos]), "reasons": like,
                           "cold_start": False})
         return {"course_id": course_id, "model_version": snap.engine.version, "items": items}
 
@@ -351,19 +366,22 @@ class RecommendationService:
 
 def _household_course(snap: Snapshot, pos: int, rank: int, score: float,
                       members: list[tuple[str, str | None]], fits: list[np.ndarray],
-                      roles: list[np.ndarray], pinned: bool = False) -> dict:
+                      roles: list[np.ndarray], pinned: bool = False,
+                      lang: str = DEFAULT_LANGUAGE) -> dict:
     """One course of a household list: who it is for, as what, and why (a pinned course first
-    says so)."""
+    says so), in ``lang``."""
     who = [{"resident_id": r, "age_band": b, "role": str(role[pos])}
            for (r, b), fit, role in zip(members, fits, roles) if fit[pos]]
-    reasons = [f"for {len(who)} members of the household ("
-               + ", ".join(sorted({w["age_band"] for w in who if w["age_band"]})) + ")"]
+    # Every member a course is for has a band: fitting a course goes by band.
+    bands = [b for b in BAND_NAMES if any(w["age_band"] == b for w in who)]
+    reasons = [Reason("household_members", {"count": len(who), "bands": bands})]
     if any(w["role"] == "carer" for w in who):
-        reasons.append("a family course: the adult attends with the child")
+        reasons.append(Reason("family_course"))
     if pinned:
         reasons.insert(0, PIN_REASON)
     return {**snap.catalogue.records[pos], "rank": rank, "score": score,
-            "seats_left": int(snap.seats_left[pos]), "for_members": who, "reasons": reasons}
+            "seats_left": int(snap.seats_left[pos]), "for_members": who,
+            "reasons": worded(reasons, lang)}
 
 
 __all__ = ["CATEGORIES", "Catalogue", "IngestReport", "InvalidInput", "ModelHolder", "NotFound",

@@ -12,7 +12,7 @@ from recommender.settings import Settings
 from tests.api.conftest import ADMIN, API_KEYS, COORDINATOR, PLATFORM, today
 from tests.api.rules import band_of, is_family
 
-PIN = "recommended by your community"
+PIN = {"code": "pinned_by_community", "params": {}, "text": "社区推荐"}
 SCOPED = {"X-API-Key": "coord-scoped-key-1"}
 
 
@@ -169,7 +169,7 @@ def test_a_pin_never_adds_a_course_the_rules_refuse(dclient, tables, cohorts, ho
         assert _decide(dclient, home, "elderly", course, "pin").status_code == 201
     items = _list(dclient, me, k=20)
     assert not set(_ids(items)) & set(wrong_band)
-    assert all(PIN not in i["reasons"] for i in items)
+    assert all(r["code"] != PIN["code"] for i in items for r in i["reasons"])
 
 
 def test_undo_restores_the_list_and_wildcards_reach_every_cohort(dclient, cohorts, home):

@@ -25,6 +25,7 @@ from models.hybrid import SIGNALS, HybridRanker
 from recommender.data.datasets import load_district
 from recommender.demo.generator import generate_district
 from recommender.serving.engine import REASON_TOP, Engine, UserContext
+from recommender.serving.wording import REASONS, Reason, text
 from recommender.training.artifacts import ArtifactError, sha256_file
 from recommender.training.recipe import train_artifact
 
@@ -33,10 +34,16 @@ SEED = 0
 # The real training code with small hyper-parameters and ALS on.
 SMALL = {"als_factors": 8, "als_iterations": 3, "max_iter": 20, "knn_neighbours": 20,
          "n_candidates": 20, "max_train_users": 1000}
-ALS_REASON = "residents with a history like yours joined it"
+ALS_REASON = "residents_like_you"
 # Reasons that only a resident's history can support.
-HISTORY_REASONS = ("because you took ", ALS_REASON, "often taken with courses you took",
-                   "like courses you took")
+HISTORY_REASONS = ("similar_to_taken", ALS_REASON, "taken_together", "like_your_courses")
+# Reasons that speak of the resident's band.
+BAND_REASONS = ("popular_in_band", "popular_in_community", "made_for_band",
+                "category_popular_in_band")
+
+
+def _codes(rec) -> list[str]:
+    return [r.code for r in rec.reasons]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -118,7 +125,8 @@ def test_known_resident_gets_n_distinct_unseen_courses_mostly_explained(engine, 
         scores = [r.score for r in recs]
         assert scores == sorted(scores, reverse=True) and np.isfinite(scores).all()
         for rec in recs:
-            assert all(isinstance(s, str) and s.strip() for s in rec.reasons)
+            assert all(isinstance(r, Reason) and r.code in REASONS for r in rec.reasons)
+            assert all(text(r, lang).strip() for r in rec.reasons for lang in ("zh", "en"))
             assert not rec.cold_start
         # A course no signal speaks for gets no reason (see the tests at the end); that is
         # the exception, not the rule.
@@ -126,14 +134,16 @@ def test_known_resident_gets_n_distinct_unseen_courses_mostly_explained(engine, 
 
 
 def test_reasons_name_a_course_the_resident_took(engine, active):
-    """'because you took X': X is the title of a course in the resident's history."""
+    """``similar_to_taken``: a course in the resident's history, by id and title."""
     found = 0
     for user in active:
-        titles = set(engine.items.loc[sorted(engine.seen(user)), "title"])
+        seen = engine.seen(user)
         for rec in engine.recommend(engine.context_for(user), n=10):
             for reason in rec.reasons:
-                if reason.startswith("because you took "):
-                    assert reason.removeprefix("because you took ") in titles
+                if reason.code == "similar_to_taken":
+                    course = reason.params["course_id"]
+                    assert course in seen
+                    assert reason.params["title"] == engine.items.loc[course, "title"]
                     found += 1
     assert found > 0
 
@@ -145,7 +155,7 @@ def test_unknown_resident_is_ranked_cold_from_band_and_community(engine):
     assert len(recs) == 10 and len({r.item_id for r in recs}) == 10
     assert all(r.cold_start for r in recs)
     assert sum(bool(r.reasons) for r in recs) >= 8, recs
-    assert any("elderly residents" in reason for r in recs for reason in r.reasons)
+    assert any(reason.params.get("band") == "elderly" for r in recs for reason in r.reasons)
     assert engine.context_for("no-such-resident") is None
     assert engine.seen("no-such-resident") == set()
 
@@ -286,10 +296,13 @@ def test_popularity_reasons_name_the_community_not_its_id(als_engine, bundle):
     names = bundle.meta["community_names"]
     community = _community(engine, "elderly")
     recs = engine.recommend(UserContext(None, "elderly", community), n=10)
-    local = [r for rec in recs for r in rec.reasons if r.startswith("popular with")]
-    assert local, "expected a 'popular with … in …' reason for a new elderly resident"
-    assert any(names[community] in r for r in local)
-    assert not any(r.endswith(f" {community}") for r in local)
+    local = [r for rec in recs for r in rec.reasons if r.code == "popular_in_community"]
+    assert local, "expected a popular_in_community reason for a new elderly resident"
+    for reason in local:
+        assert reason.params == {"band": "elderly", "community_id": community,
+                                 "community_name": names[community]}
+        assert text(reason, "zh") == f"深受{names[community]}老年人欢迎"
+        assert text(reason, "en") == f"popular with elderly residents in {names[community]}"
 
 
 def test_declared_interest_lifts_that_category(als_engine):
@@ -309,7 +322,8 @@ def test_declared_interest_lifts_that_category(als_engine):
     for r in lifted:
         factor = 2.0 if category[r.item_id] == "intangible_heritage" else 1.0
         assert r.score == pytest.approx(before[r.item_id] * factor, rel=1e-5)
-    assert all("matches your interest in intangible_heritage" in r.reasons for r in matched)
+    assert all(Reason("interest_match", {"category": "intangible_heritage"}) in r.reasons
+               for r in matched)
     share = [sum(category[r.item_id] == "intangible_heritage" for r in recs[:10])
              for recs in (plain, keen)]
     assert share[1] >= share[0]
@@ -349,7 +363,7 @@ def test_profile_attributes_rank_and_explain_a_new_resident(tmp_path):
         recs = engine.recommend(ctx, n=6)
         first = items.set_index("item_id").loc[[r.item_id for r in recs[:3]], "category"]
         assert (first == category).all()
-        assert any("profile like yours" in reason for reason in recs[0].reasons)
+        assert Reason("profile_favourite", {"category": category}) in recs[0].reasons
 
 
 # -- reasons come only from signals that exist ----------------------------------------------------
@@ -370,8 +384,8 @@ def _contexts(engine) -> list[UserContext]:
     return known + [UserContext(None, band, _community(engine, band)) for band in BAND_NAMES]
 
 
-def _supported(engine, reason: str, signals: np.ndarray) -> bool:
-    """Whether the signal ``reason`` is worded from is there for the course."""
+def _supported(engine, reason: Reason, signals: np.ndarray) -> bool:
+    """Whether the signal ``reason`` is drawn from is there for the course."""
     def has(name: str) -> bool:
         return bool(signals[SIGNALS.index(name)] > 0)
 
@@ -379,27 +393,22 @@ def _supported(engine, reason: str, signals: np.ndarray) -> bool:
         return any(c in engine.model.components and _ranked_by(engine, signals, c)
                    for c in components)
 
-    checks = [
-        ("matches your interest in ", lambda: has("interest")),
-        ("because you took ", lambda: ranked("knn", "content")),
-        (ALS_REASON, lambda: ranked("als")),
-        ("often taken with courses you took", lambda: ranked("ease", "knn")),
-        ("like courses you took", lambda: ranked("content")),
-        ("popular across the district", lambda: ranked("pop")),
-        ("made for ", lambda: has("eligible")),
-        ("held in your community", lambda: has("same_community")),
-        ("a new course", lambda: signals[SIGNALS.index("item_log_count")] == 0),
-    ]
-    for start, check in checks:
-        if reason.startswith(start):
-            return check()
-    if " courses are popular with " in reason:
-        return ranked("cat_band")
-    if reason.startswith("popular with ") and " in " in reason:
-        return ranked("pop_local")
-    if reason.startswith("popular with "):
-        return ranked("pop_band")
-    return "profile like yours" in reason and has("profile_category")
+    checks = {
+        "interest_match": lambda: has("interest"),
+        "similar_to_taken": lambda: ranked("knn", "content"),
+        ALS_REASON: lambda: ranked("als"),
+        "taken_together": lambda: ranked("ease", "knn"),
+        "like_your_courses": lambda: ranked("content"),
+        "popular_in_district": lambda: ranked("pop"),
+        "made_for_band": lambda: has("eligible"),
+        "in_your_community": lambda: has("same_community"),
+        "new_course": lambda: signals[SIGNALS.index("item_log_count")] == 0,
+        "category_popular_in_band": lambda: ranked("cat_band"),
+        "popular_in_community": lambda: ranked("pop_local"),
+        "popular_in_band": lambda: ranked("pop_band"),
+        "profile_favourite": lambda: has("profile_category"),
+    }
+    return checks[reason.code]()
 
 
 def test_served_configuration_has_als_off(engine, als_engine):
@@ -411,7 +420,7 @@ def test_served_configuration_has_als_off(engine, als_engine):
 def test_no_list_gets_the_als_reason_when_als_is_off(engine):
     recs = [rec for ctx in _contexts(engine) for rec in engine.recommend(ctx, n=10)]
     assert len(recs) >= 400
-    assert not [rec for rec in recs if ALS_REASON in rec.reasons]
+    assert not [rec for rec in recs if ALS_REASON in _codes(rec)]
     assert sum(bool(rec.reasons) for rec in recs) >= 0.9 * len(recs)
 
 
@@ -425,16 +434,16 @@ def test_every_reason_comes_from_a_signal_that_is_there(engine, als_engine, whic
         for rec, signals in zip(pool.take(range(len(pool.items))), pool.signals):
             for reason in rec.reasons:
                 assert _supported(engine, reason, signals), (ctx.user_id, reason, rec)
-            als = ALS_REASON in rec.reasons
+            als = ALS_REASON in _codes(rec)
             assert als == (which == "als" and history and _ranked_by(engine, signals, "als"))
             als_reasons += als
             if not history:
-                assert not any(r.startswith(HISTORY_REASONS) for r in rec.reasons), rec
+                assert not set(_codes(rec)) & set(HISTORY_REASONS), rec
     assert (als_reasons > 0) == (which == "als")
 
 
 def test_because_you_took_names_the_course_the_recommendation_is_like(engine):
-    """Residents whose whole history is one course X: the only course a "because you took"
+    """Residents whose whole history is one course X: the only course a ``similar_to_taken``
     reason can name is X, and the recommended courses most like X carry it."""
     singles = {u: next(iter(seen)) for u in engine.users.index
                if len(seen := engine.seen(u)) == 1}
@@ -444,8 +453,9 @@ def test_because_you_took_names_the_course_the_recommendation_is_like(engine):
         title = engine.items.loc[course, "title"]
         most_like = {i for i, _ in engine.similar(course, n=5)}
         for rec in engine.recommend(engine.context_for(user), n=10):
-            took = [r for r in rec.reasons if r.startswith("because you took ")]
-            assert took in ([], [f"because you took {title}"]), (user, rec)
+            took = [r for r in rec.reasons if r.code == "similar_to_taken"]
+            assert took in ([], [Reason("similar_to_taken", {"course_id": course,
+                                                             "title": title})]), (user, rec)
             if rec.item_id in most_like:
                 assert took, (user, course, rec)
             found += bool(took)
@@ -460,10 +470,9 @@ def test_new_residents_get_no_history_reason(engine, als_engine):
             assert len(recs) == 10
             assert sum(bool(rec.reasons) for rec in recs) >= 5, recs
             for rec in recs:
-                assert not any(r.startswith(HISTORY_REASONS) for r in rec.reasons), rec
+                assert not set(_codes(rec)) & set(HISTORY_REASONS), rec
                 if band not in BAND_NAMES:  # nothing is said about a band
-                    assert not any(r.startswith(("popular with", "made for"))
-                                   or "courses are popular" in r for r in rec.reasons), rec
+                    assert not set(_codes(rec)) & set(BAND_REASONS), rec
 
 
 def test_history_courses_the_caller_still_offers_are_ranked(engine, active):
