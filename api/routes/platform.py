@@ -21,7 +21,6 @@ from api.deps import MetricsDep, PlatformRole, ServiceDep
 from api.schemas import (
     ID_PATTERN,
     Category,
-    ErrorResponse,
     EventBatch,
     EventReport,
     HouseholdRecommendations,
@@ -29,11 +28,11 @@ from api.schemas import (
     ProfileRecommendations,
     ResidentRecommendations,
     SimilarCourses,
+    error_responses,
 )
 from recommender.serving import ServiceError
 
 router = APIRouter(prefix="/v1", tags=["platform"])
-ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 422, 503)}
 
 
 @contextmanager
@@ -52,7 +51,7 @@ Explain = Annotated[bool, Query(description="Include the reasons of each course.
 
 
 @router.get("/residents/{resident_id}/recommendations", response_model=ResidentRecommendations,
-            responses=ERRORS)
+            responses=error_responses(401, 403, 422, 503))
 async def resident_recommendations(
     resident_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
     _: PlatformRole, service: ServiceDep, k: K = 10,
@@ -66,7 +65,8 @@ async def resident_recommendations(
                                 facts=facts)
 
 
-@router.post("/recommendations", response_model=ProfileRecommendations, responses=ERRORS)
+@router.post("/recommendations", response_model=ProfileRecommendations,
+             responses=error_responses(401, 403, 413, 422, 503))
 async def profile_recommendations(profile: Profile, _: PlatformRole, service: ServiceDep):
     """Courses for someone the platform has not registered: birth year or band, community,
     interests."""
@@ -79,7 +79,8 @@ async def profile_recommendations(profile: Profile, _: PlatformRole, service: Se
 
 
 @router.get("/households/{household_id}/recommendations",
-            response_model=HouseholdRecommendations, responses=ERRORS)
+            response_model=HouseholdRecommendations,
+            responses=error_responses(401, 403, 404, 422, 503))
 async def household_recommendations(
     household_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
     _: PlatformRole, service: ServiceDep, k: K = 10,
@@ -90,7 +91,8 @@ async def household_recommendations(
         return service.for_household(household_id, k=k, taken=taken)
 
 
-@router.get("/courses/{course_id}/similar", response_model=SimilarCourses, responses=ERRORS)
+@router.get("/courses/{course_id}/similar", response_model=SimilarCourses,
+            responses=error_responses(401, 403, 404, 422, 503))
 async def similar_courses(
     course_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
     _: PlatformRole, service: ServiceDep, k: K = 10,
@@ -101,7 +103,8 @@ async def similar_courses(
         return service.similar(course_id, k=k, available_only=available_only)
 
 
-@router.post("/events", response_model=EventReport, responses=ERRORS)
+@router.post("/events", response_model=EventReport,
+             responses=error_responses(401, 403, 413, 422, 503))
 def post_events(batch: EventBatch, _: PlatformRole, service: ServiceDep, metrics: MetricsDep):
     """Up to 1,000 participation events. Each is checked on its own; accepted ones are stored
     durably before this answers, and re-sent event ids count as duplicates."""

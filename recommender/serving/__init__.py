@@ -6,7 +6,7 @@ when its database does not answer, and the vocabularies a request is checked aga
 import this package and :mod:`recommender.settings` only.
 """
 
-from recommender.data.store import Store, StoreError, open_store
+from recommender.data.store import Store, StoreError, open_store, unavailable_line
 from recommender.domain import BAND_NAMES, CATEGORIES
 from recommender.serving.errors import InvalidInput, NotFound, NotReady, ServiceError
 from recommender.serving.holder import ModelHolder
@@ -14,4 +14,4 @@ from recommender.serving.service import RecommendationService, ResidentFacts
 
 __all__ = ["BAND_NAMES", "CATEGORIES", "InvalidInput", "ModelHolder", "NotFound", "NotReady",
            "RecommendationService", "ResidentFacts", "ServiceError", "Store", "StoreError",
-           "open_store"]
+           "open_store", "unavailable_line"]
