@@ -33,6 +33,8 @@ class ErrorResponse(BaseModel):
 
 # What each error status means, for every route that can answer it (error_responses).
 _ERROR_MEANINGS = {
+    400: "The body cannot be decoded (not UTF-8), or its Content-Length is not a byte count; "
+         "JSON that does not parse is a 422.",
     401: "No `X-API-Key`, or a key that is not configured (checked before the body is read).",
     403: "The key's role may not call this route, or the community is outside the key's scope.",
     404: "An id in the path (or the body's course) is unknown.",

@@ -28,7 +28,7 @@ def _out(row: dict) -> dict:
 
 
 @router.post("/cohorts/{community_id}/{band}/decisions", response_model=Decision,
-             status_code=201, responses=error_responses(401, 403, 404, 413, 422, 503))
+             status_code=201, responses=error_responses(400, 401, 403, 404, 413, 422, 503))
 def add_decision(community_id: CommunityId, band: BandPath, decision: DecisionIn,
                  scope: CoordinatorScope, service: ServiceDep):
     """Approve, reject or pin a course for a cohort; the answer carries the decision's id."""

@@ -66,7 +66,7 @@ async def resident_recommendations(
 
 
 @router.post("/recommendations", response_model=ProfileRecommendations,
-             responses=error_responses(401, 403, 413, 422, 503))
+             responses=error_responses(400, 401, 403, 413, 422, 503))
 async def profile_recommendations(profile: Profile, _: PlatformRole, service: ServiceDep):
     """Courses for someone the platform has not registered: birth year or band, community,
     interests."""
@@ -104,7 +104,7 @@ async def similar_courses(
 
 
 @router.post("/events", response_model=EventReport,
-             responses=error_responses(401, 403, 413, 422, 503))
+             responses=error_responses(400, 401, 403, 413, 422, 503))
 def post_events(batch: EventBatch, _: PlatformRole, service: ServiceDep, metrics: MetricsDep):
     """Up to 1,000 participation events. Each is checked on its own; accepted ones are stored
     durably before this answers, and re-sent event ids count as duplicates."""

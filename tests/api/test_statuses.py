@@ -30,7 +30,7 @@ TOO_BIG = b"x" * (1_048_576 + 1)  # one byte over the default RECOMMENDER_MAX_BO
 
 
 @pytest.fixture(scope="module")
-def apps(matrix_app, tmp_path_factory):
+def apps(matrix_app, tmp_path_factory):  # noqa: F811
     """The served app, and one over the same store with no model at all."""
     empty = tmp_path_factory.mktemp("no-model")
     no_model = create_app(Settings(database_url=matrix_app.state.settings.database_url,
@@ -48,13 +48,13 @@ def _caller(route_key, allowed: bool) -> str:
 
 
 def _send(app, method: str, route: str, caller: str, values: dict | None = None,
-          body=None, content: bytes | None = None):
+          body=None, content: bytes | None = None, headers: dict | None = None):
     filled = {**PATH_EXAMPLES, **(values or {})}
     if "{decision_id}" in route and "decision_id" not in (values or {}):
         filled["decision_id"] = _decision(app)
     path = re.sub(r"{(\w+)}", lambda m: str(filled[m.group(1)]), route)
     key = CALLER_KEYS[caller]
-    headers = {} if key is None else {"X-API-Key": key}
+    headers = {**(headers or {}), **({} if key is None else {"X-API-Key": key})}
     if body is None and content is None and (method, route) in BODIES:
         body = BODIES[(method, route)]()
     return TestClient(app).request(method, path, headers=headers, json=body, content=content)
@@ -80,6 +80,9 @@ def produce(status: int, method: str, route: str, apps, monkeypatch, tmp_path):
     first = _first_path_parameter(route)
     if status in (200, 201):
         return _send(served, method, route, ok)
+    if status == 400:
+        return _send(served, method, route, ok, content=b'{"\xff\xfe": 1}',
+                     headers={"Content-Type": "application/json"})
     if status == 401:
         return _send(served, method, route, "none")
     if status == 403:
