@@ -334,3 +334,12 @@ def test_demo_without_serving_prints_no_serving_instructions(env, tmp_path, monk
     assert "3/3 training" in result.output and "not served" in result.output
     for serving in ("4/4", "API keys", "curl", "/docs", "X-API-Key"):
         assert serving not in result.output
+
+
+def test_the_dependency_install_shows_progress():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    installs = [line for line in makefile.splitlines() if "pip install" in line]
+    assert len(installs) >= 2 and not any("--quiet" in line or " -q" in line for line in installs)
+    assert all("--progress-bar on" in line for line in installs)
+    steps = re.findall(r'@echo "== (\d)/(\d) ', makefile)
+    assert steps == [("1", "3"), ("2", "3"), ("3", "3")]
