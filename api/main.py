@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -42,9 +43,9 @@ def create_app(settings: Settings | None = None,
     # The docs pages load Swagger UI and ReDoc from files the app serves, not from a CDN: they
     # work on a machine without internet access.
     app = FastAPIOffline(title="Community course recommender", version="1",
-                  lifespan=service_lifespan(settings, metrics, today),
-                  description="Personalised course lists for residents, households and "
-                              "profiles; participation events; model administration.")
+                         lifespan=service_lifespan(settings, metrics, today),
+                         description="Personalised course lists for residents, households and "
+                                     "profiles; participation events; model administration.")
     app.state.settings = settings
     app.state.key_roles = configured_key_roles(settings)
     app.state.metrics = metrics
@@ -98,6 +99,6 @@ def settings_for_a_start() -> Settings:
     return settings
 
 
-def _stop(message: str):
+def _stop(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr, flush=True)
     raise SystemExit(STARTUP_FAILURE)

@@ -36,7 +36,7 @@ MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 DEFAULT_DATABASE_URL = "sqlite:///var/recommender.db"
 # The URL schemes the store speaks: SQLite, and PostgreSQL through psycopg 3 (its COPY loads
 # the tables; a bare postgresql:// URL is given that driver).
-DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
 # Names of the variables that are not RECOMMENDER_ + the field's name.
 _VARIABLES = {"prometheus_multiproc_dir": MULTIPROC_VARIABLE}
 
