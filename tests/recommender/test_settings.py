@@ -90,10 +90,14 @@ def test_no_other_module_reads_the_environment():
 
 
 @pytest.fixture
-def uvicorn_calls(env):
+def uvicorn_calls(env, tmp_path, monkeypatch):
     """Replace uvicorn.run; each call records its arguments, the Settings a worker would
-    build at that moment, and the metrics folder's content."""
+    build at that moment, and the metrics folder's content. ``serve`` opens the store before
+    it starts uvicorn, so the tests run in a folder of their own (the default database and
+    relative URLs land there)."""
     import uvicorn
+
+    monkeypatch.chdir(tmp_path)
 
     calls = []
 
