@@ -7,11 +7,16 @@ DEMO   ?= var/demo
 
 .PHONY: demo test lint venv clean
 
+# pip shows what it downloads and installs (a first install takes a few minutes).
 $(BIN)/recommender: pyproject.toml
+	@echo "== 1/3 virtual environment in $(VENV)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@echo "== 2/3 upgrading pip"
+	$(BIN)/python -m pip install --upgrade --progress-bar on pip
+	@echo "== 3/3 installing the recommender and its dependencies (numpy, pandas, scikit-learn, FastAPI, ...)"
+	$(BIN)/python -m pip install --progress-bar on -e ".[dev]"
 	touch $(BIN)/recommender
+	@echo "== installed: $(BIN)/recommender"
 
 venv: $(BIN)/recommender
 

@@ -19,6 +19,9 @@ from recommender.serving import ModelHolder, RecommendationService, open_store
 from recommender.settings import Settings
 
 log = logging.getLogger("api")
+# uvicorn's own start-up logger (configured by uvicorn, beside "Started server process"):
+# where the data come from is said where the server says it started.
+startup_log = logging.getLogger("uvicorn.error")
 
 
 def service_lifespan(settings: Settings, metrics: Metrics,
@@ -37,6 +40,7 @@ def service_lifespan(settings: Settings, metrics: Metrics,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        startup_log.info("using %s", settings.whereabouts())
         store = open_store(settings.database_url)
         holder = ModelHolder(settings.artifacts_dir, store)
         try:

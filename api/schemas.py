@@ -12,7 +12,11 @@ Band = Literal[BAND_NAMES]  # type: ignore[valid-type]
 Category = Literal[CATEGORIES]  # type: ignore[valid-type]
 # Ids as the district exports them (pseudonymous, short): letters, digits and _ . : -
 ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
-Id = Annotated[str, Field(pattern=ID_PATTERN, examples=["R000001"])]
+# Examples are ids every generated district has (``recommender generate``, ``make demo``), so
+# "Try it out" at /docs succeeds against the demo: a resident, a household, a course, a
+# community, an age band and the first decision.
+PATH_EXAMPLES = {"resident_id": "R000001", "household_id": "H00001", "course_id": "K0001",
+                 "community_id": "C01", "band": "elderly", "decision_id": 1}
 
 
 class FieldError(BaseModel):
@@ -25,6 +29,28 @@ class ErrorResponse(BaseModel):
 
     error: str = Field(description="A short code: invalid_request, unauthorized, forbidden, ...")
     detail: list[FieldError]
+
+
+# What each error status means, for every route that can answer it (error_responses).
+_ERROR_MEANINGS = {
+    400: "The body cannot be decoded (not UTF-8), or its Content-Length is not a byte count; "
+         "JSON that does not parse is a 422.",
+    401: "No `X-API-Key`, or a key that is not configured (checked before the body is read).",
+    403: "The key's role may not call this route, or the community is outside the key's scope.",
+    404: "An id in the path (or the body's course) is unknown.",
+    409: "The served model cannot answer: an artifact refused on reload, or a model trained "
+         "without calibrated probabilities.",
+    413: "The body is over RECOMMENDER_MAX_BODY_BYTES (refused before it is read).",
+    422: "A parameter or a body field is invalid; each one is named in `detail`.",
+    503: "No model is loaded yet, or the database does not answer; nothing was stored.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, dict]:
+    """The ``responses=`` of a route: the error statuses it can really answer, each with the
+    error body and what it means."""
+    return {status: {"model": ErrorResponse, "description": _ERROR_MEANINGS[status]}
+            for status in statuses}
 
 
 class Venue(BaseModel):
@@ -83,11 +109,12 @@ class Profile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    birth_year: int | None = Field(None, ge=1900, le=2100)
+    birth_year: int | None = Field(None, ge=1900, le=2100, examples=[1956])
     age_band: Band | None = None
-    community_id: Id | None = None
+    community_id: Annotated[str, Field(pattern=ID_PATTERN,
+                                       examples=[PATH_EXAMPLES["community_id"]])] | None = None
     interests: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        default_factory=list, max_length=20,
+        default_factory=list, max_length=20, examples=[["handicraft", "剪纸"]],
         description="Category names and/or course tags the resident declared.")
     k: int = Field(10, ge=1, le=100)
     category: Category | None = None
@@ -214,7 +241,7 @@ class DecisionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    course_id: Id
+    course_id: Annotated[str, Field(pattern=ID_PATTERN, examples=[PATH_EXAMPLES["course_id"]])]
     action: Literal["approve", "reject", "pin"] = Field(
         description="reject: no longer recommended to the cohort; pin: first in its residents' "
                     "lists when the rules allow it (never past band, seats, dates or what they "

@@ -4,6 +4,8 @@
 line and the API both build one, and hand its values to the store, the model holder and the
 service. :meth:`Settings.export` writes them back for the processes ``recommender serve``
 starts (uvicorn workers build their own :class:`Settings` from the same variables).
+:func:`load_settings` is how a command or a server start builds one: an invalid value becomes
+a :class:`SettingsError` of one line that names the variable and never shows a key.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+import sqlalchemy as sa
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recommender.domain import DISTRICT_TIMEZONE
@@ -28,6 +31,14 @@ SCOPED_ROLES = ("coordinator",)
 _SCOPE_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 # The variable prometheus_client itself reads (in every worker, when it is first imported).
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# The store when RECOMMENDER_DATABASE_URL is unset: an SQLite file under ./var (relative to the
+# working directory, so every start says which file it uses: Settings.whereabouts).
+DEFAULT_DATABASE_URL = "sqlite:///var/recommender.db"
+# The URL schemes the store speaks: SQLite, and PostgreSQL through psycopg 3 (its COPY loads
+# the tables; a bare postgresql:// URL is given that driver).
+DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
+# Names of the variables that are not RECOMMENDER_ + the field's name.
+_VARIABLES = {"prometheus_multiproc_dir": MULTIPROC_VARIABLE}
 
 
 class Settings(BaseSettings):
@@ -99,6 +110,36 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value):
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_database_url(value)
+        return value
+
+    @property
+    def database(self) -> str:
+        """The database URL in use (the configured one, else :data:`DEFAULT_DATABASE_URL`)."""
+        return self.database_url or DEFAULT_DATABASE_URL
+
+    def whereabouts(self, artifacts: bool = True) -> str:
+        """One line naming the database (and, with ``artifacts``, the artifacts folder) these
+        settings use, as absolute places, and which of them are defaults (relative to the
+        working directory).
+
+        Every start prints it, so a server started from another folder than the import says
+        so at once. A password in the database URL shows as ``***``.
+        """
+        url = sa.engine.make_url(self.database)
+        shown = url.render_as_string(hide_password=True)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            shown = f"sqlite:///{Path(url.database).resolve()}"
+        line = f"database {shown}{' (default)' if self.database_url is None else ''}"
+        if artifacts:
+            default = "artifacts_dir" not in self.model_fields_set
+            line += f"; artifacts {self.artifacts_dir.resolve()}{' (default)' if default else ''}"
+        return line
+
     def key_roles(self) -> dict[str, str]:
         """``{key: role}`` for every configured key."""
         return parse_api_keys(self.api_keys.get_secret_value())
@@ -134,6 +175,58 @@ class Settings(BaseSettings):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+class SettingsError(ValueError):
+    """An invalid setting, as one line: the variable, then the reason (never a key)."""
+
+    def __init__(self, variable: str, reason: str) -> None:
+        super().__init__(f"{variable}: {reason}")
+        self.variable, self.reason = variable, reason
+
+
+def variable_of(field: str) -> str:
+    """The environment variable a :class:`Settings` field is read from."""
+    return _VARIABLES.get(field, f"RECOMMENDER_{field.upper()}")
+
+
+def load_settings(**values) -> Settings:
+    """:class:`Settings` from the environment, with ``values`` (those not None) over it.
+
+    Raises
+    ------
+    SettingsError
+        The first invalid setting, in one line that names its variable and the reason; the
+        value itself is never shown (it may be a key).
+    """
+    try:
+        return Settings(**{name: value for name, value in values.items() if value is not None})
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        variable = variable_of(field)
+        reason = str(error["msg"]).removeprefix("Value error, ").splitlines()[0]
+        # A validator's own message may already start with the variable's name.
+        raise SettingsError(variable, reason.removeprefix(variable).lstrip(": ")) from None
+
+
+def check_database_url(url: str) -> str:
+    """``url`` if the store can use it (SQLite, or PostgreSQL through psycopg).
+
+    Raises
+    ------
+    ValueError
+        One line: the URL cannot be parsed, or names another database or driver.
+    """
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        raise ValueError("not a database URL (expected sqlite:///path/file.db or "
+                         "postgresql+psycopg://user@host:5432/db)") from None
+    if parsed.drivername not in DATABASE_SCHEMES:
+        raise ValueError(f"{parsed.drivername!r} is not supported (use sqlite:///path/file.db "
+                         "or postgresql+psycopg://user@host:5432/db)")
+    return url
 
 
 @dataclass(frozen=True)

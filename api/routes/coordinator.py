@@ -21,12 +21,18 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from api.deps import CoordinatorScope, ServiceDep, check_community
-from api.schemas import ID_PATTERN, CohortAnalytics, Cohorts, CohortSuggestions, ErrorResponse
+from api.schemas import (
+    ID_PATTERN,
+    CohortAnalytics,
+    Cohorts,
+    CohortSuggestions,
+    error_responses,
+)
 from recommender.serving import ServiceError
 from recommender.serving.cohorts import CohortService, suggestions_csv
 
 router = APIRouter(prefix="/v1/cohorts", tags=["coordinators"])
-ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422, 503)}
+SUGGESTION_ERRORS = error_responses(401, 403, 404, 409, 422, 503)
 async def get_cohorts(request: Request) -> CohortService:
     """The app's cohort service, made on first use over the platform service's store and
     model holder (so its cache lives as long as the app)."""
@@ -57,7 +63,7 @@ Horizon = Annotated[int, Query(ge=1, le=365, description="Days ahead the demand 
 Limit = Annotated[int, Query(ge=1, le=200, description="How many courses (1..200).")]
 
 
-@router.get("", response_model=Cohorts, responses=ERRORS)
+@router.get("", response_model=Cohorts, responses=error_responses(401, 403, 409, 503))
 def list_cohorts(scope: CoordinatorScope, cohorts: CohortsDep):
     """The cohorts the key may see (community x band, each community as a whole, each band
     district-wide for an unscoped key) with their size; fewer than 10 residents shows as
@@ -70,7 +76,7 @@ def list_cohorts(scope: CoordinatorScope, cohorts: CohortsDep):
 
 
 @router.get("/{community_id}/{band}/suggestions", response_model=CohortSuggestions,
-            responses=ERRORS)
+            responses=SUGGESTION_ERRORS)
 def cohort_suggestions(community_id: Community, band: Band, scope: CoordinatorScope,
                        cohorts: CohortsDep, service: ServiceDep, horizon_days: Horizon = 30,
                        limit: Limit = 20):
@@ -84,7 +90,7 @@ def cohort_suggestions(community_id: Community, band: Band, scope: CoordinatorSc
 
 
 @router.get("/{community_id}/{band}/suggestions.csv", responses={
-    **ERRORS, 200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with a BOM"}})
+    **SUGGESTION_ERRORS, 200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with a BOM"}})
 def cohort_suggestions_csv(community_id: Community, band: Band, scope: CoordinatorScope,
                            cohorts: CohortsDep, service: ServiceDep, horizon_days: Horizon = 30,
                            limit: Limit = 20):
@@ -99,7 +105,7 @@ def cohort_suggestions_csv(community_id: Community, band: Band, scope: Coordinat
 
 
 @router.get("/{community_id}/{band}/analytics", response_model=CohortAnalytics,
-            responses=ERRORS)
+            responses=error_responses(401, 403, 404, 422, 503))
 def cohort_analytics(community_id: Community, band: Band, scope: CoordinatorScope,
                      cohorts: CohortsDep):
     """Participation over time and by category, completion / no-show / cancellation rates,

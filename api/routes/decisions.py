@@ -13,10 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from api.deps import CoordinatorScope, ServiceDep, check_community
-from api.schemas import ID_PATTERN, CohortDecisions, Decision, DecisionIn, ErrorResponse
+from api.schemas import ID_PATTERN, CohortDecisions, Decision, DecisionIn, error_responses
 
 router = APIRouter(prefix="/v1", tags=["coordinator"])
-ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 422, 503)}
 CommunityId = Annotated[str, Path(pattern=ID_PATTERN, max_length=64,
                                   description="A community id, or `all` (district-wide).")]
 BandPath = Annotated[str, Path(max_length=32, description="An age band, or `all`.")]
@@ -29,7 +28,7 @@ def _out(row: dict) -> dict:
 
 
 @router.post("/cohorts/{community_id}/{band}/decisions", response_model=Decision,
-             status_code=201, responses=ERRORS)
+             status_code=201, responses=error_responses(400, 401, 403, 404, 413, 422, 503))
 def add_decision(community_id: CommunityId, band: BandPath, decision: DecisionIn,
                  scope: CoordinatorScope, service: ServiceDep):
     """Approve, reject or pin a course for a cohort; the answer carries the decision's id."""
@@ -41,7 +40,7 @@ def add_decision(community_id: CommunityId, band: BandPath, decision: DecisionIn
 
 
 @router.get("/cohorts/{community_id}/{band}/decisions", response_model=CohortDecisions,
-            responses=ERRORS)
+            responses=error_responses(401, 403, 404, 422, 503))
 def list_decisions(
     community_id: CommunityId, band: BandPath, scope: CoordinatorScope, service: ServiceDep,
     include_undone: Annotated[bool, Query(description="Undone decisions too.")] = False,
@@ -52,7 +51,8 @@ def list_decisions(
     return {"community_id": community_id, "band": band, "decisions": [_out(r) for r in rows]}
 
 
-@router.delete("/decisions/{decision_id}", response_model=Decision, responses=ERRORS)
+@router.delete("/decisions/{decision_id}", response_model=Decision,
+               responses=error_responses(401, 403, 404, 422, 503))
 def undo_decision(decision_id: Annotated[int, Path(ge=1)], scope: CoordinatorScope,
                   service: ServiceDep):
     """Undo a decision: it stops steering at once and stays in the history (undoing twice

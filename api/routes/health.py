@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Security
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from api.deps import MetricsDep, ServiceDep
+from api.deps import MetricsDep, ServiceDep, api_key_header, role_of
 from api.metrics import CONTENT_TYPE
+from api.schemas import Health, Readiness
 from recommender.serving import StoreError
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Health)
 async def healthz():
     """The process answers."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
-def readyz(service: ServiceDep):
-    """Ready when a model is loaded and the store answers; 503 with the failing check if not."""
+@router.get("/readyz", response_model=Readiness, responses={
+    503: {"model": Readiness, "description": "Not ready: the failing check says which."}})
+def readyz(service: ServiceDep, request: Request,
+           key: Annotated[str | None, Security(api_key_header)] = None):
+    """Ready when a model is loaded and the store answers; 503 with the failing check if not.
+
+    No key is needed. Why the model did not load (which may name files on the server) is
+    shown only to an admin key; anyone else reads ``not loaded``.
+    """
     holder = service.holder
-    checks = {"model": "ok" if holder.ready else (holder.last_error or "no model loaded")}
+    admin = bool(key) and role_of(key, request.app.state.key_roles) == "admin"
+    reason = (holder.last_error or "no model loaded") if admin else "not loaded"
+    checks = {"model": "ok" if holder.ready else reason}
     try:
         service.store.ping()
         checks["store"] = "ok"

@@ -22,7 +22,6 @@ from api.language import Language
 from api.schemas import (
     ID_PATTERN,
     Category,
-    ErrorResponse,
     EventBatch,
     EventReport,
     HouseholdRecommendations,
@@ -30,11 +29,11 @@ from api.schemas import (
     ProfileRecommendations,
     ResidentRecommendations,
     SimilarCourses,
+    error_responses,
 )
 from recommender.serving import ServiceError
 
 router = APIRouter(prefix="/v1", tags=["platform"])
-ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 422, 503)}
 
 
 @contextmanager
@@ -53,7 +52,7 @@ Explain = Annotated[bool, Query(description="Include the reasons of each course.
 
 
 @router.get("/residents/{resident_id}/recommendations", response_model=ResidentRecommendations,
-            responses=ERRORS)
+            responses=error_responses(401, 403, 422, 503))
 async def resident_recommendations(
     resident_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
     _: PlatformRole, service: ServiceDep, lang: Language, k: K = 10,
@@ -67,7 +66,8 @@ async def resident_recommendations(
                                 facts=facts, lang=lang)
 
 
-@router.post("/recommendations", response_model=ProfileRecommendations, responses=ERRORS)
+@router.post("/recommendations", response_model=ProfileRecommendations,
+             responses=error_responses(400, 401, 403, 413, 422, 503))
 async def profile_recommendations(profile: Profile, _: PlatformRole, service: ServiceDep,
                                   lang: Language):
     """Courses for someone the platform has not registered: birth year or band, community,
@@ -81,7 +81,8 @@ async def profile_recommendations(profile: Profile, _: PlatformRole, service: Se
 
 
 @router.get("/households/{household_id}/recommendations",
-            response_model=HouseholdRecommendations, responses=ERRORS)
+            response_model=HouseholdRecommendations,
+            responses=error_responses(401, 403, 404, 422, 503))
 async def household_recommendations(
     household_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
     _: PlatformRole, service: ServiceDep, lang: Language, k: K = 10,
@@ -92,7 +93,8 @@ async def household_recommendations(
         return service.for_household(household_id, k=k, taken=taken, lang=lang)
 
 
-@router.get("/courses/{course_id}/similar", response_model=SimilarCourses, responses=ERRORS)
+@router.get("/courses/{course_id}/similar", response_model=SimilarCourses,
+            responses=error_responses(401, 403, 404, 422, 503))
 async def similar_courses(
     course_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
     _: PlatformRole, service: ServiceDep, lang: Language, k: K = 10,
@@ -103,7 +105,8 @@ async def similar_courses(
         return service.similar(course_id, k=k, available_only=available_only, lang=lang)
 
 
-@router.post("/events", response_model=EventReport, responses=ERRORS)
+@router.post("/events", response_model=EventReport,
+             responses=error_responses(400, 401, 403, 413, 422, 503))
 def post_events(batch: EventBatch, _: PlatformRole, service: ServiceDep, metrics: MetricsDep):
     """Up to 1,000 participation events. Each is checked on its own; accepted ones are stored
     durably before this answers, and re-sent event ids count as duplicates."""

@@ -49,19 +49,40 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+# The flag that sets a Settings field, where a command has one (named in its errors).
+_FLAGS = {"database_url": "--db", "artifacts_dir": "--artifacts", "timezone": "--timezone"}
+
+
 def settings_from(**flags) -> Settings:
     """The settings, with every flag that was given (not None) over its ``RECOMMENDER_*``
-    variable; an invalid value stops the command with the reason."""
-    from pydantic import ValidationError
-
-    from recommender.settings import Settings
+    variable; an invalid value stops the command with one line naming the flag or the variable
+    and the reason (never a key)."""
+    from recommender.settings import SettingsError, load_settings, variable_of
 
     try:
-        return Settings(**{name: value for name, value in flags.items() if value is not None})
-    except ValidationError as exc:
-        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
-                            for e in exc.errors(include_url=False, include_input=False))
-        fail(reasons, 2)
+        return load_settings(**flags)
+    except SettingsError as exc:
+        given = [name for name, value in flags.items()
+                 if value is not None and variable_of(name) == exc.variable]
+        where = _FLAGS.get(given[0], given[0]) if given else exc.variable
+        fail(f"{where}: {exc.reason}", 2)
+
+
+def open_store_or_fail(settings: Settings):
+    """The store of ``settings``, its schema up to date; an unreachable database stops the
+    command with one line (the URL without its password, and the driver's reason)."""
+    from recommender.data.store import StoreError, open_store, unavailable_line
+
+    try:
+        return open_store(settings.database)
+    except StoreError as exc:
+        fail(unavailable_line(settings.database, exc), 2)
+
+
+def say_where(settings: Settings, artifacts: bool = True) -> None:
+    """Print which database (and artifacts folder) the command uses: the defaults depend on
+    the working directory, so a command always says them."""
+    typer.secho(settings.whereabouts(artifacts), err=True, fg=typer.colors.CYAN)
 
 
 
@@ -72,9 +93,9 @@ def load_bundle(data: Path | None, db: str | None):
     try:
         if data is not None:
             return load_dataset(data, timezone=settings_from().timezone)
-        from recommender.data.store import open_store
-
-        store = open_store(settings_from(database_url=db).database_url)
+        settings = settings_from(database_url=db)
+        say_where(settings, artifacts=False)
+        store = open_store_or_fail(settings)
         try:
             tables = store.read_all()
         finally:

@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from recommender.cli.common import DbOption, app, datasets_app, fail, settings_from
+from recommender.cli.common import (
+    DbOption,
+    app,
+    datasets_app,
+    fail,
+    open_store_or_fail,
+    say_where,
+    settings_from,
+)
 
 
 @app.command()
@@ -53,10 +61,10 @@ def import_(
     2: the input is unusable (missing file or required column).
     """
     from recommender.data.ingest import UnusableInput, import_folder
-    from recommender.data.store import open_store
 
     settings = settings_from(database_url=db)
-    store = open_store(settings.database_url)
+    say_where(settings, artifacts=False)
+    store = open_store_or_fail(settings)
     try:
         result = import_folder(folder, store, report_path=report, progress=True,
                                timezone=settings.timezone)

@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from recommender.cli.common import ArtifactsOption, DbOption, app, fail, settings_from
+from recommender.cli.common import (
+    ArtifactsOption,
+    DbOption,
+    app,
+    fail,
+    open_store_or_fail,
+    say_where,
+    settings_from,
+)
 from recommender.cli.model_commands import train
 
 if TYPE_CHECKING:
@@ -47,6 +55,12 @@ def serve(
                   "platform:KEY,admin:KEY); use --insecure-dev only for local development")
         settings = settings.model_copy(update={"insecure_dev": True})
         typer.secho("warning: --insecure-dev: every request is allowed without a key",
+                    fg=typer.colors.YELLOW, err=True)
+    say_where(settings)
+    open_store_or_fail(settings).dispose()  # an unreachable database: one line, no workers
+    if not (settings.artifacts_dir / "current").exists():
+        typer.secho(f"warning: no model at {settings.artifacts_dir.resolve() / 'current'}: the "
+                    "server answers 503 until `recommender train` and POST /v1/admin/reload",
                     fg=typer.colors.YELLOW, err=True)
     _run_server(settings, host, port, workers=workers, log_level=log_level)
 
@@ -105,21 +119,20 @@ def demo(
 ) -> None:
     """The whole demo: generate a district, import it, train, and serve it with fresh API keys
     (or the ones in RECOMMENDER_API_KEYS)."""
-    import secrets
-
     from recommender.data.ingest import import_folder
-    from recommender.data.store import open_store
     from recommender.demo.generator import generate_district
-    from recommender.settings import ROLES
 
-    settings = settings_from(artifacts_dir=artifacts, database_url=db)
-    typer.secho(f"1/4 generating a demo district in {out}", bold=True)
-    summary = generate_district(out, residents=residents, courses=courses, seed=seed,
-                                progress=True)
-    typer.echo(f"    {summary['rows']}")
-    store = open_store(settings.database_url)
-    typer.secho(f"2/4 importing into {store!r}", bold=True)
+    # Everything that can be wrong with the settings is found before minutes of work.
+    settings = _demo_settings(settings_from(artifacts_dir=artifacts, database_url=db))
+    say_where(settings)
+    store = open_store_or_fail(settings)
+    steps = 4 if serve_api else 3
+    typer.secho(f"1/{steps} generating a demo district in {out}", bold=True)
     try:
+        summary = generate_district(out, residents=residents, courses=courses, seed=seed,
+                                    progress=True)
+        typer.echo(f"    {summary['rows']}")
+        typer.secho(f"2/{steps} importing into {store!r}", bold=True)
         report = import_folder(out, store, report_path=out / "import_report.json", progress=True,
                                timezone=settings.timezone)
     finally:
@@ -127,17 +140,36 @@ def demo(
     typer.echo(report.summary_text())
     if report.exit_code != 0:
         fail("the generated district did not import cleanly; see the report above", 1)
-    typer.secho(f"3/4 training from the store into {settings.artifacts_dir}", bold=True)
+    typer.secho(f"3/{steps} training from the store into {settings.artifacts_dir}", bold=True)
     train(out=settings.artifacts_dir, data=None, db=settings.database_url, seed=seed)
-    if "platform" not in settings.key_roles().values():
-        keys = ",".join(f"{role}:{secrets.token_urlsafe(16)}" for role in ROLES)
-        settings = settings_from(artifacts_dir=settings.artifacts_dir,
-                             database_url=settings.database_url, api_keys=keys)
+    if not serve_api:
+        typer.secho(f"done: district in {out}, model in {settings.artifacts_dir}/current "
+                    "(not served: --no-serve)", bold=True)
+        return
     typer.secho("4/4 serving. API keys for this demo (role:key): "
                 + settings.api_keys.get_secret_value(), bold=True)
     _print_requests(out, settings, f"http://{host}:{port}")
-    if serve_api:
-        _run_server(settings, host, port)
+    _run_server(settings, host, port)
+
+
+def _demo_settings(settings: Settings) -> Settings:
+    """``settings`` with the demo's keys: fresh ones for every role when RECOMMENDER_API_KEYS
+    is empty; configured keys are kept, and must include a platform key (the printed requests
+    use it)."""
+    import secrets
+
+    from pydantic import SecretStr
+
+    from recommender.settings import ROLES
+
+    roles = set(settings.key_roles().values())
+    if not roles:
+        keys = ",".join(f"{role}:{secrets.token_urlsafe(16)}" for role in ROLES)
+        return settings.model_copy(update={"api_keys": SecretStr(keys)})
+    if "platform" not in roles:
+        fail("RECOMMENDER_API_KEYS has no platform key, which the demo's requests need: add "
+             "platform:KEY, or unset it for fresh keys of every role")
+    return settings
 
 
 def _print_requests(district: Path, settings: Settings, base: str) -> None:
@@ -148,6 +180,8 @@ def _print_requests(district: Path, settings: Settings, base: str) -> None:
     bundle = load_district(district, timezone=settings.timezone)
     resident = str(bundle.interactions["user_id"].iloc[-1])
     course = str(bundle.items["item_id"].iloc[0])
+    community = str(bundle.users["community_id"].iloc[0])
+    profile = f'{{"birth_year": 1956, "community_id": "{community}", "interests": ["handicraft"]}}'
     hdr = f"-H 'X-API-Key: {platform_key}'"
     _print_sample_list(settings, resident)
     typer.echo(f"""Try:
@@ -155,6 +189,7 @@ def _print_requests(district: Path, settings: Settings, base: str) -> None:
   curl {hdr} '{base}/v1/residents/{resident}/recommendations?k=5&lang=en'   (reasons in English)
   curl {hdr} '{base}/v1/residents/NEW-RESIDENT/recommendations?k=5'
   curl {hdr} -X POST {base}/v1/recommendations -H 'Content-Type: application/json' \\
+       -d '{profile}'
   curl {hdr} '{base}/v1/courses/{course}/similar?k=5'
   curl '{base}/healthz'     (OpenAPI docs: {base}/docs)""")
 

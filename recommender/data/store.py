@@ -30,8 +30,8 @@ import sqlalchemy as sa
 
 from recommender.data import migrations
 from recommender.domain import BAND_NAMES, TABLE_ORDER, TABLES, TableSpec
+from recommender.settings import DEFAULT_DATABASE_URL, check_database_url
 
-DEFAULT_DATABASE_URL = "sqlite:///var/recommender.db"
 # Events that commit a resident to a course: enrolled (until cancelled), attended, completed.
 COMMIT_EVENTS = ("enroll", "attend", "complete", "cancel")
 # What a coordinator may decide about a course for a cohort; ``ALL`` is the cohort wildcard
@@ -501,15 +501,24 @@ def open_store(url: str | None = None, create: bool = True) -> Store:
     Raises
     ------
     ValueError
-        If the URL names a backend other than SQLite or PostgreSQL.
+        If the URL is not one the store can use (see
+        :func:`recommender.settings.check_database_url`).
+    StoreError
+        If the database does not answer (:func:`unavailable_line` says why in one line).
     """
-    url = url or DEFAULT_DATABASE_URL
+    url = check_database_url(url or DEFAULT_DATABASE_URL)
     backend = sa.engine.make_url(url).get_backend_name()
-    classes = {"sqlite": SQLiteStore, "postgresql": PostgresStore}
-    if backend not in classes:
-        raise ValueError(f"database url {url!r}: backend {backend!r} is not supported "
-                         "(use sqlite:///path or postgresql://...)")
-    store = classes[backend](url)
+    store = {"sqlite": SQLiteStore, "postgresql": PostgresStore}[backend](url)
     if create:
         store.create_schema()
     return store
+
+
+def unavailable_line(url: str, exc: Exception) -> str:
+    """Why the database at ``url`` did not answer, in one line: the URL without its password
+    and the driver's first line (e.g. ``connection refused``), without SQLAlchemy's statement
+    and background link."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    return f"database {shown} is unavailable: {lines[0] if lines else type(cause).__name__}"

@@ -8,7 +8,7 @@ registry's record of who made a version current. Front ends import this package 
 :mod:`recommender.settings` only.
 """
 
-from recommender.data.store import Store, StoreError, open_store
+from recommender.data.store import Store, StoreError, open_store, unavailable_line
 from recommender.domain import BAND_NAMES, CATEGORIES
 from recommender.serving.errors import InvalidInput, NotFound, NotReady, ServiceError
 from recommender.serving.holder import ModelHolder
@@ -26,4 +26,4 @@ from recommender.training.registry import RegistryError, last_move
 __all__ = ["BAND_NAMES", "CATEGORIES", "DEFAULT_LANGUAGE", "InvalidInput", "LANGUAGES",
            "ModelHolder", "NotFound", "NotReady", "REASON_CODES", "RecommendationService",
            "RegistryError", "ResidentFacts", "ServiceError", "Store", "StoreError", "band_label",
-           "category_name", "last_move", "open_store", "requested_language"]
+           "category_name", "last_move", "open_store", "requested_language", "unavailable_line"]

@@ -13,7 +13,13 @@ from typer.testing import CliRunner
 
 from recommender.cli import app as cli
 from recommender.domain import DISTRICT_TIMEZONE
-from recommender.settings import Settings, key_fingerprint, parse_api_grants
+from recommender.settings import (
+    Settings,
+    SettingsError,
+    key_fingerprint,
+    load_settings,
+    parse_api_grants,
+)
 from tests.conftest import ROOT
 
 VARIABLES = (*Settings.model_construct().variables(), "prometheus_multiproc_dir")
@@ -84,10 +90,14 @@ def test_no_other_module_reads_the_environment():
 
 
 @pytest.fixture
-def uvicorn_calls(env):
+def uvicorn_calls(env, tmp_path, monkeypatch):
     """Replace uvicorn.run; each call records its arguments, the Settings a worker would
-    build at that moment, and the metrics folder's content."""
+    build at that moment, and the metrics folder's content. ``serve`` opens the store before
+    it starts uvicorn, so the tests run in a folder of their own (the default database and
+    relative URLs land there)."""
     import uvicorn
+
+    monkeypatch.chdir(tmp_path)
 
     calls = []
 
@@ -228,3 +238,112 @@ def test_a_bad_scope_is_one_line_without_the_key(env, text, message):
     assert "secret-1" not in str(info.value)
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_api_grants(text)
+
+
+# -- one line for every bad setting, never a key ---------------------------------------------
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    ("RECOMMENDER_API_KEYS", "platform:k-secret-1,root:k-secret-2",
+     "RECOMMENDER_API_KEYS: pair 2: unknown role 'root'"),
+    ("RECOMMENDER_API_KEYS", "platform:k-secret-1,platform:k-secret-1",
+     "RECOMMENDER_API_KEYS: pair 2: key already used"),
+    ("RECOMMENDER_DATABASE_URL", "not a url", "RECOMMENDER_DATABASE_URL: not a database URL"),
+    ("RECOMMENDER_DATABASE_URL", "mysql://db/x", "RECOMMENDER_DATABASE_URL: 'mysql' is not "
+     "supported"),
+    ("RECOMMENDER_MAX_BODY_BYTES", "lots", "RECOMMENDER_MAX_BODY_BYTES: Input should be a valid "
+     "integer"),
+    ("RECOMMENDER_INSECURE_DEV", "perhaps", "RECOMMENDER_INSECURE_DEV: Input should be a valid "
+     "boolean"),
+])
+def test_a_bad_setting_is_one_line_naming_its_variable(env, variable, value, expected):
+    env.setenv("RECOMMENDER_API_KEYS", "platform:k-secret-1")
+    env.setenv(variable, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    line = str(info.value)
+    assert line.startswith(expected) and "\n" not in line
+    assert "k-secret" not in line and info.value.__cause__ is None
+
+
+def test_whereabouts_say_absolute_places_and_which_are_defaults(env, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = load_settings().whereabouts()
+    assert line == (f"database sqlite:///{tmp_path / 'var' / 'recommender.db'} (default); "
+                    f"artifacts {tmp_path / 'artifacts'} (default)")
+    env.setenv("RECOMMENDER_DATABASE_URL", "postgresql+psycopg://u:pass-word@db:5432/district")
+    line = load_settings(artifacts_dir=Path("models")).whereabouts()
+    assert line == ("database postgresql+psycopg://u:***@db:5432/district; "
+                    f"artifacts {tmp_path / 'models'}")
+
+
+UNREACHABLE = "postgresql+psycopg://postgres:pw-secret@127.0.0.1:9/nowhere"
+
+
+@pytest.mark.parametrize(("command", "url", "expected"), [
+    (["serve"], "oracle://db/x", "error: --db: 'oracle' is not supported"),
+    (["serve"], UNREACHABLE, "error: database postgresql+psycopg://postgres:***@127.0.0.1:9/"
+     "nowhere is unavailable: connection failed"),
+    (["import", "."], UNREACHABLE, "is unavailable: connection failed"),
+    (["train"], UNREACHABLE, "is unavailable: connection failed"),
+])
+def test_a_bad_or_unreachable_database_is_one_line(uvicorn_calls, env, command, url, expected):
+    env.setenv("RECOMMENDER_API_KEYS", "platform:p1")
+    result = CliRunner().invoke(cli, [*command, "--db", url])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert "Traceback" not in result.output and "pw-secret" not in result.output
+    assert result.output.strip().splitlines()[-1].startswith("error: ")
+    assert uvicorn_calls == []
+
+
+def test_serve_says_where_its_data_are(uvicorn_calls, env, tmp_path):
+    env.setenv("RECOMMENDER_API_KEYS", "platform:p1")
+    db = tmp_path / "here.db"
+    result = CliRunner().invoke(cli, ["serve", "--db", f"sqlite:///{db}", "--artifacts",
+                                      str(tmp_path / "art")])
+    assert result.exit_code == 0, result.output
+    assert f"database sqlite:///{db}; artifacts {tmp_path / 'art'}" in result.output
+    assert "no model at" in result.output  # nothing trained there yet
+    assert len(uvicorn_calls) == 1
+
+
+@pytest.mark.parametrize(("keys", "url", "expected"), [
+    ("admin:a-secret", None, "RECOMMENDER_API_KEYS has no platform key"),
+    ("platform:a-secret,owner:b-secret", None, "RECOMMENDER_API_KEYS: pair 2: unknown role"),
+    ("", UNREACHABLE, "is unavailable: connection failed"),
+])
+def test_demo_checks_keys_and_database_before_any_work(env, tmp_path, keys, url, expected):
+    env.setenv("RECOMMENDER_API_KEYS", keys)
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--no-serve", "--artifacts", str(tmp_path / "art")]
+    result = CliRunner().invoke(cli, [*args, "--db", url or f"sqlite:///{tmp_path / 'd.db'}"])
+    assert result.exit_code == 2 and expected in result.output, result.output
+    assert "Traceback" not in result.output and "secret" not in result.output
+    assert not out.exists() and "1/3" not in result.output  # nothing generated
+
+
+def test_demo_without_serving_prints_no_serving_instructions(env, tmp_path, monkeypatch):
+    from recommender.training import recipe
+
+    trained = []
+    monkeypatch.setattr(recipe, "train_artifact",
+                        lambda bundle, out, seed=0: trained.append(out) or Path(out) / "v")
+    result = CliRunner().invoke(cli, [
+        "demo", "--out", str(tmp_path / "demo"), "--residents", "40", "--courses", "10",
+        "--no-serve", "--db", f"sqlite:///{tmp_path / 'd.db'}", "--artifacts",
+        str(tmp_path / "art")])
+    assert result.exit_code == 0, result.output
+    assert trained == [tmp_path / "art"]
+    assert "3/3 training" in result.output and "not served" in result.output
+    for serving in ("4/4", "API keys", "curl", "/docs", "X-API-Key"):
+        assert serving not in result.output
+
+
+def test_the_dependency_install_shows_progress():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    installs = [line for line in makefile.splitlines() if "pip install" in line]
+    assert len(installs) >= 2 and not any("--quiet" in line or " -q" in line for line in installs)
+    assert all("--progress-bar on" in line for line in installs)
+    steps = re.findall(r'@echo "== (\d)/(\d) ', makefile)
+    assert steps == [("1", "3"), ("2", "3"), ("3", "3")]
