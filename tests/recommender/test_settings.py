@@ -328,7 +328,8 @@ def test_demo_without_serving_prints_no_serving_instructions(env, tmp_path, monk
 
     trained = []
     monkeypatch.setattr(recipe, "train_artifact",
-                        lambda bundle, out, seed=0: trained.append(out) or Path(out) / "v")
+                        lambda bundle, out, seed=0, **options:
+                        trained.append(out) or Path(out) / "v")
     result = CliRunner().invoke(cli, [
         "demo", "--out", str(tmp_path / "demo"), "--residents", "40", "--courses", "10",
         "--no-serve", "--db", f"sqlite:///{tmp_path / 'd.db'}", "--artifacts",
