@@ -4,7 +4,12 @@ The app lives in :mod:`recommender.cli.common`; each ``*_commands`` module adds 
 it when imported, so a new group of commands is a new module listed here.
 """
 
-from recommender.cli import data_commands, model_commands, serve_commands  # noqa: F401
+from recommender.cli import (  # noqa: F401
+    ab_commands,
+    data_commands,
+    model_commands,
+    serve_commands,
+)
 from recommender.cli.common import app
 
 __all__ = ["app", "main"]

@@ -1,0 +1,178 @@
+"""The impression log: every served list, written to the store behind the request.
+
+A request only builds one small dict and puts it on a queue (a few microseconds); a background
+thread drains the queue in batches (up to ``batch_size`` rows, or what arrived within
+``interval`` seconds) into :meth:`Store.add_impressions
+<recommender.data.store.Store.add_impressions>`. :meth:`ImpressionLog.close` (the app's
+shutdown) writes everything still queued, so a clean shutdown loses nothing. When the store
+refuses a batch it is kept and tried again; rows beyond ``max_pending`` are dropped oldest first,
+logged as an error and counted in :attr:`ImpressionLog.dropped`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections import deque
+from typing import TYPE_CHECKING
+
+from recommender.domain import DISTRICT_TIMEZONE
+from recommender.serving.intake import district_now
+
+if TYPE_CHECKING:
+    from recommender.data.store import Store
+    from recommender.serving.experiments import Arm
+
+log = logging.getLogger(__name__)
+
+
+class ImpressionLog:
+    """Write-behind log of served lists.
+
+    Parameters
+    ----------
+    store : Store
+        Where impressions are written.
+    timezone : str
+        District time zone: ``served_at`` is stored naive in it, like participation times.
+    batch_size : int
+        Rows written in one transaction at most.
+    interval : float
+        Seconds the writer waits for more rows before writing a partial batch.
+    max_pending : int
+        Rows kept while the store refuses writes; beyond them the oldest are dropped.
+    enabled : bool
+        False: :meth:`record` only makes the request id (benchmarks compare the two).
+    """
+
+    def __init__(self, store: Store, timezone: str = DISTRICT_TIMEZONE, batch_size: int = 500,
+                 interval: float = 0.2, max_pending: int = 200_000, enabled: bool = True) -> None:
+        self.store = store
+        self.timezone = timezone
+        self.batch_size = batch_size
+        self.interval = interval
+        self.max_pending = max_pending
+        self.enabled = enabled
+        self.written = 0
+        self.dropped = 0
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending: deque[dict] = deque()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+
+    def record(self, kind: str, items: list[dict], model_version: str, arm: Arm | None = None,
+               *, resident_id: str | None = None, household_id: str | None = None,
+               band: str | None = None) -> str:
+        """Queue one served list (``items`` in their order, each with a ``course_id``); return
+        the request id that names it."""
+        request_id = uuid.uuid4().hex
+        if not self.enabled:
+            return request_id
+        if self._thread is None:
+            self._start()
+        self._queue.put({
+            "request_id": request_id, "kind": kind, "resident_id": resident_id,
+            "household_id": household_id, "band": band,
+            "experiment_id": arm.experiment_id if arm else None,
+            "variant": arm.variant if arm else None, "model_version": model_version,
+            "courses": "|".join(item["course_id"] for item in items),
+            "served_at": district_now(self.timezone)})
+        return request_id
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Block until every row queued before the call is written; False on ``timeout``."""
+        if self._thread is None:
+            return True
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Write what is queued and stop the writer (the app's shutdown)."""
+        if self._closed:
+            return
+        if not self.flush(timeout):
+            log.error("impression log: %d rows not written at shutdown (the store did not "
+                      "answer within %.0f s)", self._queue.qsize() + len(self._pending),
+                      timeout or 0)
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    @property
+    def pending(self) -> int:
+        """Rows queued or waiting for the store."""
+        return self._queue.qsize() + len(self._pending)
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._drain, name="impression-log",
+                                                daemon=True)
+                self._thread.start()
+
+    def _drain(self) -> None:
+        """The writer: take what arrived, write it in batches, answer flushes once written."""
+        while True:
+            try:
+                first = self._queue.get(timeout=self.interval)
+            except queue.Empty:
+                self._write()
+                continue
+            flushes, stop = [], False
+            item = first
+            while True:
+                if item is None:
+                    stop = True
+                elif isinstance(item, threading.Event):
+                    flushes.append(item)
+                else:
+                    self._pending.append(item)
+                if len(self._pending) >= self.batch_size or stop:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            written = self._write()
+            if written:
+                for event in flushes:
+                    event.set()
+            elif flushes:  # the store refused: answer after the rows are in, or time out
+                for event in flushes:
+                    self._queue.put(event)
+                threading.Event().wait(self.interval)
+            if stop:
+                return
+
+    def _write(self) -> bool:
+        """Write the pending rows in batches; False when the store refused (rows kept)."""
+        while self._pending:
+            batch = [self._pending[i] for i in range(min(self.batch_size, len(self._pending)))]
+            try:
+                self.store.add_impressions(batch)
+            except Exception:
+                log.exception("impression log: the store refused %d rows; kept to retry",
+                              len(batch))
+                self._cap()
+                return False
+            for _ in batch:
+                self._pending.popleft()
+            self.written += len(batch)
+        return True
+
+    def _cap(self) -> None:
+        over = len(self._pending) - self.max_pending
+        if over > 0:
+            for _ in range(over):
+                self._pending.popleft()
+            self.dropped += over
+            log.error("impression log: %d rows dropped (more than %d waiting for the store)",
+                      over, self.max_pending)
+
+
+__all__ = ["ImpressionLog"]
