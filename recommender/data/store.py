@@ -525,6 +525,10 @@ class Store:
             frame = pd.DataFrame(conn.execute(stmt).fetchall(),
                                  columns=["impression_id", *IMPRESSION_COLUMNS])
         frame["served_at"] = pd.to_datetime(frame["served_at"])
+        frame["experiment_id"] = pd.array(frame["experiment_id"], dtype="Int64")
+        text = ["request_id", "kind", "resident_id", "household_id", "band", "variant",
+                "model_version", "courses"]
+        frame[text] = frame[text].astype(object).where(frame[text].notna(), None)
         return frame
 
     def enrolments_since(self, since: dt.datetime,

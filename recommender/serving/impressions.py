@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections import deque
 from typing import TYPE_CHECKING
@@ -43,18 +44,23 @@ class ImpressionLog:
         Seconds the writer waits for more rows before writing a partial batch.
     max_pending : int
         Rows kept while the store refuses writes; beyond them the oldest are dropped.
+    retry_seconds : float
+        Seconds between attempts while the store refuses writes.
     enabled : bool
         False: :meth:`record` only makes the request id (benchmarks compare the two).
     """
 
     def __init__(self, store: Store, timezone: str = DISTRICT_TIMEZONE, batch_size: int = 500,
-                 interval: float = 0.2, max_pending: int = 200_000, enabled: bool = True) -> None:
+                 interval: float = 0.2, max_pending: int = 200_000, retry_seconds: float = 1.0,
+                 enabled: bool = True) -> None:
         self.store = store
         self.timezone = timezone
         self.batch_size = batch_size
         self.interval = interval
         self.max_pending = max_pending
+        self.retry_seconds = retry_seconds
         self.enabled = enabled
+        self.recorded = 0
         self.written = 0
         self.dropped = 0
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -62,6 +68,8 @@ class ImpressionLog:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
+        self._count_lock = threading.Lock()
+        self._retry_at = 0.0
 
     def record(self, kind: str, items: list[dict], model_version: str, arm: Arm | None = None,
                *, resident_id: str | None = None, household_id: str | None = None,
@@ -73,6 +81,8 @@ class ImpressionLog:
             return request_id
         if self._thread is None:
             self._start()
+        with self._count_lock:
+            self.recorded += 1
         self._queue.put({
             "request_id": request_id, "kind": kind, "resident_id": resident_id,
             "household_id": household_id, "band": band,
@@ -96,7 +106,7 @@ class ImpressionLog:
             return
         if not self.flush(timeout):
             log.error("impression log: %d rows not written at shutdown (the store did not "
-                      "answer within %.0f s)", self._queue.qsize() + len(self._pending),
+                      "answer within %.0f s)", self.pending,
                       timeout or 0)
         self._closed = True
         if self._thread is not None:
@@ -105,8 +115,8 @@ class ImpressionLog:
 
     @property
     def pending(self) -> int:
-        """Rows queued or waiting for the store."""
-        return self._queue.qsize() + len(self._pending)
+        """Rows recorded and neither written nor dropped yet."""
+        return self.recorded - self.written - self.dropped
 
     def _start(self) -> None:
         with self._start_lock:
@@ -150,14 +160,20 @@ class ImpressionLog:
                 return
 
     def _write(self) -> bool:
-        """Write the pending rows in batches; False when the store refused (rows kept)."""
+        """Write the pending rows in batches; False when the store refused (rows kept) or
+        was refusing less than ``retry_seconds`` ago."""
+        if self._pending and time.monotonic() < self._retry_at:
+            self._cap()
+            return False
         while self._pending:
             batch = [self._pending[i] for i in range(min(self.batch_size, len(self._pending)))]
             try:
                 self.store.add_impressions(batch)
-            except Exception:
-                log.exception("impression log: the store refused %d rows; kept to retry",
-                              len(batch))
+            except Exception as exc:
+                log.error("impression log: the store refused %d rows (kept, %d waiting; next "
+                          "try in %.1f s): %s", len(batch), len(self._pending),
+                          self.retry_seconds, exc)
+                self._retry_at = time.monotonic() + self.retry_seconds
                 self._cap()
                 return False
             for _ in batch:
