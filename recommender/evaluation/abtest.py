@@ -166,8 +166,8 @@ def format_report(report: dict) -> str:
     """The report as the lines ``recommender models ab report`` prints."""
     exp = report["experiment"]
     lines = [f"experiment {exp['experiment_id']}: A={exp['version_a']} B={exp['version_b']} "
-             f"share of B {exp['share']:.3f}, started {exp['started_at']}"
-             + (f", stopped {exp['stopped_at']}" if exp["stopped_at"] else " (running)"),
+             f"share of B {exp['share']:.3f}, started {exp['started_at'][:16]}"
+             + (f", stopped {exp['stopped_at'][:16]}" if exp["stopped_at"] else " (running)"),
              f"conversion: an enrolment in a listed course within {report['days']:g} days; "
              f"intervals: {report['interval']}", "",
              f"{'band':<12} {'variant':<7} {'impressions':>11} {'conversions':>11} "
