@@ -1,8 +1,8 @@
 """The impression log: every served list, written to the store behind the request.
 
 A request only builds one small dict and puts it on a queue (a few microseconds); a background
-thread drains the queue in batches (up to ``batch_size`` rows, or what arrived within
-``interval`` seconds) into :meth:`Store.add_impressions
+thread wakes every ``interval`` seconds and writes what arrived, in batches of up to
+``batch_size`` rows, into :meth:`Store.add_impressions
 <recommender.data.store.Store.add_impressions>`. :meth:`ImpressionLog.close` (the app's
 shutdown) writes everything still queued, so a clean shutdown loses nothing. When the store
 refuses a batch it is kept and tried again; rows beyond ``max_pending`` are dropped oldest first,
@@ -41,7 +41,7 @@ class ImpressionLog:
     batch_size : int
         Rows written in one transaction at most.
     interval : float
-        Seconds the writer waits for more rows before writing a partial batch.
+        Seconds the writer sleeps between two rounds of writing what arrived.
     max_pending : int
         Rows kept while the store refuses writes; beyond them the oldest are dropped.
     retry_seconds : float
@@ -70,6 +70,7 @@ class ImpressionLog:
         self._closed = False
         self._count_lock = threading.Lock()
         self._retry_at = 0.0
+        self._wake = threading.Event()
 
     def record(self, kind: str, items: list[dict], model_version: str, arm: Arm | None = None,
                *, resident_id: str | None = None, household_id: str | None = None,
@@ -98,6 +99,7 @@ class ImpressionLog:
             return True
         done = threading.Event()
         self._queue.put(done)
+        self._wake.set()
         return done.wait(timeout)
 
     def close(self, timeout: float | None = 10.0) -> None:
@@ -111,6 +113,7 @@ class ImpressionLog:
         self._closed = True
         if self._thread is not None:
             self._queue.put(None)
+            self._wake.set()
             self._thread.join(timeout)
 
     @property
@@ -126,36 +129,33 @@ class ImpressionLog:
                 self._thread.start()
 
     def _drain(self) -> None:
-        """The writer: take what arrived, write it in batches, answer flushes once written."""
+        """The writer: every ``interval`` (or at once when a flush asks), take everything that
+        arrived, write it in batches, and answer the flushes once their rows are in.
+
+        It sleeps instead of waiting on the queue: a thread woken by every put would take the
+        GIL from the request thread once per request, and on a busy machine each hand-over
+        costs a scheduling delay."""
         while True:
-            try:
-                first = self._queue.get(timeout=self.interval)
-            except queue.Empty:
-                self._write()
-                continue
+            self._wake.wait(self.interval)
+            self._wake.clear()
             flushes, stop = [], False
-            item = first
             while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
                 if item is None:
                     stop = True
                 elif isinstance(item, threading.Event):
                     flushes.append(item)
                 else:
                     self._pending.append(item)
-                if len(self._pending) >= self.batch_size or stop:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            written = self._write()
-            if written:
+            if self._write():
                 for event in flushes:
                     event.set()
-            elif flushes:  # the store refused: answer after the rows are in, or time out
+            else:  # the store refused: answer after the rows are in, or let the caller time out
                 for event in flushes:
                     self._queue.put(event)
-                threading.Event().wait(self.interval)
             if stop:
                 return
 
