@@ -48,11 +48,16 @@ def service_lifespan(settings: Settings, metrics: Metrics,
         except Exception as exc:  # serve (not ready) so an admin can fix and reload
             log.error("no model loaded from %s: %s", settings.artifacts_dir, exc)
         metrics.set_model(holder.version)
-        app.state.service = RecommendationService(store, holder, today=today,
-                                                  timezone=settings.timezone)
+        service = RecommendationService(store, holder, today=today, timezone=settings.timezone)
+        app.state.service = service
+        try:  # a running A/B test is served again after a restart, its models loaded first
+            service.experiments.refresh(wait=True)
+        except Exception as exc:
+            log.error("the running experiment could not be read: %s", exc)
         try:
             yield
         finally:
+            service.close()  # the impressions still queued are written before the store closes
             store.dispose()
             metrics.close()
 

@@ -15,7 +15,15 @@ from api.errors import install_error_handlers
 from api.lifespan import service_lifespan
 from api.limits import BodyLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import admin, coordinator, coordinator_page, decisions, health, platform
+from api.routes import (
+    admin,
+    coordinator,
+    coordinator_page,
+    decisions,
+    experiments,
+    health,
+    platform,
+)
 from api.schemas import PATH_EXAMPLES
 from recommender.serving import StoreError, open_store, unavailable_line
 from recommender.settings import Settings, SettingsError, load_settings
@@ -51,7 +59,7 @@ def create_app(settings: Settings | None = None,
     app.state.metrics = metrics
     install_error_handlers(app)
     for router in (platform.router, admin.router, coordinator.router, decisions.router,
-                   health.router, coordinator_page.router):
+                   health.router, coordinator_page.router, experiments.router):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        key_roles=app.state.key_roles)

@@ -128,6 +128,7 @@ class ProfileRecommendations(BaseModel):
     k: int
     category: str | None
     items: list[RecommendedCourse]
+    request_id: str | None = Field(None, description="Names this list in the impression log.")
 
 
 class ResidentRecommendations(ProfileRecommendations):
@@ -153,6 +154,7 @@ class HouseholdRecommendations(BaseModel):
     model_version: str
     members: list[MemberOut]
     items: list[HouseholdCourse]
+    request_id: str | None = Field(None, description="Names this list in the impression log.")
 
 
 class SimilarCourses(BaseModel):
@@ -341,3 +343,53 @@ class CohortAnalytics(BaseModel):
     share_active: Share
     multigenerational_households: dict
     fill_rates: list[dict]
+
+
+# -- online A/B tests between model versions --------------------------------------------------
+
+
+class ExperimentIn(BaseModel):
+    """Serve ``version_b`` to a hash-assigned ``share`` of residents, ``version_a`` to the rest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version_a: Annotated[str, Field(pattern=ID_PATTERN, description="The control's version.")]
+    version_b: Annotated[str, Field(pattern=ID_PATTERN, description="The challenger's version.")]
+    share: float = Field(gt=0, lt=1, description="Share of residents served version B.")
+    note: str | None = Field(None, max_length=2000, description="Why.")
+
+
+class Experiment(BaseModel):
+    experiment_id: int
+    version_a: str
+    version_b: str
+    share: float
+    note: str | None
+    started_by: str = Field(description="Role and key fingerprint (never the key).")
+    started_at: str = Field(description="UTC, ISO 8601.")
+    stopped_at: str | None
+    stopped_by: str | None
+
+
+class ExperimentStatus(BaseModel):
+    running: Experiment | None
+    live: bool = Field(description="This worker serves the running experiment's two models.")
+    error: str | None = Field(description="Why a version could not be loaded, if one could not.")
+    latest: Experiment | None = Field(description="The running experiment, else the newest.")
+
+
+class ExperimentReport(BaseModel):
+    """Per variant: impressions, conversions, rate with its Wilson interval; the difference with
+    Newcombe's; the sample-ratio check; the same per age band."""
+
+    model_config = ConfigDict(extra="allow")
+
+    experiment: Experiment
+    days: float
+    interval: str
+    variants: dict[str, dict]
+    difference: dict
+    sample_ratio: dict
+    by_band: list[dict]
+    profile_impressions: int
+    impressions_with_open_window: int

@@ -5,6 +5,7 @@ it when imported, so a new group of commands is a new module listed here.
 """
 
 from recommender.cli import (  # noqa: F401
+    ab_commands,
     data_commands,
     model_commands,
     registry_commands,

@@ -41,6 +41,14 @@ ALL = "all"
 # What a caller catches when the database is down or refuses a statement (the backend's
 # exception hierarchy, named here so no caller imports SQLAlchemy for it).
 StoreError = sa.exc.SQLAlchemyError
+# Who an impression's list was for: a resident, a household, or a profile (nobody registered).
+IMPRESSION_KINDS = ("resident", "household", "profile")
+IMPRESSION_COLUMNS = ("request_id", "kind", "resident_id", "household_id", "band",
+                      "experiment_id", "variant", "model_version", "courses", "served_at")
+
+
+class ExperimentConflict(RuntimeError):
+    """An experiment was started while another one runs (only one runs at a time)."""
 
 _SQL_TYPES = {
     "id": lambda: sa.String(64),
@@ -73,6 +81,7 @@ def build_metadata() -> sa.MetaData:
             if col.references:
                 sa.Index(f"ix_{name}_{col.name}", table.c[col.name])
     _decisions_table(metadata)
+    _experiment_tables(metadata)
     return metadata
 
 
@@ -98,6 +107,39 @@ def _decisions_table(metadata: sa.MetaData) -> sa.Table:
     )
     sa.Index("ix_decisions_cohort", table.c.community_id, table.c.band)
     return table
+
+
+def _experiment_tables(metadata: sa.MetaData) -> None:
+    """The A/B tests' experiments and impressions (migration ``0003``, spelled out there too)."""
+    sa.Table(
+        "experiments", metadata,
+        sa.Column("experiment_id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("version_a", sa.String(128), nullable=False),
+        sa.Column("version_b", sa.String(128), nullable=False),
+        sa.Column("share", sa.Float(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("started_by", sa.String(128), nullable=False),
+        sa.Column("started_at", sa.DateTime(), nullable=False),
+        sa.Column("stopped_at", sa.DateTime(), nullable=True),
+        sa.Column("stopped_by", sa.String(128), nullable=True),
+    )
+    impressions = sa.Table(
+        "impressions", metadata,
+        sa.Column("impression_id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("request_id", sa.String(32), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("resident_id", sa.String(64), nullable=True),
+        sa.Column("household_id", sa.String(64), nullable=True),
+        sa.Column("band", sa.String(32), nullable=True),
+        sa.Column("experiment_id", sa.Integer(), sa.ForeignKey("experiments.experiment_id"),
+                  nullable=True),
+        sa.Column("variant", sa.String(1), nullable=True),
+        sa.Column("model_version", sa.String(128), nullable=False),
+        sa.Column("courses", sa.Text(), nullable=False),
+        sa.Column("served_at", sa.DateTime(), nullable=False),
+    )
+    sa.Index("ix_impressions_experiment", impressions.c.experiment_id, impressions.c.variant)
+    sa.Index("ix_impressions_resident", impressions.c.resident_id)
 
 
 METADATA = build_metadata()
@@ -383,6 +425,142 @@ class Store:
             stmt = stmt.where(t.c.undone_at.is_(None))
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(stmt).mappings()]
+
+    # -- A/B tests: experiments and impressions ------------------------------------------
+    def start_experiment(self, *, version_a: str, version_b: str, share: float,
+                         started_by: str, note: str | None = None,
+                         at: dt.datetime | None = None) -> dict:
+        """Record a new running experiment (B served to ``share`` of residents); return its row.
+
+        Raises
+        ------
+        ValueError
+            Naming the field when ``share`` is not strictly between 0 and 1, or the two versions
+            are empty or the same.
+        ExperimentConflict
+            When an experiment is already running (stop it first).
+        """
+        if not 0.0 < share < 1.0:
+            raise ValueError(f"share: {share!r} is not strictly between 0 and 1")
+        for name, value in (("version_a", version_a), ("version_b", version_b)):
+            if not value:
+                raise ValueError(f"{name}: empty")
+        if version_a == version_b:
+            raise ValueError(f"version_b: the same version as version_a ({version_a!r})")
+        t = self.tables["experiments"]
+        row = {"version_a": version_a, "version_b": version_b, "share": float(share),
+               "note": note, "started_by": started_by, "started_at": at or _utc_now()}
+        with self.engine.begin() as conn:
+            running = conn.execute(sa.select(t.c.experiment_id)
+                                   .where(t.c.stopped_at.is_(None))).first()
+            if running is not None:
+                raise ExperimentConflict(f"experiment: experiment {running[0]} is running; "
+                                         "stop it first")
+            key = conn.execute(sa.insert(t).values(**row)).inserted_primary_key[0]
+        return {"experiment_id": int(key), **row, "stopped_at": None, "stopped_by": None}
+
+    def stop_experiment(self, by: str, at: dt.datetime | None = None) -> dict | None:
+        """Stop the running experiment and return its row; None when none runs."""
+        t = self.tables["experiments"]
+        with self.engine.begin() as conn:
+            running = conn.execute(sa.select(t).where(t.c.stopped_at.is_(None))).mappings()
+            found = running.first()
+            if found is None:
+                return None
+            values = {"stopped_at": at or _utc_now(), "stopped_by": by}
+            conn.execute(sa.update(t).where(t.c.experiment_id == found["experiment_id"])
+                         .values(**values))
+        return {**dict(found), **values}
+
+    def running_experiment(self) -> dict | None:
+        """The running experiment's row, or None."""
+        t = self.tables["experiments"]
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(t).where(t.c.stopped_at.is_(None))).mappings().first()
+        return dict(found) if found else None
+
+    def experiment(self, experiment_id: int | None = None) -> dict | None:
+        """One experiment's row (default: the newest one), or None when there is none."""
+        t = self.tables["experiments"]
+        stmt = sa.select(t)
+        stmt = (stmt.where(t.c.experiment_id == experiment_id) if experiment_id is not None
+                else stmt.order_by(t.c.experiment_id.desc()).limit(1))
+        with self.engine.connect() as conn:
+            found = conn.execute(stmt).mappings().first()
+        return dict(found) if found else None
+
+    def experiments(self) -> list[dict]:
+        """Every experiment, running or stopped, newest first."""
+        t = self.tables["experiments"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).order_by(t.c.experiment_id.desc())).mappings()
+            return [dict(row) for row in rows]
+
+    def add_impressions(self, rows: list[dict]) -> int:
+        """Store served lists (dicts of :data:`IMPRESSION_COLUMNS`) in one transaction.
+
+        Raises
+        ------
+        ValueError
+            Naming the row and field when a ``kind`` is not one of :data:`IMPRESSION_KINDS`.
+        """
+        for n, row in enumerate(rows):
+            if row.get("kind") not in IMPRESSION_KINDS:
+                raise ValueError(f"impressions[{n}].kind: {row.get('kind')!r} is not one of "
+                                 f"{', '.join(IMPRESSION_KINDS)}")
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(self.tables["impressions"]),
+                         [{c: row.get(c) for c in IMPRESSION_COLUMNS} for row in rows])
+        return len(rows)
+
+    def impressions(self, experiment_id: int | None = None) -> pd.DataFrame:
+        """Stored impressions (of one experiment, or all), oldest first, one row per list."""
+        t = self.tables["impressions"]
+        stmt = sa.select(t).order_by(t.c.impression_id)
+        if experiment_id is not None:
+            stmt = stmt.where(t.c.experiment_id == experiment_id)
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(stmt).fetchall(),
+                                 columns=["impression_id", *IMPRESSION_COLUMNS])
+        frame["served_at"] = pd.to_datetime(frame["served_at"])
+        frame["experiment_id"] = pd.array(frame["experiment_id"], dtype="Int64")
+        text = ["request_id", "kind", "resident_id", "household_id", "band", "variant",
+                "model_version", "courses"]
+        frame[text] = frame[text].astype(object).where(frame[text].notna(), None)
+        return frame
+
+    def enrolments_since(self, since: dt.datetime,
+                         resident_ids: Iterable[str]) -> pd.DataFrame:
+        """The ``enroll`` events of ``resident_ids`` at or after ``since``:
+        ``resident_id, course_id, occurred_at``."""
+        p = self.tables["participations"]
+        ids = list(dict.fromkeys(resident_ids))
+        rows: list = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 5000):
+                chunk = ids[start : start + 5000]
+                rows += conn.execute(sa.select(p.c.resident_id, p.c.course_id, p.c.occurred_at)
+                                     .where(p.c.event == "enroll", p.c.occurred_at >= since,
+                                            p.c.resident_id.in_(chunk))).all()
+        frame = pd.DataFrame(rows, columns=["resident_id", "course_id", "occurred_at"])
+        frame["occurred_at"] = pd.to_datetime(frame["occurred_at"])
+        return frame
+
+    def household_members(self, household_ids: Iterable[str]) -> dict[str, list[str]]:
+        """The stored residents of each household (households without any are absent)."""
+        r = self.tables["residents"]
+        ids = list(dict.fromkeys(household_ids))
+        members: dict[str, list[str]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 5000):
+                chunk = ids[start : start + 5000]
+                for household, resident in conn.execute(
+                        sa.select(r.c.household_id, r.c.resident_id)
+                        .where(r.c.household_id.in_(chunk)).order_by(r.c.resident_id)):
+                    members.setdefault(household, []).append(resident)
+        return members
 
     def ping(self) -> None:
         """Run a trivial query; raises :data:`StoreError` when the database does not answer."""

@@ -27,7 +27,7 @@ from recommender.domain import DISTRICT_TIMEZONE, TABLES
 
 if TYPE_CHECKING:
     from recommender.data.store import Store
-    from recommender.serving.holder import ModelHolder
+    from recommender.serving.holder import ModelHolder, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class IngestReport:
 
 
 def ingest(store: Store, holder: ModelHolder, events: list[Mapping[str, Any]],
-           timezone: str = DISTRICT_TIMEZONE) -> IngestReport:
+           timezone: str = DISTRICT_TIMEZONE, also: Sequence[ModelHolder] = ()) -> IngestReport:
     """Validate, store durably, then fold a batch of participation events into the model.
 
     Returns only after the accepted events are committed to the store. An event whose id is
@@ -127,6 +127,8 @@ def ingest(store: Store, holder: ModelHolder, events: list[Mapping[str, Any]],
         The posted events, each with the columns of ``TABLES["participations"]``.
     timezone : str
         District time zone that time-zone-aware event times are converted to.
+    also : sequence of ModelHolder
+        Other models being served (an A/B test's variants) that take the new events too.
 
     Returns
     -------
@@ -141,13 +143,13 @@ def ingest(store: Store, holder: ModelHolder, events: list[Mapping[str, Any]],
     report.duplicates += int(repeated.sum())
     rows = valid[~repeated].reset_index(drop=True)
     if len(rows):
-        _store_and_fold(store, holder, rows, report)
+        _store_and_fold(store, holder, rows, report, also)
     report.rejections.sort(key=lambda r: r["index"])
     return report
 
 
 def _store_and_fold(store: Store, holder: ModelHolder, rows: pd.DataFrame,
-                    report: IngestReport) -> None:
+                    report: IngestReport, also: Sequence[ModelHolder] = ()) -> None:
     with holder.ingest_lock:  # check-then-insert and the in-memory fold stay in step
         stored = store.existing_keys("participations", rows["event_id"])
         new = rows[~rows["event_id"].isin(stored)].reset_index(drop=True)
@@ -157,20 +159,26 @@ def _store_and_fold(store: Store, holder: ModelHolder, rows: pd.DataFrame,
         result = store.insert("participations", new)  # durable when it returns
         report.accepted += result.inserted
         report.duplicates += result.duplicates  # another process stored them meanwhile
-        snap = holder._snapshot
-        if snap is None:
-            return
-        delta = new["event"].map({"enroll": 1, "cancel": -1}).fillna(0).astype(int)
-        pos = snap.catalogue.ids.get_indexer(new["course_id"])
-        np.add.at(snap.enrolled, pos[pos >= 0], delta.to_numpy()[pos >= 0])
-        started = time.perf_counter()
-        try:
-            snap.engine.add_events(new[["resident_id", "course_id", "event", "value",
-                                        "occurred_at"]])
-        except Exception:  # the events are stored; a failed fold only delays their effect
-            log.exception("engine.add_events failed for %d stored events", len(new))
-        log.debug("folded %d events in %.1f ms", len(new),
-                  1000 * (time.perf_counter() - started))
+        for other in also:  # an A/B test's other model; its own lock guards its swaps
+            with other.ingest_lock:
+                if other._snapshot is not None:
+                    _fold(other._snapshot, new)
+        if holder._snapshot is not None:
+            _fold(holder._snapshot, new)
+
+
+def _fold(snap: Snapshot, new: pd.DataFrame) -> None:
+    """New stored events into one served model: its enrolment counts and its engine."""
+    delta = new["event"].map({"enroll": 1, "cancel": -1}).fillna(0).astype(int)
+    pos = snap.catalogue.ids.get_indexer(new["course_id"])
+    np.add.at(snap.enrolled, pos[pos >= 0], delta.to_numpy()[pos >= 0])
+    started = time.perf_counter()
+    try:
+        snap.engine.add_events(new[["resident_id", "course_id", "event", "value",
+                                    "occurred_at"]])
+    except Exception:  # the events are stored; a failed fold only delays their effect
+        log.exception("engine.add_events failed for %d stored events", len(new))
+    log.debug("folded %d events in %.1f ms", len(new), 1000 * (time.perf_counter() - started))
 
 
 __all__ = ["IngestReport", "district_now", "ingest", "validate_event", "validate_events"]

@@ -26,6 +26,10 @@ This module runs no SQL of its own.
 Coordinators' decisions (:mod:`recommender.serving.decisions`) steer the lists at once, without
 retraining: a course rejected for a resident's cohort (community x band) is left out, and a
 pinned one goes first when the rules allow it anyway (:meth:`RecommendationService._ranked`).
+
+While an A/B test runs (:mod:`recommender.serving.experiments`), a resident's or household's
+list comes from their variant's model; every served list is logged as an impression, written
+behind the request (:mod:`recommender.serving.impressions`), and named by its ``request_id``.
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ import numpy as np
 from recommender.domain import BAND_NAMES, CATEGORIES, DISTRICT_TIMEZONE, AgeBands
 from recommender.serving.decisions import NO_EFFECTS, PIN_REASON, DecisionBook, Effects
 from recommender.serving.errors import InvalidInput, NotFound, NotReady, ServiceError
+from recommender.serving.experiments import ExperimentBook
 from recommender.serving.holder import Catalogue, ModelHolder, Snapshot
+from recommender.serving.impressions import ImpressionLog
 from recommender.serving.intake import IngestReport, ingest, validate_event
 from recommender.serving.rules import CHILD_BANDS, allowed_mask, diversify, household_fit
 from recommender.serving.wording import DEFAULT_LANGUAGE, Reason, requested_language, worded
@@ -97,6 +103,12 @@ class RecommendationService:
         self.timezone = timezone
         self.bands = bands or AgeBands()
         self.decisions = DecisionBook(store, ttl=decisions_ttl)
+        self.experiments = ExperimentBook(store, holder, ttl=decisions_ttl)
+        self.impressions = ImpressionLog(store, timezone)
+
+    def close(self) -> None:
+        """Write the impressions still queued (the app's shutdown)."""
+        self.impressions.close()
 
     # -- lookups -----------------------------------------------------------------------
     def taken(self, resident_id: str) -> set[str]:
@@ -191,7 +203,8 @@ class RecommendationService:
         ``lang`` is the language of the reasons' texts (``zh`` or ``en``).
         """
         requested_language(lang)
-        snap = self.holder.snapshot()
+        arm = self.experiments.arm(resident_id)
+        snap = arm.snapshot
         facts = facts if facts is not None else self.resident_facts(resident_id)
         ctx = self._context(snap, resident_id, facts)
         children = [b for r, b in self._members(snap, ctx.household_id) if r != resident_id]
@@ -200,10 +213,13 @@ class RecommendationService:
         effects = self.decisions.effects(ctx.community_id, ctx.age_band)
         recs = self._ranked(snap, ctx, mask, k, effects, capped=category is None,
                             explain=explain)
+        items = self._items(snap, recs, explain, lang)
+        request_id = self.impressions.record("resident", items, snap.engine.version, arm,
+                                             resident_id=resident_id, band=ctx.age_band)
         return {"resident_id": resident_id, "known": bool(ctx.known),
                 "cold_start": not ctx.known, "age_band": ctx.age_band,
                 "model_version": snap.engine.version, "k": k, "category": category,
-                "items": self._items(snap, recs, explain, lang)}
+                "items": items, "request_id": request_id}
 
     def for_profile(self, *, birth_year: int | None = None, age_band: str | None = None,
                     community_id: str | None = None, interests: Iterable[str] = (),
@@ -213,7 +229,8 @@ class RecommendationService:
         from recommender.serving.engine import UserContext
 
         requested_language(lang)
-        snap = self.holder.snapshot()
+        arm = self.experiments.arm(None)
+        snap = arm.snapshot
         today = self.today()
         band = age_band
         if birth_year is not None:
@@ -233,8 +250,11 @@ class RecommendationService:
                    else NO_EFFECTS)
         recs = self._ranked(snap, ctx, mask, k, effects, capped=category is None,
                             explain=explain)
+        items = self._items(snap, recs, explain, lang)
+        request_id = self.impressions.record("profile", items, snap.engine.version, arm,
+                                             band=band)
         return {"cold_start": True, "age_band": band, "model_version": snap.engine.version,
-                "k": k, "category": category, "items": self._items(snap, recs, explain, lang)}
+                "k": k, "category": category, "items": items, "request_id": request_id}
 
     def household_taken(self, household_id: str) -> dict[str, frozenset[str]]:
         """Each member's taken courses (:meth:`taken`): the store reads of a household list."""
@@ -253,7 +273,8 @@ class RecommendationService:
         ``lang`` is the language of the reasons' texts.
         """
         requested_language(lang)
-        snap = self.holder.snapshot()
+        arm = self.experiments.arm(household_id)
+        snap = arm.snapshot
         members = self._members(snap, household_id)
         if not members:
             raise NotFound("household_id", f"unknown household {household_id!r}")
@@ -272,9 +293,11 @@ class RecommendationService:
         items = [_household_course(snap, pos, rank, float(fused[pos]), members, fits, roles,
                                    pinned=bool(pinned[pos]), lang=lang)
                  for rank, pos in enumerate(order, 1)]
+        request_id = self.impressions.record("household", items, snap.engine.version, arm,
+                                             household_id=household_id)
         return {"household_id": household_id, "model_version": snap.engine.version,
                 "members": [{"resident_id": r, "age_band": b} for r, b in members],
-                "items": items}
+                "items": items, "request_id": request_id}
 
     def _member_effects(self, snap: Snapshot, household_id: str,
                         members: list[tuple[str, str | None]]) -> list[Effects]:
@@ -361,7 +384,8 @@ class RecommendationService:
         already stored (or repeated in the batch) counts as a duplicate and changes nothing.
         See :func:`recommender.serving.intake.ingest`.
         """
-        return ingest(self.store, self.holder, events, self.timezone)
+        return ingest(self.store, self.holder, events, self.timezone,
+                      also=self.experiments.other_holders())
 
 
 def _household_course(snap: Snapshot, pos: int, rank: int, score: float,

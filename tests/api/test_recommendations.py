@@ -221,6 +221,11 @@ def test_bad_parameters_are_422_naming_the_field(client, url, field):
     assert r.json()["detail"][0]["reason"]
 
 
+def _listed(answer: dict) -> dict:
+    """A list without its request id (every served list has its own)."""
+    return {k: v for k, v in answer.items() if k != "request_id"}
+
+
 def test_facts_read_apart_give_the_same_list(service, store, sample):
     # The route reads the store in the thread pool (resident_facts) and ranks on the event
     # loop; the service reading them itself must answer the same.
@@ -232,7 +237,8 @@ def test_facts_read_apart_give_the_same_list(service, store, sample):
     for resident in (picks["elderly"], rid):
         facts = service.resident_facts(resident)
         assert facts.read_row == (resident == rid)
-        assert service.for_resident(resident, facts=facts) == service.for_resident(resident)
+        assert (_listed(service.for_resident(resident, facts=facts))
+                == _listed(service.for_resident(resident)))
     assert service.resident_facts(rid).stored["birth_year"] == today().year - 9
 
 
@@ -241,5 +247,5 @@ def test_household_taken_read_apart_gives_the_same_list(service, sample):
     household = res.set_index("resident_id").loc[picks["carer"], "household_id"]
     taken = service.household_taken(household)
     assert set(taken) == set(res.loc[res["household_id"] == household, "resident_id"])
-    assert (service.for_household(household, taken=taken)
-            == service.for_household(household))
+    assert (_listed(service.for_household(household, taken=taken))
+            == _listed(service.for_household(household)))

@@ -14,7 +14,7 @@ from recommender.data.store import METADATA, SQLiteStore, open_store
 from recommender.domain import TABLE_ORDER
 from tests.recommender.data.test_store import _district, _load
 
-HEAD = "0002"
+HEAD = "0003"
 
 
 def _pre_migration_store(url: str):
@@ -34,7 +34,8 @@ def _tables(store) -> set[str]:
 def test_fresh_store_gets_every_table_at_head(store_url):
     store = open_store(store_url)
     assert store.schema_revision() == HEAD
-    assert _tables(store) == {*TABLE_ORDER, "decisions", "alembic_version"}
+    assert _tables(store) == {*TABLE_ORDER, "decisions", "experiments", "impressions",
+                              "alembic_version"}
     store.dispose()
 
 
@@ -112,3 +113,11 @@ def test_concurrent_start_ups_migrate_once(store_url):
 
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(start, range(4))) == [HEAD] * 4
+
+
+def test_downgrade_to_decisions_drops_only_the_experiments_and_their_impressions(store):
+    store.start_experiment(version_a="v1", version_b="v2", share=0.5, started_by="cli")
+    migrations.downgrade(store.engine, "0002")
+    assert _tables(store) == {*TABLE_ORDER, "decisions", "alembic_version"}
+    store.create_schema()
+    assert store.schema_revision() == HEAD and store.experiments() == []

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from recommender.data.store import (
+    ExperimentConflict,
     PostgresStore,
     SQLiteStore,
     Store,
@@ -301,7 +302,70 @@ def test_a_decision_names_a_bad_action_band_or_course(store):
 
 
 def test_schema_revision_is_the_newest_migration(store):
-    assert store.schema_revision() == "0002"
+    assert store.schema_revision() == "0003"
+
+
+def test_experiments_start_one_at_a_time_and_stop_softly(store):
+    assert store.running_experiment() is None and store.experiment() is None
+    assert store.stop_experiment(by="admin:ab12") is None
+    first = store.start_experiment(version_a="v1", version_b="v2", share=0.2,
+                                   started_by="admin:ab12", note="new trees")
+    assert store.running_experiment() == first
+    with pytest.raises(ExperimentConflict, match="experiment 1 is running"):
+        store.start_experiment(version_a="v1", version_b="v3", share=0.5, started_by="cli")
+    stopped = store.stop_experiment(by="cli", at=dt.datetime(2026, 1, 2, 3, 4, 5))
+    assert stopped["experiment_id"] == first["experiment_id"]
+    assert stopped["stopped_at"] == dt.datetime(2026, 1, 2, 3, 4, 5)
+    assert store.running_experiment() is None
+    second = store.start_experiment(version_a="v2", version_b="v3", share=0.5, started_by="cli")
+    assert [e["experiment_id"] for e in store.experiments()] == [
+        second["experiment_id"], first["experiment_id"]]
+    assert store.experiment()["version_b"] == "v3"
+    assert store.experiment(first["experiment_id"])["stopped_by"] == "cli"
+    assert store.experiment(999) is None
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"share": 0.0}, "share"), ({"share": 1.0}, "share"), ({"version_b": "v1"}, "version_b"),
+    ({"version_a": ""}, "version_a")])
+def test_a_bad_experiment_names_its_field(store, fields, field):
+    with pytest.raises(ValueError, match=f"^{field}:"):
+        store.start_experiment(**{"version_a": "v1", "version_b": "v2", "share": 0.3,
+                                  "started_by": "cli", **fields})
+    assert store.experiments() == []
+
+
+def _impression(n, **fields):
+    return {"request_id": f"req{n}", "kind": "resident", "resident_id": f"R{n}",
+            "household_id": None, "band": "elderly", "experiment_id": None, "variant": None,
+            "model_version": "v1", "courses": "K1|K2",
+            "served_at": dt.datetime(2025, 3, 1, 9, n), **fields}
+
+
+def test_impressions_are_stored_in_batches_and_read_per_experiment(store):
+    experiment = store.start_experiment(version_a="v1", version_b="v2", share=0.5,
+                                        started_by="cli")["experiment_id"]
+    rows = [_impression(1), _impression(2, experiment_id=experiment, variant="B"),
+            _impression(3, kind="household", resident_id=None, household_id="H1",
+                        experiment_id=experiment, variant="A", courses="K2")]
+    assert store.add_impressions(rows) == 3 and store.add_impressions([]) == 0
+    everything = store.impressions()
+    assert list(everything["request_id"]) == ["req1", "req2", "req3"]
+    assert everything.loc[0, "served_at"] == pd.Timestamp("2025-03-01 09:01")
+    mine = store.impressions(experiment)
+    assert list(mine["variant"]) == ["B", "A"] and mine.iloc[1]["household_id"] == "H1"
+    with pytest.raises(ValueError, match=r"impressions\[1\]\.kind: 'someone'"):
+        store.add_impressions([_impression(4), _impression(5, kind="someone")])
+    assert len(store.impressions()) == 3
+
+
+def test_enrolments_since_and_household_members(store):
+    _load(store, _district())
+    found = store.enrolments_since(dt.datetime(2025, 1, 1), ["R1", "R2", "R9"])
+    assert found.to_dict("records") == [
+        {"resident_id": "R1", "course_id": "K1", "occurred_at": pd.Timestamp("2025-03-01 09:00")}]
+    assert store.enrolments_since(dt.datetime(2025, 3, 1, 9, 1), ["R1"]).empty
+    assert store.household_members(["H1", "H9"]) == {"H1": ["R1", "R2"]}
 
 
 def test_every_public_store_method_is_exercised_here():
