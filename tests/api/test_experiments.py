@@ -25,6 +25,7 @@ from recommender.serving.experiments import assign
 from recommender.serving.intake import district_now
 from recommender.settings import Settings
 from recommender.training import artifacts as artifact_files
+from recommender.training import registry
 from tests.api.conftest import ADMIN, API_KEYS, PLATFORM, SMALL_MODEL, new_ids, today
 from tests.conftest import BACKENDS, postgres_schema
 
@@ -38,7 +39,7 @@ def versions(artifacts, district, tmp_path_factory):
     root = tmp_path_factory.mktemp("ab_artifacts")
     a = artifact_files.resolve(artifacts)
     shutil.copytree(a, root / a.name)
-    artifact_files.promote(root, root / a.name)
+    registry.promote(root, a.name)
     b = train_artifact(load_district(district), root, seed=1, promote=False,
                        params={**SMALL_MODEL, "n_candidates": 20})
     return root, a.name, b.name

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from recommender.cli import app as cli
+from recommender.training.artifacts import FORMAT_VERSION
 
 
 @pytest.fixture
@@ -16,7 +17,8 @@ def versions(tmp_path):
     root = tmp_path / "artifacts"
     for version in ("v1", "v2"):
         (root / version).mkdir(parents=True)
-        (root / version / "manifest.json").write_text(json.dumps({"version": version}))
+        (root / version / "manifest.json").write_text(
+            json.dumps({"version": version, "format": FORMAT_VERSION}))
     return root
 
 
@@ -43,7 +45,7 @@ def test_start_status_stop(store, versions):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["v1", "v9"], "version_b: no artifact 'v9'"),
+    (["v1", "v9"], "version_b: unknown version 'v9'"),
     (["v1", "v2", "--share", "1"], "--share: 1.0 is not strictly between 0 and 1"),
     (["v1", "v1"], "version_b: the same version as version_a"),
 ])

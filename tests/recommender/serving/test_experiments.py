@@ -10,6 +10,7 @@ import pytest
 
 from recommender.serving.errors import NotFound
 from recommender.serving.experiments import assign, resolve_version
+from recommender.training.artifacts import FORMAT_VERSION
 
 RESIDENTS = [f"R{n:06d}" for n in range(20_000)]
 
@@ -40,14 +41,15 @@ def test_experiments_assign_independently():
     assert abs(both - 0.25) < 4 * math.sqrt(0.25 * 0.75 / len(RESIDENTS))
 
 
-def test_a_version_is_an_artifact_folder_with_a_manifest(tmp_path):
+def test_a_version_is_a_complete_artifact_of_the_registry(tmp_path):
     (tmp_path / "v1").mkdir()
-    (tmp_path / "v1" / "manifest.json").write_text(json.dumps({"version": "v1"}))
+    (tmp_path / "v1" / "manifest.json").write_text(
+        json.dumps({"version": "v1", "format": FORMAT_VERSION}))
     (tmp_path / "half").mkdir()
     assert resolve_version(tmp_path, "v1") == (tmp_path / "v1").resolve()
-    with pytest.raises(NotFound, match="'half'.*no manifest.json"):
+    with pytest.raises(NotFound, match=r"unknown version 'half'.*\(known: v1\)"):
         resolve_version(tmp_path, "half")
-    with pytest.raises(NotFound, match="no artifact 'v9'"):
+    with pytest.raises(NotFound, match="unknown version 'v9'"):
         resolve_version(tmp_path, "v9")
-    with pytest.raises(NotFound, match="outside"):
+    with pytest.raises(NotFound, match="unknown version '..'"):
         resolve_version(tmp_path / "v1", "..")
