@@ -411,7 +411,8 @@ def _record_cells(col: Column, values: list) -> tuple[pa.Array, np.ndarray, str]
                             and not isinstance(v, bool | np.bool_) and math.isfinite(v))
               for v in values]
         cells = [float(v) if good and v is not None else None for v, good in zip(values, ok)]
-        return pa.array(cells, type=pa.float64()), ~np.asarray(ok), "a number"
+        what = "an integer" if col.kind == "int" else "a number"
+        return pa.array(cells, type=pa.float64()), ~np.asarray(ok), what
     if col.kind in ("date", "datetime"):
         ok = [v is None or isinstance(v, str | dt.date) for v in values]
         cells = [v.isoformat() if isinstance(v, dt.date) else v if good else None
