@@ -37,7 +37,6 @@ import datetime as dt
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -48,7 +47,7 @@ from features.bands import BAND_NAMES
 from recommender.data.arrow import as_bytes
 from recommender.data.arrow import np_bool as _np_bool
 from recommender.data.keys import KnownKeys, SeenKeys
-from recommender.data.timestamps import to_district_time, within_range
+from recommender.data.timestamps import district_now, to_district_time, within_range
 from recommender.domain import (
     DISTRICT_TIMEZONE,
     EARLIEST_DATE,
@@ -58,8 +57,7 @@ from recommender.domain import (
     TableSpec,
 )
 
-__all__ = ["ChunkResult", "MAX_TEXT", "MAX_VALUE_CHARS", "district_today", "validate_chunk",
-           "validate_records"]
+__all__ = ["ChunkResult", "MAX_TEXT", "MAX_VALUE_CHARS", "validate_chunk", "validate_records"]
 
 # Widths of the store's VARCHAR columns (see recommender.data.store._SQL_TYPES): PostgreSQL refuses
 # longer values, so they are rejected here rather than failing a whole insert.
@@ -353,7 +351,7 @@ def validate_chunk(spec: TableSpec | str, columns: Mapping[str, pa.Array], lines
         The valid rows, typed, and one rejection per invalid row.
     """
     return _validate(spec, dict(columns), lines, known, seen, timezone, {}, arrow_text,
-                     today or district_today(timezone))
+                     today or district_now(timezone).date())
 
 
 def validate_records(spec: TableSpec | str, records: Sequence[Mapping], *,
@@ -382,12 +380,7 @@ def validate_records(spec: TableSpec | str, records: Sequence[Mapping], *,
         if bad.any():
             wrong_type[col.name] = (bad, f"{col.name} must be {what}")
     return _validate(spec, columns, np.arange(len(records)), known, None, timezone, wrong_type,
-                     False, today or district_today(timezone))
-
-
-def district_today(timezone: str = DISTRICT_TIMEZONE) -> dt.date:
-    """Today's date in the district, whatever the time zone of the machine."""
-    return dt.datetime.now(ZoneInfo(timezone)).date()
+                     False, today or district_now(timezone).date())
 
 
 def _unknown_keys(spec: TableSpec, records: Sequence[Mapping]) -> dict[str, np.ndarray]:

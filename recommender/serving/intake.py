@@ -4,10 +4,12 @@
 (:func:`recommender.data.validation.validate_records`: the same value rules, foreign keys looked
 up in the store, the same time-zone rule), each event on its own, plus one rule of a live
 stream: an event may not lie more than a day after the district's current time. That time is
-the clock's instant seen in the district's zone, never the machine's wall clock (a server kept
-in UTC is eight hours behind Asia/Shanghai). :func:`ingest` validates a batch, stores the new
-events durably and then folds them into the current model (its enrolment counts and the
-engine's histories) at once.
+a clock's instant seen in the district's zone
+(:func:`recommender.data.timestamps.district_now`), never the machine's wall clock (a server
+kept in UTC is eight hours behind Asia/Shanghai). :func:`ingest` validates a batch, stores the
+new events durably and then folds them into the current model (its enrolment counts and the
+engine's histories) at once. :func:`register_resident` checks and stores a resident the
+platform registers, so that their events are accepted.
 """
 
 from __future__ import annotations
@@ -15,15 +17,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
 from recommender.data.keys import KnownKeys
+from recommender.data.timestamps import Clock, district_now, utc_clock
 from recommender.data.validation import validate_records
 from recommender.domain import DISTRICT_TIMEZONE, TABLES
 from recommender.serving.errors import InvalidInput
@@ -36,25 +38,6 @@ log = logging.getLogger(__name__)
 
 # How far ahead of the district clock an event time may lie (clocks of devices drift).
 FUTURE_TOLERANCE = pd.Timedelta(days=1)
-# What a clock is: a callable giving the current instant as an aware datetime.
-Clock = Callable[[], dt.datetime]
-
-
-def utc_clock() -> dt.datetime:
-    """The machine's clock as an aware instant (its own time zone plays no part)."""
-    return dt.datetime.now(dt.UTC)
-
-
-def district_now(timezone: str = DISTRICT_TIMEZONE, clock: Clock | None = None) -> dt.datetime:
-    """The current time in ``timezone``, naive, as stored event times are.
-
-    ``clock`` gives the instant (default :func:`utc_clock`); it must be time-zone aware, since a
-    naive wall-clock time says nothing about which zone it was read in.
-    """
-    instant = (clock or utc_clock)()
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError("clock: must return a time-zone-aware datetime, got a naive one")
-    return instant.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
 
 
 def validate_events(events: Sequence[Mapping[str, Any]], now: dt.datetime | None = None,
