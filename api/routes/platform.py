@@ -115,8 +115,9 @@ def post_events(batch: EventBatch, _: PlatformRole, service: ServiceDep, metrics
 
 
 @router.put("/residents/{resident_id}", response_model=ResidentOut, status_code=200,
-            responses={**ERRORS, 201: {"model": ResidentOut,
-                                       "description": "The resident was new and is registered"}})
+            responses={**{c: r for c, r in ERRORS.items() if c != 404},
+                       201: {"model": ResidentOut,
+                             "description": "The resident was new and is registered"}})
 def put_resident(resident_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
                  profile: ResidentIn, _: PlatformRole, service: ServiceDep, response: Response):
     """Register a resident (201) or update a registered one (200), checked like the importer
