@@ -93,7 +93,7 @@ class RecommendationService:
     decisions_ttl : float
         Seconds the active coordinators' decisions are reused before the store is read again.
     clock : callable, optional
-        The current instant, time-zone aware (:func:`recommender.serving.intake.district_now`);
+        The current instant, time-zone aware (:func:`recommender.data.timestamps.district_now`);
         default the machine's clock. Every "now" and "today" is this instant in ``timezone``.
     """
 
