@@ -372,7 +372,8 @@ def validate_records(spec: TableSpec | str, records: Sequence[Mapping], *,
     columns: dict[str, pa.Array] = {}
     wrong_type: dict[str, tuple[np.ndarray, str]] = {}
     for name, bad in _unknown_keys(spec, records).items():
-        wrong_type[name] = (bad, f"{name} is not a field of {spec.name} (expected: "
+        # quoted: a key may hold anything, a newline included, and a reason is one line
+        wrong_type[name] = (bad, f"{name!r} is not a field of {spec.name} (expected: "
                                  f"{', '.join(spec.column_names)})")
     for col in spec.columns:
         values = [record.get(col.name) for record in records]

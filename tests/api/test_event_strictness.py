@@ -54,7 +54,7 @@ def test_one_mistyped_field_rejects_only_its_event(client, store, tables):
         {"index": 5, "event_id": ids[5], "field": "occurred_at",
          "reason": f"occurred_at is before {EARLIEST_DATE}, the earliest date accepted"},
         {"index": 7, "event_id": ids[7], "field": "rating",
-         "reason": "rating is not a field of participations (expected: event_id, "
+         "reason": "'rating' is not a field of participations (expected: event_id, "
                    "resident_id, course_id, event, value, occurred_at)"},
     ]
     assert _stored(store, ids) == {ids[0]: None, ids[6]: 4.0}

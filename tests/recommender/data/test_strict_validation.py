@@ -38,7 +38,7 @@ def _reasons(records) -> list[tuple[int, str, str]]:
      "occurred_at must be an ISO 8601 date-time string"),
     ({"occurred_at": "1900-01-01T00:00:00"}, "occurred_at", EARLY),
     ({"occurred_at": "1999-12-31T23:59:59"}, "occurred_at", EARLY),
-    ({"rating": 5}, "rating", "rating is not a field of participations (expected: event_id, "
+    ({"rating": 5}, "rating", "'rating' is not a field of participations (expected: event_id, "
                               "resident_id, course_id, event, value, occurred_at)"),
 ])
 def test_a_json_record_is_judged_strictly(change, field, reason):
@@ -56,7 +56,7 @@ def test_what_stays_valid():
 def test_an_unknown_key_is_named_before_the_columns():
     # the typo is what to fix first: a 'rate' without 'value' is only its consequence
     assert _reasons([{**OK, "event": "rate", "rating": 5}]) == [
-        (0, "rating", "rating is not a field of participations (expected: event_id, "
+        (0, "rating", "'rating' is not a field of participations (expected: event_id, "
                       "resident_id, course_id, event, value, occurred_at)")]
 
 
