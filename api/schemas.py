@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -164,17 +164,29 @@ class SimilarCourses(BaseModel):
 
 
 class EventIn(BaseModel):
-    """One participation event. Checked one by one: a bad event is rejected with a
-    reason, the others in the batch are still stored."""
+    """One participation event. Each event is judged on its own by the importer's validator, so
+    a field here takes any JSON value: one of the wrong type (``true`` or ``"5"`` for `value`,
+    a number for `occurred_at`), a `value` on anything but a `rate`, a time before 2000-01-01
+    or a key that is no field rejects that event only, with its index, field and reason in the
+    answer; the other events of the batch are still stored."""
 
-    event_id: str | None = Field(None, max_length=256, examples=["E-app-000001"])
-    resident_id: str | None = Field(None, max_length=256, examples=["R000001"])
-    course_id: str | None = Field(None, max_length=256, examples=["K0001"])
-    event: str | None = Field(None, max_length=64, examples=["enroll"],
-                              description="view, enroll, attend, complete, rate, cancel, no_show")
-    value: float | None = Field(None, description="Rating 1..5, required for `rate`.")
-    occurred_at: str | None = Field(None, max_length=64, examples=["2026-11-28T10:00:00+08:00"],
-                                    description="ISO 8601; without an offset: district time.")
+    model_config = ConfigDict(extra="allow")
+
+    event_id: Any = Field(None, examples=["E-app-000001"],
+                          description="A string id (at most 64 characters); re-sent ids are "
+                                      "duplicates.")
+    resident_id: Any = Field(None, examples=["R000001"],
+                             description="A stored resident (`PUT /v1/residents/{id}` "
+                                         "registers a new one).")
+    course_id: Any = Field(None, examples=["K0001"], description="A stored course.")
+    event: Any = Field(None, examples=["enroll"],
+                       description="view, enroll, attend, complete, rate, cancel, no_show")
+    value: Any = Field(None, examples=[None],
+                       description="A JSON number 1..5, required for `rate`, absent otherwise.")
+    occurred_at: Any = Field(None, examples=["2026-11-28T10:00:00+08:00"],
+                             description="An ISO 8601 string; without an offset: district time. "
+                                         "Not before 2000-01-01, not more than a day after the "
+                                         "district's current time.")
 
 
 class EventBatch(BaseModel):
@@ -393,3 +405,30 @@ class ExperimentReport(BaseModel):
     by_band: list[dict]
     profile_impressions: int
     impressions_with_open_window: int
+
+
+# -- residents the platform registers --------------------------------------------------------
+
+
+class ResidentIn(BaseModel):
+    """A resident's profile, checked by the importer's validator as a `residents` row."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    birth_year: Any = Field(None, json_schema_extra={"type": "integer"}, examples=[1958],
+                            description="Required: an integer 1900..2100, not after this year.")
+    community_id: Any = Field(None, json_schema_extra={"type": "string"}, examples=["C01"],
+                              description="Required: a stored community.")
+    gender: Any = Field(None, json_schema_extra={"type": ["string", "null"]}, examples=["F"],
+                        description="F, M or X; optional.")
+    household_id: Any = Field(None, json_schema_extra={"type": ["string", "null"]},
+                              examples=["H000123"], description="Optional.")
+
+
+class ResidentOut(BaseModel):
+    resident_id: str
+    birth_year: int
+    gender: str | None
+    community_id: str
+    household_id: str | None
+    registered_at: str = Field(description="The district's date of the first registration.")

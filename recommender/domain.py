@@ -28,6 +28,7 @@ __all__ = [
     "LANGUAGES",
     "BAND_WORDS",
     "CATEGORY_WORDS",
+    "EARLIEST_DATE",
 ]
 
 # The district's clock: every timestamp is judged and stored (naive) in this zone. Settings may
@@ -35,6 +36,10 @@ __all__ = [
 DISTRICT_TIMEZONE = "Asia/Shanghai"
 # Ids are stored as VARCHAR of this length; a longer id can never match a stored row.
 MAX_ID_LENGTH = 64
+# No date or time of the district tables lies before this day: the platform and its courses
+# are recent, so an earlier one (1900-01-01, an epoch 0, a default of some exporter) is a
+# placeholder or an error, never a fact.
+EARLIEST_DATE = "2000-01-01"
 
 CATEGORIES = ("handicraft", "intangible_heritage", "skills", "interest")
 COMMUNITY_KINDS = ("leading", "inclusive", "other")

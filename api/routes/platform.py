@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import MetricsDep, PlatformRole, ServiceDep
@@ -27,6 +27,8 @@ from api.schemas import (
     HouseholdRecommendations,
     Profile,
     ProfileRecommendations,
+    ResidentIn,
+    ResidentOut,
     ResidentRecommendations,
     SimilarCourses,
     error_responses,
@@ -108,8 +110,26 @@ async def similar_courses(
 @router.post("/events", response_model=EventReport,
              responses=error_responses(400, 401, 403, 413, 422, 503))
 def post_events(batch: EventBatch, _: PlatformRole, service: ServiceDep, metrics: MetricsDep):
-    """Up to 1,000 participation events. Each is checked on its own; accepted ones are stored
-    durably before this answers, and re-sent event ids count as duplicates."""
+    """Up to 1,000 participation events. Each is checked on its own (a bad field rejects only
+    its event, named by index, event id, field and reason); accepted ones are stored durably
+    before this answers, and re-sent event ids count as duplicates. 422 only for a body that is
+    not a list of 1 to 1,000 JSON objects."""
     report = service.ingest([e.model_dump() for e in batch.events])
     metrics.count_events(report.accepted, report.duplicates, report.rejected)
     return report
+
+
+@router.put("/residents/{resident_id}", response_model=ResidentOut, status_code=200,
+            responses={**error_responses(400, 401, 403, 413, 422, 503),
+                       201: {"model": ResidentOut,
+                             "description": "The resident was new and is registered"}})
+def put_resident(resident_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
+                 profile: ResidentIn, _: PlatformRole, service: ServiceDep, response: Response):
+    """Register a resident (201) or update a registered one (200), checked like the importer
+    checks a `residents` row. From then on their events are accepted and a list for them
+    starts from this profile (band from the birth year, community, household) until a model
+    trained with them takes over. Sending the same profile again changes nothing."""
+    with located("body"):
+        row, created = service.register_resident(resident_id, profile.model_dump())
+    response.status_code = 201 if created else 200
+    return {**row, "registered_at": row["registered_at"].isoformat()}

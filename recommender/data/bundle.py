@@ -21,6 +21,7 @@ from features.frames import DataBundle
 from recommender.data.files import TableFileError, find_table_files
 from recommender.data.keys import KnownKeys, SeenKeys
 from recommender.data.reading import DatasetError, Source, read_csv, require_columns
+from recommender.data.timestamps import district_now
 from recommender.data.validation import validate_chunk
 from recommender.domain import DISTRICT_TIMEZONE, TABLE_ORDER, TABLES
 
@@ -128,7 +129,7 @@ def bundle_from_tables(
     interactions = _interactions(valid["participations"])
     users = valid["residents"].rename(columns={"resident_id": "user_id"})
     users["birth_year"] = users["birth_year"].astype("int64")  # required, so never missing
-    as_of = _reference_date(as_of, interactions, users)
+    as_of = _reference_date(as_of, interactions, users, timezone)
     late = (users["birth_year"] > as_of.year).to_numpy()
     sources["residents"].check("birth_year", f"born after the reference date {as_of}", late)
     users["age_band"] = pd.Series(bands.bands(users["birth_year"].to_numpy(), as_of),
@@ -214,7 +215,8 @@ def _interactions(part: pd.DataFrame) -> pd.DataFrame:
     return interactions
 
 
-def _reference_date(as_of, interactions: pd.DataFrame, users: pd.DataFrame) -> dt.date:
+def _reference_date(as_of, interactions: pd.DataFrame, users: pd.DataFrame,
+                    timezone: str) -> dt.date:
     if as_of is not None:
         try:
             return pd.Timestamp(as_of).date()
@@ -224,4 +226,4 @@ def _reference_date(as_of, interactions: pd.DataFrame, users: pd.DataFrame) -> d
     if "registered_at" in users:
         candidates.append(users["registered_at"].max())
     known = [c for c in candidates if pd.notna(c)]
-    return max(known).date() if known else dt.date.today()
+    return max(known).date() if known else district_now(timezone).date()

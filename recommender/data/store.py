@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from recommender.data import migrations
 from recommender.domain import BAND_NAMES, TABLE_ORDER, TABLES, TableSpec
@@ -269,6 +270,28 @@ class Store:
     def _insert_ignore(self, spec: TableSpec, frame: pd.DataFrame) -> int:
         """Insert the rows skipping existing keys; return how many were stored (per backend)."""
         raise NotImplementedError
+
+    def upsert_resident(self, row: dict) -> bool:
+        """Store a resident: a new one is inserted, a stored one updated; True when created.
+
+        ``row`` holds a valid ``residents`` row (every column; see
+        :mod:`recommender.data.validation`). An update keeps the stored ``registered_at``: the
+        day a resident registered does not move when their profile changes. Insert-or-nothing
+        and then update, in one transaction, so two requests creating the same resident at
+        once both succeed and exactly one of them reports the creation.
+        """
+        spec, table = TABLES["residents"], self.tables["residents"]
+        values = {c.name: row.get(c.name) for c in spec.columns}
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        insert = dialect.insert(table).values(**values).on_conflict_do_nothing(
+            index_elements=[spec.key]).returning(table.c[spec.key])
+        changes = {k: v for k, v in values.items() if k not in (spec.key, "registered_at")}
+        with self.engine.begin() as conn:
+            if conn.execute(insert).first() is not None:  # a row comes back only if inserted
+                return True
+            conn.execute(sa.update(table).where(table.c[spec.key] == values[spec.key])
+                         .values(**changes))
+        return False
 
     # -- reads --------------------------------------------------------------------------
     def read(self, table: str, where: sa.ColumnElement | None = None) -> pd.DataFrame:

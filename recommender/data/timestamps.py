@@ -3,9 +3,15 @@
 The importer, the dataset loaders and the events endpoint all read times through
 :func:`to_district_time`, so ``2025-03-01T09:00:00Z`` is stored as ``2025-03-01 17:00:00`` (in
 Asia/Shanghai) whichever way it arrives, and ``2025-03-01T09:00:00`` is taken as district time.
+The current time is judged the same way: :func:`district_now` reads a clock's instant in the
+district's zone, never the machine's wall clock in its own zone.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -15,12 +21,31 @@ import pyarrow.compute as pc
 from recommender.data.arrow import np_bool as _np_bool
 from recommender.domain import DISTRICT_TIMEZONE
 
-__all__ = ["to_district_time", "within_range"]
+__all__ = ["Clock", "district_now", "to_district_time", "utc_clock", "within_range"]
 
 # An offset after a time of day; loose on purpose (the generic loader's text is not pre-shaped).
 _OFFSET_RE = r"[T ][0-9]{1,2}:[0-9]{2}[0-9:.,]*\s*([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
 # datetime64[ns] spans 1677-09-21 .. 2262-04-11; whole years inside that are safe.
 _YEARS = (1678, 2261)
+# What a clock is: a callable giving the current instant as an aware datetime.
+Clock = Callable[[], dt.datetime]
+
+
+def utc_clock() -> dt.datetime:
+    """The machine's clock as an aware instant (its own time zone plays no part)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def district_now(timezone: str = DISTRICT_TIMEZONE, clock: Clock | None = None) -> dt.datetime:
+    """The current time in ``timezone``, naive, as stored times are.
+
+    ``clock`` gives the instant (default :func:`utc_clock`); it must be time-zone aware, since a
+    naive wall-clock time says nothing about which zone it was read in.
+    """
+    instant = (clock or utc_clock)()
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError("clock: must return a time-zone-aware datetime, got a naive one")
+    return instant.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
 
 
 def to_district_time(values, timezone: str = DISTRICT_TIMEZONE) -> pd.Series:

@@ -6,16 +6,17 @@ Three paths use it, so a row means the same wherever it comes from:
   Parquet columns): :func:`validate_chunk`;
 * the dataset loader (:mod:`recommender.data.bundle`) hands it whole tables read from a folder
   or the store, and raises on the first bad row: :func:`validate_chunk` too;
-* the events endpoint (:mod:`recommender.serving.intake`) hands it JSON records:
-  :func:`validate_records`, which checks the JSON types and then runs the same column checks.
+* the events and residents endpoints (:mod:`recommender.serving.intake`) hand it JSON records:
+  :func:`validate_records`, which checks the JSON types (strictly: no value is converted) and
+  the keys, then runs the same column checks.
 
 The per-value rules live here once. Text is accepted only in its canonical form (``12``, not
 ``12.0`` or `` 12``; ``2025-03-01``); an id is a string of at most
 :data:`~recommender.domain.MAX_ID_LENGTH` characters without control characters or surrounding
 spaces; an enum is one of its choices; a number is finite and within the column's range; dates
-and date-times are ISO 8601. Typed columns (Parquet, store frames) are checked by value: a float
-column may hold an ``int`` column if every value is whole, a timestamp may fill a date column
-at midnight.
+and date-times are ISO 8601 and not before :data:`~recommender.domain.EARLIEST_DATE`. Typed
+columns (Parquet, store frames) are checked by value: a float column may hold an ``int`` column
+if every value is whole, a timestamp may fill a date column at midnight.
 
 Time stamps follow one rule, :func:`recommender.data.timestamps.to_district_time`: a value with
 a UTC offset is converted to the district time zone and stored without one; a value without an
@@ -23,7 +24,9 @@ offset is district time.
 
 Checks run field by field in the table's column order, and a row is reported once, for the
 first field that fails; rules that involve two fields (a course's ``end_date`` against its
-``start_date``, a rating's ``value`` against its ``event``) run at the later field. The work is
+``start_date``, a rating's ``value`` against its ``event``: a rating needs one and nothing
+else has one) run at the later field; a birth year in the future is judged by the district's
+date, not the machine's. The work is
 vectorised with pyarrow compute and pandas, so a chunk of 200k events takes a fraction of a
 second.
 """
@@ -44,8 +47,15 @@ from features.bands import BAND_NAMES
 from recommender.data.arrow import as_bytes
 from recommender.data.arrow import np_bool as _np_bool
 from recommender.data.keys import KnownKeys, SeenKeys
-from recommender.data.timestamps import to_district_time, within_range
-from recommender.domain import DISTRICT_TIMEZONE, MAX_ID_LENGTH, TABLES, Column, TableSpec
+from recommender.data.timestamps import district_now, to_district_time, within_range
+from recommender.domain import (
+    DISTRICT_TIMEZONE,
+    EARLIEST_DATE,
+    MAX_ID_LENGTH,
+    TABLES,
+    Column,
+    TableSpec,
+)
 
 __all__ = ["ChunkResult", "MAX_TEXT", "MAX_VALUE_CHARS", "validate_chunk", "validate_records"]
 
@@ -227,6 +237,8 @@ def _check_time(col: Column, raw: pa.Array, fail: _Failures, timezone: str) -> p
         fail.add(~present, name, f"{name} is required", raw)
     what = "a date (YYYY-MM-DD)" if col.kind == "date" else "an ISO 8601 date-time"
     fail.add(present & ~well_formed, name, f"{name} is not {what}", raw)
+    early = well_formed & (parsed < pd.Timestamp(EARLIEST_DATE)).to_numpy(dtype=bool)
+    fail.add(early, name, f"{name} is before {EARLIEST_DATE}, the earliest date accepted", raw)
     return parsed.where(well_formed).astype("datetime64[ns]")
 
 
@@ -268,8 +280,9 @@ def _check_duplicates(name: str, raw: pa.Array, fail: _Failures, seen: SeenKeys,
     seen.add(keys[new], lines[candidates][new])
 
 
-# Rules that involve two fields, run right after the later one (keyed by table and field).
-def _end_after_start(typed, raw, fail: _Failures) -> None:
+# Rules that involve two fields, run right after the later one (keyed by table and field);
+# ``today`` is the district's date, for rules about the present.
+def _end_after_start(typed, raw, fail: _Failures, today: dt.date) -> None:
     start, end = typed["start_date"], typed["end_date"]
     before = (end < start).fillna(False).to_numpy(dtype=bool)
     starts = _as_text(raw["start_date"])
@@ -278,15 +291,19 @@ def _end_after_start(typed, raw, fail: _Failures) -> None:
                           for i in idx], raw["end_date"])
 
 
-def _value_for_rate(typed, raw, fail: _Failures) -> None:
+def _value_for_rate(typed, raw, fail: _Failures, today: dt.date) -> None:
+    """A rating needs its value, and only a rating has one (a value on a view means nothing)."""
     is_rate = _np_bool(pc.equal(_as_text(raw["event"]), "rate"))
-    fail.add(is_rate & np.isnan(typed["value"]), "value",
+    given = ~np.isnan(typed["value"])
+    fail.add(is_rate & ~given, "value",
              "value (a rating 1-5) is required when event is 'rate'", raw["value"])
+    fail.add(~is_rate & given, "value", "value is allowed only when event is 'rate'",
+             raw["value"])
 
 
-def _birth_year_not_future(typed, raw, fail: _Failures) -> None:
+def _birth_year_not_future(typed, raw, fail: _Failures, today: dt.date) -> None:
     year = typed["birth_year"]
-    future = (year > dt.date.today().year).fillna(False).to_numpy(dtype=bool)
+    future = (year > today.year).fillna(False).to_numpy(dtype=bool)
     fail.add(future, "birth_year", "birth_year is in the future", raw["birth_year"])
 
 
@@ -300,7 +317,8 @@ ROW_RULES: dict[tuple[str, str], Callable] = {
 # -- the two entry points -------------------------------------------------------------------
 def validate_chunk(spec: TableSpec | str, columns: Mapping[str, pa.Array], lines,
                    known: KnownKeys | None, seen: SeenKeys | None = None, *,
-                   timezone: str = DISTRICT_TIMEZONE, arrow_text: bool = False) -> ChunkResult:
+                   timezone: str = DISTRICT_TIMEZONE, arrow_text: bool = False,
+                   today: dt.date | None = None) -> ChunkResult:
     """Validate one chunk of a district table, column by column.
 
     Parameters
@@ -323,36 +341,60 @@ def validate_chunk(spec: TableSpec | str, columns: Mapping[str, pa.Array], lines
     arrow_text : bool
         Give text columns of the result as pandas' Arrow-backed ``str`` dtype (what an in-memory
         bundle wants) instead of Python objects (what ``Store.insert`` converts fastest).
+    today : date, optional
+        The district's date, for the rules about the present (a birth year in the future);
+        default: today in ``timezone``, whatever the zone of the machine.
 
     Returns
     -------
     ChunkResult
         The valid rows, typed, and one rejection per invalid row.
     """
-    return _validate(spec, dict(columns), lines, known, seen, timezone, {}, arrow_text)
+    return _validate(spec, dict(columns), lines, known, seen, timezone, {}, arrow_text,
+                     today or district_now(timezone).date())
 
 
 def validate_records(spec: TableSpec | str, records: Sequence[Mapping], *,
-                     known: KnownKeys | None = None,
-                     timezone: str = DISTRICT_TIMEZONE) -> ChunkResult:
+                     known: KnownKeys | None = None, timezone: str = DISTRICT_TIMEZONE,
+                     today: dt.date | None = None) -> ChunkResult:
     """Validate JSON-like records (one dict per row) with the same rules as :func:`validate_chunk`.
 
-    A value of the wrong JSON type (a number for an id, text, NaN or an infinity for a number)
-    fails with its own reason, at its place in the column order; everything else is checked by
-    the column rules.
+    A JSON value is taken only in the type its column needs, never converted: ``true`` is no
+    rating, ``"5"`` no number and ``1740819600`` no time. A value of the wrong type (a number
+    for an id, text, a boolean, NaN or an infinity for a number) fails with its own reason, at
+    its place in the column order; a key that is not a column of the table fails the record
+    before any column (``rating`` for ``value`` is a mistake to show, not a field to ignore);
+    everything else is checked by the column rules.
     ``line`` in the rejections is the record's 0-based position in ``records``. Datetime fields
     may also be given as ``datetime`` objects (aware ones follow the offset rule).
     """
     spec = TABLES[spec] if isinstance(spec, str) else spec
     columns: dict[str, pa.Array] = {}
     wrong_type: dict[str, tuple[np.ndarray, str]] = {}
+    for name, bad in _unknown_keys(spec, records).items():
+        # quoted: a key may hold anything, a newline included, and a reason is one line
+        wrong_type[name] = (bad, f"{name!r} is not a field of {spec.name} (expected: "
+                                 f"{', '.join(spec.column_names)})")
     for col in spec.columns:
         values = [record.get(col.name) for record in records]
         columns[col.name], bad, what = _record_cells(col, values)
         if bad.any():
             wrong_type[col.name] = (bad, f"{col.name} must be {what}")
     return _validate(spec, columns, np.arange(len(records)), known, None, timezone, wrong_type,
-                     False)
+                     False, today or district_now(timezone).date())
+
+
+def _unknown_keys(spec: TableSpec, records: Sequence[Mapping]) -> dict[str, np.ndarray]:
+    """Per key that is no column of ``spec``: the records whose first such key it is."""
+    names = set(spec.column_names)
+    found: dict[str, np.ndarray] = {}
+    for i, record in enumerate(records):
+        # a key is quoted in the answer: a long one is cut like a long value
+        extra = [str(key)[:MAX_ID_LENGTH] for key in record if key not in names]
+        if extra:
+            first = sorted(extra)[0]
+            found.setdefault(first, np.zeros(len(records), dtype=bool))[i] = True
+    return found
 
 
 def _record_cells(col: Column, values: list) -> tuple[pa.Array, np.ndarray, str]:
@@ -363,13 +405,15 @@ def _record_cells(col: Column, values: list) -> tuple[pa.Array, np.ndarray, str]
                             and not isinstance(v, bool | np.bool_) and math.isfinite(v))
               for v in values]
         cells = [float(v) if good and v is not None else None for v, good in zip(values, ok)]
-        return pa.array(cells, type=pa.float64()), ~np.asarray(ok), "a number"
+        what = "an integer" if col.kind == "int" else "a number"
+        return pa.array(cells, type=pa.float64()), ~np.asarray(ok), what
     if col.kind in ("date", "datetime"):
         ok = [v is None or isinstance(v, str | dt.date) for v in values]
         cells = [v.isoformat() if isinstance(v, dt.date) else v if good else None
                  for v, good in zip(values, ok)]
         return (pa.array(cells, type=pa.string()), ~np.asarray(ok),
-                "an ISO 8601 date-time string")
+                "an ISO 8601 date-time string" if col.kind == "datetime"
+                else "a date string (YYYY-MM-DD)")
     ok = [v is None or isinstance(v, str) for v in values]
     cells = [v if good else None for v, good in zip(values, ok)]
     return pa.array(cells, type=pa.string()), ~np.asarray(ok), "a string"
@@ -377,11 +421,14 @@ def _record_cells(col: Column, values: list) -> tuple[pa.Array, np.ndarray, str]
 
 def _validate(spec: TableSpec | str, columns: dict[str, pa.Array], lines, known, seen,
               timezone: str, wrong_type: dict[str, tuple[np.ndarray, str]],
-              arrow_text: bool) -> ChunkResult:
+              arrow_text: bool, today: dt.date) -> ChunkResult:
     spec = TABLES[spec] if isinstance(spec, str) else spec
     lines = np.asarray(lines, dtype=np.int64)
     n = len(lines)
     fail = _Failures(n)
+    for name in set(wrong_type) - set(spec.column_names):  # keys that are no column: first
+        bad, reason = wrong_type[name]
+        fail.add(bad, name, reason, None)
     raw: dict[str, pa.Array] = {}
     typed: dict[str, object] = {}
     for col in spec.columns:
@@ -402,7 +449,7 @@ def _validate(spec: TableSpec | str, columns: dict[str, pa.Array], lines, known,
         typed[col.name] = _check_column(col, spec, arr, fail, known, seen, lines, timezone)
         rule = ROW_RULES.get((spec.name, col.name))
         if rule is not None:
-            rule(typed, raw, fail)
+            rule(typed, raw, fail, today)
     ok = fail.ok
     frame = pd.DataFrame({col.name: _take(typed[col.name], ok, arrow_text)
                           for col in spec.columns})

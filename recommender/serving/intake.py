@@ -2,10 +2,14 @@
 
 :func:`validate_events` checks a batch of events with the importer's validator
 (:func:`recommender.data.validation.validate_records`: the same value rules, foreign keys looked
-up in the store, the same time-zone rule), plus one rule of a live stream: an event may not lie
-more than a day in the future. :func:`ingest` validates a batch, stores the new events durably
-and then folds them into the current model (its enrolment counts and the engine's histories) at
-once.
+up in the store, the same time-zone rule), each event on its own, plus one rule of a live
+stream: an event may not lie more than a day after the district's current time. That time is
+a clock's instant seen in the district's zone
+(:func:`recommender.data.timestamps.district_now`), never the machine's wall clock (a server
+kept in UTC is eight hours behind Asia/Shanghai). :func:`ingest` validates a batch, stores the
+new events durably and then folds them into the current model (its enrolment counts and the
+engine's histories) at once. :func:`register_resident` checks and stores a resident the
+platform registers, so that their events are accepted.
 """
 
 from __future__ import annotations
@@ -16,14 +20,15 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
 from recommender.data.keys import KnownKeys
+from recommender.data.timestamps import Clock, district_now, utc_clock
 from recommender.data.validation import validate_records
 from recommender.domain import DISTRICT_TIMEZONE, TABLES
+from recommender.serving.errors import InvalidInput
 
 if TYPE_CHECKING:
     from recommender.data.store import Store
@@ -32,12 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # How far ahead of the district clock an event time may lie (clocks of devices drift).
-_FUTURE = pd.Timedelta(days=1)
-
-
-def district_now(timezone: str = DISTRICT_TIMEZONE) -> dt.datetime:
-    """The current time in ``timezone``, naive, as stored event times are."""
-    return dt.datetime.now(ZoneInfo(timezone)).replace(tzinfo=None)
+FUTURE_TOLERANCE = pd.Timedelta(days=1)
 
 
 def validate_events(events: Sequence[Mapping[str, Any]], now: dt.datetime | None = None,
@@ -66,12 +66,13 @@ def validate_events(events: Sequence[Mapping[str, Any]], now: dt.datetime | None
     """
     now = district_now(timezone) if now is None else now
     known = KnownKeys(store) if store is not None else None
-    result = validate_records(TABLES["participations"], events, known=known, timezone=timezone)
+    result = validate_records(TABLES["participations"], events, known=known, timezone=timezone,
+                              today=now.date())
     rejects = result.rejects
     rejected = list(zip(rejects["line"].tolist(), rejects["field"], rejects["reason"]))
     valid = result.frame.set_axis(np.flatnonzero(~np.isin(np.arange(len(events)),
                                                           rejects["line"])))
-    future = (valid["occurred_at"] > pd.Timestamp(now) + _FUTURE).to_numpy()
+    future = (valid["occurred_at"] > pd.Timestamp(now) + FUTURE_TOLERANCE).to_numpy()
     rejected += [(int(i), "occurred_at", "occurred_at lies more than a day in the future")
                  for i in valid.index[future]]
     return valid[~future], sorted(rejected)
@@ -94,6 +95,43 @@ def validate_event(raw: Mapping[str, Any], now: dt.datetime | None = None,
     return row, None, None
 
 
+def register_resident(store: Store, resident_id: str, profile: Mapping[str, Any],
+                      timezone: str = DISTRICT_TIMEZONE, clock: Clock | None = None
+                      ) -> tuple[dict, bool]:
+    """Register a resident, or update a registered one, from a profile the platform sends.
+
+    The profile (``birth_year``, ``community_id``, optional ``gender`` and ``household_id``)
+    goes through the importer's validator as a ``residents`` row (the community must be
+    stored, a birth year in the district's future is refused); ``registered_at`` is the
+    district's date when the resident is created and stays as stored afterwards. Sending the
+    same profile twice leaves the same row.
+
+    Returns
+    -------
+    row : dict
+        The resident as stored now.
+    created : bool
+        Whether the resident was new.
+
+    Raises
+    ------
+    InvalidInput
+        Naming the first field that fails and why.
+    """
+    today = district_now(timezone, clock).date()
+    record = {**profile, "resident_id": resident_id, "registered_at": today.isoformat()}
+    result = validate_records(TABLES["residents"], [record], known=KnownKeys(store),
+                              timezone=timezone, today=today)
+    if len(result.rejects):
+        first = result.rejects.iloc[0]
+        raise InvalidInput(str(first["field"]), str(first["reason"]))
+    row = result.frame.iloc[0].to_dict()
+    row["birth_year"] = int(row["birth_year"])
+    row["registered_at"] = row["registered_at"].date()
+    created = store.upsert_resident(row)
+    return store.resident(resident_id), created
+
+
 @dataclass
 class IngestReport:
     """What one batch did: counts and, per rejected event, its index, field and reason."""
@@ -111,7 +149,8 @@ class IngestReport:
 
 
 def ingest(store: Store, holder: ModelHolder, events: list[Mapping[str, Any]],
-           timezone: str = DISTRICT_TIMEZONE, also: Sequence[ModelHolder] = ()) -> IngestReport:
+           timezone: str = DISTRICT_TIMEZONE, clock: Clock | None = None,
+           also: Sequence[ModelHolder] = ()) -> IngestReport:
     """Validate, store durably, then fold a batch of participation events into the model.
 
     Returns only after the accepted events are committed to the store. An event whose id is
@@ -127,6 +166,8 @@ def ingest(store: Store, holder: ModelHolder, events: list[Mapping[str, Any]],
         The posted events, each with the columns of ``TABLES["participations"]``.
     timezone : str
         District time zone that time-zone-aware event times are converted to.
+    clock : callable, optional
+        The current instant (:func:`district_now`); default the machine's clock.
     also : sequence of ModelHolder
         Other models being served (an A/B test's variants) that take the new events too.
 
@@ -136,7 +177,7 @@ def ingest(store: Store, holder: ModelHolder, events: list[Mapping[str, Any]],
         Counts, and the index, field and reason of each rejected event.
     """
     report = IngestReport(received=len(events))
-    valid, rejected = validate_events(events, timezone=timezone, store=store)
+    valid, rejected = validate_events(events, district_now(timezone, clock), timezone, store)
     for i, field_name, reason in rejected:
         report.reject(i, events[i].get("event_id"), field_name, reason)
     repeated = valid["event_id"].duplicated(keep="first")
@@ -181,4 +222,5 @@ def _fold(snap: Snapshot, new: pd.DataFrame) -> None:
     log.debug("folded %d events in %.1f ms", len(new), 1000 * (time.perf_counter() - started))
 
 
-__all__ = ["IngestReport", "district_now", "ingest", "validate_event", "validate_events"]
+__all__ = ["FUTURE_TOLERANCE", "Clock", "IngestReport", "district_now", "ingest",
+           "register_resident", "utc_clock", "validate_event", "validate_events"]

@@ -48,7 +48,14 @@ from recommender.serving.errors import InvalidInput, NotFound, NotReady, Service
 from recommender.serving.experiments import ExperimentBook
 from recommender.serving.holder import Catalogue, ModelHolder, Snapshot
 from recommender.serving.impressions import ImpressionLog
-from recommender.serving.intake import IngestReport, ingest, validate_event
+from recommender.serving.intake import (
+    Clock,
+    IngestReport,
+    district_now,
+    ingest,
+    register_resident,
+    validate_event,
+)
 from recommender.serving.rules import CHILD_BANDS, allowed_mask, diversify, household_fit
 from recommender.serving.wording import DEFAULT_LANGUAGE, Reason, requested_language, worded
 
@@ -84,7 +91,7 @@ class RecommendationService:
     holder : ModelHolder
         The current model.
     today : callable, optional
-        ``today() -> date`` (tests and demos pin it); default :meth:`date.today`.
+        ``today() -> date`` (tests and demos pin it); default the district's date by ``clock``.
     timezone : str
         District time zone: time-zone-aware event times are converted to it and stored naive,
         like the imported data.
@@ -92,14 +99,19 @@ class RecommendationService:
         Age-band edges for residents the model has not seen.
     decisions_ttl : float
         Seconds the active coordinators' decisions are reused before the store is read again.
+    clock : callable, optional
+        The current instant, time-zone aware (:func:`recommender.data.timestamps.district_now`);
+        default the machine's clock. Every "now" and "today" is this instant in ``timezone``.
     """
 
     def __init__(self, store: Store, holder: ModelHolder,
                  today: Callable[[], dt.date] | None = None, timezone: str = DISTRICT_TIMEZONE,
-                 bands: AgeBands | None = None, decisions_ttl: float = 1.0) -> None:
+                 bands: AgeBands | None = None, decisions_ttl: float = 1.0,
+                 clock: Clock | None = None) -> None:
         self.store = store
         self.holder = holder
-        self.today = today or dt.date.today
+        self.clock = clock
+        self.today = today or (lambda: district_now(timezone, clock).date())
         self.timezone = timezone
         self.bands = bands or AgeBands()
         self.decisions = DecisionBook(store, ttl=decisions_ttl)
@@ -384,8 +396,14 @@ class RecommendationService:
         already stored (or repeated in the batch) counts as a duplicate and changes nothing.
         See :func:`recommender.serving.intake.ingest`.
         """
-        return ingest(self.store, self.holder, events, self.timezone,
+        return ingest(self.store, self.holder, events, self.timezone, self.clock,
                       also=self.experiments.other_holders())
+
+    def register_resident(self, resident_id: str, profile: Mapping[str, Any]
+                          ) -> tuple[dict, bool]:
+        """Register or update a resident (see :func:`recommender.serving.intake.register_resident`):
+        their events are accepted from now on and their next list starts from this profile."""
+        return register_resident(self.store, resident_id, profile, self.timezone, self.clock)
 
 
 def _household_course(snap: Snapshot, pos: int, rank: int, score: float,

@@ -12,6 +12,7 @@ import datetime as dt
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -19,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from recommender.data.store import open_store
-from recommender.domain import TABLE_ORDER
+from recommender.domain import DISTRICT_TIMEZONE, TABLE_ORDER
 from recommender.settings import Settings
 from tests.conftest import BACKENDS, postgres_schema
 
@@ -99,7 +100,8 @@ def store(service):
 
 
 def today() -> dt.date:
-    return dt.date.today()
+    """The district's date: the service's "today", whatever the machine's time zone."""
+    return dt.datetime.now(ZoneInfo(DISTRICT_TIMEZONE)).date()
 
 
 def new_ids(prefix: str, n: int) -> list[str]:

@@ -204,6 +204,24 @@ def test_resident_is_the_stored_row(store):
     assert store.resident("R9") is None
 
 
+def test_upsert_resident_creates_then_updates_keeping_the_registration_day(store):
+    _load(store, _district())
+    new = {"resident_id": "R9", "birth_year": 2020, "gender": None, "community_id": "C02",
+           "household_id": "H7", "registered_at": dt.date(2026, 3, 1)}
+    assert store.upsert_resident(new) is True
+    assert store.resident("R9") == new
+    assert store.upsert_resident(new) is False  # the same profile again: nothing changes
+    assert store.resident("R9") == new
+    moved = {**new, "community_id": "C01", "household_id": None, "gender": "F",
+             "registered_at": dt.date(2026, 5, 5)}
+    assert store.upsert_resident(moved) is False
+    assert store.resident("R9") == {**moved, "registered_at": dt.date(2026, 3, 1)}
+    assert store.count("residents") == 4
+    with pytest.raises(StoreError):  # the community must exist
+        store.upsert_resident({**new, "resident_id": "R10", "community_id": "C99"})
+    assert store.resident("R10") is None
+
+
 def test_enrolment_counts_are_enrolments_minus_cancellations(store):
     assert store.enrolment_counts() == {}
     _load(store, _district())
