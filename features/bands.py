@@ -81,6 +81,24 @@ class AgeBands:
         out[known] = np.asarray(BAND_NAMES, dtype=object)[idx]
         return out
 
+    def central_birth_year(self, band: str, at: dt.date) -> int:
+        """A birth year standing in for a resident whose band is known but not their age.
+
+        The middle age of ``band`` (its lowest age plus ten for the open top band) counted
+        back from ``at``, so the year falls inside ``band`` on ``at`` and the resident ages out
+        of it no sooner than a typical member would.
+
+        Raises
+        ------
+        ValueError
+            If ``band`` is not one of :data:`BAND_NAMES`.
+        """
+        if band not in BAND_NAMES:
+            raise ValueError(f"age_band: {band!r} is not one of {', '.join(BAND_NAMES)}")
+        low, high = self.band_ranges()[band]
+        middle = low + 10 if high is None else (low + high) // 2
+        return at.year - middle
+
     def band_ranges(self) -> dict[str, tuple[int, int | None]]:
         """``{band: (lowest age, highest age or None)}``, for documentation and reports."""
         highs = [e - 1 for e in self.lower_edges[1:]] + [None]

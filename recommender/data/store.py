@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from recommender.data import migrations
+from recommender.data.profiles import check_profile, decode_interests, encode_interests
 from recommender.domain import BAND_NAMES, TABLE_ORDER, TABLES, TableSpec
 from recommender.settings import DEFAULT_DATABASE_URL, check_database_url
 
@@ -83,6 +84,7 @@ def build_metadata() -> sa.MetaData:
                 sa.Index(f"ix_{name}_{col.name}", table.c[col.name])
     _decisions_table(metadata)
     _experiment_tables(metadata)
+    _profiles_table(metadata)
     return metadata
 
 
@@ -143,6 +145,19 @@ def _experiment_tables(metadata: sa.MetaData) -> None:
     sa.Index("ix_impressions_resident", impressions.c.resident_id)
 
 
+def _profiles_table(metadata: sa.MetaData) -> None:
+    """Residents' declared profiles (migration ``0004``, spelled out there too; see
+    :mod:`recommender.data.profiles`)."""
+    sa.Table(
+        "resident_profiles", metadata,
+        sa.Column("resident_id", sa.String(64), sa.ForeignKey("residents.resident_id"),
+                  primary_key=True),
+        sa.Column("age_band", sa.String(32), nullable=True),
+        sa.Column("interests", sa.Text(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+    )
+
+
 METADATA = build_metadata()
 
 
@@ -159,6 +174,8 @@ def _statements(tables) -> dict[str, sa.Executable]:
         "enrolment_counts": sa.select(p.c.course_id, p.c.event, sa.func.count())
         .where(p.c.event.in_(("enroll", "cancel"))).group_by(p.c.course_id, p.c.event),
         "ping": sa.select(sa.literal(1)),
+        "profile": sa.select(tables["resident_profiles"])
+        .where(tables["resident_profiles"].c.resident_id == resident_id),
     }
 
 
@@ -271,14 +288,15 @@ class Store:
         """Insert the rows skipping existing keys; return how many were stored (per backend)."""
         raise NotImplementedError
 
-    def upsert_resident(self, row: dict) -> bool:
+    def upsert_resident(self, row: dict, profile: dict | None = None) -> bool:
         """Store a resident: a new one is inserted, a stored one updated; True when created.
 
         ``row`` holds a valid ``residents`` row (every column; see
         :mod:`recommender.data.validation`). An update keeps the stored ``registered_at``: the
         day a resident registered does not move when their profile changes. Insert-or-nothing
         and then update, in one transaction, so two requests creating the same resident at
-        once both succeed and exactly one of them reports the creation.
+        once both succeed and exactly one of them reports the creation. ``profile`` (keywords
+        of :meth:`upsert_profile`) replaces their declared profile in the same transaction.
         """
         spec, table = TABLES["residents"], self.tables["residents"]
         values = {c.name: row.get(c.name) for c in spec.columns}
@@ -287,11 +305,42 @@ class Store:
             index_elements=[spec.key]).returning(table.c[spec.key])
         changes = {k: v for k, v in values.items() if k not in (spec.key, "registered_at")}
         with self.engine.begin() as conn:
-            if conn.execute(insert).first() is not None:  # a row comes back only if inserted
-                return True
-            conn.execute(sa.update(table).where(table.c[spec.key] == values[spec.key])
-                         .values(**changes))
-        return False
+            created = conn.execute(insert).first() is not None  # a row only if inserted
+            if not created:
+                conn.execute(sa.update(table).where(table.c[spec.key] == values[spec.key])
+                             .values(**changes))
+            if profile is not None:
+                self._write_profile(conn, values[spec.key], **profile)
+        return created
+
+    def upsert_profile(self, resident_id: str, *, age_band: str | None = None,
+                       interests: Iterable[str] = (), at: dt.datetime | None = None) -> None:
+        """Replace a stored resident's declared profile (see :mod:`recommender.data.profiles`).
+
+        Raises
+        ------
+        ProfileError
+            Naming the field when the band or an interest is not one of its choices (a
+            ``ValueError``).
+        StoreError
+            When the resident is not stored (the foreign key).
+        """
+        with self.engine.begin() as conn:
+            self._write_profile(conn, resident_id, age_band=age_band, interests=interests,
+                                at=at)
+
+    def _write_profile(self, conn: sa.Connection, resident_id: str, *,
+                       age_band: str | None = None, interests: Iterable[str] = (),
+                       at: dt.datetime | None = None) -> None:
+        listed = interests if isinstance(interests, str) else list(interests)  # str: refused
+        checked = check_profile(age_band, listed)
+        table = self.tables["resident_profiles"]
+        values = {"age_band": checked.age_band,
+                  "interests": encode_interests(checked.interests),
+                  "updated_at": at or _utc_now()}
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        conn.execute(dialect.insert(table).values(resident_id=resident_id, **values)
+                     .on_conflict_do_update(index_elements=["resident_id"], set_=values))
 
     # -- reads --------------------------------------------------------------------------
     def read(self, table: str, where: sa.ColumnElement | None = None) -> pd.DataFrame:
@@ -352,6 +401,16 @@ class Store:
             row = conn.execute(_STATEMENTS["resident"],
                                {"resident_id": resident_id}).mappings().first()
         return dict(row) if row else None
+
+    def profile(self, resident_id: str) -> dict | None:
+        """A resident's declared profile (``resident_id``, ``age_band``, ``interests`` as a
+        tuple, ``updated_at``), or None when none is stored. Read by its key."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_STATEMENTS["profile"],
+                               {"resident_id": resident_id}).mappings().first()
+        if row is None:
+            return None
+        return {**dict(row), "interests": decode_interests(row["interests"])}
 
     def enrolment_counts(self) -> dict[str, int]:
         """Net enrolments per course: its ``enroll`` events minus its ``cancel`` events.

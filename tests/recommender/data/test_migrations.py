@@ -14,7 +14,7 @@ from recommender.data.store import METADATA, SQLiteStore, open_store
 from recommender.domain import TABLE_ORDER
 from tests.recommender.data.test_store import _district, _load
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 def _pre_migration_store(url: str):
@@ -35,7 +35,7 @@ def test_fresh_store_gets_every_table_at_head(store_url):
     store = open_store(store_url)
     assert store.schema_revision() == HEAD
     assert _tables(store) == {*TABLE_ORDER, "decisions", "experiments", "impressions",
-                              "alembic_version"}
+                              "resident_profiles", "alembic_version"}
     store.dispose()
 
 
@@ -119,5 +119,20 @@ def test_downgrade_to_decisions_drops_only_the_experiments_and_their_impressions
     store.start_experiment(version_a="v1", version_b="v2", share=0.5, started_by="cli")
     migrations.downgrade(store.engine, "0002")
     assert _tables(store) == {*TABLE_ORDER, "decisions", "alembic_version"}
+    assert "resident_profiles" not in _tables(store)
     store.create_schema()
     assert store.schema_revision() == HEAD and store.experiments() == []
+
+
+def test_downgrade_to_experiments_drops_only_the_profiles_and_upgrade_brings_them_back(store):
+    _load(store, _district())
+    store.upsert_profile("R1", age_band="elderly", interests=["handicraft"])
+    migrations.downgrade(store.engine, "0003")
+    assert store.schema_revision() == "0003"
+    assert _tables(store) == {*TABLE_ORDER, "decisions", "experiments", "impressions",
+                              "alembic_version"}
+    assert store.counts()["residents"] == 3
+    store.create_schema()
+    assert store.schema_revision() == HEAD and store.profile("R1") is None
+    store.upsert_profile("R1", interests=["skills"])
+    assert store.profile("R1")["interests"] == ("skills",)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from recommender.data.profiles import ProfileError
 from recommender.data.store import (
     ExperimentConflict,
     PostgresStore,
@@ -222,6 +223,31 @@ def test_upsert_resident_creates_then_updates_keeping_the_registration_day(store
     assert store.resident("R10") is None
 
 
+def test_profiles_are_upserted_read_and_written_with_their_resident(store):
+    _load(store, _district())
+    assert store.profile("R1") is None
+    at = dt.datetime(2026, 3, 1, 8, 30)
+    store.upsert_profile("R1", interests=["handicraft", "skills"], at=at)
+    assert store.profile("R1") == {"resident_id": "R1", "age_band": None,
+                                   "interests": ("handicraft", "skills"), "updated_at": at}
+    store.upsert_profile("R1", age_band="elderly", interests=[])  # replaced, not merged
+    assert store.profile("R1")["age_band"] == "elderly"
+    assert store.profile("R1")["interests"] == ()
+    new = {"resident_id": "R9", "birth_year": 1988, "gender": None, "community_id": "C02",
+           "household_id": None, "registered_at": dt.date(2026, 3, 1)}
+    assert store.upsert_resident(new, profile={"age_band": "working_age",
+                                               "interests": ["interest"]}) is True
+    assert store.profile("R9")["interests"] == ("interest",)
+    with pytest.raises(ProfileError, match=r"interests\[1\]"):
+        store.upsert_profile("R1", interests=["skills", "knitting"])
+    with pytest.raises(ProfileError, match="age_band"):
+        store.upsert_profile("R1", age_band="teen")
+    assert store.profile("R1")["age_band"] == "elderly"  # a refused profile changes nothing
+    with pytest.raises(StoreError):  # the resident must be stored
+        store.upsert_profile("R404", interests=["skills"])
+    assert store.profile("R404") is None
+
+
 def test_enrolment_counts_are_enrolments_minus_cancellations(store):
     assert store.enrolment_counts() == {}
     _load(store, _district())
@@ -320,7 +346,7 @@ def test_a_decision_names_a_bad_action_band_or_course(store):
 
 
 def test_schema_revision_is_the_newest_migration(store):
-    assert store.schema_revision() == "0003"
+    assert store.schema_revision() == "0004"
 
 
 def test_experiments_start_one_at_a_time_and_stop_softly(store):
