@@ -411,23 +411,41 @@ class ExperimentReport(BaseModel):
 
 
 class ResidentIn(BaseModel):
-    """A resident's profile, checked by the importer's validator as a `residents` row."""
+    """A resident's profile: the `residents` row, checked by the importer's validator, and the
+    declared band and interests, checked against the district's vocabularies."""
 
     model_config = ConfigDict(extra="forbid")
 
-    birth_year: Any = Field(None, json_schema_extra={"type": "integer"}, examples=[1958],
-                            description="Required: an integer 1900..2100, not after this year.")
+    birth_year: Any = Field(None, json_schema_extra={"type": ["integer", "null"]},
+                            examples=[1958],
+                            description="An integer 1900..2100, not after this year; this or "
+                                        "age_band is required.")
+    age_band: Any = Field(None, json_schema_extra={"type": ["string", "null"],
+                                                   "enum": [*BAND_NAMES, None]},
+                          examples=["elderly"],
+                          description="The band, when the birth year is not known (a stand-in "
+                                      "year inside the band is stored); with a birth year it "
+                                      "must be that year's band.")
     community_id: Any = Field(None, json_schema_extra={"type": "string"}, examples=["C01"],
                               description="Required: a stored community.")
     gender: Any = Field(None, json_schema_extra={"type": ["string", "null"]}, examples=["F"],
                         description="F, M or X; optional.")
     household_id: Any = Field(None, json_schema_extra={"type": ["string", "null"]},
                               examples=["H000123"], description="Optional.")
+    interests: Any = Field(None, json_schema_extra={
+        "type": ["array", "null"], "items": {"type": "string", "enum": list(CATEGORIES)}},
+        examples=[["handicraft"]],
+        description="Categories the resident declared, each at most once; optional. They lift "
+                    "courses of those categories in the resident's lists.")
 
 
 class ResidentOut(BaseModel):
     resident_id: str
-    birth_year: int
+    birth_year: int = Field(description="For a resident registered by band alone, a stand-in "
+                                        "year inside the band.")
+    birth_year_estimated: bool = Field(description="The platform sent a band, not a birth year.")
+    age_band: str = Field(description="The resident's band today.")
+    interests: list[str]
     gender: str | None
     community_id: str
     household_id: str | None

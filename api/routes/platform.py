@@ -125,10 +125,13 @@ def post_events(batch: EventBatch, _: PlatformRole, service: ServiceDep, metrics
                              "description": "The resident was new and is registered"}})
 def put_resident(resident_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
                  profile: ResidentIn, _: PlatformRole, service: ServiceDep, response: Response):
-    """Register a resident (201) or update a registered one (200), checked like the importer
-    checks a `residents` row. From then on their events are accepted and a list for them
-    starts from this profile (band from the birth year, community, household) until a model
-    trained with them takes over. Sending the same profile again changes nothing."""
+    """Register a resident (201) or update a registered one (200): birth year or band,
+    community, optional gender, household and interests, checked like the importer checks a
+    `residents` row (a 422 names the field, e.g. `body.interests[1]`). The body replaces the
+    stored profile. From then on their events are accepted and a list for them starts from this
+    profile (band, community, household, interests) until a model trained with them takes over;
+    declared interests keep lifting their categories after that. Sending the same profile again
+    changes nothing."""
     with located("body"):
         row, created = service.register_resident(resident_id, profile.model_dump())
     response.status_code = 201 if created else 200

@@ -9,7 +9,8 @@ a clock's instant seen in the district's zone
 kept in UTC is eight hours behind Asia/Shanghai). :func:`ingest` validates a batch, stores the
 new events durably and then folds them into the current model (its enrolment counts and the
 engine's histories) at once. :func:`register_resident` checks and stores a resident the
-platform registers, so that their events are accepted.
+platform registers (their ``residents`` row and their declared profile), so that their events
+are accepted and their lists start from the profile.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import numpy as np
 import pandas as pd
 
 from recommender.data.keys import KnownKeys
+from recommender.data.profiles import ProfileError, check_profile
 from recommender.data.timestamps import Clock, district_now, utc_clock
 from recommender.data.validation import validate_records
-from recommender.domain import DISTRICT_TIMEZONE, TABLES
+from recommender.domain import DISTRICT_TIMEZONE, TABLES, AgeBands
 from recommender.serving.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -96,20 +98,26 @@ def validate_event(raw: Mapping[str, Any], now: dt.datetime | None = None,
 
 
 def register_resident(store: Store, resident_id: str, profile: Mapping[str, Any],
-                      timezone: str = DISTRICT_TIMEZONE, clock: Clock | None = None
-                      ) -> tuple[dict, bool]:
+                      timezone: str = DISTRICT_TIMEZONE, clock: Clock | None = None,
+                      bands: AgeBands | None = None) -> tuple[dict, bool]:
     """Register a resident, or update a registered one, from a profile the platform sends.
 
-    The profile (``birth_year``, ``community_id``, optional ``gender`` and ``household_id``)
-    goes through the importer's validator as a ``residents`` row (the community must be
-    stored, a birth year in the district's future is refused); ``registered_at`` is the
-    district's date when the resident is created and stays as stored afterwards. Sending the
-    same profile twice leaves the same row.
+    The profile holds ``birth_year`` or ``age_band`` (one is required; both must agree),
+    ``community_id``, and optionally ``gender``, ``household_id`` and ``interests``. The
+    declared band and interests are checked by :func:`recommender.data.profiles.check_profile`;
+    the rest goes through the importer's validator as a ``residents`` row (the community must
+    be stored, a birth year in the district's future is refused). A resident registered by band
+    alone keeps a stored birth year that still falls in the band and otherwise gets the band's
+    stand-in year (:meth:`AgeBands.central_birth_year`); their profile records the band, which
+    says their birth year may not be their own. ``registered_at`` is the district's date when the
+    resident is created and stays as stored afterwards. Sending the same profile twice leaves
+    the same rows. The ``residents`` row and the profile are written in one transaction.
 
     Returns
     -------
-    row : dict
-        The resident as stored now.
+    resident : dict
+        The stored ``residents`` row plus ``age_band`` (their band today), ``interests`` and
+        ``birth_year_estimated``.
     created : bool
         Whether the resident was new.
 
@@ -118,8 +126,21 @@ def register_resident(store: Store, resident_id: str, profile: Mapping[str, Any]
     InvalidInput
         Naming the first field that fails and why.
     """
+    bands = bands or AgeBands()
     today = district_now(timezone, clock).date()
-    record = {**profile, "resident_id": resident_id, "registered_at": today.isoformat()}
+    fields = dict(profile)
+    declared_band, interests = fields.pop("age_band", None), fields.pop("interests", None)
+    try:
+        declared = check_profile(declared_band, interests)
+    except ProfileError as exc:
+        raise InvalidInput(exc.field, exc.reason) from None
+    if fields.get("birth_year") is None and declared.age_band is None:
+        raise InvalidInput("birth_year", "birth_year or age_band is required")
+    estimated = fields.get("birth_year") is None
+    if estimated:
+        fields["birth_year"] = _birth_year_in_band(store, resident_id, declared.age_band,
+                                                   bands, today)
+    record = {**fields, "resident_id": resident_id, "registered_at": today.isoformat()}
     result = validate_records(TABLES["residents"], [record], known=KnownKeys(store),
                               timezone=timezone, today=today)
     if len(result.rejects):
@@ -128,8 +149,26 @@ def register_resident(store: Store, resident_id: str, profile: Mapping[str, Any]
     row = result.frame.iloc[0].to_dict()
     row["birth_year"] = int(row["birth_year"])
     row["registered_at"] = row["registered_at"].date()
-    created = store.upsert_resident(row)
-    return store.resident(resident_id), created
+    band = bands.band(row["birth_year"], today)
+    if declared.age_band is not None and declared.age_band != band:
+        raise InvalidInput("age_band", f"{declared.age_band!r} does not match birth_year "
+                                       f"{row['birth_year']} ({band})")
+    created = store.upsert_resident(row, profile={
+        "age_band": declared.age_band if estimated else None,
+        "interests": declared.interests})
+    return {**store.resident(resident_id), "age_band": band,
+            "interests": list(declared.interests), "birth_year_estimated": estimated}, created
+
+
+def _birth_year_in_band(store: Store, resident_id: str, band: str, bands: AgeBands,
+                        today: dt.date) -> int:
+    """The stored birth year when it is in ``band`` today (re-sending a band keeps the year),
+    otherwise the band's stand-in year."""
+    stored = store.resident(resident_id)
+    year = stored["birth_year"] if stored else None
+    if year is not None and year <= today.year and bands.band(year, today) == band:
+        return int(year)
+    return bands.central_birth_year(band, today)
 
 
 @dataclass

@@ -34,6 +34,7 @@ behind the request (:mod:`recommender.serving.impressions`), and named by its ``
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -76,6 +77,7 @@ class ResidentFacts:
     taken: frozenset[str]  # enrolled (not cancelled), attended or completed courses
     stored: dict | None = None  # their ``residents`` row, when it was read
     read_row: bool = False  # whether the row was read (only for residents the model lacks)
+    interests: tuple[str, ...] = ()  # what their stored profile declares
 
 
 # ----------------------------------------------------------------------------- the service
@@ -138,16 +140,28 @@ class RecommendationService:
         """The store reads :meth:`for_resident` needs (it makes them itself when not given)."""
         unknown = self.holder.snapshot().engine.context_for(resident_id) is None
         return ResidentFacts(frozenset(self.taken(resident_id)),
-                             self.store.resident(resident_id) if unknown else None, unknown)
+                             self.store.resident(resident_id) if unknown else None, unknown,
+                             self.declared_interests(resident_id))
 
-    def _context(self, snap: Snapshot, resident_id: str,
-                 facts: ResidentFacts | None = None) -> UserContext:
-        """The engine's context for a resident, or a cold-start one built from the store."""
+    def declared_interests(self, resident_id: str) -> tuple[str, ...]:
+        """The interests the resident's stored profile declares (none without a profile)."""
+        profile = self.store.profile(resident_id)
+        return profile["interests"] if profile else ()
+
+    def _context(self, snap: Snapshot, resident_id: str, facts: ResidentFacts | None = None,
+                 declared: bool = True) -> UserContext:
+        """The engine's context for a resident, or a cold-start one built from the store; with
+        ``declared``, either carries the interests their profile declares (a trained resident
+        keeps their history too)."""
         from recommender.serving.engine import UserContext
 
+        interests: tuple[str, ...] = ()
+        if declared:
+            interests = (facts.interests if facts is not None
+                         else self.declared_interests(resident_id))
         ctx = snap.engine.context_for(resident_id)
         if ctx is not None:
-            return ctx
+            return dataclasses.replace(ctx, interests=interests) if interests else ctx
         row = facts.stored if facts is not None and facts.read_row else (
             self.store.resident(resident_id))
         band = None
@@ -159,7 +173,7 @@ class RecommendationService:
         return UserContext(user_id=resident_id, age_band=band,
                            community_id=row.get("community_id") if row else None,
                            household_id=row.get("household_id") if row else None, known=False,
-                           attributes=attributes)
+                           interests=interests, attributes=attributes)
 
     def _members(self, snap: Snapshot, household_id: str | None) -> list[tuple[str, str | None]]:
         if not household_id or household_id not in snap.households:
@@ -346,7 +360,8 @@ class RecommendationService:
             mask = together & fit
             if not mask.any():
                 continue
-            ctx = self._context(snap, resident_id)
+            # household lists rank on the event loop: no store read for declared interests
+            ctx = self._context(snap, resident_id, declared=False)
             recs = snap.engine.recommend(ctx, n=int(mask.sum()), allowed=mask, explain=False)
             for rank, rec in enumerate(recs):
                 fused[cat.position[rec.item_id]] += 1.0 / (10 + rank)
@@ -403,7 +418,8 @@ class RecommendationService:
                           ) -> tuple[dict, bool]:
         """Register or update a resident (see :func:`recommender.serving.intake.register_resident`):
         their events are accepted from now on and their next list starts from this profile."""
-        return register_resident(self.store, resident_id, profile, self.timezone, self.clock)
+        return register_resident(self.store, resident_id, profile, self.timezone, self.clock,
+                                 self.bands)
 
 
 def _household_course(snap: Snapshot, pos: int, rank: int, score: float,

@@ -22,7 +22,9 @@ def test_register_then_update_idempotently(client, store):
     assert first.status_code == 201, first.text
     assert first.json() == {"resident_id": rid, "birth_year": today().year - 4, "gender": None,
                             "community_id": "C01", "household_id": "H-put",
-                            "registered_at": first.json()["registered_at"]}
+                            "registered_at": first.json()["registered_at"],
+                            "birth_year_estimated": False, "age_band": "preschool",
+                            "interests": []}
     again = client.put(f"/v1/residents/{rid}", json=profile, headers=PLATFORM)
     assert again.status_code == 200 and again.json() == first.json()
     moved = client.put(f"/v1/residents/{rid}", json={**profile, "community_id": "C02",
@@ -59,7 +61,7 @@ def test_a_new_residents_events_count_and_their_list_uses_the_profile(client, st
 
 
 @pytest.mark.parametrize(("body", "field", "reason"), [
-    ({"community_id": "C01"}, "body.birth_year", "birth_year is required"),
+    ({"community_id": "C01"}, "body.birth_year", "birth_year or age_band is required"),
     ({"birth_year": "1958", "community_id": "C01"}, "body.birth_year",
      "birth_year must be an integer"),
     ({"birth_year": True, "community_id": "C01"}, "body.birth_year",
