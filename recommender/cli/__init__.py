@@ -1,10 +1,16 @@
-"""The ``recommender`` command line: generate, import, datasets, train, benchmark, serve, demo.
+"""The ``recommender`` command line: generate, import, datasets, train, benchmark, evaluate, tune,
+serve, demo.
 
 The app lives in :mod:`recommender.cli.common`; each ``*_commands`` module adds its commands to
 it when imported, so a new group of commands is a new module listed here.
 """
 
-from recommender.cli import data_commands, model_commands, serve_commands  # noqa: F401
+from recommender.cli import (  # noqa: F401
+    data_commands,
+    evaluate_commands,
+    model_commands,
+    serve_commands,
+)
 from recommender.cli.common import app
 
 __all__ = ["app", "main"]

@@ -21,18 +21,27 @@ def train(
     ] = None,
     db: DbOption = None,
     seed: Annotated[int, typer.Option(help="Random seed: same data and seed, same scores.")] = 0,
+    params: Annotated[Path | None, typer.Option(
+        "--params", help="The hybrid's parameters: a JSON file as `recommender tune` writes "
+        "({\"params\": {...}}); unset parameters keep their defaults.")] = None,
 ) -> None:
     """Train the hybrid and write a new artifact version; point ARTIFACTS_DIR/current at it.
 
     Reads --data if given, else the store (--db / RECOMMENDER_DATABASE_URL). Exit code 2, with
-    one line saying why: the data cannot be loaded or has nothing to learn the re-ranker from.
+    one line saying why: the data cannot be loaded or has nothing to learn the re-ranker from,
+    or the --params file has an unknown parameter or a bad value.
     """
     import time
 
     from recommender.data.datasets import summarize
     from recommender.evaluation.protocols import SplitError
+    from recommender.training.params import ParamsError, read_params
     from recommender.training.recipe import train_artifact
 
+    try:
+        hybrid_params = read_params(params) if params is not None else None
+    except ParamsError as exc:
+        fail(f"--params {exc}", 2)
     out = settings_from(artifacts_dir=out).artifacts_dir
     bundle = load_bundle(data, db)
     info = summarize(bundle)
@@ -40,7 +49,7 @@ def train(
                f"{info['interactions']} interactions")
     started = time.perf_counter()
     try:
-        path = train_artifact(bundle, out, seed=seed)
+        path = train_artifact(bundle, out, seed=seed, params=hybrid_params, params_file=params)
     except SplitError as exc:  # the data has nothing the re-ranker could learn from
         fail(str(exc), 2)
     typer.echo(f"artifact {path.name} written to {path} in {time.perf_counter() - started:.1f}s;"
