@@ -61,10 +61,10 @@ def take_up_pairs(model: HybridRanker, X: sp.csr_matrix, mapping: IdMapping, bun
     offered : bool (n_items,)
         The courses every model ranked at the cut (the split's candidates).
     """
-    cal = model.calibration
     if split.cut is None:
         return (f"the {split.protocol} protocol has no time cut, so a probability of taking a "
                 "course up within a period has nothing to be compared with")
+    cal = model.calibration
     if cal is None:
         return ("the model has no calibration (its validation cut was not a time cut, or too "
                 "few held-out pairs)")
