@@ -143,7 +143,7 @@ def _plots(doc: dict, lists: dict, relevant, pairs) -> dict[str, str]:
     plots = {
         "accuracy": report_plots.accuracy_plot(models, MODEL),
         "bands": report_plots.band_plot(models, MODEL),
-        "categories": report_plots.category_plot(doc["coverage_by_category"]),
+        "categories": report_plots.category_plot(doc["coverage_by_category"], MODEL),
         "novelty": report_plots.novelty_plot(doc["novelty"], models, MODEL),
         "scores": report_plots.score_plot(
             {name: (scores, hit_matrix(recs, relevant, k=recs.shape[1])[0])

@@ -101,8 +101,9 @@ def _new_take_ups(inter: pd.DataFrame, cut, end, mapping: IdMapping) -> sp.csr_m
     """(n_users, n_items): 1 where a resident's first relevant event on a course is in
     ``(cut, end]``."""
     pos = inter[positive_mask(inter)]
-    first = pos.groupby([pos["user_id"].astype(str), pos["item_id"].astype(str)],
-                        observed=True)["timestamp"].min()
+    # grouped on the id columns as they are (categoricals at scale); the mapping compares ids
+    # by their text
+    first = pos.groupby(["user_id", "item_id"], observed=True)["timestamp"].min()
     first = first[(first > cut) & (first <= end)]
     u = mapping.user_index(first.index.get_level_values(0))
     i = mapping.item_index(first.index.get_level_values(1))

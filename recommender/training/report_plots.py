@@ -32,6 +32,15 @@ def _data_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _colours(names: list[str], highlight: str) -> dict[str, str]:
+    """The highlighted model in red, the others in the tab10 colours that are not red."""
+    others = [c for k, c in enumerate(f"C{j}" for j in range(10)) if k != 3]
+    rest = [n for n in names if n != highlight]
+    out = {n: others[k % len(others)] for k, n in enumerate(rest)}
+    out[highlight] = MODEL_COLOUR
+    return out
+
+
 def _order(models: dict) -> list[str]:
     """Models by nDCG@10, best first (NaN last)."""
     return sorted(models, key=lambda m: -np.nan_to_num(models[m]["ndcg@10"], nan=-1.0))
@@ -64,37 +73,39 @@ def band_plot(models: dict, highlight: str) -> str:
     ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / max(len(names), 1)
     x = np.arange(len(bands))
+    colour = _colours(names, highlight)
     for k, name in enumerate(names):
         by = models[name].get("by_band", {})
         values = [by.get(b, {}).get("ndcg@10", np.nan) for b in bands]
-        ax.bar(x + k * width, values, width, label=name,
-               color=MODEL_COLOUR if name == highlight else None,
+        ax.bar(x + k * width, values, width, label=name, color=colour[name],
                edgecolor="black" if name == highlight else None)
     users = [max((models[n].get("by_band", {}).get(b, {}).get("users", 0) for n in names),
                  default=0) for b in bands]
     ax.set_xticks(x + 0.4 - width / 2, [f"{b}\n({u} users)" for b, u in zip(bands, users)])
     ax.set_ylabel("nDCG@10")
-    ax.legend(fontsize=7, ncol=3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title("nDCG@10 by age band")
     return _data_uri(fig)
 
 
-def category_plot(coverage: dict) -> str:
+def category_plot(coverage: dict, highlight: str) -> str:
     """Each model's share of list positions per category, against the candidates' share."""
     cats = list(coverage["candidates"])
     names = list(coverage["models"])
+    colour = _colours(names, highlight)
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / max(len(names), 1)
     x = np.arange(len(cats))
     for k, name in enumerate(names):
         ax.bar(x + k * width, [coverage["models"][name][c]["share_of_slots"] for c in cats],
-               width, label=name)
+               width, label=name, color=colour[name],
+               edgecolor="black" if name == highlight else None)
     ax.scatter(x + 0.4 - width / 2, [coverage["candidates"][c]["share"] for c in cats],
                marker="_", s=900, color="black", zorder=3, label="share of candidates")
     ax.set_xticks(x + 0.4 - width / 2, cats, rotation=20, ha="right")
     ax.set_ylabel("share of list positions")
-    ax.legend(fontsize=7, ncol=3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title("What the lists show, by category")
     return _data_uri(fig)
 
