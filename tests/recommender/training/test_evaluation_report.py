@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,15 @@ def test_score_summary_splits_hits_from_misses_and_leaves_padding_out():
     out = score_summary(recs, scores, sp.csr_matrix(np.array([[0, 0, 1]])))
     assert out["hits"]["positions"] == 1 and out["hits"]["quantiles"]["0.5"] == 0.9
     assert out["misses"]["positions"] == 1 and out["misses"]["quantiles"]["0.5"] == 0.1
+
+
+def test_evaluate_refuses_a_damaged_artifact(district, artifact, tmp_path):
+    copy = tmp_path / "art"
+    version = (artifact / "current").resolve().name
+    shutil.copytree(artifact / version, copy / version)
+    (copy / version / "tables.npz").write_bytes(b"tampered")
+    res = CliRunner().invoke(app, ["evaluate", version, "--data", str(district), "--artifacts",
+                                   str(copy), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2
+    assert "checksum mismatch" in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
