@@ -185,7 +185,7 @@ def test_import_and_train_default_to_the_settings(env, small_district, tmp_path)
 
     trained = []
 
-    def fake_train(bundle, out, seed=0):
+    def fake_train(bundle, out, seed=0, params=None, params_file=None):
         trained.append((bundle.name, Path(out)))
         return Path(out) / "v-test"
 
