@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.metrics import Metrics
-from recommender.serving import ModelHolder, RecommendationService, open_store
+from recommender.serving import Follower, ModelHolder, RecommendationService, open_store
 from recommender.settings import Settings
 
 log = logging.getLogger("api")
@@ -39,16 +39,20 @@ def service_lifespan(settings: Settings, metrics: Metrics,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings.database_url)
         holder = ModelHolder(settings.artifacts_dir, store)
+        # Opened before the load, so no event stored by another worker falls between them.
+        follower = Follower(store, holder)
         try:
             holder.reload()
         except Exception as exc:  # serve (not ready) so an admin can fix and reload
             log.error("no model loaded from %s: %s", settings.artifacts_dir, exc)
+        follower.start()
         metrics.set_model(holder.version)
         app.state.service = RecommendationService(store, holder, today=today,
                                                   timezone=settings.timezone)
         try:
             yield
         finally:
+            follower.stop()
             store.dispose()
             metrics.close()
 

@@ -9,9 +9,10 @@ import this package and :mod:`recommender.settings` only.
 from recommender.data.store import Store, StoreError, open_store
 from recommender.domain import BAND_NAMES, CATEGORIES
 from recommender.serving.errors import InvalidInput, NotFound, NotReady, ServiceError
+from recommender.serving.follow import Follower
 from recommender.serving.holder import ModelHolder
 from recommender.serving.service import RecommendationService, ResidentFacts
 
-__all__ = ["BAND_NAMES", "CATEGORIES", "InvalidInput", "ModelHolder", "NotFound", "NotReady",
-           "RecommendationService", "ResidentFacts", "ServiceError", "Store", "StoreError",
-           "open_store"]
+__all__ = ["BAND_NAMES", "CATEGORIES", "Follower", "InvalidInput", "ModelHolder", "NotFound",
+           "NotReady", "RecommendationService", "ResidentFacts", "ServiceError", "Store",
+           "StoreError", "open_store"]

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,18 +107,19 @@ class Catalogue:
 
 @dataclass
 class Snapshot:
-    """One loaded model with everything derived from it; never changed except ``enrolled``."""
+    """One loaded model with everything derived from it; never changed except ``taken`` (and
+    the engine's histories), which :meth:`ModelHolder.fold` keeps current."""
 
     engine: Engine
     catalogue: Catalogue
-    enrolled: np.ndarray  # net enrolments per course (enroll - cancel), kept current by ingest
+    taken: np.ndarray  # seats taken per course (Store.seats_taken), int64
     households: dict[str, np.ndarray]  # household_id -> positions in engine.users
     communities: frozenset[str] = frozenset()  # known community ids (profile validation)
     loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
 
     @property
     def seats_left(self) -> np.ndarray:
-        return np.maximum(self.catalogue.capacity - np.maximum(self.enrolled, 0), 0)
+        return np.maximum(self.catalogue.capacity - self.taken, 0)
 
 
 def household_index(users: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -155,9 +157,13 @@ class ModelHolder:
         self.loader = loader or _load_engine
         self._snapshot: Snapshot | None = None
         self._reload_lock = threading.Lock()
-        # Ingestion mutates the current snapshot's enrolment counts; a swap must not interleave.
+        # Folding events changes the current snapshot's seats and histories; a swap must not
+        # interleave, nor two folds.
         self.ingest_lock = threading.Lock()
         self.last_error: str | None = None
+        # Ids of events this process stored and folded itself, while a feed will hand them out
+        # again (see fold): they must not count twice in a resident's history.
+        self.echoes: set[str] | None = None
 
     @property
     def ready(self) -> bool:
@@ -198,9 +204,11 @@ class ModelHolder:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("model reload refused, keeping the current model: %s", self.last_error)
                 raise
-            with self.ingest_lock:  # counts read and swapped with no event in between
-                enrolled = self._enrolments(catalogue)
-                self._snapshot = Snapshot(engine, catalogue, enrolled, households, communities)
+            with self.ingest_lock:  # seats read and swapped with no event in between
+                taken = self._seats(catalogue)
+                self._snapshot = Snapshot(engine, catalogue, taken, households, communities)
+                if self.echoes is not None:  # the new engine has none of them yet
+                    self.echoes.clear()
             self.last_error = None
             log.info("model %s loaded (%d courses, %d residents)", engine.version,
                      len(engine.items), len(engine.users))
@@ -212,16 +220,57 @@ class ModelHolder:
         frame = self.store.read("communities")
         return dict(zip(frame["community_id"], frame["name"]))
 
-    def _enrolments(self, catalogue: Catalogue) -> np.ndarray:
-        """Net enrolments (enroll - cancel) per catalogue course, from the store."""
-        enrolled = np.zeros(len(catalogue.ids), dtype=np.int64)
+    def _seats(self, catalogue: Catalogue) -> np.ndarray:
+        """Seats taken per catalogue course, from the store (:meth:`Store.seats_taken`)."""
+        taken = np.zeros(len(catalogue.ids), dtype=np.int64)
         if self.store is None:
-            return enrolled
-        for course, net in self.store.enrolment_counts().items():
+            return taken
+        for course, n in self.store.seats_taken().items():
             pos = catalogue.position.get(str(course))
             if pos is not None:
-                enrolled[pos] = net
-        return enrolled
+                taken[pos] = n
+        return taken
+
+    def recount_seats(self) -> None:
+        """Count every course's seats again from the store (after a lost event feed)."""
+        with self.ingest_lock:
+            snap = self._snapshot
+            if snap is not None:
+                snap.taken[:] = self._seats(snap.catalogue)
+
+    def fold(self, events: pd.DataFrame, *, own: bool) -> None:
+        """Bring the current snapshot up to date with stored participation ``events``.
+
+        Call with :attr:`ingest_lock` held. The seats of the courses they touch are counted
+        again from the store (the same rule as at load, so events arriving out of order, twice
+        or from another worker leave the same count); the events go into the engine's
+        histories once: ``own`` events (stored by this process) at once, and when a feed hands
+        them out again (:attr:`echoes`) they are skipped there.
+        """
+        snap = self._snapshot
+        if snap is None or events.empty:
+            return
+        if self.store is not None:
+            courses = events["course_id"].astype(str).unique().tolist()
+            counts = self.store.seats_taken(courses)
+            pos = snap.catalogue.positions(courses)
+            snap.taken[pos] = [counts.get(str(snap.catalogue.ids[p]), 0) for p in pos]
+        if self.echoes is not None:
+            ids = events["event_id"].astype(str)
+            if own:
+                self.echoes.update(ids)
+            else:
+                echoed = ids.isin(self.echoes).to_numpy()
+                self.echoes.difference_update(ids[echoed])
+                events = events[~echoed]
+        started = time.perf_counter()
+        try:
+            snap.engine.add_events(events[["resident_id", "course_id", "event", "value",
+                                           "occurred_at"]])
+        except Exception:  # the events are stored; a failed fold only delays their effect
+            log.exception("engine.add_events failed for %d stored events", len(events))
+        log.debug("folded %d events in %.1f ms", len(events),
+                  1000 * (time.perf_counter() - started))
 
 
 def _smoke_test(engine: Engine) -> None:
