@@ -90,7 +90,7 @@ class RecommendationService:
 
     def __init__(self, store: Store, holder: ModelHolder,
                  today: Callable[[], dt.date] | None = None, timezone: str = DISTRICT_TIMEZONE,
-                 bands: AgeBands | None = None, decisions_ttl: float = 1.0) -> None:
+                 bands: AgeBands | None = None, decisions_ttl: float = 0.5) -> None:
         self.store = store
         self.holder = holder
         self.today = today or dt.date.today
