@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -28,9 +29,11 @@ def serve(
         bool, typer.Option("--insecure-dev", help="Allow starting without API keys (local only).")
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
-    workers: Annotated[int, typer.Option(
-        min=1, help="uvicorn worker processes; with more than one, /metrics aggregates them "
-        "through PROMETHEUS_MULTIPROC_DIR (a fresh folder unless it is set).")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        min=1, show_default="the machine's cores",
+        help="uvicorn worker processes (each loads the model; they follow each other's events "
+        "through the store within a second); with more than one, /metrics aggregates them "
+        "through PROMETHEUS_MULTIPROC_DIR (a fresh folder unless it is set).")] = None,
     timezone: Annotated[str | None, typer.Option(
         "--timezone", help="District time zone (default: RECOMMENDER_TIMEZONE or "
         "Asia/Shanghai).")] = None,
@@ -48,7 +51,14 @@ def serve(
         settings = settings.model_copy(update={"insecure_dev": True})
         typer.secho("warning: --insecure-dev: every request is allowed without a key",
                     fg=typer.colors.YELLOW, err=True)
-    _run_server(settings, host, port, workers=workers, log_level=log_level)
+    _run_server(settings, host, port, workers=workers or machine_cores(), log_level=log_level)
+
+
+def machine_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 @contextmanager
