@@ -119,14 +119,18 @@ def _statements(tables) -> dict[str, sa.Executable]:
         .order_by(p.c.occurred_at, p.c.event_id),
         "resident": sa.select(r).where(r.c.resident_id == resident_id),
         "ping": sa.select(sa.literal(1)),
-        "seats_taken": _seats_taken(p, sa.true()),
-        "seats_taken_of": _seats_taken(
-            p, p.c.course_id.in_(sa.bindparam("course_ids", expanding=True))),
+        "seats_taken": _seats_taken(_seat_holders(p, sa.true())),
+        "seats_taken_of": _seats_taken(_seat_holders(
+            p, p.c.course_id.in_(sa.bindparam("course_ids", expanding=True)))),
+        "seat_holders": _seat_holders(p, sa.true()),
+        "seat_holders_of": _seat_holders(
+            p, p.c.resident_id.in_(sa.bindparam("resident_ids", expanding=True))),
     }
 
 
-def _seats_taken(p: sa.Table, courses: sa.ColumnElement) -> sa.Select:
-    """Per course, the residents whose latest commitment to it is one of :data:`SEAT_EVENTS`.
+def _seat_holders(p: sa.Table, where: sa.ColumnElement) -> sa.Select:
+    """``(course_id, resident_id)`` of the residents whose latest commitment to a course is one
+    of :data:`SEAT_EVENTS`, among the rows ``where`` keeps.
 
     Latest is by ``occurred_at``, then ``event_id`` (the order of :meth:`Store.commitments`), so
     events posted out of order still leave each resident in one state per course.
@@ -134,11 +138,15 @@ def _seats_taken(p: sa.Table, courses: sa.ColumnElement) -> sa.Select:
     latest = sa.func.row_number().over(
         partition_by=(p.c.course_id, p.c.resident_id),
         order_by=(p.c.occurred_at.desc(), p.c.event_id.desc()))
-    ranked = (sa.select(p.c.course_id, p.c.event, latest.label("nth"))
-              .where(p.c.event.in_(COMMIT_EVENTS), courses).subquery())
-    return (sa.select(ranked.c.course_id, sa.func.count())
-            .where(ranked.c.nth == 1, ranked.c.event.in_(SEAT_EVENTS))
-            .group_by(ranked.c.course_id))
+    ranked = (sa.select(p.c.course_id, p.c.resident_id, p.c.event, latest.label("nth"))
+              .where(p.c.event.in_(COMMIT_EVENTS), where).subquery())
+    return (sa.select(ranked.c.course_id, ranked.c.resident_id)
+            .where(ranked.c.nth == 1, ranked.c.event.in_(SEAT_EVENTS)))
+
+
+def _seats_taken(holders: sa.Select) -> sa.Select:
+    held = holders.subquery()
+    return sa.select(held.c.course_id, sa.func.count()).group_by(held.c.course_id)
 
 
 _STATEMENTS = _statements(METADATA.tables)
@@ -329,6 +337,20 @@ class Store:
                     rows += conn.execute(_STATEMENTS["seats_taken_of"],
                                          {"course_ids": wanted[start:start + 500]}).all()
         return {str(course): int(n) for course, n in rows}
+
+    def seat_holders(self, resident_ids: Iterable[str] | None = None
+                     ) -> list[tuple[str, str]]:
+        """``(course_id, resident_id)`` of every seat taken (the rule of :meth:`seats_taken`),
+        or only those of ``resident_ids`` (read through the ``resident_id`` index)."""
+        with self.engine.connect() as conn:
+            if resident_ids is None:
+                rows = conn.execute(_STATEMENTS["seat_holders"]).all()
+            else:
+                wanted, rows = list(dict.fromkeys(resident_ids)), []
+                for start in range(0, len(wanted), 500):
+                    rows += conn.execute(_STATEMENTS["seat_holders_of"],
+                                         {"resident_ids": wanted[start:start + 500]}).all()
+        return [(str(course), str(resident)) for course, resident in rows]
 
     def events(self, event_ids: Iterable[str]) -> pd.DataFrame:
         """The stored participation rows of ``event_ids`` (unknown ids are left out), typed

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from recommender.data.store import COMMIT_EVENTS
 from recommender.domain import BAND_NAMES
 from recommender.serving.errors import NotReady
 
@@ -116,6 +117,9 @@ class Snapshot:
     households: dict[str, np.ndarray]  # household_id -> positions in engine.users
     communities: frozenset[str] = frozenset()  # known community ids (profile validation)
     loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
+    # course position -> the residents holding its seats (Store.seat_holders); ``taken`` is
+    # their number, kept so that a fold changes only the residents its events are about
+    holders: dict[int, set[str]] = field(default_factory=dict)
 
     @property
     def seats_left(self) -> np.ndarray:
@@ -205,8 +209,9 @@ class ModelHolder:
                 log.error("model reload refused, keeping the current model: %s", self.last_error)
                 raise
             with self.ingest_lock:  # seats read and swapped with no event in between
-                taken = self._seats(catalogue)
-                self._snapshot = Snapshot(engine, catalogue, taken, households, communities)
+                taken, holders = self._seats(catalogue)
+                self._snapshot = Snapshot(engine, catalogue, taken, households, communities,
+                                          holders=holders)
                 if self.echoes is not None:  # the new engine has none of them yet
                     self.echoes.clear()
             self.last_error = None
@@ -220,41 +225,43 @@ class ModelHolder:
         frame = self.store.read("communities")
         return dict(zip(frame["community_id"], frame["name"]))
 
-    def _seats(self, catalogue: Catalogue) -> np.ndarray:
-        """Seats taken per catalogue course, from the store (:meth:`Store.seats_taken`)."""
+    def _seats(self, catalogue: Catalogue) -> tuple[np.ndarray, dict[int, set[str]]]:
+        """Seats taken per catalogue course and who holds them, from the store
+        (:meth:`Store.seat_holders`)."""
         taken = np.zeros(len(catalogue.ids), dtype=np.int64)
+        holders: dict[int, set[str]] = {}
         if self.store is None:
-            return taken
-        for course, n in self.store.seats_taken().items():
-            pos = catalogue.position.get(str(course))
+            return taken, holders
+        for course, resident in self.store.seat_holders():
+            pos = catalogue.position.get(course)
             if pos is not None:
-                taken[pos] = n
-        return taken
+                holders.setdefault(pos, set()).add(resident)
+        for pos, residents in holders.items():
+            taken[pos] = len(residents)
+        return taken, holders
 
     def recount_seats(self) -> None:
         """Count every course's seats again from the store (after a lost event feed)."""
         with self.ingest_lock:
             snap = self._snapshot
             if snap is not None:
-                snap.taken[:] = self._seats(snap.catalogue)
+                taken, snap.holders = self._seats(snap.catalogue)
+                snap.taken[:] = taken
 
     def fold(self, events: pd.DataFrame, *, own: bool) -> None:
         """Bring the current snapshot up to date with stored participation ``events``.
 
-        Call with :attr:`ingest_lock` held. The seats of the courses they touch are counted
-        again from the store (the same rule as at load, so events arriving out of order, twice
-        or from another worker leave the same count); the events go into the engine's
-        histories once: ``own`` events (stored by this process) at once, and when a feed hands
-        them out again (:attr:`echoes`) they are skipped there.
+        Call with :attr:`ingest_lock` held. Whether each resident a commitment event is about
+        holds a seat of its course is read again from the store (the rule of the load, through
+        the ``resident_id`` index), so events arriving out of order, twice or from another
+        worker leave the count a reload gives; the events go into the engine's histories once:
+        ``own`` events (stored by this process) at once, and when a feed hands them out again
+        (:attr:`echoes`) they are skipped there.
         """
         snap = self._snapshot
         if snap is None or events.empty:
             return
-        if self.store is not None:
-            courses = events["course_id"].astype(str).unique().tolist()
-            counts = self.store.seats_taken(courses)
-            pos = snap.catalogue.positions(courses)
-            snap.taken[pos] = [counts.get(str(snap.catalogue.ids[p]), 0) for p in pos]
+        self._refresh_seats(snap, events)
         if self.echoes is not None:
             ids = events["event_id"].astype(str)
             if own:
@@ -271,6 +278,23 @@ class ModelHolder:
             log.exception("engine.add_events failed for %d stored events", len(events))
         log.debug("folded %d events in %.1f ms", len(events),
                   1000 * (time.perf_counter() - started))
+
+    def _refresh_seats(self, snap: Snapshot, events: pd.DataFrame) -> None:
+        commits = events[events["event"].isin(COMMIT_EVENTS)]
+        if self.store is None or commits.empty:
+            return
+        pairs = set(zip(commits["course_id"].astype(str), commits["resident_id"].astype(str)))
+        holding = set(self.store.seat_holders({resident for _, resident in pairs}))
+        for course, resident in pairs:
+            pos = snap.catalogue.position.get(course)
+            if pos is None:
+                continue
+            residents = snap.holders.setdefault(pos, set())
+            if (course, resident) in holding:
+                residents.add(resident)
+            else:
+                residents.discard(resident)
+            snap.taken[pos] = len(residents)
 
 
 def _smoke_test(engine: Engine) -> None:

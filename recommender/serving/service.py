@@ -17,8 +17,8 @@ The engine ranks; this module decides what may be offered and keeps the model cu
 
 Seats: a course's taken seats are the residents whose latest commitment to it is an enrolment
 or an attendance (:meth:`Store.seats_taken <recommender.data.store.Store.seats_taken>`, counted
-once per model load, then again for the courses that new events touch, whichever worker stored
-them: :mod:`recommender.serving.follow`). A resident's own commitments
+once per model load, then kept current for the residents new events are about, whichever worker
+stored them: :mod:`recommender.serving.follow`). A resident's own commitments
 (enrolled and not cancelled, attended, or completed) are read from the store per request
 (:meth:`Store.commitments <recommender.data.store.Store.commitments>`, by the indexed
 ``resident_id``), so the store stays the one source of truth and several workers agree on them.

@@ -216,6 +216,10 @@ def test_seats_taken_are_residents_whose_latest_commitment_holds_a_seat(store):
     assert store.seats_taken() == {"K1": 2}  # R1 enrolled, R3 attends; R2 cancelled
     assert store.seats_taken(["K1", "K2", "NOPE"]) == {"K1": 2}
     assert store.seats_taken([]) == {}
+    # Who holds them: every seat, or those of some residents (what a fold asks).
+    assert sorted(store.seat_holders()) == [("K1", "R1"), ("K1", "R3")]
+    assert store.seat_holders(["R2", "R3", "R9"]) == [("K1", "R3")]
+    assert store.seat_holders([]) == []
 
 
 def test_a_cancel_without_an_enrolment_frees_nothing(store):
