@@ -7,9 +7,22 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pytest
 
 from tests.api.conftest import ADMIN, PLATFORM, new_ids, today
 from tests.api.rules import band_of, seats_left
+
+
+@pytest.fixture
+def service(client, app):
+    """The service answering requests now (an earlier test may have run the app's lifespan
+    again, which puts a new service in place)."""
+    return app.state.service
+
+
+@pytest.fixture
+def store(service):
+    return service.store
 
 
 def _course(service, free: int = 3) -> str:
