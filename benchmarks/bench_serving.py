@@ -253,7 +253,8 @@ def _http(db: str, artifacts: Path, endpoints: dict[str, list[str]], args,
            "RECOMMENDER_ARTIFACTS_DIR": str(artifacts.resolve()),
            "RECOMMENDER_API_KEYS": f"platform:{API_KEY}"}
     cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host",
-           "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--no-access-log",
+           "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
+           "--timeout-worker-healthcheck", "120", "--no-access-log",
            "--log-level", "warning"]
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "benchmarks"),
                                          env.get("PYTHONPATH", "")])

@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from recommender.settings import Settings
 
 
+# uvicorn kills a worker that does not answer its supervisor's ping in time (5 s by default);
+# loading a district-scale model keeps the interpreter busy for longer on a loaded machine, and
+# the killed worker's replacement then loads the model again, over and over.
+WORKER_HEALTHCHECK_S = 120
+
+
 @app.command()
 def serve(
     artifacts: ArtifactsOption = None,
@@ -97,7 +103,7 @@ def _run_server(settings: Settings, host: str, port: int, workers: int = 1,
                    f"({workers} worker{'s' if workers > 1 else ''})", err=True)
         # By import string: `recommender` never imports `api` (imports flow api -> recommender).
         uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level)
+                    log_level=log_level, timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)
 
 
 @app.command()
