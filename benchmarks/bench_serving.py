@@ -210,14 +210,15 @@ def floor_app():
 
 
 def _http(db: str, artifacts: Path, endpoints: dict[str, list[str]], args,
-          factory: str = "api.main:create_app") -> dict:
-    """Start ``factory`` in one uvicorn worker and measure ``endpoints`` in rounds."""
-    port = _free_port()
+          factory: str = "api.main:create_app", workers: int = 1,
+          port: int | None = None) -> dict:
+    """Start ``factory`` in ``workers`` uvicorn workers and measure ``endpoints`` in rounds."""
+    port = port or _free_port()
     env = {**os.environ, "RECOMMENDER_DATABASE_URL": db,
            "RECOMMENDER_ARTIFACTS_DIR": str(artifacts.resolve()),
            "RECOMMENDER_API_KEYS": f"platform:{API_KEY}"}
     cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host",
-           "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log",
+           "127.0.0.1", "--port", str(port), "--workers", str(workers), "--no-access-log",
            "--log-level", "warning"]
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "benchmarks"),
                                          env.get("PYTHONPATH", "")])
