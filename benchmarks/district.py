@@ -234,16 +234,16 @@ def main(argv=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     data, db_file, artifacts = out / "data", out / "store.db", out / "artifacts"
     started, results = time.perf_counter(), {}
-    if not args.skip_generate:
-        results["generate"] = generate(args, data)
-    if not args.skip_import:
-        results["import"] = import_store(db_file, data)
-    if not args.skip_train:
-        results["train"] = train(data, artifacts)
-    if not args.skip_quality:
-        results["quality"] = quality(data, out, args.budget)
-    if not args.skip_serving:
-        results["serving"] = serving(args, db_file, artifacts, data)
+    steps = {"generate": lambda: generate(args, data),
+             "import": lambda: import_store(db_file, data),
+             "train": lambda: train(data, artifacts),
+             "quality": lambda: quality(data, out, args.budget),
+             "serving": lambda: serving(args, db_file, artifacts, data)}
+    for name, run in steps.items():
+        if not getattr(args, f"skip_{name}"):
+            results[name] = run()
+            # kept after every step: a long run stopped half-way keeps what it measured
+            (out / "district-steps.json").write_text(json.dumps(results, indent=2, default=str))
     rows = table(results, args)
     print(f"\nDistrict benchmark: {args.residents:,} residents, {args.courses:,} courses "
           f"({out}); {time.perf_counter() - started:.0f} s in all; load average "
