@@ -251,15 +251,15 @@ def _wait_for_workers(server: subprocess.Popen, port: int, workers: int, deadlin
 
 
 def _http(db: str, artifacts: Path, endpoints: dict[str, list[str]], args,
-          factory: str = "api.main:create_app") -> dict:
-    """Start ``factory`` in ``args.workers`` uvicorn workers and measure ``endpoints`` in
-    rounds."""
-    port = _free_port()
+          factory: str = "api.main:create_app", workers: int = 1,
+          port: int | None = None) -> dict:
+    """Start ``factory`` in ``workers`` uvicorn workers and measure ``endpoints`` in rounds."""
+    port = port or _free_port()
     env = {**os.environ, "RECOMMENDER_DATABASE_URL": db,
            "RECOMMENDER_ARTIFACTS_DIR": str(artifacts.resolve()),
            "RECOMMENDER_API_KEYS": f"platform:{API_KEY}"}
     cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host",
-           "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
+           "127.0.0.1", "--port", str(port), "--workers", str(workers),
            "--timeout-worker-healthcheck", "120", "--no-access-log",
            "--log-level", "warning"]
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "benchmarks"),
@@ -281,7 +281,7 @@ def _http(db: str, artifacts: Path, endpoints: dict[str, list[str]], args,
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not become ready in 600 s")
             time.sleep(0.5)
-        _wait_for_workers(server, port, args.workers, deadline)
+        _wait_for_workers(server, port, workers, deadline)
         return asyncio.run(_http_rounds(port, endpoints, args))
     finally:
         server.terminate()
@@ -315,13 +315,14 @@ def main(argv=None) -> dict:
     residents, n = local.pop("residents"), args.http_requests
     http = _http(db, artifacts, {"/healthz": ["/healthz"] * n,
                                  "/v1/model (key check)": ["/v1/model"] * n,
-                                 "recommendations": _recommendation_paths(residents, n)}, args)
+                                 "recommendations": _recommendation_paths(residents, n)}, args,
+                 workers=args.workers)
     ratio = http["recommendations"]["rps"] / http["/healthz"]["rps"]
     floor, canned_ratio = {}, None
     if args.floor:
         canned = _http(db, artifacts, {"/healthz": ["/healthz"] * n,
                                        "recommendations": _recommendation_paths(residents, n)},
-                       args, factory="bench_serving:floor_app")
+                       args, factory="bench_serving:floor_app", workers=args.workers)
         floor = {"/healthz (canned-answer app)": canned["/healthz"],
                  "recommendations, canned answer": canned["recommendations"]}
         floor_ratio = canned["recommendations"]["rps"] / canned["/healthz"]["rps"]

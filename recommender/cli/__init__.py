@@ -14,9 +14,11 @@ from recommender.cli import (  # noqa: F401
     serve_commands,
 )
 from recommender.cli.common import app
+from recommender.settings import sleeping_openmp_threads
 
 __all__ = ["app", "main"]
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    sleeping_openmp_threads()  # before any command imports an OpenMP library
     app()

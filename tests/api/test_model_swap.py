@@ -15,7 +15,8 @@ import pytest
 
 from recommender.data.store import open_store
 from recommender.domain import TABLE_ORDER
-from recommender.training.artifacts import MANIFEST, promote, resolve
+from recommender.training.artifacts import MANIFEST, resolve
+from recommender.training.registry import promote
 from tests.api.conftest import ADMIN, PLATFORM
 from tests.api.server import serving
 
@@ -45,7 +46,7 @@ def _copy_version(root: Path, source: Path, name: str) -> Path:
 def test_swap_under_load_fails_no_request(own_db, artifacts, tables, tmp_path):
     root = tmp_path / "artifacts"
     first = _copy_version(root, resolve(artifacts), "v-first")
-    promote(root, first)
+    promote(root, first.name)
     second = _copy_version(root, first, "v-second")
     corrupt = _copy_version(root, first, "v-corrupt")
     victim = next(p for p in sorted(corrupt.rglob("*")) if p.is_file() and p.name != MANIFEST)
@@ -80,7 +81,7 @@ def test_swap_under_load_fails_no_request(own_db, artifacts, tables, tmp_path):
         admin = server.connect()
         try:
             time.sleep(1.5)
-            promote(root, second)
+            promote(root, second.name)
             reload_sent = time.monotonic()
             status, body = admin.request("POST", "/v1/admin/reload", key=ADMIN["X-API-Key"])
             reloaded = time.monotonic()
