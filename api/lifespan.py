@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.metrics import Metrics
-from recommender.serving import ModelHolder, RecommendationService, open_store
+from recommender.serving import Follower, ModelHolder, RecommendationService, open_store
 from recommender.settings import Settings
 
 log = logging.getLogger("api")
@@ -43,13 +43,18 @@ def service_lifespan(settings: Settings, metrics: Metrics,
         startup_log.info("using %s", settings.whereabouts())
         store = open_store(settings.database_url)
         holder = ModelHolder(settings.artifacts_dir, store)
+        # Opened before the load, so no event stored by another worker falls between them.
+        follower = Follower(store, holder)
         try:
             holder.reload()
         except Exception as exc:  # serve (not ready) so an admin can fix and reload
             log.error("no model loaded from %s: %s", settings.artifacts_dir, exc)
+        follower.start()
         metrics.set_model(holder.version)
         service = RecommendationService(store, holder, today=today, timezone=settings.timezone)
         app.state.service = service
+        # Another worker's events reach an A/B test's other model too.
+        follower.others = service.experiments.other_holders
         try:  # a running A/B test is served again after a restart, its models loaded first
             service.experiments.refresh(wait=True)
         except Exception as exc:
@@ -57,6 +62,7 @@ def service_lifespan(settings: Settings, metrics: Metrics,
         try:
             yield
         finally:
+            follower.stop()
             service.close()  # the impressions still queued are written before the store closes
             store.dispose()
             metrics.close()

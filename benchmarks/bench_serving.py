@@ -1,9 +1,10 @@
-"""Serving at district scale: in-process latency and HTTP throughput next to ``/healthz``.
+"""Serving at district scale: in-process latency, and HTTP latency and throughput under load.
 
-Targets: one resident's top-10 with business filters and explanations has
-p99 under 20 ms in process; over HTTP with one uvicorn worker, the recommendations endpoint
-reaches at least half the throughput of the trivial ``/healthz`` of the same app, measured in the
-same run (a ratio, because these machines are shared and noisy).
+Targets: one resident's top-10 with business filters and explanations has p99 under 20 ms in
+process; over HTTP with ``--workers`` uvicorn workers (default 2) and ``--concurrency`` clients
+(default 32), the recommendations endpoint has p99 under 50 ms and reaches at least 0.25 of the
+throughput of the same route answering a canned list (no ranking), measured in the same run (a
+ratio, because these machines are shared and noisy). ``/healthz`` is measured too, for scale.
 
 Usage::
 
@@ -14,10 +15,11 @@ Usage::
 Missing pieces are made under ``--out`` (default ``var/bench_serving``) and reused on the next
 run: the district (generated), the store (imported; SQLite unless ``--db``) and the artifact
 (trained with the default hyper-parameters). The HTTP phase starts ``uvicorn`` in a subprocess on
-127.0.0.1 with one worker and drives it from this process with ``--concurrency`` keep-alive
-connections of a raw-socket client (cheap enough that the server, not the client, is the limit);
-``/healthz``, ``/v1/model`` (a trivial endpoint behind the key check) and the recommendations
-endpoint (a different resident per request) alternate in rounds; the best round of each counts.
+127.0.0.1 with ``--workers`` workers, waits until every worker accepts connections, and drives it
+from this process with ``--concurrency`` keep-alive connections of a raw-socket client (cheap
+enough that the server, not the client, is the limit); ``/healthz``, ``/v1/model`` (a trivial
+endpoint behind the key check) and the recommendations endpoint (a different resident per
+request) alternate in rounds; the best round of each counts.
 """
 
 from __future__ import annotations
@@ -97,9 +99,29 @@ def _in_process(db: str, artifacts: Path, n: int, rng) -> dict:
         t0 = time.perf_counter()
         service.for_resident(f"R-unknown-{i}", k=10, explain=True)
         cold.append(time.perf_counter() - t0)
+    # What folding one commitment event costs in seats: whether its resident holds seats, asked
+    # of the store; and, for scale, one course's seats counted again.
+    courses = rng.choice(holder.engine.items.index.to_numpy(), min(200, len(
+        holder.engine.items)), replace=False)
+    recount, holders = [], []
+    for course, rid in zip(courses, residents):
+        t0 = time.perf_counter()
+        store.seats_taken([str(course)])
+        recount.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        store.seat_holders([str(rid)])
+        holders.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    store.seats_taken()
+    all_seats_s = time.perf_counter() - t0
     store.dispose()
     ms = 1000 * np.array(times)
+    recount_ms = 1000 * np.array(recount)
     return {"load_s": load_s, "n": len(times), "p50_ms": float(np.percentile(ms, 50)),
+            "recount_p50_ms": float(np.percentile(recount_ms, 50)),
+            "recount_p99_ms": float(np.percentile(recount_ms, 99)), "all_seats_s": all_seats_s,
+            "fold_p50_ms": float(np.percentile(1000 * np.array(holders), 50)),
+            "fold_p99_ms": float(np.percentile(1000 * np.array(holders), 99)),
             "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean()),
             "cold_p50_ms": float(np.percentile(1000 * np.array(cold), 50)),
             "cold_p99_ms": float(np.percentile(1000 * np.array(cold), 99)),
@@ -209,15 +231,36 @@ def floor_app():
     return app
 
 
+def _wait_for_workers(server: subprocess.Popen, port: int, workers: int, deadline: float) -> None:
+    """Return once ``workers`` different processes have accepted a connection (a worker accepts
+    only after its start-up, model load included)."""
+    import psutil
+
+    seen: set[int] = set()
+    while len(seen) < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(seen)} of {workers} workers became ready")
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")
+            sock.recv(4096)
+            mine = sock.getsockname()[1]
+            for child in psutil.Process(server.pid).children() or [psutil.Process(server.pid)]:
+                if any(c.raddr and c.raddr.port == mine for c in child.net_connections("tcp")):
+                    seen.add(child.pid)
+        time.sleep(0.05)
+
+
 def _http(db: str, artifacts: Path, endpoints: dict[str, list[str]], args,
-          factory: str = "api.main:create_app") -> dict:
-    """Start ``factory`` in one uvicorn worker and measure ``endpoints`` in rounds."""
-    port = _free_port()
+          factory: str = "api.main:create_app", workers: int = 1,
+          port: int | None = None) -> dict:
+    """Start ``factory`` in ``workers`` uvicorn workers and measure ``endpoints`` in rounds."""
+    port = port or _free_port()
     env = {**os.environ, "RECOMMENDER_DATABASE_URL": db,
            "RECOMMENDER_ARTIFACTS_DIR": str(artifacts.resolve()),
            "RECOMMENDER_API_KEYS": f"platform:{API_KEY}"}
     cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host",
-           "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log",
+           "127.0.0.1", "--port", str(port), "--workers", str(workers),
+           "--timeout-worker-healthcheck", "120", "--no-access-log",
            "--log-level", "warning"]
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "benchmarks"),
                                          env.get("PYTHONPATH", "")])
@@ -238,6 +281,7 @@ def _http(db: str, artifacts: Path, endpoints: dict[str, list[str]], args,
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not become ready in 600 s")
             time.sleep(0.5)
+        _wait_for_workers(server, port, workers, deadline)
         return asyncio.run(_http_rounds(port, endpoints, args))
     finally:
         server.terminate()
@@ -258,7 +302,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--requests", type=int, default=1000, help="In-process requests.")
     parser.add_argument("--http-requests", type=int, default=1000, help="Per endpoint, per round.")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-floor", dest="floor", action="store_false",
                         help="Skip the canned-answer run (the route's cost without ranking).")
@@ -270,35 +315,50 @@ def main(argv=None) -> dict:
     residents, n = local.pop("residents"), args.http_requests
     http = _http(db, artifacts, {"/healthz": ["/healthz"] * n,
                                  "/v1/model (key check)": ["/v1/model"] * n,
-                                 "recommendations": _recommendation_paths(residents, n)}, args)
+                                 "recommendations": _recommendation_paths(residents, n)}, args,
+                 workers=args.workers)
     ratio = http["recommendations"]["rps"] / http["/healthz"]["rps"]
-    floor = {}
+    floor, canned_ratio = {}, None
     if args.floor:
         canned = _http(db, artifacts, {"/healthz": ["/healthz"] * n,
                                        "recommendations": _recommendation_paths(residents, n)},
-                       args, factory="bench_serving:floor_app")
+                       args, factory="bench_serving:floor_app", workers=args.workers)
         floor = {"/healthz (canned-answer app)": canned["/healthz"],
                  "recommendations, canned answer": canned["recommendations"]}
         floor_ratio = canned["recommendations"]["rps"] / canned["/healthz"]["rps"]
+        canned_ratio = http["recommendations"]["rps"] / canned["recommendations"]["rps"]
 
     print(f"\nServing benchmark ({args.residents if not args.data else args.data}; "
           f"artifact {artifacts.resolve().name if artifacts.exists() else artifacts}; "
           f"model load {local['load_s']:.1f} s)")
+    print(f"{args.workers} worker(s), {args.concurrency} concurrent clients; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end")
     print(f"{'measure':<44}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>10}")
     print(f"{'in-process top-10, known resident':<44}{local['p50_ms']:>10.2f}"
           f"{local['p99_ms']:>10.2f}{1000 / local['mean_ms']:>10.0f}")
     print(f"{'in-process top-10, unknown (cold start)':<44}{local['cold_p50_ms']:>10.2f}"
           f"{local['cold_p99_ms']:>10.2f}{'':>10}")
+    print(f"{'seats held by one resident (a fold)':<44}{local['fold_p50_ms']:>10.2f}"
+          f"{local['fold_p99_ms']:>10.2f}{'':>10}")
+    print(f"{'seats of one course counted':<44}{local['recount_p50_ms']:>10.2f}"
+          f"{local['recount_p99_ms']:>10.2f}{'':>10}")
+    print(f"{'seats of every course counted (a load)':<44}{1000 * local['all_seats_s']:>10.0f}"
+          f"{'':>10}{'':>10}")
     for name, row in {**http, **floor}.items():
         label = f"HTTP {name} (c={args.concurrency})"
         print(f"{label:<44}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}{row['rps']:>10.0f}")
-    print(f"\nthroughput ratio recommendations / healthz: {ratio:.2f}  (target >= 0.5)")
+    print(f"\nHTTP recommendations p99: {http['recommendations']['p99_ms']:.1f} ms  "
+          f"(target < 50 ms)")
+    if floor:
+        print(f"throughput ratio recommendations / the same route with a canned list: "
+              f"{canned_ratio:.2f}  (target >= 0.25)")
+    print(f"throughput ratio recommendations / healthz: {ratio:.2f}")
     if floor:
         print(f"the same route answering from a canned list (no ranking), / healthz: "
-              f"{floor_ratio:.2f}  (the framework's ceiling for this ratio)")
+              f"{floor_ratio:.2f}  (the framework's ceiling for that ratio)")
     print(f"in-process p99: {local['p99_ms']:.1f} ms  (target < 20 ms)")
     result = {"args": vars(args), "in_process": local, "http": {**http, **floor},
-              "ratio": ratio}
+              "ratio": ratio, "ratio_to_canned": canned_ratio}
     (Path(args.out) / "results.json").write_text(json.dumps(result, indent=2))
     return result
 

@@ -96,6 +96,12 @@ class Recommender(ABC):
             setattr(self, name, value)
         return self
 
+    def validate_params(self) -> Recommender:
+        """Check the parameters now (``fit`` checks them too); raise ``ValueError`` naming
+        the parameter and value, else return ``self``."""
+        self._validate_params()
+        return self
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"

@@ -293,3 +293,14 @@ def _scope(n: int, role: str, scope: str) -> frozenset[str]:
         raise ValueError(f"RECOMMENDER_API_KEYS pair {n}: bad community id {bad[0]!r} in the "
                          f"scope (expected {role}@C01+C02:key)")
     return frozenset(ids)
+
+
+def sleeping_openmp_threads() -> None:
+    """Let idle OpenMP threads (the re-ranker's trees, implicit) sleep instead of spinning,
+    unless the environment already chose a policy.
+
+    On a machine shared with other work a spinning thread waits for a descheduled sibling, and
+    a tree fit took five times longer than on one thread (docs/decisions.md). Call it before an
+    OpenMP runtime loads: the command line does, before its commands' lazy imports.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

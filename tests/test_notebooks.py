@@ -26,7 +26,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # IPython colours tracebacks; CI logs sho
 
 
 def test_notebooks_are_found():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02"], NOTEBOOKS
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03"], NOTEBOOKS
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

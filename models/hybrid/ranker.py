@@ -13,6 +13,7 @@ start work.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from models.hybrid.candidates import (
 )
 from models.hybrid.reranker import (
     ReRanker,
+    top_n,
     with_interests,
 )
 from models.hybrid.signals import (
@@ -326,6 +328,14 @@ class HybridRanker(ValidationCutMixin, Recommender):
     def _pair_rows(self, users: np.ndarray, X: sp.csr_matrix, ctx: Context,
                    allowed: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidates and their signal rows: (row index, item index, features)."""
+        r, i, rows_of = self._candidates(users, X, ctx, allowed)
+        return r, i, rows_of(slice(None))
+
+    def _candidates(self, users: np.ndarray, X: sp.csr_matrix, ctx: Context, allowed: Any
+                    ) -> tuple[np.ndarray, np.ndarray, Callable[[Any], np.ndarray]]:
+        """Candidates as (row index, item index) and a function giving the signal rows of
+        the pairs it selects (an index into both, keeping them sorted by row): training keeps
+        a few pairs per user and builds rows for those alone."""
         scores = component_scores(self._components, users, X, ctx.band, ctx.community)
         candidate, masked = candidate_mask(scores, blocked_items(X, allowed), ctx.interests,
                                            self.item_category_, self.n_candidates)
@@ -334,7 +344,11 @@ class HybridRanker(ValidationCutMixin, Recommender):
                                  self.n_categories_)
         items = ItemTable(self.item_category_, self.item_bands_, self.item_community_,
                           self.item_count_, self.item_temporal_, self.n_categories_)
-        return r, i, signal_rows(scores, masked, r, i, X, ctx, items, profile)
+
+        def rows_of(select: Any) -> np.ndarray:
+            return signal_rows(scores, masked, r[select], i[select], X, ctx, items, profile)
+
+        return r, i, rows_of
 
     def _score(
         self,
@@ -373,19 +387,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
             side.get("user_attributes"),
         )
         r, i, rows = self._pair_rows(users, X, ctx, side.get("allowed"))
-        score = self._candidate_scores(rows)
-        items = np.full((users.size, n), -1, dtype=np.int64)
-        scores = np.full((users.size, n), -np.inf, dtype=np.float32)
-        sig = np.full((users.size, n, len(SIGNALS)), np.nan, dtype=np.float32)
-        order = np.lexsort((i, -score, r))
-        r, i, score, rows = r[order], i[order], score[order], rows[order]
-        first = np.searchsorted(r, r, side="left")
-        pos = np.arange(r.size) - first
-        top = pos < n
-        items[r[top], pos[top]] = i[top]
-        scores[r[top], pos[top]] = score[top]
-        sig[r[top], pos[top]] = rows[top]
-        return items, scores, sig
+        return top_n(r, i, self._candidate_scores(rows), rows, users.size, n)
 
     # -- explanations -------------------------------------------------------------------------
     @property

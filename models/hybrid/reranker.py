@@ -139,7 +139,7 @@ def training_users(users: np.ndarray, folds: list[np.ndarray], max_train_users: 
 
 
 def training_rows(
-    pairs: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    pairs: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, Callable]],
     target: sp.csr_matrix,
     users: np.ndarray,
     negatives_per_user: int,
@@ -148,17 +148,19 @@ def training_rows(
     """The trees' training rows, their labels and the user each row belongs to.
 
     ``pairs(batch)`` gives the candidates of a batch of users as ``(row in batch, item,
-    signal rows)``; a pair is positive when ``target`` holds it. Every positive is kept, and
-    ``negatives_per_user`` random negatives of each user.
+    rows_of)``, ``rows_of(index)`` the signal rows of the pairs it selects; a pair is positive
+    when ``target`` holds it. Every positive is kept, and ``negatives_per_user`` random
+    negatives of each user; only the kept pairs' rows are built (most candidates are dropped
+    negatives, and their rows were most of the cost).
     """
     rng = np.random.default_rng(random_state)
     feats, labels, owners = [], [], []
     for start in range(0, users.size, _BATCH):
         batch = users[start : start + _BATCH]
-        cand_r, cand_i, rows = pairs(batch)
+        cand_r, cand_i, rows_of = pairs(batch)
         truth = np.asarray(target[batch][cand_r, cand_i]).ravel() > 0
         keep = _subsample(cand_r, truth, rng, negatives_per_user)
-        feats.append(rows[keep])
+        feats.append(rows_of(keep))
         labels.append(truth[keep])
         owners.append(batch[cand_r[keep]])
     return np.vstack(feats), np.concatenate(labels), np.concatenate(owners)
@@ -177,6 +179,28 @@ def _subsample(cand_r: np.ndarray, truth: np.ndarray, rng: np.random.Generator,
     rank_in_user = np.arange(order.size) - first
     positives = np.bincount(cand_r, truth)[cand_r[order]]
     return order[truth[order] | (rank_in_user < negatives_per_user + positives)]
+
+
+def top_n(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray, n_users: int,
+          n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each user's ``n`` best candidates by ``score`` (ties: the lower item index first).
+
+    ``(r, i)`` are the candidate pairs (user row, item), ``rows`` their signal rows. Returns
+    ``(items (n_users, n) int, scores (n_users, n) float32, signals (n_users, n,
+    len(SIGNALS)))`` padded with ``-1`` / ``-inf`` / NaN.
+    """
+    items = np.full((n_users, n), -1, dtype=np.int64)
+    scores = np.full((n_users, n), -np.inf, dtype=np.float32)
+    sig = np.full((n_users, n, len(SIGNALS)), np.nan, dtype=np.float32)
+    order = np.lexsort((i, -score, r))
+    r, i, score, rows = r[order], i[order], score[order], rows[order]
+    first = np.searchsorted(r, r, side="left")
+    pos = np.arange(r.size) - first
+    top = pos < n
+    items[r[top], pos[top]] = i[top]
+    scores[r[top], pos[top]] = score[top]
+    sig[r[top], pos[top]] = rows[top]
+    return items, scores, sig
 
 
 def with_interests(score: np.ndarray, rows: np.ndarray, boost: float) -> np.ndarray:

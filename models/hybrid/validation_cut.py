@@ -12,6 +12,7 @@ scoring hooks and has no state of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Self
 
 import numpy as np
@@ -25,9 +26,11 @@ from models.hybrid.candidates import (
 from models.hybrid.reranker import (
     ReRanker,
     holdout_folds,
+    top_n,
     training_rows,
     training_users,
     validation_users,
+    with_interests,
 )
 from models.hybrid.signals import (
     SIGNALS,
@@ -45,8 +48,8 @@ class ValidationCutMixin:
         folds = holdout_folds(users, self.holdout_fraction, self.random_state)
         row_users = training_users(users, folds, self.max_train_users, self.random_state)
 
-        def pairs(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            return self._pair_rows(batch, fit_X[batch], self._context(batch), allowed)
+        def pairs(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, Callable]:
+            return self._candidates(batch, fit_X[batch], self._context(batch), allowed)
 
         rows, labels, owners = training_rows(pairs, target, row_users, self.negatives_per_user,
                                              self.random_state)
@@ -55,8 +58,9 @@ class ValidationCutMixin:
             self._reranker = self._trees(rows[~np.isin(owners, fold)],
                                          labels[~np.isin(owners, fold)])
             held.append(fold)
-            lists.append(self._rank(fold, fit_X[fold], 10, {"allowed": allowed})[0])
-            pairs_seen.append(self._holdout_pairs(fold, fit_X, target, allowed))
+            fold_lists, fold_pairs = self._holdout_pairs(fold, fit_X, target, allowed)
+            lists.append(fold_lists)
+            pairs_seen.append(fold_pairs)
         if len(folds) != 1:  # cross-fitted (or nothing held out): the final trees see everyone
             self._reranker = self._trees(rows, labels)
         self._store_holdout_lists(held, lists, fit_X, allowed)
@@ -104,8 +108,9 @@ class ValidationCutMixin:
 
     # -- calibration --------------------------------------------------------------------------
     def _holdout_pairs(self, fold: np.ndarray, fit_X: sp.csr_matrix, target: sp.csr_matrix,
-                       allowed: np.ndarray | None) -> dict:
-        """Held-out users' candidate pairs as every source scores them, and their labels.
+                       allowed: np.ndarray | None) -> tuple[np.ndarray, dict]:
+        """Held-out users' top-10 lists from the trees, and their candidate pairs as every
+        source scores them, with their labels (one pass over the pairs for both).
 
         Column 0 is the trees' score (trees that never saw these users), column ``1 + c`` the
         ``c``-th component's served score (1 / (1 + its rank)); the label says whether the pair
@@ -115,6 +120,7 @@ class ValidationCutMixin:
         n_src, n_items = 1 + len(self._component_names()), fit_X.shape[1]
         out = {"scores": [], "labels": [], "items": [], "outside": np.zeros(n_items),
                "outside_taken": np.zeros(n_items)}
+        lists = np.full((fold.size, 10), -1, dtype=np.int64)
         for start in range(0, fold.size, 1000):
             batch = fold[start:start + 1000]
             X = fit_X[batch]
@@ -124,6 +130,9 @@ class ValidationCutMixin:
                 scores[:, 0] = self._reranker.predict(rows)
                 for c, name in enumerate(self._component_names(), 1):
                     scores[:, c] = np.exp(-rows[:, SIGNALS.index(f"{name}_rank")])
+            # the list the trees serve: their score with declared interests (none here)
+            served = with_interests(scores[:, 0], rows, self.interest_boost)
+            lists[start:start + batch.size] = top_n(r, i, served, rows, batch.size, 10)[0]
             truth = target[batch].toarray() > 0
             labels = truth[r, i]
             open_pairs = ~blocked_items(X, allowed)
@@ -133,7 +142,7 @@ class ValidationCutMixin:
             out["outside"] += open_pairs.sum(axis=0) - np.bincount(i, minlength=n_items)
             out["outside_taken"] += ((open_pairs & truth).sum(axis=0)
                                      - np.bincount(i[labels], minlength=n_items))
-        return out
+        return lists, out
 
     def _keep_calibration_pairs(self, parts: list[dict]) -> None:
         """Keep the held-out pairs (in memory only) and calibrate the trees on them; courses

@@ -24,18 +24,27 @@ def train(
     promote: Annotated[bool, typer.Option(
         "--promote/--no-promote", help="Make the new version current (recorded in the "
         "registry's history); with --no-promote, compare it first (`models diff`).")] = True,
+    params: Annotated[Path | None, typer.Option(
+        "--params", help="The hybrid's parameters: a JSON file as `recommender tune` writes "
+        "({\"params\": {...}}); unset parameters keep their defaults.")] = None,
 ) -> None:
     """Train the hybrid and write a new artifact version; point ARTIFACTS_DIR/current at it.
 
     Reads --data if given, else the store (--db / RECOMMENDER_DATABASE_URL). Exit code 2, with
-    one line saying why: the data cannot be loaded or has nothing to learn the re-ranker from.
+    one line saying why: the data cannot be loaded or has nothing to learn the re-ranker from,
+    or the --params file has an unknown parameter or a bad value.
     """
     import time
 
     from recommender.data.datasets import summarize
     from recommender.evaluation.protocols import SplitError
+    from recommender.training.params import ParamsError, read_params
     from recommender.training.recipe import train_artifact
 
+    try:
+        hybrid_params = read_params(params) if params is not None else None
+    except ParamsError as exc:
+        fail(f"--params {exc}", 2)
     out = settings_from(artifacts_dir=out).artifacts_dir
     bundle = load_bundle(data, db)
     info = summarize(bundle)
@@ -43,7 +52,8 @@ def train(
                f"{info['interactions']} interactions")
     started = time.perf_counter()
     try:
-        path = train_artifact(bundle, out, seed=seed, promote=promote)
+        path = train_artifact(bundle, out, seed=seed, promote=promote, params=hybrid_params,
+                              params_file=params)
     except SplitError as exc:  # the data has nothing the re-ranker could learn from
         fail(str(exc), 2)
     where = (f"{out / 'current'} -> {path.name}" if promote

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +27,12 @@ if TYPE_CHECKING:
     from recommender.settings import Settings
 
 
+# uvicorn kills a worker that does not answer its supervisor's ping in time (5 s by default);
+# loading a district-scale model keeps the interpreter busy for longer on a loaded machine, and
+# the killed worker's replacement then loads the model again, over and over.
+WORKER_HEALTHCHECK_S = 120
+
+
 @app.command()
 def serve(
     artifacts: ArtifactsOption = None,
@@ -36,9 +43,11 @@ def serve(
         bool, typer.Option("--insecure-dev", help="Allow starting without API keys (local only).")
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
-    workers: Annotated[int, typer.Option(
-        min=1, help="uvicorn worker processes; with more than one, /metrics aggregates them "
-        "through PROMETHEUS_MULTIPROC_DIR (a fresh folder unless it is set).")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        min=1, show_default="the machine's cores",
+        help="uvicorn worker processes (each loads the model; they follow each other's events "
+        "through the store within a second); with more than one, /metrics aggregates them "
+        "through PROMETHEUS_MULTIPROC_DIR (a fresh folder unless it is set).")] = None,
     timezone: Annotated[str | None, typer.Option(
         "--timezone", help="District time zone (default: RECOMMENDER_TIMEZONE or "
         "Asia/Shanghai).")] = None,
@@ -62,7 +71,14 @@ def serve(
         typer.secho(f"warning: no model at {settings.artifacts_dir.resolve() / 'current'}: the "
                     "server answers 503 until `recommender train` and POST /v1/admin/reload",
                     fg=typer.colors.YELLOW, err=True)
-    _run_server(settings, host, port, workers=workers, log_level=log_level)
+    _run_server(settings, host, port, workers=workers or machine_cores(), log_level=log_level)
+
+
+def machine_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 @contextmanager
@@ -101,7 +117,7 @@ def _run_server(settings: Settings, host: str, port: int, workers: int = 1,
                    f"({workers} worker{'s' if workers > 1 else ''})", err=True)
         # By import string: `recommender` never imports `api` (imports flow api -> recommender).
         uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level)
+                    log_level=log_level, timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)
 
 
 @app.command()

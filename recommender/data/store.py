@@ -7,8 +7,9 @@ inserting 10M events row by row through an ORM layer takes far too long. Both pa
 whose key already exists, which is what makes re-imports and re-sent events idempotent.
 
 Every SQL statement of the code base lives here: the serving layer asks the store named questions
-(:meth:`Store.commitments`, :meth:`Store.resident`, :meth:`Store.enrolment_counts`,
-:meth:`Store.decisions`, :meth:`Store.ping`) and never builds a statement itself.
+(:meth:`Store.commitments`, :meth:`Store.resident`, :meth:`Store.seats_taken`,
+:meth:`Store.decisions`, :meth:`Store.ping`, :meth:`Store.follow`) and never builds a statement
+itself.
 
 The schema arrives through Alembic migrations kept in :mod:`recommender.data.migrations`
 (:meth:`Store.create_schema` runs them; a store created before migrations is stamped at the
@@ -20,6 +21,7 @@ and is checked against the migrations by the tests. The URL comes from the calle
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,9 @@ from recommender.settings import DEFAULT_DATABASE_URL, check_database_url
 
 # Events that commit a resident to a course: enrolled (until cancelled), attended, completed.
 COMMIT_EVENTS = ("enroll", "attend", "complete", "cancel")
+# A resident holds a seat of a course while their latest commitment to it is one of these: a
+# cancellation gives it back, a completion ends the course for them.
+SEAT_EVENTS = ("enroll", "attend")
 # What a coordinator may decide about a course for a cohort; ``ALL`` is the cohort wildcard
 # (every community, or every band).
 DECISION_ACTIONS = ("approve", "reject", "pin")
@@ -171,12 +176,37 @@ def _statements(tables) -> dict[str, sa.Executable]:
         .where(p.c.resident_id == resident_id, p.c.event.in_(COMMIT_EVENTS))
         .order_by(p.c.occurred_at, p.c.event_id),
         "resident": sa.select(r).where(r.c.resident_id == resident_id),
-        "enrolment_counts": sa.select(p.c.course_id, p.c.event, sa.func.count())
-        .where(p.c.event.in_(("enroll", "cancel"))).group_by(p.c.course_id, p.c.event),
         "ping": sa.select(sa.literal(1)),
         "profile": sa.select(tables["resident_profiles"])
         .where(tables["resident_profiles"].c.resident_id == resident_id),
+        "seats_taken": _seats_taken(_seat_holders(p, sa.true())),
+        "seats_taken_of": _seats_taken(_seat_holders(
+            p, p.c.course_id.in_(sa.bindparam("course_ids", expanding=True)))),
+        "seat_holders": _seat_holders(p, sa.true()),
+        "seat_holders_of": _seat_holders(
+            p, p.c.resident_id.in_(sa.bindparam("resident_ids", expanding=True))),
     }
+
+
+def _seat_holders(p: sa.Table, where: sa.ColumnElement) -> sa.Select:
+    """``(course_id, resident_id)`` of the residents whose latest commitment to a course is one
+    of :data:`SEAT_EVENTS`, among the rows ``where`` keeps.
+
+    Latest is by ``occurred_at``, then ``event_id`` (the order of :meth:`Store.commitments`), so
+    events posted out of order still leave each resident in one state per course.
+    """
+    latest = sa.func.row_number().over(
+        partition_by=(p.c.course_id, p.c.resident_id),
+        order_by=(p.c.occurred_at.desc(), p.c.event_id.desc()))
+    ranked = (sa.select(p.c.course_id, p.c.resident_id, p.c.event, latest.label("nth"))
+              .where(p.c.event.in_(COMMIT_EVENTS), where).subquery())
+    return (sa.select(ranked.c.course_id, ranked.c.resident_id)
+            .where(ranked.c.nth == 1, ranked.c.event.in_(SEAT_EVENTS)))
+
+
+def _seats_taken(holders: sa.Select) -> sa.Select:
+    held = holders.subquery()
+    return sa.select(held.c.course_id, sa.func.count()).group_by(held.c.course_id)
 
 
 _STATEMENTS = _statements(METADATA.tables)
@@ -272,19 +302,21 @@ class Store:
             conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
 
     # -- writes -------------------------------------------------------------------------
-    def insert(self, table: str, frame: pd.DataFrame) -> InsertResult:
+    def insert(self, table: str, frame: pd.DataFrame, announce: bool = False) -> InsertResult:
         """Insert rows, keeping the first row for every key and ignoring keys already stored.
 
         ``frame`` must hold valid rows (see :mod:`recommender.data.ingest` for validation); columns
-        missing from it are stored as NULL.
+        missing from it are stored as NULL. ``announce`` (participations only) tells every
+        :meth:`follow` feed about the new rows in the same transaction; on SQLite the feeds see
+        every committed row anyway, so it changes nothing there.
         """
         spec = TABLES[table]
         if frame.empty:
             return InsertResult(0, 0)
-        inserted = self._insert_ignore(spec, frame)
+        inserted = self._insert_ignore(spec, frame, announce and table == "participations")
         return InsertResult(inserted, len(frame) - inserted)
 
-    def _insert_ignore(self, spec: TableSpec, frame: pd.DataFrame) -> int:
+    def _insert_ignore(self, spec: TableSpec, frame: pd.DataFrame, announce: bool) -> int:
         """Insert the rows skipping existing keys; return how many were stored (per backend)."""
         raise NotImplementedError
 
@@ -412,18 +444,57 @@ class Store:
             return None
         return {**dict(row), "interests": decode_interests(row["interests"])}
 
-    def enrolment_counts(self) -> dict[str, int]:
-        """Net enrolments per course: its ``enroll`` events minus its ``cancel`` events.
+    def seats_taken(self, course_ids: Iterable[str] | None = None) -> dict[str, int]:
+        """Seats taken per course: residents whose latest commitment to it is an enrolment or
+        an attendance (:data:`SEAT_EVENTS`).
 
-        One aggregate query over the participations; courses with neither event are absent,
-        and a course with more cancellations than enrolments has a negative count.
+        A cancellation from a resident who never enrolled frees nothing, enrolling twice takes
+        one seat, and a count is never negative. ``course_ids`` limits the answer to those
+        courses (read through the ``course_id`` index); courses with no seat taken are absent.
         """
         with self.engine.connect() as conn:
-            rows = conn.execute(_STATEMENTS["enrolment_counts"]).all()
-        net: dict[str, int] = {}
-        for course, event, n in rows:
-            net[course] = net.get(course, 0) + (int(n) if event == "enroll" else -int(n))
-        return net
+            if course_ids is None:
+                rows = conn.execute(_STATEMENTS["seats_taken"]).all()
+            else:
+                wanted, rows = list(dict.fromkeys(course_ids)), []
+                for start in range(0, len(wanted), 500):
+                    rows += conn.execute(_STATEMENTS["seats_taken_of"],
+                                         {"course_ids": wanted[start:start + 500]}).all()
+        return {str(course): int(n) for course, n in rows}
+
+    def seat_holders(self, resident_ids: Iterable[str] | None = None
+                     ) -> list[tuple[str, str]]:
+        """``(course_id, resident_id)`` of every seat taken (the rule of :meth:`seats_taken`),
+        or only those of ``resident_ids`` (read through the ``resident_id`` index)."""
+        with self.engine.connect() as conn:
+            if resident_ids is None:
+                rows = conn.execute(_STATEMENTS["seat_holders"]).all()
+            else:
+                wanted, rows = list(dict.fromkeys(resident_ids)), []
+                for start in range(0, len(wanted), 500):
+                    rows += conn.execute(_STATEMENTS["seat_holders_of"],
+                                         {"resident_ids": wanted[start:start + 500]}).all()
+        return [(str(course), str(resident)) for course, resident in rows]
+
+    def events(self, event_ids: Iterable[str]) -> pd.DataFrame:
+        """The stored participation rows of ``event_ids`` (unknown ids are left out), typed
+        like :meth:`read`, in ``event_id`` order."""
+        t = self.tables["participations"]
+        ids = list(dict.fromkeys(event_ids))
+        frames = [self.read("participations", t.c.event_id.in_(ids[start:start + 5000]))
+                  for start in range(0, len(ids), 5000)]
+        if not frames:
+            return self.read("participations", sa.false())
+        return pd.concat(frames, ignore_index=True).sort_values("event_id", ignore_index=True)
+
+    def follow(self) -> EventFeed:
+        """A feed of the participation events committed from now on, by any process.
+
+        Each :meth:`EventFeed.poll` returns the events committed since the previous one; every
+        event of :meth:`insert` reaches every open feed once (see the backends for how). The
+        serving workers keep their seats and histories current through it.
+        """
+        raise NotImplementedError
 
     # -- coordinators' decisions -------------------------------------------------------
     def add_decision(self, *, community_id: str, band: str, course_id: str, action: str,
@@ -698,7 +769,7 @@ class SQLiteStore(Store):
 
         return engine
 
-    def _insert_ignore(self, spec: TableSpec, frame: pd.DataFrame) -> int:
+    def _insert_ignore(self, spec: TableSpec, frame: pd.DataFrame, announce: bool) -> int:
         columns = [column_values(frame, c.name, c.kind, iso=True) for c in spec.columns]
         cols = ", ".join(spec.column_names)
         marks = ", ".join("?" * len(spec.columns))
@@ -708,6 +779,9 @@ class SQLiteStore(Store):
             before = raw.total_changes
             raw.executemany(sql, zip(*columns))
             return raw.total_changes - before
+
+    def follow(self) -> EventFeed:
+        return _RowidFeed(self)
 
 
 class PostgresStore(Store):
@@ -721,7 +795,7 @@ class PostgresStore(Store):
             url = url.set(drivername="postgresql+psycopg")
         return sa.create_engine(url, pool_pre_ping=True, **self.POOL)
 
-    def _insert_ignore(self, spec: TableSpec, frame: pd.DataFrame) -> int:
+    def _insert_ignore(self, spec: TableSpec, frame: pd.DataFrame, announce: bool) -> int:
         cols = ", ".join(spec.column_names)
         tmp = f"_incoming_{spec.name}"
         with self.engine.begin() as conn:
@@ -733,11 +807,21 @@ class PostgresStore(Store):
                 copy.write(_copy_text(spec, frame))
             # ON CONFLICT DO NOTHING also skips a key repeated within the batch, so the row
             # count is exactly the number of new keys.
-            cur.execute(
-                f"INSERT INTO {spec.name} ({cols}) SELECT {cols} FROM {tmp} "
-                f"ON CONFLICT ({spec.key}) DO NOTHING"
-            )
-            return cur.rowcount
+            insert = (f"INSERT INTO {spec.name} ({cols}) SELECT {cols} FROM {tmp} "
+                      f"ON CONFLICT ({spec.key}) DO NOTHING")
+            if not announce:
+                cur.execute(insert)
+                return cur.rowcount
+            cur.execute(f"{insert} RETURNING {spec.key}")
+            new = [key for (key,) in cur.fetchall()]
+            # Delivered to every listener when (and only if) this transaction commits.
+            channel = _channel(cur)
+            for payload in _payloads(new):
+                cur.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+            return len(new)
+
+    def follow(self) -> EventFeed:
+        return _NotifyFeed(self)
 
 
 def _copy_text(spec: TableSpec, frame: pd.DataFrame) -> str:
@@ -753,6 +837,104 @@ def _copy_text(spec: TableSpec, frame: pd.DataFrame) -> str:
         parts.append(text.fillna("\\N"))
     lines = parts[0].str.cat(parts[1:], sep="\t") if len(parts) > 1 else parts[0]
     return lines.str.cat(sep="\n") + "\n"
+
+
+class EventFeed:
+    """Participation events committed since the feed was opened, handed out once each.
+
+    Made by :meth:`Store.follow`; :meth:`poll` returns the next events (typed like
+    :meth:`Store.read`), at most ``limit`` at a time, and an empty frame when there are none.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def poll(self, limit: int = 10_000) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the feed holds (it cannot be polled afterwards)."""
+
+
+class _RowidFeed(EventFeed):
+    """SQLite: rows past a ``rowid`` mark. SQLite lets one writer in at a time and a new row
+    takes the next ``rowid`` (participations are never deleted), so ``rowid`` order is commit
+    order and a mark never skips a row that commits later."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self._rowid = sa.literal_column("rowid")
+        with store.engine.connect() as conn:
+            self.mark = conn.execute(sa.select(sa.func.coalesce(sa.func.max(self._rowid), 0))
+                                     .select_from(store.tables["participations"])).scalar()
+
+    def poll(self, limit: int = 10_000) -> pd.DataFrame:
+        t = self.store.tables["participations"]
+        stmt = (sa.select(self._rowid, *t.c).where(self._rowid > self.mark)
+                .order_by(self._rowid).limit(limit))
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(stmt).fetchall()
+        if rows:
+            self.mark = rows[-1][0]
+        frame = pd.DataFrame([row[1:] for row in rows], columns=TABLES["participations"]
+                             .column_names)
+        return _typed(TABLES["participations"], frame)
+
+
+class _NotifyFeed(EventFeed):
+    """PostgreSQL: a listening connection. Inserts made with ``announce`` send the new event ids
+    with ``pg_notify`` in their own transaction, so a listener hears of exactly the committed
+    rows, in commit order; the rows are then read by key. A lost connection raises
+    :data:`StoreError` from :meth:`poll` (what was sent meanwhile is not heard: the caller
+    recounts from the store)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self._raw = store.engine.raw_connection()
+        self._conn = self._raw.driver_connection
+        self._raw.detach()  # a connection of its own, never handed back to the pool
+        self._conn.autocommit = True
+        cur = self._conn.cursor()
+        cur.execute(f'LISTEN "{_channel(cur)}"')
+        self._pending: list[str] = []
+
+    def poll(self, limit: int = 10_000) -> pd.DataFrame:
+        try:
+            for note in self._conn.notifies(timeout=0):
+                self._pending.extend(note.payload.split("\n"))
+        except Exception as exc:  # psycopg's own error, reported as the store's
+            raise sa.exc.OperationalError("LISTEN", None, exc) from exc
+        ids, self._pending = self._pending[:limit], self._pending[limit:]
+        if not ids:
+            return self.store.read("participations", sa.false())
+        order = {key: k for k, key in enumerate(ids)}
+        found = self.store.events(ids)
+        return found.sort_values("event_id", key=lambda col: col.map(order), ignore_index=True)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def _channel(cur) -> str:
+    """The notification channel of this database and schema (schemas are separate stores)."""
+    cur.execute("SELECT current_database() || '.' || current_schema()")
+    where = cur.fetchone()[0]
+    return "participations_" + hashlib.sha1(where.encode()).hexdigest()[:16]
+
+
+def _payloads(ids: list[str], limit: int = 7_000) -> Iterable[str]:
+    """``ids`` joined by newlines in pieces under ``pg_notify``'s 8,000-byte payload limit
+    (ids are validated text without control characters)."""
+    piece: list[str] = []
+    size = 0
+    for key in ids:
+        if piece and size + len(key.encode()) + 1 > limit:
+            yield "\n".join(piece)
+            piece, size = [], 0
+        piece.append(key)
+        size += len(key.encode()) + 1
+    if piece:
+        yield "\n".join(piece)
 
 
 def open_store(url: str | None = None, create: bool = True) -> Store:

@@ -11,6 +11,7 @@ registry's record of who made a version current. Front ends import this package 
 from recommender.data.store import Store, StoreError, open_store, unavailable_line
 from recommender.domain import BAND_NAMES, CATEGORIES
 from recommender.serving.errors import InvalidInput, NotFound, NotReady, ServiceError
+from recommender.serving.follow import Follower
 from recommender.serving.holder import ModelHolder
 from recommender.serving.service import RecommendationService, ResidentFacts
 from recommender.serving.wording import (
@@ -23,7 +24,7 @@ from recommender.serving.wording import (
 )
 from recommender.training.registry import RegistryError, last_move
 
-__all__ = ["BAND_NAMES", "CATEGORIES", "DEFAULT_LANGUAGE", "InvalidInput", "LANGUAGES",
+__all__ = ["BAND_NAMES", "CATEGORIES", "DEFAULT_LANGUAGE", "Follower", "InvalidInput", "LANGUAGES",
            "ModelHolder", "NotFound", "NotReady", "REASON_CODES", "RecommendationService",
            "RegistryError", "ResidentFacts", "ServiceError", "Store", "StoreError", "band_label",
            "category_name", "last_move", "open_store", "requested_language", "unavailable_line"]

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from recommender.data.store import COMMIT_EVENTS
 from recommender.domain import BAND_NAMES
 from recommender.serving.errors import NotReady
 
@@ -106,18 +108,22 @@ class Catalogue:
 
 @dataclass
 class Snapshot:
-    """One loaded model with everything derived from it; never changed except ``enrolled``."""
+    """One loaded model with everything derived from it; never changed except ``taken`` (and
+    the engine's histories), which :meth:`ModelHolder.fold` keeps current."""
 
     engine: Engine
     catalogue: Catalogue
-    enrolled: np.ndarray  # net enrolments per course (enroll - cancel), kept current by ingest
+    taken: np.ndarray  # seats taken per course (Store.seats_taken), int64
     households: dict[str, np.ndarray]  # household_id -> positions in engine.users
     communities: frozenset[str] = frozenset()  # known community ids (profile validation)
     loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
+    # course position -> the residents holding its seats (Store.seat_holders); ``taken`` is
+    # their number, kept so that a fold changes only the residents its events are about
+    holders: dict[int, set[str]] = field(default_factory=dict)
 
     @property
     def seats_left(self) -> np.ndarray:
-        return np.maximum(self.catalogue.capacity - np.maximum(self.enrolled, 0), 0)
+        return np.maximum(self.catalogue.capacity - self.taken, 0)
 
 
 def household_index(users: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -155,9 +161,13 @@ class ModelHolder:
         self.loader = loader or _load_engine
         self._snapshot: Snapshot | None = None
         self._reload_lock = threading.Lock()
-        # Ingestion mutates the current snapshot's enrolment counts; a swap must not interleave.
+        # Folding events changes the current snapshot's seats and histories; a swap must not
+        # interleave, nor two folds.
         self.ingest_lock = threading.Lock()
         self.last_error: str | None = None
+        # Ids of events this process stored and folded itself, while a feed will hand them out
+        # again (see fold): they must not count twice in a resident's history.
+        self.echoes: set[str] | None = None
 
     @property
     def ready(self) -> bool:
@@ -198,9 +208,12 @@ class ModelHolder:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("model reload refused, keeping the current model: %s", self.last_error)
                 raise
-            with self.ingest_lock:  # counts read and swapped with no event in between
-                enrolled = self._enrolments(catalogue)
-                self._snapshot = Snapshot(engine, catalogue, enrolled, households, communities)
+            with self.ingest_lock:  # seats read and swapped with no event in between
+                taken, holders = self._seats(catalogue)
+                self._snapshot = Snapshot(engine, catalogue, taken, households, communities,
+                                          holders=holders)
+                if self.echoes is not None:  # the new engine has none of them yet
+                    self.echoes.clear()
             self.last_error = None
             log.info("model %s loaded (%d courses, %d residents)", engine.version,
                      len(engine.items), len(engine.users))
@@ -212,16 +225,76 @@ class ModelHolder:
         frame = self.store.read("communities")
         return dict(zip(frame["community_id"], frame["name"]))
 
-    def _enrolments(self, catalogue: Catalogue) -> np.ndarray:
-        """Net enrolments (enroll - cancel) per catalogue course, from the store."""
-        enrolled = np.zeros(len(catalogue.ids), dtype=np.int64)
+    def _seats(self, catalogue: Catalogue) -> tuple[np.ndarray, dict[int, set[str]]]:
+        """Seats taken per catalogue course and who holds them, from the store
+        (:meth:`Store.seat_holders`)."""
+        taken = np.zeros(len(catalogue.ids), dtype=np.int64)
+        holders: dict[int, set[str]] = {}
         if self.store is None:
-            return enrolled
-        for course, net in self.store.enrolment_counts().items():
-            pos = catalogue.position.get(str(course))
+            return taken, holders
+        for course, resident in self.store.seat_holders():
+            pos = catalogue.position.get(course)
             if pos is not None:
-                enrolled[pos] = net
-        return enrolled
+                holders.setdefault(pos, set()).add(resident)
+        for pos, residents in holders.items():
+            taken[pos] = len(residents)
+        return taken, holders
+
+    def recount_seats(self) -> None:
+        """Count every course's seats again from the store (after a lost event feed)."""
+        with self.ingest_lock:
+            snap = self._snapshot
+            if snap is not None:
+                taken, snap.holders = self._seats(snap.catalogue)
+                snap.taken[:] = taken
+
+    def fold(self, events: pd.DataFrame, *, own: bool) -> None:
+        """Bring the current snapshot up to date with stored participation ``events``.
+
+        Call with :attr:`ingest_lock` held. Whether each resident a commitment event is about
+        holds a seat of its course is read again from the store (the rule of the load, through
+        the ``resident_id`` index), so events arriving out of order, twice or from another
+        worker leave the count a reload gives; the events go into the engine's histories once:
+        ``own`` events (stored by this process) at once, and when a feed hands them out again
+        (:attr:`echoes`) they are skipped there.
+        """
+        snap = self._snapshot
+        if snap is None or events.empty:
+            return
+        self._refresh_seats(snap, events)
+        if self.echoes is not None:
+            ids = events["event_id"].astype(str)
+            if own:
+                self.echoes.update(ids)
+            else:
+                echoed = ids.isin(self.echoes).to_numpy()
+                self.echoes.difference_update(ids[echoed])
+                events = events[~echoed]
+        started = time.perf_counter()
+        try:
+            snap.engine.add_events(events[["resident_id", "course_id", "event", "value",
+                                           "occurred_at"]])
+        except Exception:  # the events are stored; a failed fold only delays their effect
+            log.exception("engine.add_events failed for %d stored events", len(events))
+        log.debug("folded %d events in %.1f ms", len(events),
+                  1000 * (time.perf_counter() - started))
+
+    def _refresh_seats(self, snap: Snapshot, events: pd.DataFrame) -> None:
+        commits = events[events["event"].isin(COMMIT_EVENTS)]
+        if self.store is None or commits.empty:
+            return
+        pairs = set(zip(commits["course_id"].astype(str), commits["resident_id"].astype(str)))
+        holding = set(self.store.seat_holders({resident for _, resident in pairs}))
+        for course, resident in pairs:
+            pos = snap.catalogue.position.get(course)
+            if pos is None:
+                continue
+            residents = snap.holders.setdefault(pos, set())
+            if (course, resident) in holding:
+                residents.add(resident)
+            else:
+                residents.discard(resident)
+            snap.taken[pos] = len(residents)
 
 
 def _smoke_test(engine: Engine) -> None:

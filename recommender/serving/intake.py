@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,7 +33,7 @@ from recommender.serving.errors import InvalidInput
 
 if TYPE_CHECKING:
     from recommender.data.store import Store
-    from recommender.serving.holder import ModelHolder, Snapshot
+    from recommender.serving.holder import ModelHolder
 
 log = logging.getLogger(__name__)
 
@@ -236,29 +235,14 @@ def _store_and_fold(store: Store, holder: ModelHolder, rows: pd.DataFrame,
         report.duplicates += len(rows) - len(new)
         if new.empty:
             return
-        result = store.insert("participations", new)  # durable when it returns
+        # Durable when it returns; every worker's feed hears of the new rows.
+        result = store.insert("participations", new, announce=True)
         report.accepted += result.inserted
         report.duplicates += result.duplicates  # another process stored them meanwhile
+        holder.fold(new, own=True)
         for other in also:  # an A/B test's other model; its own lock guards its swaps
             with other.ingest_lock:
-                if other._snapshot is not None:
-                    _fold(other._snapshot, new)
-        if holder._snapshot is not None:
-            _fold(holder._snapshot, new)
-
-
-def _fold(snap: Snapshot, new: pd.DataFrame) -> None:
-    """New stored events into one served model: its enrolment counts and its engine."""
-    delta = new["event"].map({"enroll": 1, "cancel": -1}).fillna(0).astype(int)
-    pos = snap.catalogue.ids.get_indexer(new["course_id"])
-    np.add.at(snap.enrolled, pos[pos >= 0], delta.to_numpy()[pos >= 0])
-    started = time.perf_counter()
-    try:
-        snap.engine.add_events(new[["resident_id", "course_id", "event", "value",
-                                    "occurred_at"]])
-    except Exception:  # the events are stored; a failed fold only delays their effect
-        log.exception("engine.add_events failed for %d stored events", len(new))
-    log.debug("folded %d events in %.1f ms", len(new), 1000 * (time.perf_counter() - started))
+                other.fold(new, own=True)
 
 
 __all__ = ["FUTURE_TOLERANCE", "Clock", "IngestReport", "district_now", "ingest",

@@ -15,9 +15,10 @@ The engine ranks; this module decides what may be offered and keeps the model cu
   validated like the importer does, through :data:`recommender.domain.TABLES`, stored durably,
   then folded into the engine at once).
 
-Seats: a course's enrolments are its ``enroll`` events minus its ``cancel`` events in the store
-(:meth:`Store.enrolment_counts <recommender.data.store.Store.enrolment_counts>`, read once per
-model load, then kept current by the events this process ingests). A resident's own commitments
+Seats: a course's taken seats are the residents whose latest commitment to it is an enrolment
+or an attendance (:meth:`Store.seats_taken <recommender.data.store.Store.seats_taken>`, counted
+once per model load, then kept current for the residents new events are about, whichever worker
+stored them: :mod:`recommender.serving.follow`). A resident's own commitments
 (enrolled and not cancelled, attended, or completed) are read from the store per request
 (:meth:`Store.commitments <recommender.data.store.Store.commitments>`, by the indexed
 ``resident_id``), so the store stays the one source of truth and several workers agree on them.
@@ -108,7 +109,7 @@ class RecommendationService:
 
     def __init__(self, store: Store, holder: ModelHolder,
                  today: Callable[[], dt.date] | None = None, timezone: str = DISTRICT_TIMEZONE,
-                 bands: AgeBands | None = None, decisions_ttl: float = 1.0,
+                 bands: AgeBands | None = None, decisions_ttl: float = 0.5,
                  clock: Clock | None = None) -> None:
         self.store = store
         self.holder = holder

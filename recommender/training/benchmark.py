@@ -35,11 +35,12 @@ from models.popularity import CategoryPopularity, Popularity
 from recommender.evaluation.candidates import Candidates, describe, split_candidates
 from recommender.evaluation.metrics import evaluate, relevance_matrix
 from recommender.evaluation.protocols import Split, make_split
-from recommender.training.inputs import fit_hybrid, prepare_fit
+from recommender.training.inputs import FitData, fit_hybrid, prepare_fit
 from recommender.training.report import BAND_ORDER, METRICS, format_table, summarize
 
-__all__ = ["BASELINES", "METRICS", "Baseline", "Evaluator", "check_repeats", "format_table",
-           "hybrid_params_from", "run_benchmark", "tune"]
+__all__ = ["BASELINES", "METRICS", "Baseline", "Evaluator", "ProtocolRun", "check_repeats",
+           "format_table", "hybrid_params_from", "prepare_run", "run_baselines", "run_benchmark",
+           "tune"]
 
 K = 10
 # Protocols whose split is a time cut: the same for every seed, so never repeated.
@@ -126,18 +127,29 @@ class Evaluator:
         return {}
 
     def recommend(self, model: Recommender, groups: str | None = None) -> np.ndarray:
-        out = []
+        return self.rank(model, groups)[0]
+
+    def rank(self, model: Recommender, groups: str | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """The users' top-``K`` item indices and their scores (``-1`` / ``-inf`` padding)."""
+        ids_out, scores_out = [], []
         for start in range(0, self.users.size, self.batch):
             users = self.users[start:start + self.batch]
             rows = self.inputs.X[users]
-            ids, _ = model.recommend(users, rows, n=K, filter_seen=True,
-                                     candidates=self.candidates.indices,
-                                     **self.side_for(model, users, groups))
-            out.append(ids)
-        return np.vstack(out) if out else np.zeros((0, K), dtype=np.int32)
+            ids, scores = model.recommend(users, rows, n=K, filter_seen=True,
+                                          candidates=self.candidates.indices,
+                                          **self.side_for(model, users, groups))
+            ids_out.append(ids)
+            scores_out.append(scores)
+        if not ids_out:
+            return np.zeros((0, K), dtype=np.int32), np.zeros((0, K), dtype=np.float32)
+        return np.vstack(ids_out), np.vstack(scores_out)
 
     def score(self, model: Recommender, groups: str | None = None) -> dict:
-        recommended = self.recommend(model, groups)
+        return self.metrics(self.recommend(model, groups))
+
+    def metrics(self, recommended: np.ndarray) -> dict:
+        """The metrics of lists :meth:`recommend` made, overall and per age band."""
         return evaluate(recommended, self.relevant, self.inputs.X.shape[1],
                         user_bands=self.bands, k=K)
 
@@ -234,15 +246,54 @@ def run_benchmark(bundle: DataBundle, protocol: str, seed: int = 0, budget_s: fl
             "repeats": runs, "summary": summarize(runs), "seconds": time.perf_counter() - t0}
 
 
-def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed: int,
-              budget_s: float, log: Callable[[str], None], models: list[str] | None) -> dict:
-    """One run of the benchmark at one seed: the document :func:`run_benchmark` describes."""
+@dataclass
+class ProtocolRun:
+    """One protocol's split of a dataset, ready for models to be fitted and scored.
+
+    Attributes
+    ----------
+    split : Split
+        The test split.
+    data : FitData
+        The training part's inputs and its validation cut (:func:`prepare_fit`).
+    test_eval, val_eval : Evaluator
+        Rank and score the test users (over the test candidates) and the validation users.
+    candidates : dict
+        ``{"test": describe(...), "validation": describe(...)}``.
+    """
+
+    split: Split
+    data: FitData
+    test_eval: Evaluator
+    val_eval: Evaluator
+    candidates: dict
+
+    def document(self, results: dict, bundle: DataBundle, seed: int, seconds: float) -> dict:
+        """The benchmark's JSON document of this run with ``results`` as its models."""
+        split, val = self.split, self.data.split
+        bands = pd.Series(self.test_eval.bands).value_counts()
+        return {
+            "protocol": split.protocol, "dataset": bundle.name, "seed": seed,
+            "split": {"test_users": int(len(split.users)),
+                      "validation_users": int(len(val.users)),
+                      "items": int(self.data.mapping.n_items),
+                      "train_interactions": int(len(split.train.interactions)),
+                      "users_by_band": {b: int(bands.get(b, 0)) for b in BAND_ORDER}},
+            "candidates": self.candidates, "models": results, "seconds": seconds,
+        }
+
+
+def prepare_run(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed: int,
+                log: Callable[[str], None]) -> ProtocolRun:
+    """Split ``bundle`` by ``protocol``, cut the training part for validation (seed + 1) and
+    set up the evaluators; logs what is ranked."""
     t0 = time.perf_counter()
     split = make_split(bundle, protocol, seed=seed)
     data = prepare_fit(split.train, pipeline, protocol, seed=seed + 1, warm_only=True)
-    mapping, full, val_inputs, val = data.mapping, data.full, data.validation, data.split
-    test_eval = Evaluator(split, mapping, full, split_candidates(split, mapping, bundle.items))
-    val_eval = Evaluator(val, mapping, val_inputs, split_candidates(val, mapping, bundle.items))
+    mapping, val = data.mapping, data.split
+    test_eval = Evaluator(split, mapping, data.full, split_candidates(split, mapping, bundle.items))
+    val_eval = Evaluator(val, mapping, data.validation,
+                         split_candidates(val, mapping, bundle.items))
     candidates = {"test": describe(test_eval.candidates, test_eval.relevant),
                   "validation": describe(val_eval.candidates, val_eval.relevant)}
     log(f"{protocol}: {len(split.users)} test users, {len(val.users)} validation users, "
@@ -253,36 +304,51 @@ def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed
     if candidates["test"]["positives_outside"] == candidates["test"]["positives"]:
         log("  warning: every test positive lies outside the candidates, so every model "
             "scores 0 by construction")
+    return ProtocolRun(split, data, test_eval, val_eval, candidates)
+
+
+def run_baselines(run: ProtocolRun, seed: int, budget_s: float, log: Callable[[str], None],
+                  models: list[str] | None = None) -> tuple[dict, dict, dict]:
+    """Tune, fit and score every baseline (or those in ``models``) on ``run``.
+
+    Returns ``(results, tuned, lists)``: each baseline's figures as in the benchmark document,
+    its tuned params, and its top-10 lists of the test users: ``(items, scores)`` as
+    :meth:`Evaluator.rank` gives them.
+    """
     results: dict[str, dict] = {}
     tuned: dict[str, dict] = {}
+    lists: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for baseline in BASELINES:
         if models and baseline.name not in models:
             continue
-        params, trials = tune(baseline, val_inputs, val_eval, budget_s, log, seed)
+        params, trials = tune(baseline, run.data.validation, run.val_eval, budget_s, log, seed)
         tuned[baseline.name] = params
         t = time.perf_counter()
-        model = _fit(_build(baseline, params, seed), full, baseline)
+        model = _fit(_build(baseline, params, seed), run.data.full, baseline)
         fit_s = time.perf_counter() - t
-        results[baseline.name] = {**test_eval.score(model, baseline.groups), "fit_s": fit_s,
-                                  "params": params, "tuning": trials}
+        lists[baseline.name] = run.test_eval.rank(model, baseline.groups)
+        results[baseline.name] = {**run.test_eval.metrics(lists[baseline.name][0]),
+                                  "fit_s": fit_s, "params": params, "tuning": trials}
         log(f"  {baseline.name:<20} nDCG@10 {results[baseline.name]['ndcg@10']:.4f}  "
             f"params {params}  fit {fit_s:.1f}s")
+    return results, tuned, lists
+
+
+def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed: int,
+              budget_s: float, log: Callable[[str], None], models: list[str] | None) -> dict:
+    """One run of the benchmark at one seed: the document :func:`run_benchmark` describes."""
+    t0 = time.perf_counter()
+    run = prepare_run(bundle, pipeline, protocol, seed, log)
+    results, tuned, _ = run_baselines(run, seed, budget_s, log, models)
     hybrid_params = hybrid_params_from(tuned)
-    hybrid, info = fit_hybrid(data, hybrid_params, seed)
+    hybrid, info = fit_hybrid(run.data, hybrid_params, seed)
     fit_s = info["fit_s"]
-    results["hybrid"] = {**test_eval.score(hybrid), "fit_s": fit_s, "params": hybrid_params,
-                         "guard": info["guard"], "validation": info["validation"]}
+    results["hybrid"] = {**run.test_eval.score(hybrid), "fit_s": fit_s,
+                         "params": hybrid_params, "guard": info["guard"],
+                         "validation": info["validation"]}
     log(f"  {'hybrid':<20} nDCG@10 {results['hybrid']['ndcg@10']:.4f}  fit {fit_s:.1f}s  "
         f"ranked by {info['guard']['served_by']}")
-    bands = pd.Series(test_eval.bands).value_counts()
-    return {
-        "protocol": split.protocol, "dataset": bundle.name, "seed": seed,
-        "split": {"test_users": int(len(split.users)), "validation_users": int(len(val.users)),
-                  "items": int(mapping.n_items), "train_interactions":
-                  int(len(split.train.interactions)),
-                  "users_by_band": {b: int(bands.get(b, 0)) for b in BAND_ORDER}},
-        "candidates": candidates, "models": results, "seconds": time.perf_counter() - t0,
-    }
+    return run.document(results, bundle, seed, time.perf_counter() - t0)
 
 
 def hybrid_params_from(tuned: dict[str, dict]) -> dict:

@@ -22,7 +22,8 @@ from features.frames import DataBundle, positive_mask, with_categorical_ids
 from features.pipeline import FeaturePipeline
 from recommender.evaluation.candidates import split_candidates
 from recommender.evaluation.protocols import temporal_split
-from recommender.training.inputs import course_exposure, fit_hybrid, prepare_fit
+from recommender.training.inputs import course_exposure
+from recommender.training.recipe import fit_recipe
 
 BATCH = 2000
 
@@ -58,8 +59,7 @@ def demand_check(bundle: DataBundle, seed: int = 0, params: dict | None = None) 
     bundle = with_categorical_ids(bundle)
     split = temporal_split(bundle, warm_only=False)
     pipeline = FeaturePipeline().fit(bundle)
-    data = prepare_fit(split.train, pipeline, "temporal", seed=seed, warm_only=False)
-    model, _ = fit_hybrid(data, params, seed)
+    model, data, _ = fit_recipe(split.train, pipeline, params, seed)
     inter = bundle.interactions
     cut, end = pd.Timestamp(split.cut), pd.Timestamp(inter["timestamp"].max())
     horizon = (end - cut) / pd.Timedelta(days=1)

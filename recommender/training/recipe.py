@@ -26,7 +26,7 @@ from features.pipeline import FeaturePipeline, ModelInputs
 from models.hybrid import HybridRanker
 from recommender.training import artifacts, registry
 from recommender.training.artifacts import ArtifactError
-from recommender.training.inputs import fit_hybrid, prepare_fit
+from recommender.training.inputs import FitData, fit_hybrid, prepare_fit
 
 MODEL_DIR = "model"
 TABLES_FILE = "tables.npz"
@@ -39,7 +39,7 @@ _ITEM_COLUMNS = (
 
 def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
                    promote: bool = True, params: dict | None = None,
-                   by: str | None = None) -> Path:
+                   by: str | None = None, params_file: Path | None = None) -> Path:
     """Train the hybrid on ``bundle`` and write a new artifact version in ``artifacts_dir``.
 
     The re-ranker learns on a temporal validation cut of the bundle (the last 20 % of time),
@@ -47,7 +47,9 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
     first appear after it, so the trees learn to rank newcomers (the cold start a served model
     meets) and not only residents with history. When the data has no such cut (a single
     timestamp), the cut is a random split of the bundle; the manifest's ``validation`` says
-    which split was used and why.
+    which split was used and why. ``params`` (e.g. read from ``params_file``, a file
+    ``recommender tune`` wrote) override the hybrid's defaults; the manifest's ``params`` are
+    every parameter used, and ``params_file`` the file and what it set.
 
     The files are written to a temporary folder that becomes the version only when complete,
     and ``current`` moves (recorded in the registry's history as ``train``, by ``by`` or the OS
@@ -58,8 +60,7 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
     """
     bundle = with_categorical_ids(bundle)
     pipeline = FeaturePipeline().fit(bundle)
-    data = prepare_fit(bundle, pipeline, "temporal", seed=seed, warm_only=False)
-    model, timings = fit_hybrid(data, params, seed)
+    model, data, timings = fit_recipe(bundle, pipeline, params, seed)
     mapping, inputs = pipeline.id_mapping_, data.full
     writer = artifacts.ArtifactWriter.create(Path(artifacts_dir))
     try:
@@ -71,6 +72,8 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
             code=artifacts.code_version(),
             seed=seed,
             params={**model.get_params(), "seed": seed},
+            params_file=None if params_file is None else {
+                "path": str(Path(params_file).resolve()), "params": dict(params or {})},
             validation_metrics=timings.pop("validation_metrics"),
             guard=timings.pop("guard"),
             validation=timings.pop("validation"),
@@ -81,6 +84,25 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
     if promote:
         registry.promote(Path(artifacts_dir), writer.path.name, by=by, action="train")
     return writer.path
+
+
+def fit_recipe(train: DataBundle, pipeline: FeaturePipeline, params: dict | None = None,
+               seed: int = 0) -> tuple[HybridRanker, FitData, dict]:
+    """The served model's recipe on ``train``: the re-ranker learns on a temporal validation
+    cut that includes newcomers, then :func:`~recommender.training.inputs.fit_hybrid` with
+    ``params`` and ``seed``. ``train_artifact`` runs it on all the data; the evaluation report
+    and the demand check run it on a test split's training part, so what they score is what
+    ``train`` would have served at that cut. Returns ``(model, inputs, fit_hybrid's info)``.
+    """
+    data = served_inputs(train, pipeline, seed)
+    model, info = fit_hybrid(data, params, seed)
+    return model, data, info
+
+
+def served_inputs(train: DataBundle, pipeline: FeaturePipeline, seed: int = 0) -> FitData:
+    """The served recipe's inputs: ``train`` and its temporal validation cut with newcomers
+    (what :func:`fit_recipe` fits on; ``recommender tune`` scores its trials on this cut)."""
+    return prepare_fit(train, pipeline, "temporal", seed=seed, warm_only=False)
 
 
 def write_model_files(path: Path, model: HybridRanker, inputs: ModelInputs,

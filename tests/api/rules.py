@@ -32,10 +32,14 @@ def taken_by(part: pd.DataFrame, resident_id: str) -> set[str]:
 
 
 def seats_left(courses: pd.DataFrame, part: pd.DataFrame) -> pd.Series:
-    ev = part[part["event"].isin(["enroll", "cancel"])]
-    net = ev.assign(d=ev["event"].map({"enroll": 1, "cancel": -1})).groupby("course_id")["d"].sum()
-    enrolled = courses["course_id"].map(net).fillna(0).clip(lower=0)
-    return (courses["capacity"].astype(int) - enrolled).clip(lower=0).set_axis(courses["course_id"])
+    """Capacity minus the residents whose latest commitment to the course (by time, then event
+    id) is an enrolment or an attendance."""
+    ev = part[part["event"].isin(["enroll", "attend", "complete", "cancel"])]
+    latest = ev.sort_values(["occurred_at", "event_id"]).groupby(
+        ["course_id", "resident_id"])["event"].last()
+    holding = latest[latest.isin(["enroll", "attend"])].groupby(level="course_id").size()
+    taken = courses["course_id"].map(holding).fillna(0)
+    return (courses["capacity"].astype(int) - taken).clip(lower=0).set_axis(courses["course_id"])
 
 
 def is_family(course: pd.Series) -> bool:

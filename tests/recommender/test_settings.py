@@ -4,6 +4,7 @@ other module reads the environment."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from recommender.cli import app as cli
+from recommender.cli.serve_commands import machine_cores
 from recommender.domain import DISTRICT_TIMEZONE
 from recommender.settings import (
     Settings,
@@ -141,13 +143,21 @@ def test_serve_empties_a_configured_metrics_folder(uvicorn_calls, env, tmp_path)
     result = CliRunner().invoke(cli, ["serve", "--artifacts", str(tmp_path / "art")])
     assert result.exit_code == 0, result.output
     (call,) = uvicorn_calls
-    assert call["workers"] == 1 and call["settings"].prometheus_multiproc_dir == folder
+    assert call["workers"] == machine_cores()
+    assert call["settings"].prometheus_multiproc_dir == folder
     assert call["folder_files"] == ["keep.txt"]
     assert call["settings"].artifacts_dir == tmp_path / "art"
 
 
+def test_serve_defaults_to_a_worker_per_core(uvicorn_calls, env):
+    env.setenv("RECOMMENDER_API_KEYS", "platform:p1")
+    assert CliRunner().invoke(cli, ["serve"]).exit_code == 0
+    (call,) = uvicorn_calls
+    assert call["workers"] == machine_cores() == len(os.sched_getaffinity(0))
+
+
 def test_serve_one_worker_needs_no_metrics_folder(uvicorn_calls, env):
-    result = CliRunner().invoke(cli, ["serve", "--insecure-dev"])
+    result = CliRunner().invoke(cli, ["serve", "--insecure-dev", "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "--insecure-dev" in result.output
     (call,) = uvicorn_calls

@@ -248,18 +248,95 @@ def test_profiles_are_upserted_read_and_written_with_their_resident(store):
     assert store.profile("R404") is None
 
 
-def test_enrolment_counts_are_enrolments_minus_cancellations(store):
-    assert store.enrolment_counts() == {}
+def test_seats_taken_are_residents_whose_latest_commitment_holds_a_seat(store):
+    assert store.seats_taken() == {}
     _load(store, _district())
-    assert store.enrolment_counts() == {"K1": 1}  # E1; the rate and the view do not count
+    assert store.seats_taken() == {"K1": 1}  # E1; the rate and the view do not count
     store.insert("participations", _events(
         ("E20", "R2", "K1", "enroll", "2025-03-03 09:00:00"),
         ("E21", "R3", "K1", "enroll", "2025-03-03 09:00:00"),
         ("E22", "R2", "K1", "cancel", "2025-03-04 09:00:00"),
         ("E23", "R3", "K1", "attend", "2025-03-10 09:00:00"),
-        ("E24", "R3", "K2", "cancel", "2025-03-04 09:00:00"),
     ))
-    assert store.enrolment_counts() == {"K1": 2, "K2": -1}
+    assert store.seats_taken() == {"K1": 2}  # R1 enrolled, R3 attends; R2 cancelled
+    assert store.seats_taken(["K1", "K2", "NOPE"]) == {"K1": 2}
+    assert store.seats_taken([]) == {}
+    # Who holds them: every seat, or those of some residents (what a fold asks).
+    assert sorted(store.seat_holders()) == [("K1", "R1"), ("K1", "R3")]
+    assert store.seat_holders(["R2", "R3", "R9"]) == [("K1", "R3")]
+    assert store.seat_holders([]) == []
+
+
+def test_a_cancel_without_an_enrolment_frees_nothing(store):
+    _load(store, _district())
+    store.insert("participations", _events(
+        ("E30", "R3", "K2", "cancel", "2025-03-04 09:00:00"),  # never enrolled in K2
+        ("E31", "R2", "K1", "cancel", "2025-03-04 09:00:00"),  # never enrolled in K1
+    ))
+    assert store.seats_taken() == {"K1": 1}  # not 0 for K1, no negative count for K2
+    store.insert("participations", _events(("E32", "R3", "K2", "enroll", "2025-03-05 09:00:00")))
+    assert store.seats_taken() == {"K1": 1, "K2": 1}  # an earlier stray cancel does not offset it
+
+
+def test_enrolling_twice_takes_one_seat(store):
+    _load(store, _district())
+    store.insert("participations", _events(
+        ("E40", "R1", "K1", "enroll", "2025-03-02 09:00:00"),  # R1's second enrolment (E1)
+        ("E41", "R2", "K2", "enroll", "2025-03-02 09:00:00"),
+        ("E42", "R2", "K2", "enroll", "2025-03-03 09:00:00"),
+        ("E43", "R2", "K2", "attend", "2025-03-09 09:00:00"),
+    ))
+    assert store.seats_taken() == {"K1": 1, "K2": 1}
+
+
+def test_the_latest_commitment_decides_whatever_order_events_arrive_in(store):
+    _load(store, _district())
+    # The cancel arrives before the enrolment it cancels, and a completion ends the course.
+    store.insert("participations", _events(("E50", "R2", "K1", "cancel", "2025-03-09 09:00:00")))
+    store.insert("participations", _events(("E51", "R2", "K1", "enroll", "2025-03-03 09:00:00")))
+    store.insert("participations", _events(("E52", "R1", "K1", "complete", "2025-06-30 09:00:00")))
+    assert store.seats_taken() == {}
+    # Same time: the larger event id is the later one (the order of `commitments`).
+    store.insert("participations", _events(("E53", "R3", "K1", "enroll", "2025-03-09 09:00:00"),
+                                           ("E54", "R3", "K1", "cancel", "2025-03-09 09:00:00")))
+    assert store.seats_taken() == {}
+    store.insert("participations", _events(("E55", "R3", "K1", "enroll", "2025-03-09 09:00:00")))
+    assert store.seats_taken() == {"K1": 1}
+
+
+def test_events_reads_rows_by_id(store):
+    _load(store, _district())
+    found = store.events(["E3", "E1", "NOPE", "E1"])
+    assert found["event_id"].tolist() == ["E1", "E3"]
+    assert found["occurred_at"].tolist() == list(pd.to_datetime(
+        ["2025-03-01 09:00:00", "2025-03-02 10:00:00"]))
+    assert store.events([]).empty and list(store.events([]).columns) == list(found.columns)
+
+
+def test_a_feed_hands_out_every_event_committed_after_it_opened_once(store, store_url):
+    _load(store, {k: v for k, v in _district().items() if k != "participations"})
+    store.insert("participations", _district()["participations"])
+    other = open_store(store_url, create=False)  # another worker, on its own connections
+    feed = store.follow()
+    try:
+        assert feed.poll().empty  # what was stored before the feed opened is not news
+        first = _events(("E60", "R1", "K2", "enroll", "2025-03-03 09:00:00"),
+                        ("E61", "R2", "K1", "view", "2025-03-03 09:00:00"))
+        other.insert("participations", first, announce=True)
+        other.insert("participations", first, announce=True)  # stored once, told once
+        got = feed.poll()
+        assert got["event_id"].tolist() == ["E60", "E61"]
+        assert got.loc[0, "occurred_at"] == pd.Timestamp("2025-03-03 09:00:00")
+        assert feed.poll().empty
+        other.insert("participations", _events(*[(f"E7{i}", "R3", "K1", "view",
+                                                  "2025-03-04 09:00:00") for i in range(5)]),
+                     announce=True)
+        assert feed.poll(limit=3)["event_id"].tolist() == ["E70", "E71", "E72"]
+        assert feed.poll(limit=3)["event_id"].tolist() == ["E73", "E74"]
+        assert feed.poll().empty
+    finally:
+        feed.close()
+        other.dispose()
 
 
 def _unreachable(store, tmp_path: Path) -> Store:
@@ -416,6 +493,6 @@ def test_every_public_store_method_is_exercised_here():
     source = Path(__file__).read_text(encoding="utf-8")
     public = [name for name, member in vars(Store).items()
               if not name.startswith("_") and inspect.isfunction(member)]
-    assert {"commitments", "resident", "enrolment_counts", "ping"} <= set(public)
+    assert {"commitments", "resident", "seats_taken", "follow", "ping"} <= set(public)
     missing = [name for name in public if f".{name}(" not in source]
     assert not missing, f"Store methods without a test in the shared suite: {missing}"

@@ -1,0 +1,55 @@
+"""The re-ranker's training rows and held-out lists are what building every row would give.
+
+Training builds signal rows only for the candidate pairs it keeps, and makes a held-out user's
+list and calibration pairs in one pass; both must equal the plain computation (every row built,
+then indexed; the list of :meth:`HybridRanker._rank`), or a faster fit would be a different
+model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from models.hybrid.reranker import training_rows, validation_users
+from tests.models.test_hybrid import fit_model, make_data
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    with threadpool_limits(1):
+        data = make_data()
+        yield data, fit_model(data)
+
+
+def test_rows_of_the_kept_pairs_equal_every_row_indexed(fitted):
+    data, model = fitted
+    fit_X, target = data["validation"]
+    users = validation_users(target)
+
+    def kept_only(batch):
+        return model._candidates(batch, fit_X[batch], model._context(batch), None)
+
+    def every_row(batch):
+        r, i, rows = model._pair_rows(batch, fit_X[batch], model._context(batch), None)
+        return r, i, lambda select: rows[select]
+
+    fast = training_rows(kept_only, target, users, 1, 0)
+    plain = training_rows(every_row, target, users, 1, 0)
+    for a, b in zip(fast, plain):
+        np.testing.assert_array_equal(a, b)
+    n_candidates = kept_only(users)[0].size
+    assert 0 < fast[0].shape[0] < n_candidates  # negatives were dropped, positives kept
+    assert fast[1].any() and not fast[1].all()
+
+
+def test_holdout_lists_equal_the_ranked_lists(fitted):
+    data, model = fitted
+    fit_X, target = data["validation"]
+    fold = validation_users(target)
+    lists, pairs = model._holdout_pairs(fold, fit_X, target, None)
+    ranked = model._rank(fold, fit_X[fold], 10, {"allowed": None})[0]
+    np.testing.assert_array_equal(lists, ranked)
+    assert (lists[:, 0] >= 0).all()
+    assert sum(s.shape[0] for s in pairs["scores"]) == sum(x.size for x in pairs["labels"])
