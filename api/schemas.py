@@ -46,11 +46,12 @@ _ERROR_MEANINGS = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int, dict]:
+def error_responses(*statuses: int, meanings: dict[int, str] | None = None) -> dict[int, dict]:
     """The ``responses=`` of a route: the error statuses it can really answer, each with the
-    error body and what it means."""
-    return {status: {"model": ErrorResponse, "description": _ERROR_MEANINGS[status]}
-            for status in statuses}
+    error body and what it means (``meanings``: what a status means on this route, where that
+    is not the common meaning)."""
+    said = {**_ERROR_MEANINGS, **(meanings or {})}
+    return {status: {"model": ErrorResponse, "description": said[status]} for status in statuses}
 
 
 class Venue(BaseModel):
