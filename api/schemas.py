@@ -366,10 +366,16 @@ class ExperimentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version_a: Annotated[str, Field(pattern=ID_PATTERN, description="The control's version.")]
-    version_b: Annotated[str, Field(pattern=ID_PATTERN, description="The challenger's version.")]
-    share: float = Field(gt=0, lt=1, description="Share of residents served version B.")
-    note: str | None = Field(None, max_length=2000, description="Why.")
+    # Versions are named by the UTC time they were trained at: the examples show the form
+    # (`recommender models list` and `GET /v1/model` give the real names).
+    version_a: Annotated[str, Field(pattern=ID_PATTERN, examples=["v20261101T020000"],
+                                    description="The control's version (usually the served one).")]
+    version_b: Annotated[str, Field(pattern=ID_PATTERN, examples=["v20261115T020000"],
+                                    description="The challenger's version.")]
+    share: float = Field(gt=0, lt=1, examples=[0.2],
+                         description="Share of residents served version B.")
+    note: str | None = Field(None, max_length=2000, examples=["retrained on November's events"],
+                             description="Why.")
 
 
 class Experiment(BaseModel):

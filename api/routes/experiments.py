@@ -43,7 +43,7 @@ def _out(row: dict | None) -> dict | None:
 def start_experiment(body: ExperimentIn, scope: AdminScope, service: ServiceDep):
     """Start serving ``version_b`` to ``share`` of residents (by a hash of the experiment and
     resident ids) and ``version_a`` to the rest. 409 while another experiment runs; 404 for a
-    version without an artifact."""
+    version without an artifact; 422 for the same version twice."""
     row = service.experiments.start(body.version_a, body.version_b, body.share,
                                     started_by=scope.who, note=body.note)
     return _out(row)
