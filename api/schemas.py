@@ -12,6 +12,9 @@ Band = Literal[BAND_NAMES]  # type: ignore[valid-type]
 Category = Literal[CATEGORIES]  # type: ignore[valid-type]
 # Ids as the district exports them (pseudonymous, short): letters, digits and _ . : -
 ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+# The largest number id the store keeps (decisions, experiments: INTEGER columns). A larger one
+# in a path or query is refused (422): PostgreSQL would refuse the comparison, not find nothing.
+MAX_NUMBER_ID = 2**31 - 1
 # Examples are ids every generated district has (``recommender generate``, ``make demo``), so
 # "Try it out" at /docs succeeds against the demo: a resident, a household, a course, a
 # community, an age band and the first decision.

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.deps import Scope, ServiceDep, require_scope
 from api.schemas import (
+    MAX_NUMBER_ID,
     Experiment,
     ExperimentIn,
     ExperimentReport,
@@ -73,7 +74,8 @@ def stop_experiment(scope: AdminScope, service: ServiceDep):
 def experiment_report(
     _: AdminScope, service: ServiceDep,
     days: Annotated[float, Query(gt=0, le=365, description="Conversion window, days.")] = 7.0,
-    experiment_id: Annotated[int | None, Query(ge=1, description="Default: the newest.")] = None,
+    experiment_id: Annotated[int | None, Query(ge=1, le=MAX_NUMBER_ID,
+                                               description="Default: the newest.")] = None,
 ):
     """Per variant: impressions, the share followed by an enrolment in a listed course within
     ``days`` (Wilson 95 % interval), B - A (Newcombe interval), the sample-ratio check and the

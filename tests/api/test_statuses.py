@@ -11,10 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from api.schemas import MAX_NUMBER_ID
 from recommender.serving import open_store
 from recommender.serving.cohorts import CohortService
 from recommender.settings import Settings
 from recommender.training import registry
+from tests.api.conftest import ADMIN
 from tests.api.test_access import (  # noqa: F401  (matrix_app: the fixture, used below)
     API_KEYS,
     BODIES,
@@ -197,3 +199,17 @@ def test_every_documented_status_is_answered(apps, monkeypatch, tmp_path):
             wrong.append(f"{method} {route}: documented {status}, got {answer.status_code} "
                          f"{answer.text[:150]}")
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("route", ["/v1/decisions/{n}", "/v1/admin/experiment/report"
+                                                          "?experiment_id={n}"])
+def test_a_number_id_past_the_stores_range_is_refused_not_a_database_error(client, route):
+    """The store keeps decision and experiment ids as INTEGER: PostgreSQL refuses a larger
+    number in a comparison, which was a 503; the API refuses it (422), on both backends."""
+    largest = client.request("DELETE" if "decisions" in route else "GET",
+                             route.format(n=MAX_NUMBER_ID), headers=ADMIN)
+    assert largest.status_code == 404, largest.text
+    past = client.request("DELETE" if "decisions" in route else "GET",
+                          route.format(n=MAX_NUMBER_ID + 1), headers=ADMIN)
+    assert past.status_code == 422, past.text
+    assert past.json()["detail"][0]["field"] in ("path.decision_id", "query.experiment_id")
