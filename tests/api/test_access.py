@@ -99,18 +99,19 @@ def served_version(app) -> str:
     return app.state.service.holder.version
 
 
-# What each call sends besides its key: JSON bodies (built for the app), query strings, forms.
+# What each call sends besides its key: JSON bodies (built for the version the server serves),
+# query strings, forms.
 BODIES = {
-    ("POST", "/v1/recommendations"): lambda app: {"birth_year": 1956, "community_id": "C01"},
-    ("POST", "/v1/events"): lambda app: {"events": [{
+    ("POST", "/v1/recommendations"): lambda served: {"birth_year": 1956, "community_id": "C01"},
+    ("POST", "/v1/events"): lambda served: {"events": [{
         "event_id": f"E-matrix-{_unique()}", "resident_id": "R000001", "course_id": "K0001",
         "event": "view", "occurred_at": "2026-01-05T10:00:00"}]},
-    ("POST", "/v1/cohorts/{community_id}/{band}/decisions"): lambda app: {
+    ("POST", "/v1/cohorts/{community_id}/{band}/decisions"): lambda served: {
         "course_id": "K0001", "action": "approve", "note": "access matrix"},
-    ("PUT", "/v1/residents/{resident_id}"): lambda app: {"birth_year": 1956,
-                                                         "community_id": "C01"},
-    ("POST", "/v1/admin/experiment"): lambda app: {
-        "version_a": served_version(app), "version_b": served_version(app), "share": 0.5},
+    ("PUT", "/v1/residents/{resident_id}"): lambda served: {"birth_year": 1956,
+                                                            "community_id": "C01"},
+    ("POST", "/v1/admin/experiment"): lambda served: {
+        "version_a": served, "version_b": served, "share": 0.5},
 }
 QUERIES = {("GET", "/coordinator"): {"community": "C01", "band": "elderly"}}
 FORMS = {
@@ -178,7 +179,7 @@ def call(app, method: str, route: str, caller: str):
         headers = {} if key is None else {"X-API-Key": key}
         body = BODIES.get((method, route))
         return client.request(method, path, headers=headers,
-                              json=None if body is None else body(app))
+                              json=None if body is None else body(served_version(app)))
     # The page: a browser that holds a nonce (and its token), then the key's cookie.
     token = re.search(r'name="csrf" value="([0-9a-f]{64})"',
                       client.get("/coordinator/login").text).group(1)

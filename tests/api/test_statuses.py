@@ -68,8 +68,10 @@ def _refused_caller(route_key) -> str:
 
 def _body(app, method: str, route: str):
     """The JSON body a request to ``route`` of ``app`` sends unless told otherwise."""
-    make = ACCEPTED_BODIES.get((method, route)) or BODIES.get((method, route))
-    return None if make is None else make(app)
+    if (method, route) in ACCEPTED_BODIES:
+        return ACCEPTED_BODIES[(method, route)](app)
+    make = BODIES.get((method, route))
+    return None if make is None else make(served_version(app))
 
 
 def _send(app, method: str, route: str, caller: str, values: dict | None = None,
