@@ -12,6 +12,9 @@ Band = Literal[BAND_NAMES]  # type: ignore[valid-type]
 Category = Literal[CATEGORIES]  # type: ignore[valid-type]
 # Ids as the district exports them (pseudonymous, short): letters, digits and _ . : -
 ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+# The largest number id the store keeps (decisions, experiments: INTEGER columns). A larger one
+# in a path or query is refused (422): PostgreSQL would refuse the comparison, not find nothing.
+MAX_NUMBER_ID = 2**31 - 1
 # Examples are ids every generated district has (``recommender generate``, ``make demo``), so
 # "Try it out" at /docs succeeds against the demo: a resident, a household, a course, a
 # community, an age band and the first decision.
@@ -46,11 +49,12 @@ _ERROR_MEANINGS = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int, dict]:
+def error_responses(*statuses: int, meanings: dict[int, str] | None = None) -> dict[int, dict]:
     """The ``responses=`` of a route: the error statuses it can really answer, each with the
-    error body and what it means."""
-    return {status: {"model": ErrorResponse, "description": _ERROR_MEANINGS[status]}
-            for status in statuses}
+    error body and what it means (``meanings``: what a status means on this route, where that
+    is not the common meaning)."""
+    said = {**_ERROR_MEANINGS, **(meanings or {})}
+    return {status: {"model": ErrorResponse, "description": said[status]} for status in statuses}
 
 
 class Venue(BaseModel):
@@ -365,10 +369,16 @@ class ExperimentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version_a: Annotated[str, Field(pattern=ID_PATTERN, description="The control's version.")]
-    version_b: Annotated[str, Field(pattern=ID_PATTERN, description="The challenger's version.")]
-    share: float = Field(gt=0, lt=1, description="Share of residents served version B.")
-    note: str | None = Field(None, max_length=2000, description="Why.")
+    # Versions are named by the UTC time they were trained at: the examples show the form
+    # (`recommender models list` and `GET /v1/model` give the real names).
+    version_a: Annotated[str, Field(pattern=ID_PATTERN, examples=["v20261101T020000"],
+                                    description="The control's version (usually the served one).")]
+    version_b: Annotated[str, Field(pattern=ID_PATTERN, examples=["v20261115T020000"],
+                                    description="The challenger's version.")]
+    share: float = Field(gt=0, lt=1, examples=[0.2],
+                         description="Share of residents served version B.")
+    note: str | None = Field(None, max_length=2000, examples=["retrained on November's events"],
+                             description="Why.")
 
 
 class Experiment(BaseModel):

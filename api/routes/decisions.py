@@ -13,7 +13,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from api.deps import CoordinatorScope, ServiceDep, check_community
-from api.schemas import ID_PATTERN, CohortDecisions, Decision, DecisionIn, error_responses
+from api.schemas import (
+    ID_PATTERN,
+    MAX_NUMBER_ID,
+    CohortDecisions,
+    Decision,
+    DecisionIn,
+    error_responses,
+)
 
 router = APIRouter(prefix="/v1", tags=["coordinator"])
 CommunityId = Annotated[str, Path(pattern=ID_PATTERN, max_length=64,
@@ -53,7 +60,8 @@ def list_decisions(
 
 @router.delete("/decisions/{decision_id}", response_model=Decision,
                responses=error_responses(401, 403, 404, 422, 503))
-def undo_decision(decision_id: Annotated[int, Path(ge=1)], scope: CoordinatorScope,
+def undo_decision(decision_id: Annotated[int, Path(ge=1, le=MAX_NUMBER_ID)],
+                  scope: CoordinatorScope,
                   service: ServiceDep):
     """Undo a decision: it stops steering at once and stays in the history (undoing twice
     changes nothing)."""

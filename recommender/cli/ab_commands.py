@@ -56,11 +56,13 @@ def start(
     from recommender.serving.experiments import resolve_version
 
     artifacts_dir = settings_from(artifacts_dir=artifacts).artifacts_dir
+    names = {}  # ``current`` is kept as the version it names now (as the API does)
     for field, version in (("version_a", version_a), ("version_b", version_b)):
         try:
-            resolve_version(artifacts_dir, version)
+            names[field] = resolve_version(artifacts_dir, version).name
         except NotFound as exc:
             fail(f"{field}: {exc.reason}")
+    version_a, version_b = names["version_a"], names["version_b"]
     store = _store(db)
     try:
         row = store.start_experiment(version_a=version_a, version_b=version_b, share=share,

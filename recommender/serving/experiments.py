@@ -230,11 +230,15 @@ class ExperimentBook:
         ExperimentRunning
             Another experiment runs.
         """
+        # ``current`` is kept as the version it names now: the experiment's versions must not
+        # move with a promote, and the variants' models are matched by their version names.
+        names = {}
         for field, version in (("version_a", version_a), ("version_b", version_b)):
             try:
-                resolve_version(self.holder.artifacts_dir, version)
+                names[field] = resolve_version(self.holder.artifacts_dir, version).name
             except NotFound as exc:
                 raise NotFound(field, exc.reason) from exc
+        version_a, version_b = names["version_a"], names["version_b"]
         try:
             row = self.store.start_experiment(version_a=version_a, version_b=version_b,
                                               share=share, started_by=started_by, note=note)

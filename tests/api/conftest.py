@@ -107,3 +107,26 @@ def today() -> dt.date:
 def new_ids(prefix: str, n: int) -> list[str]:
     tag = uuid.uuid4().hex[:8]
     return [f"{prefix}-{tag}-{i}" for i in range(n)]
+
+
+@pytest.fixture(scope="session")
+def two_versions(artifacts, district, tmp_path_factory) -> tuple[Path, str, str]:
+    """An artifacts folder of its own holding two complete versions: the session's artifact
+    (``current``) and one more trained with another seed; the folder and the two names.
+
+    For the tests that start A/B experiments through the API, so their experiments have two
+    real versions to serve and never reach the session's folder."""
+    import shutil
+
+    from recommender.data.datasets import load_district
+    from recommender.training import artifacts as artifact_files
+    from recommender.training import registry
+    from recommender.training.recipe import train_artifact
+
+    root = tmp_path_factory.mktemp("two_versions")
+    first = artifact_files.resolve(artifacts)
+    shutil.copytree(first, root / first.name)
+    registry.promote(root, first.name)
+    second = train_artifact(load_district(district), root, seed=1, promote=False,
+                            params=SMALL_MODEL)
+    return root, first.name, second.name

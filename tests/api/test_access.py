@@ -33,6 +33,7 @@ API_KEYS = (f"platform:{KEYS['platform']},coordinator:{KEYS['coordinator']},"
 
 EVERYONE = (200,) * 6
 PLATFORM_ONLY = (401, 401, 200, 403, 403, 403)
+ADMIN_ONLY = (401, 401, 403, 403, 403, 200)
 IN_COHORT = (401, 401, 403, 200, 403, 200)  # a coordinator's route about community C01
 PAGE = (303, 303, 403, 303, 403, 303)  # a form of the page: signed-in coordinators go back
 
@@ -52,7 +53,15 @@ MATRIX = {
     ("GET", "/v1/courses/{course_id}/similar"): PLATFORM_ONLY,
     ("POST", "/v1/events"): PLATFORM_ONLY,
     ("GET", "/v1/model"): (401, 401, 200, 200, 200, 200),
-    ("POST", "/v1/admin/reload"): (401, 401, 403, 403, 403, 200),
+    ("PUT", "/v1/residents/{resident_id}"): (401, 401, 201, 403, 403, 403),  # a new id each
+    ("POST", "/v1/admin/reload"): ADMIN_ONLY,
+    # An admin reaches the handlers; the calls change nothing: the start names the served
+    # version twice (refused, 422), the stop finds nothing running (404), and the report is
+    # the one of the finished experiment the store holds (matrix_app).
+    ("POST", "/v1/admin/experiment"): (401, 401, 403, 403, 403, 422),
+    ("GET", "/v1/admin/experiment"): ADMIN_ONLY,
+    ("DELETE", "/v1/admin/experiment"): (401, 401, 403, 403, 403, 404),
+    ("GET", "/v1/admin/experiment/report"): ADMIN_ONLY,
     ("GET", "/v1/cohorts"): (401, 401, 403, 200, 200, 200),
     ("GET", "/v1/cohorts/{community_id}/{band}/suggestions"): IN_COHORT,
     ("GET", "/v1/cohorts/{community_id}/{band}/suggestions.csv"): IN_COHORT,
@@ -70,18 +79,39 @@ MATRIX = {
 }
 
 
+def admitted(status: int) -> bool:
+    """Whether a status of the matrix means the caller got past the key check (the handler
+    answered, possibly with a refusal of its own)."""
+    return status not in (401, 403)
+
+
+def admitted_caller(route_key) -> str:
+    """The first caller the matrix lets through to ``route_key``'s handler."""
+    return next(caller for caller, status in zip(CALLERS, MATRIX[route_key], strict=True)
+                if admitted(status))
+
+
 def _unique() -> str:
     return uuid.uuid4().hex[:10]
 
 
-# What each call sends besides its key: JSON bodies, query strings, forms.
+def served_version(app) -> str:
+    return app.state.service.holder.version
+
+
+# What each call sends besides its key: JSON bodies (built for the version the server serves),
+# query strings, forms.
 BODIES = {
-    ("POST", "/v1/recommendations"): lambda: {"birth_year": 1956, "community_id": "C01"},
-    ("POST", "/v1/events"): lambda: {"events": [{
+    ("POST", "/v1/recommendations"): lambda served: {"birth_year": 1956, "community_id": "C01"},
+    ("POST", "/v1/events"): lambda served: {"events": [{
         "event_id": f"E-matrix-{_unique()}", "resident_id": "R000001", "course_id": "K0001",
         "event": "view", "occurred_at": "2026-01-05T10:00:00"}]},
-    ("POST", "/v1/cohorts/{community_id}/{band}/decisions"): lambda: {
+    ("POST", "/v1/cohorts/{community_id}/{band}/decisions"): lambda served: {
         "course_id": "K0001", "action": "approve", "note": "access matrix"},
+    ("PUT", "/v1/residents/{resident_id}"): lambda served: {"birth_year": 1956,
+                                                            "community_id": "C01"},
+    ("POST", "/v1/admin/experiment"): lambda served: {
+        "version_a": served, "version_b": served, "share": 0.5},
 }
 QUERIES = {("GET", "/coordinator"): {"community": "C01", "band": "elderly"}}
 FORMS = {
@@ -102,13 +132,18 @@ def app_routes(app) -> set[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def matrix_app(tables, artifacts, tmp_path_factory):
+def matrix_app(tables, two_versions, tmp_path_factory):
+    """The app over a store of its own holding the district and one finished A/B experiment,
+    with two model versions in its artifacts folder (the first one served)."""
+    root, first, second = two_versions
     url = f"sqlite:///{tmp_path_factory.mktemp('matrix') / 'matrix.db'}"
     store = open_store(url)
     for name in TABLE_ORDER:
         store.insert(name, tables[name])
+    store.start_experiment(version_a=first, version_b=second, share=0.5, started_by="matrix")
+    store.stop_experiment(by="matrix")
     store.dispose()
-    app = create_app(Settings(database_url=url, artifacts_dir=artifacts, api_keys=API_KEYS))
+    app = create_app(Settings(database_url=url, artifacts_dir=root, api_keys=API_KEYS))
     with TestClient(app):
         yield app
 
@@ -122,12 +157,20 @@ def _decision(app) -> int:
     return r.json()["decision_id"]
 
 
+def fill_path(app, method: str, route: str, values: dict | None = None) -> str:
+    """``route`` with its parameters from ``values``, else from the examples; a decision to
+    act on is a fresh one, and a resident to register a new one."""
+    filled = {**PATH_EXAMPLES, **(values or {})}
+    if "{decision_id}" in route and "decision_id" not in (values or {}):
+        filled["decision_id"] = _decision(app)
+    if method == "PUT" and "resident_id" not in (values or {}):
+        filled["resident_id"] = f"R-matrix-{_unique()}"
+    return re.sub(r"{(\w+)}", lambda m: str(filled[m.group(1)]), route)
+
+
 def call(app, method: str, route: str, caller: str):
     """One request of ``caller`` to ``route``, with the path filled from the examples."""
-    values = {**PATH_EXAMPLES}
-    if "{decision_id}" in route:
-        values["decision_id"] = _decision(app)
-    path = re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), route)
+    path = fill_path(app, method, route)
     if route == "/static-offline-docs":
         path += "/swagger-ui.css"
     key = CALLER_KEYS[caller]
@@ -136,7 +179,7 @@ def call(app, method: str, route: str, caller: str):
         headers = {} if key is None else {"X-API-Key": key}
         body = BODIES.get((method, route))
         return client.request(method, path, headers=headers,
-                              json=None if body is None else body())
+                              json=None if body is None else body(served_version(app)))
     # The page: a browser that holds a nonce (and its token), then the key's cookie.
     token = re.search(r'name="csrf" value="([0-9a-f]{64})"',
                       client.get("/coordinator/login").text).group(1)

@@ -104,6 +104,21 @@ def test_experiment_routes_need_an_admin_and_name_what_is_wrong(ab_app, versions
     assert report.status_code == 404 and report.json()["detail"][0]["field"] == "experiment_id"
 
 
+def test_current_is_started_as_the_version_it_names(ab_app, versions):
+    """An experiment keeps the version ``current`` names when it starts: its variants are
+    matched by version name, and a later promote must not change what B is tested against."""
+    _, client = ab_app
+    _, a, b = versions
+    started = client.post("/v1/admin/experiment", headers=ADMIN,
+                          json={"version_a": "current", "version_b": b, "share": 0.3})
+    try:
+        assert started.status_code == 201, started.text
+        assert started.json()["version_a"] == a
+        assert client.get("/v1/admin/experiment", headers=ADMIN).json()["live"]
+    finally:
+        assert client.delete("/v1/admin/experiment", headers=ADMIN).status_code == 200
+
+
 def _truth(ab_db, versions, residents: list[str]) -> dict[str, str]:
     """The course model B puts first for each resident: what the simulated residents want.
 

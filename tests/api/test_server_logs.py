@@ -80,12 +80,13 @@ def _exercise(tables) -> None:
         decision = client.post("/v1/cohorts/C01/elderly/decisions", headers=admin,
                                json={"course_id": "K0001", "action": "pin"}).json()
         values = {**PATH_EXAMPLES, "decision_id": decision["decision_id"]}
+        served = client.get("/v1/model", headers=admin).json()["version"]
         for (method, route), _ in MATRIX.items():
             path = re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), route)
             for key in CALLER_KEYS.values():
                 body = BODIES.get((method, route))
                 client.request(method, path, headers={} if key is None else {"X-API-Key": key},
-                               json=None if body is None else body())
+                               json=None if body is None else body(served))
         residents = tables["residents"].head(20)
         for row in residents.itertuples():
             client.get(f"/v1/residents/{row.resident_id}/recommendations", headers=platform)

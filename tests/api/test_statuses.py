@@ -11,10 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.schemas import PATH_EXAMPLES
+from api.schemas import MAX_NUMBER_ID
 from recommender.serving import open_store
 from recommender.serving.cohorts import CohortService
 from recommender.settings import Settings
+from recommender.training import registry
+from tests.api.conftest import ADMIN
 from tests.api.test_access import (  # noqa: F401  (matrix_app: the fixture, used below)
     API_KEYS,
     BODIES,
@@ -22,11 +24,30 @@ from tests.api.test_access import (  # noqa: F401  (matrix_app: the fixture, use
     CALLERS,
     MATRIX,
     _decision,
+    _unique,
+    admitted_caller,
+    fill_path,
     matrix_app,
+    served_version,
 )
 from tests.api.test_coordinator import _Uncalibrated
 
 TOO_BIG = b"x" * (1_048_576 + 1)  # one byte over the default RECOMMENDER_MAX_BODY_BYTES
+EXPERIMENT = "/v1/admin/experiment"
+RESIDENT = "/v1/residents/{resident_id}"
+
+
+def _two_versions(app) -> dict:
+    """A start of an experiment the app accepts: the served version against the other one of
+    its artifacts folder (the matrix's own body names the served one twice, to be refused)."""
+    served = served_version(app)
+    other = next(v["version"] for v in registry.list_versions(app.state.settings.artifacts_dir)
+                 if v["version"] != served)
+    return {"version_a": served, "version_b": other, "share": 0.5}
+
+
+# The bodies of answered requests where the matrix's body is one the handler refuses.
+ACCEPTED_BODIES = {("POST", EXPERIMENT): _two_versions}
 
 
 @pytest.fixture(scope="module")
@@ -39,25 +60,30 @@ def apps(matrix_app, tmp_path_factory):  # noqa: F811
         yield matrix_app, no_model
 
 
-def _caller(route_key, allowed: bool) -> str:
-    """A caller the matrix says gets through (2xx), or one it refuses with 403."""
-    for caller, status in zip(CALLERS, MATRIX[route_key], strict=True):
-        if (status < 300) if allowed else status == 403:
-            return caller
-    raise AssertionError(f"no caller for {route_key}")
+def _refused_caller(route_key) -> str:
+    """A caller the matrix refuses with 403."""
+    return next(caller for caller, status in zip(CALLERS, MATRIX[route_key], strict=True)
+                if status == 403)
+
+
+def _body(app, method: str, route: str):
+    """The JSON body a request to ``route`` of ``app`` sends unless told otherwise."""
+    if (method, route) in ACCEPTED_BODIES:
+        return ACCEPTED_BODIES[(method, route)](app)
+    make = BODIES.get((method, route))
+    return None if make is None else make(served_version(app))
 
 
 def _send(app, method: str, route: str, caller: str, values: dict | None = None,
-          body=None, content: bytes | None = None, headers: dict | None = None):
-    filled = {**PATH_EXAMPLES, **(values or {})}
-    if "{decision_id}" in route and "decision_id" not in (values or {}):
-        filled["decision_id"] = _decision(app)
-    path = re.sub(r"{(\w+)}", lambda m: str(filled[m.group(1)]), route)
+          body=None, content: bytes | None = None, headers: dict | None = None,
+          params: dict | None = None):
+    path = fill_path(app, method, route, values)
     key = CALLER_KEYS[caller]
     headers = {**(headers or {}), **({} if key is None else {"X-API-Key": key})}
-    if body is None and content is None and (method, route) in BODIES:
-        body = BODIES[(method, route)]()
-    return TestClient(app).request(method, path, headers=headers, json=body, content=content)
+    if body is None and content is None:
+        body = _body(app, method, route)
+    return TestClient(app).request(method, path, headers=headers, json=body, content=content,
+                                   params=params)
 
 
 def _first_path_parameter(route: str) -> str | None:
@@ -72,12 +98,46 @@ def _store_down(app, monkeypatch, tmp_path):
     return broken
 
 
+def _admin(app, method: str, route: str, **kwargs):
+    return _send(app, method, route, admitted_caller((method, route)), **kwargs)
+
+
+def experiment_or_resident(status: int, method: str, route: str, app):
+    """The requests for an experiment route's or the resident route's status that the generic
+    ones below do not make, or None. Every experiment started here is stopped again."""
+    if route == RESIDENT and status == 200:  # an update: the same profile, sent again
+        new = {"resident_id": f"R-statuses-{_unique()}"}
+        assert _send(app, method, route, "platform", values=new).status_code == 201
+        return _send(app, method, route, "platform", values=new)
+    if route == f"{EXPERIMENT}/report" and status in (404, 422):
+        params = {"experiment_id": 999_999} if status == 404 else {"days": 0}
+        return _admin(app, method, route, params=params)
+    if route != EXPERIMENT or (method, status) not in (
+            ("POST", 201), ("POST", 404), ("POST", 409), ("DELETE", 200), ("DELETE", 404)):
+        return None
+    if method == "POST" and status == 404:
+        return _admin(app, method, route, body={**_two_versions(app), "version_b": "v-none"})
+    if status == 404:  # stopping when none runs
+        return _admin(app, method, route)
+    try:
+        started = _admin(app, "POST", route)
+        if status == 201:
+            return started
+        assert started.status_code == 201, started.text
+        return _admin(app, method, route)  # a second start (409), or the stop (200)
+    finally:
+        _admin(app, "DELETE", route)
+
+
 def produce(status: int, method: str, route: str, apps, monkeypatch, tmp_path):
     """A request to ``route`` that should get ``status``."""
     served, no_model = apps
     key = (method, route)
-    ok = _caller(key, allowed=True)
+    ok = admitted_caller(key)
     first = _first_path_parameter(route)
+    special = experiment_or_resident(status, method, route, served)
+    if special is not None:
+        return special
     if status in (200, 201):
         return _send(served, method, route, ok)
     if status == 400:
@@ -86,7 +146,7 @@ def produce(status: int, method: str, route: str, apps, monkeypatch, tmp_path):
     if status == 401:
         return _send(served, method, route, "none")
     if status == 403:
-        return _send(served, method, route, _caller(key, allowed=False))
+        return _send(served, method, route, _refused_caller(key))
     if status == 413:
         return _send(served, method, route, ok, content=TOO_BIG)
     if status == 422:
@@ -104,7 +164,8 @@ def produce(status: int, method: str, route: str, apps, monkeypatch, tmp_path):
             service.store, _Uncalibrated(service.holder), service.today), raising=False)
         return _send(served, method, route, ok)
     if status == 503:
-        answer = _send(no_model, method, route, ok)
+        # The body the served app accepts (an experiment's versions are the served app's).
+        answer = _send(no_model, method, route, ok, body=_body(served, method, route))
         if answer.status_code == 503:
             return answer
         values = {"decision_id": _decision(served)} if first == "decision_id" else None
@@ -140,3 +201,17 @@ def test_every_documented_status_is_answered(apps, monkeypatch, tmp_path):
             wrong.append(f"{method} {route}: documented {status}, got {answer.status_code} "
                          f"{answer.text[:150]}")
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("route", ["/v1/decisions/{n}", "/v1/admin/experiment/report"
+                                                          "?experiment_id={n}"])
+def test_a_number_id_past_the_stores_range_is_refused_not_a_database_error(client, route):
+    """The store keeps decision and experiment ids as INTEGER: PostgreSQL refuses a larger
+    number in a comparison, which was a 503; the API refuses it (422), on both backends."""
+    largest = client.request("DELETE" if "decisions" in route else "GET",
+                             route.format(n=MAX_NUMBER_ID), headers=ADMIN)
+    assert largest.status_code == 404, largest.text
+    past = client.request("DELETE" if "decisions" in route else "GET",
+                          route.format(n=MAX_NUMBER_ID + 1), headers=ADMIN)
+    assert past.status_code == 422, past.text
+    assert past.json()["detail"][0]["field"] in ("path.decision_id", "query.experiment_id")

@@ -55,6 +55,15 @@ def test_start_names_what_is_wrong(store, versions, args, message):
     assert store.experiments() == []
 
 
+def test_current_is_kept_as_the_version_it_names(store, versions):
+    (versions / "current").symlink_to("v1")
+    assert "version_b: the same version as version_a ('v1')" in _ab(
+        store, versions, "start", "current", "v1").output
+    result = _ab(store, versions, "start", "current", "v2")
+    assert result.exit_code == 0, result.output
+    assert store.running_experiment()["version_a"] == "v1"
+
+
 def test_report_prints_the_table_and_json(store, versions):
     assert _ab(store, versions, "report").exit_code == 2
     exp = store.start_experiment(version_a="v1", version_b="v2", share=0.5,
