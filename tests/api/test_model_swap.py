@@ -85,8 +85,11 @@ def test_swap_under_load_fails_no_request(own_db, artifacts, tables, tmp_path):
             reload_sent = time.monotonic()
             status, body = admin.request("POST", "/v1/admin/reload", key=ADMIN["X-API-Key"])
             reloaded = time.monotonic()
-            assert status == 200 and body == {"previous_version": "v-first",
-                                              "version": "v-second"}, body
+            assert status == 200, body
+            assert (body["previous_version"], body["version"], body["changed"]) == (
+                "v-first", "v-second", True), body
+            assert (body["moved"]["from_version"], body["moved"]["to_version"]) == (
+                "v-first", "v-second"), body
             time.sleep(1.5)
             # promote() verifies, so the corrupt artifact is pointed at by hand, as a broken
             # copy or a bad deploy would.
