@@ -42,9 +42,11 @@ def server_log(tables, artifacts, tmp_path_factory):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RECOMMENDER_API_KEYS": API_KEYS}
     log_file = folder / "server.log"
     with open(log_file, "w") as out:
+        # One worker: what is scanned is what a process writes (several workers have their
+        # own tests in test_workers.py); `serve` would otherwise start one per core.
         server = subprocess.Popen(
             [sys.executable, "-m", "recommender.cli", "serve", "--db", url, "--artifacts",
-             str(artifacts), "--port", str(PORT), "--log-level", "debug"],
+             str(artifacts), "--port", str(PORT), "--log-level", "debug", "--workers", "1"],
             env=env, stdout=out, stderr=subprocess.STDOUT, cwd=folder)
         try:
             _wait_ready(server)
