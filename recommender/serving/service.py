@@ -20,9 +20,10 @@ or an attendance (:meth:`Store.seats_taken <recommender.data.store.Store.seats_t
 once per model load, then kept current for the residents new events are about, whichever worker
 stored them: :mod:`recommender.serving.follow`). A resident's own commitments
 (enrolled and not cancelled, attended, or completed) are read from the store per request
-(:meth:`Store.commitments <recommender.data.store.Store.commitments>`, by the indexed
-``resident_id``), so the store stays the one source of truth and several workers agree on them.
-This module runs no SQL of its own.
+(:meth:`Store.resident_reads <recommender.data.store.Store.resident_reads>`, with their declared
+profile and stored row, in one statement by the indexed ``resident_id``), so the store stays the
+one source of truth and several workers agree on them: an enrolment stored by any worker is left
+out of the resident's next list. This module runs no SQL of its own.
 
 Coordinators' decisions (:mod:`recommender.serving.decisions`) steer the lists at once, without
 retraining: a course rejected for a resident's cohort (community x band) is left out, and a
@@ -131,18 +132,17 @@ class RecommendationService:
 
         Their latest commitment to a course decides, except that a completion stays taken.
         """
-        state: dict[str, str] = {}
-        for course, event in self.store.commitments(resident_id):
-            if state.get(course) != "complete":
-                state[course] = event
-        return {course for course, event in state.items() if event != "cancel"}
+        return _taken(self.store.commitments(resident_id))
 
     def resident_facts(self, resident_id: str) -> ResidentFacts:
-        """The store reads :meth:`for_resident` needs (it makes them itself when not given)."""
+        """The store reads :meth:`for_resident` needs (it makes them itself when not given),
+        in one round trip (:meth:`Store.resident_reads
+        <recommender.data.store.Store.resident_reads>`)."""
         unknown = self.holder.snapshot().engine.context_for(resident_id) is None
-        return ResidentFacts(frozenset(self.taken(resident_id)),
-                             self.store.resident(resident_id) if unknown else None, unknown,
-                             self.declared_interests(resident_id))
+        reads = self.store.resident_reads(resident_id)
+        return ResidentFacts(frozenset(_taken(reads.commitments)),
+                             reads.resident if unknown else None, unknown,
+                             reads.profile["interests"] if reads.profile else ())
 
     def declared_interests(self, resident_id: str) -> tuple[str, ...]:
         """The interests the resident's stored profile declares (none without a profile)."""
@@ -421,6 +421,16 @@ class RecommendationService:
         their events are accepted from now on and their next list starts from this profile."""
         return register_resident(self.store, resident_id, profile, self.timezone, self.clock,
                                  self.bands)
+
+
+def _taken(commitments: Iterable[tuple[str, str]]) -> set[str]:
+    """The courses taken after ``commitments`` (``(course_id, event)``, oldest first): each
+    course's latest commitment decides, except that a completion stays taken."""
+    state: dict[str, str] = {}
+    for course, event in commitments:
+        if state.get(course) != "complete":
+            state[course] = event
+    return {course for course, event in state.items() if event != "cancel"}
 
 
 def _household_course(snap: Snapshot, pos: int, rank: int, score: float,

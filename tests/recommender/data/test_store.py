@@ -249,6 +249,34 @@ def test_profiles_are_upserted_read_and_written_with_their_resident(store):
     assert store.profile("R404") is None
 
 
+def test_resident_reads_answer_as_the_three_reads_do(store):
+    _load(store, _district())
+    store.insert("participations", _events(
+        ("E10", "R1", "K2", "enroll", "2025-03-05 09:00:00"),
+        ("E12", "R1", "K1", "cancel", "2025-03-02 08:00:00"),
+        ("E14", "R1", "K2", "no_show", "2025-03-19 09:00:00"),
+        ("E17", "R3", "K2", "cancel", "2025-04-01 10:00:00"),
+        ("E16", "R3", "K2", "enroll", "2025-04-01 10:00:00"),
+    ))
+    store.upsert_profile("R1", age_band="elderly", interests=["handicraft", "skills"],
+                         at=dt.datetime(2026, 3, 1, 8, 30))
+    store.upsert_profile("R2", interests=[], at=dt.datetime(2026, 3, 2))  # declares nothing
+    # R1: commitments and a profile; R2: a view only and an empty profile; R3: commitments at
+    # one instant, no profile; R9 and an id longer than any stored one: not stored.
+    for resident_id in ("R1", "R2", "R3", "R9", "R1" + "x" * 70):
+        reads = store.resident_reads(resident_id)
+        assert (reads.commitments, reads.resident, reads.profile) == (
+            store.commitments(resident_id), store.resident(resident_id),
+            store.profile(resident_id)), resident_id
+    reads = store.resident_reads("R1")
+    assert reads.commitments == [("K1", "enroll"), ("K1", "cancel"), ("K2", "enroll")]
+    assert reads.profile["interests"] == ("handicraft", "skills")
+    assert reads.resident["registered_at"] == dt.date(2024, 1, 2)
+    assert store.resident_reads("R2").profile["interests"] == ()
+    assert store.resident_reads("R3").commitments == [("K2", "enroll"), ("K2", "cancel")]
+    assert store.resident_reads("R9").resident is None
+
+
 def test_seats_taken_are_residents_whose_latest_commitment_holds_a_seat(store):
     assert store.seats_taken() == {}
     _load(store, _district())
