@@ -277,6 +277,16 @@ def test_resident_reads_answer_as_the_three_reads_do(store):
     assert store.resident_reads("R9").resident is None
 
 
+def test_resident_reads_see_a_commitment_at_once_and_fail_as_store_errors(store):
+    _load(store, _district())
+    assert store.resident_reads("R3").commitments == []
+    store.insert("participations", _events(("E30", "R3", "K1", "enroll", "2025-03-03 09:00:00")))
+    assert store.resident_reads("R3").commitments == [("K1", "enroll")]  # no stale snapshot
+    store.drop_schema()
+    with pytest.raises(StoreError):  # the driver's own error, raised as every read's is
+        store.resident_reads("R3")
+
+
 def test_seats_taken_are_residents_whose_latest_commitment_holds_a_seat(store):
     assert store.seats_taken() == {}
     _load(store, _district())
