@@ -254,49 +254,51 @@ class _DriverQuery:
     statement is compiled once for the engine's dialect, its fixed ``IN`` lists expanded, and
     each run only binds its parameters. Values the driver returns in a stored form (SQLite's
     dates are text) go through the column's own result processor, as SQLAlchemy's would, and
-    driver errors are raised as :data:`StoreError` like every other read's.
+    driver errors are raised as :data:`StoreError` like every other read's. The engine is the
+    store's at each call (tests point a store at another database by swapping it).
     """
 
-    def __init__(self, engine: sa.Engine, stmt: sa.Select) -> None:
-        self.engine = engine
+    def __init__(self, stmt: sa.Select) -> None:
         self.stmt = stmt
-        self.sql: str | None = None
+        self._compiled: tuple | None = None  # (dialect, sql, fixed values, order, processors)
 
-    def _compile(self, example: dict) -> None:
-        # After the first connection: a dialect learns its server's version then.
-        dialect = self.engine.dialect
-        state = self.stmt.compile(dialect=dialect).construct_expanded_state(example)
-        self.fixed = dict(state.parameters)
-        self.order = state.positiontup  # None: the driver takes named parameters
-        self.processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
-                                for column in self.stmt.selected_columns)
-        self.sql = state.statement
+    def _compile(self, dialect: sa.Dialect, example: dict) -> tuple:
+        compiled = self._compiled
+        if compiled is None or compiled[0] is not dialect:
+            state = self.stmt.compile(dialect=dialect).construct_expanded_state(example)
+            processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
+                               for column in self.stmt.selected_columns)
+            # positiontup None: the driver takes named parameters
+            compiled = self._compiled = (dialect, state.statement, dict(state.parameters),
+                                         state.positiontup, processors)
+        return compiled
 
-    def rows(self, **params) -> list[tuple]:
-        """Every row, unconverted (:meth:`convert` one when its stored form matters)."""
-        conn = self.engine.raw_connection()  # pre-pinged on PostgreSQL, like engine.connect()
-        dbapi_error = self.engine.dialect.loaded_dbapi.Error
-        args: tuple | dict = params
+    def rows(self, engine: sa.Engine, **params) -> tuple[list[tuple], tuple]:
+        """Every row, unconverted, and the columns' converters (for :func:`_converted`)."""
+        # Checked out first: a dialect learns its server's version on the first connection.
+        conn = engine.raw_connection()  # pre-pinged on PostgreSQL, like engine.connect()
+        dbapi_error = engine.dialect.loaded_dbapi.Error
+        sql, args = None, params
         try:
-            if self.sql is None:
-                self._compile(params)
-            values = {**self.fixed, **params}
-            args = values if self.order is None else tuple(values[k] for k in self.order)
+            _, sql, fixed, order, processors = self._compile(engine.dialect, params)
+            values = {**fixed, **params}
+            args = values if order is None else tuple(values[k] for k in order)
             cursor = conn.cursor()
             try:
-                cursor.execute(self.sql, args)
-                return cursor.fetchall()
+                cursor.execute(sql, args)
+                return cursor.fetchall(), processors
             finally:
                 cursor.close()
         except dbapi_error as exc:
-            raise sa.exc.DBAPIError.instance(self.sql, args, exc, dbapi_error) from exc
+            raise sa.exc.DBAPIError.instance(sql, args, exc, dbapi_error) from exc
         finally:
             conn.close()  # back to the pool, rolled back: the next read sees every commit
 
-    def convert(self, row: tuple) -> tuple:
-        """``row`` with each value as SQLAlchemy would return it."""
-        return tuple(value if convert is None or value is None else convert(value)
-                     for convert, value in zip(self.processors, row))
+
+def _converted(row: tuple, processors: tuple) -> tuple:
+    """A driver's ``row`` with each value as SQLAlchemy would return it."""
+    return tuple(value if convert is None or value is None else convert(value)
+                 for convert, value in zip(processors, row))
 
 
 @dataclass(frozen=True)
@@ -379,7 +381,7 @@ class Store:
         self.url = url or DEFAULT_DATABASE_URL
         self.engine = self._make_engine()
         self.tables = METADATA.tables
-        self._resident_reads = _DriverQuery(self.engine, _STATEMENTS["resident_reads"])
+        self._resident_reads = _DriverQuery(_STATEMENTS["resident_reads"])
 
     def _make_engine(self) -> sa.Engine:
         return sa.create_engine(self.url)
@@ -551,9 +553,8 @@ class Store:
         """:meth:`commitments`, :meth:`resident` and :meth:`profile` of one resident in one
         statement on one connection: what every list for a resident reads, per request, so one
         round trip and one pool checkout instead of three."""
-        query = self._resident_reads
-        rows = query.rows(resident_id=resident_id)
-        first = query.convert(rows[0])  # the id's own row: there is always one
+        rows, processors = self._resident_reads.rows(self.engine, resident_id=resident_id)
+        first = _converted(rows[0], processors)  # the id's own row: there is always one
         n, m = len(_RESIDENT_COLUMNS), len(_PROFILE_COLUMNS)
         resident = dict(zip(_RESIDENT_COLUMNS, first[:n])) if first[0] is not None else None
         profile = None
