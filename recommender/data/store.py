@@ -8,9 +8,8 @@ whose key already exists, which is what makes re-imports and re-sent events idem
 
 Every SQL statement of the code base lives here: the serving layer asks the store named questions
 (:meth:`Store.commitments`, :meth:`Store.resident`, :meth:`Store.resident_reads`,
-:meth:`Store.seats_taken`,
-:meth:`Store.decisions`, :meth:`Store.ping`, :meth:`Store.follow`) and never builds a statement
-itself.
+:meth:`Store.seats_taken`, :meth:`Store.decisions`, :meth:`Store.ping`, :meth:`Store.follow`)
+and never builds a statement itself.
 
 The schema arrives through Alembic migrations kept in :mod:`recommender.data.migrations`
 (:meth:`Store.create_schema` runs them; a store created before migrations is stamped at the
