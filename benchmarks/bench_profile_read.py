@@ -1,10 +1,12 @@
 """What a resident's list pays for declared interests: one ``Store.profile`` read by key.
 
-Every list for a resident (known to the model or not) reads their profile once, in the thread
-pool with the other store reads. This times that read on SQLite and, when ``--postgres`` is
+Every list for a resident (known to the model or not) reads their profile, commitments and
+stored row in the thread pool. This times the profile read on SQLite and, when ``--postgres`` is
 given, PostgreSQL (in a schema of its own, dropped at the end: nothing else in the database is
-touched), with and without a stored profile, next to ``Store.commitments`` (the read every list
-already made) in the same run, and prints a table.
+touched), with and without a stored profile, next to ``Store.commitments`` in the same run; then
+the three reads a list needs made one after the other, against ``Store.resident_reads`` (the
+same three in one statement, what the service makes), and prints a table. Each resident has
+eight events on one course, four of them commitments.
 
 Usage::
 
@@ -43,6 +45,19 @@ def _fill(store, residents: int) -> list[str]:
         "household_id": None, "registered_at": dt.date(2026, 1, 1)}))
     for rid in ids[::2]:
         store.upsert_profile(rid, interests=["handicraft", "skills"])
+    store.insert("courses", pd.DataFrame({
+        "course_id": ["K1"], "title": ["剪纸入门"], "description": [None],
+        "category": ["interest"], "target_bands": ["elderly"], "tags": [None],
+        "community_id": ["C01"], "fee_tier": ["inclusive"], "capacity": [20],
+        "start_date": [dt.date(2026, 3, 1)], "end_date": [dt.date(2026, 6, 30)],
+        "weekday": [2], "start_time": ["09:30"], "status": ["open"]}))
+    kinds = ["view", "enroll", "view", "attend", "view", "attend", "view", "complete"]
+    store.insert("participations", pd.DataFrame({
+        "event_id": [f"E{i:07d}-{n}" for i in range(residents) for n in range(len(kinds))],
+        "resident_id": np.repeat(ids, len(kinds)), "course_id": "K1",
+        "event": kinds * residents, "value": None,
+        "occurred_at": pd.Timestamp("2026-03-01") + pd.to_timedelta(
+            np.tile(np.arange(len(kinds)), residents), unit="D")}))
     return ids
 
 
@@ -69,7 +84,11 @@ def _measure(url: str, backend: str, args, rng) -> list[tuple]:
     rows = [(backend, what, *_time(read, sample))
             for what, read, sample in (("profile (stored)", store.profile, with_profile),
                                        ("profile (none)", store.profile, without),
-                                       ("commitments", store.commitments, with_profile))]
+                                       ("commitments", store.commitments, with_profile),
+                                       ("the three, one by one", lambda rid: (
+                                           store.commitments(rid), store.profile(rid),
+                                           store.resident(rid)), with_profile),
+                                       ("resident_reads", store.resident_reads, with_profile))]
     store.dispose()
     return rows
 
@@ -97,9 +116,9 @@ def main() -> None:
     if args.postgres:
         with _own_schema(args.postgres) as url:
             rows += _measure(url, "postgresql", args, rng)
-    print(f"{'backend':<11} {'read':<17} {'p50 ms':>7} {'p99 ms':>7}")
+    print(f"{'backend':<11} {'read':<22} {'p50 ms':>7} {'p99 ms':>7}")
     for backend, what, p50, p99 in rows:
-        print(f"{backend:<11} {what:<17} {p50:7.3f} {p99:7.3f}")
+        print(f"{backend:<11} {what:<22} {p50:7.3f} {p99:7.3f}")
 
 
 if __name__ == "__main__":
