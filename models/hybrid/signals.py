@@ -32,6 +32,9 @@ SIGNALS = (
     "item_idle_days",
     "profile_category",
 )
+# The columns of the components' log1p ranks, in COMPONENTS order.
+_RANK_COLUMNS = slice(SIGNALS.index(f"{COMPONENTS[0]}_rank"),
+                      SIGNALS.index(f"{COMPONENTS[-1]}_rank") + 1)
 # Smoothing of the profile lifts: an attribute value seen with few interactions stays near 0.
 _PROFILE_PRIOR = 10.0
 
@@ -116,13 +119,11 @@ def component_ranks(signals: np.ndarray, active: Iterable[str]) -> dict[str, np.
     """
     signals = np.asarray(signals, dtype=np.float64)
     active = set(active)
-    out = {}
-    for name in COMPONENTS:
-        score = signals[..., SIGNALS.index(name)]
-        rank = np.rint(np.expm1(signals[..., SIGNALS.index(f"{name}_rank")]))
-        says = (score > 0) & (name in active)
-        out[name] = np.where(says, rank, np.inf)
-    return out
+    on = np.array([name in active for name in COMPONENTS])
+    # Every component at once: the scores are the first columns, the log1p ranks the next.
+    rank = np.rint(np.expm1(signals[..., _RANK_COLUMNS]))
+    ranks = np.where((signals[..., : len(COMPONENTS)] > 0) & on, rank, np.inf)
+    return {name: ranks[..., c] for c, name in enumerate(COMPONENTS)}
 
 
 def category_share(X: sp.csr_matrix, item_category: np.ndarray, n_categories: int) -> np.ndarray:
@@ -196,14 +197,20 @@ def _ranks(masked: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarr
 
     ``masked`` is (n_components, n_users, n_items), ``values[c, k]`` a value of row
     ``rows[k]`` of component ``c``; returns float32 ranks shaped like ``values``. Each row is
-    sorted once, and the sorted rows of a block of components become one ascending array of
-    keys (:func:`~models.ordering.float32_keys` plus the row's number in the high bits), so
-    one ``searchsorted`` places every value of the block.
+    sorted once and searched. One resident's rows are searched one by one; for a
+    training batch's thousands, the sorted rows of a block of components become one ascending
+    array of keys (:func:`~models.ordering.float32_keys` plus the row's number in the high
+    bits) searched once, which spares a Python loop over the rows.
     """
     out = np.zeros(values.shape, dtype=np.float32)
     if rows.size == 0:
         return out
     n_users, n_items = masked.shape[1:]
+    if n_users == 1:
+        ordered = np.sort(masked[:, 0], axis=1)
+        for c in range(ordered.shape[0]):
+            out[c] = n_items - ordered[c].searchsorted(values[c], side="right")
+        return out
     first = 0
     for block in component_blocks(masked):
         size = block.shape[0]
