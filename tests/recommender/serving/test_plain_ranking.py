@@ -1,0 +1,163 @@
+"""Serving's fast path ranks every resident exactly as the plain computation does.
+
+Ranking one resident is tuned for per-call overheads (every component's ranks and top
+candidates in one numpy pass, the trees as lookup tables on float32 keys, EASE without column
+slicing, reasons from per-column lists). Here every resident of a small district, and
+residents the model never saw, are ranked twice in the same run: through the served code, and
+with those pieces swapped for their plain definitions (ranks counted by comparison, one
+component's candidates at a time, sklearn's own trees, the sliced EASE product, the reasons'
+per-item loop as first written). Items, reasons and signal rows must be identical and scores
+equal up to the order of the trees' sum; a faster path that changed any list fails here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from models.ease import EASE
+from models.hybrid import SIGNALS, ranker, signals
+from models.hybrid.candidates import COMPONENTS
+from models.hybrid.reranker import ReRanker
+from recommender.data.datasets import load_district
+from recommender.demo.generator import generate_district
+from recommender.serving import engine as engine_module
+from recommender.serving.engine import Engine, Reason, UserContext
+from recommender.training.recipe import train_artifact
+
+# Small parameters, ALS on (every component has a column to get right), fewer candidates than
+# courses (the top-k choice matters).
+PARAMS = {"als_factors": 8, "als_iterations": 3, "max_iter": 20, "knn_neighbours": 20,
+          "n_candidates": 20, "max_train_users": 1000}
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory) -> Engine:
+    folder = tmp_path_factory.mktemp("district")
+    generate_district(folder, residents=600, courses=60, seed=5, as_of=dt.date(2025, 6, 1))
+    root = tmp_path_factory.mktemp("artifacts")
+    with threadpool_limits(1):
+        train_artifact(load_district(folder), root, seed=0, params=PARAMS)
+    return Engine.load(root)
+
+
+def _plain_ranks(masked, rows, values):
+    """How many items of the row each value's component scores higher, by comparison."""
+    return (masked[:, rows, :] > values[:, :, None]).sum(axis=2).astype(np.float32)
+
+
+def _plain_candidate_mask(scores, blocked, interests, item_category, n_candidates):
+    """Each component's top ``n_candidates`` allowed items, one component at a time."""
+    n, n_items = blocked.shape
+    k = min(n_candidates, n_items)
+    candidate = np.zeros((n, n_items), dtype=bool)
+    masked = []
+    for name in COMPONENTS:
+        s = np.where(blocked, -np.inf, scores[name])
+        masked.append(s)
+        np.put_along_axis(candidate, np.argpartition(-s, k - 1, axis=1)[:, :k], True, axis=1)
+    known = item_category >= 0
+    wanted = np.zeros((n, n_items), dtype=bool)
+    wanted[:, known] = interests[:, np.minimum(item_category[known], interests.shape[1] - 1)]
+    return (candidate | wanted) & ~blocked, np.stack(masked)
+
+
+def _plain_component_ranks(rows, active):
+    rows = np.asarray(rows, dtype=np.float64)
+    return {name: np.where((rows[..., SIGNALS.index(name)] > 0) & (name in active),
+                           np.rint(np.expm1(rows[..., SIGNALS.index(f"{name}_rank")])), np.inf)
+            for name in COMPONENTS}
+
+
+def _plain_explain(self, history, items, rows, ctx):
+    """The reasons' rules item by item, on numpy scalars."""
+    col = {name: j for j, name in enumerate(SIGNALS)}
+    ranks = self.model.component_ranks(rows)
+    anchors = self.model.anchors(items, history)
+    band, said = self._component_reasons(ctx, has_history=len(history) > 0)
+    top = min(engine_module.REASON_TOP, self.model.n_candidates)
+    out = []
+    for k, (item, anchor, s) in enumerate(zip(items, anchors, rows)):
+        vouch = {name: bool(r[k] < top) and name in said for name, r in ranks.items()}
+        cat = self._categories[item]
+        reasons = []
+        if s[col["interest"]] > 0 and cat:
+            reasons.append(Reason("interest_match", {"category": cat}))
+        if anchor >= 0 and (vouch["knn"] or vouch["content"]):
+            reasons.append(Reason("similar_to_taken", {
+                "course_id": str(self.mapping.item_ids([anchor])[0]),
+                "title": str(self._titles[anchor])}))
+        if vouch["pop_local"] or vouch["pop_band"]:
+            reasons.append(said["pop_local" if vouch["pop_local"] else "pop_band"])
+        if band and s[col["eligible"]] > 0:
+            reasons.append(Reason("made_for_band", {"band": band}))
+        if s[col["same_community"]] > 0:
+            reasons.append(Reason("in_your_community", self._community(ctx.community_id)))
+        if cat and s[col["profile_category"]] >= engine_module.PROFILE_REASON_LIFT:
+            reasons.append(Reason("profile_favourite", {"category": cat}))
+        if vouch["als"]:
+            reasons.append(said["als"])
+        if s[col["item_log_count"]] == 0:
+            reasons.append(Reason("new_course"))
+        if not reasons:
+            rest = [(ranks[name][k], name) for name in engine_module._OTHER_REASONS
+                    if vouch[name] and (cat or name != "cat_band")]
+            if rest:
+                best = said[min(rest)[1]]
+                reasons.append(Reason(best.code, {"category": cat, **best.params})
+                               if best.code == "category_popular_in_band" else best)
+        out.append(reasons)
+    return out
+
+
+def _lists(engine: Engine, contexts, allowed) -> list:
+    """Each context's top-10: (item, score, reasons) each, and the pool's signal rows."""
+    out = []
+    for ctx, mask in zip(contexts, allowed):
+        pool = engine.rank_pool(ctx, 10, allowed=mask)
+        recs = pool.take(range(len(pool.items)))
+        out.append(([(r.item_id, r.score, r.reasons) for r in recs], pool.signals))
+    return out
+
+
+def test_every_resident_is_ranked_as_the_plain_computation_ranks_them(engine, monkeypatch):
+    model = engine.model
+    ease = model._components["ease"]
+    assert ease.active_.size < model.n_items_, "the district should have courses nobody took"
+    rng = np.random.default_rng(0)
+    contexts = [engine.context_for(u) for u in engine.users.index]
+    # Residents the model never saw: a declared interest, each band, with and without a
+    # community.
+    for band in ("preschool", "school_age", "working_age", "elderly", None):
+        for community in (None, str(engine.users["community_id"].iloc[0])):
+            contexts.append(UserContext(None, band, community,
+                                        interests=(str(engine.vocab.categories[0]),)))
+    # Half of them with a random third of the courses not on offer (blocked items).
+    allowed = [None if k % 2 else rng.random(model.n_items_) > 0.33
+               for k in range(len(contexts))]
+    fast = _lists(engine, contexts, allowed)
+
+    monkeypatch.setattr(signals, "_ranks", _plain_ranks)
+    monkeypatch.setattr(ranker, "candidate_mask", _plain_candidate_mask)
+    monkeypatch.setattr(ReRanker, "predict",
+                        lambda self, rows: self.trees.predict_proba(rows)[:, 1])
+    monkeypatch.setattr(EASE, "_full_weights", lambda self: None)
+    monkeypatch.setattr(type(model), "component_ranks",
+                        lambda self, rows: _plain_component_ranks(rows, self.components))
+    monkeypatch.setattr(Engine, "_explain", _plain_explain)
+    with threadpool_limits(1):
+        plain = _lists(engine, contexts, allowed)
+
+    reasons_seen = set()
+    for (fast_recs, fast_rows), (plain_recs, plain_rows) in zip(fast, plain, strict=True):
+        assert [(i, r) for i, _, r in fast_recs] == [(i, r) for i, _, r in plain_recs]
+        np.testing.assert_allclose([s for _, s, _ in fast_recs], [s for _, s, _ in plain_recs],
+                                   rtol=1e-12, atol=0)
+        np.testing.assert_array_equal(fast_rows, plain_rows)
+        reasons_seen |= {reason.code for _, _, rs in fast_recs for reason in rs}
+    # The comparison covered lists of every kind of reason the rules give from signals.
+    assert {"similar_to_taken", "popular_in_band", "made_for_band", "residents_like_you",
+            "interest_match", "new_course"} <= reasons_seen
