@@ -183,13 +183,15 @@ def profile_scores(
     attributes: np.ndarray, lift: np.ndarray, offsets: np.ndarray, n_categories: int
 ) -> np.ndarray:
     """Each user's summed category lift, (n_users, n_categories); unknown codes add nothing."""
-    out = np.zeros((attributes.shape[0], max(n_categories, 1)), dtype=np.float32)
-    for a in range(min(attributes.shape[1], offsets.size - 1)):
-        code = attributes[:, a]
-        size = offsets[a + 1] - offsets[a]
-        ok = (code >= 0) & (code < size)
-        out[ok] += lift[offsets[a] + code[ok]]
-    return out
+    n_attr = min(attributes.shape[1], offsets.size - 1)
+    if n_attr == 0 or lift.shape[0] == 0:
+        return np.zeros((attributes.shape[0], max(n_categories, 1)), dtype=np.float32)
+    code = attributes[:, :n_attr]
+    ok = (code >= 0) & (code < np.diff(offsets)[:n_attr])
+    # Every attribute's lift row at once (an unknown code's as zeros), summed attribute
+    # after attribute along the middle axis.
+    rows = lift[np.where(ok, offsets[:n_attr] + code, 0)]  # (n_users, n_attr, n_categories)
+    return np.where(ok[..., None], rows, np.float32(0.0)).sum(axis=1)
 
 
 def _ranks(masked: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -2,12 +2,13 @@
 
 Ranking one resident is tuned for per-call overheads (every component's ranks and top
 candidates in one numpy pass, the trees as lookup tables on float32 keys, EASE without column
-slicing, reasons from per-column lists). Here every resident of a small district, and
-residents the model never saw, are ranked twice in the same run: through the served code, and
-with those pieces swapped for their plain definitions (ranks counted by comparison, one
-component's candidates at a time, sklearn's own trees, the sliced EASE product, the reasons'
-per-item loop as first written). Items, reasons and signal rows must be identical and scores
-equal up to the order of the trees' sum; a faster path that changed any list fails here.
+slicing, profile lifts gathered at once, reasons from per-column lists). Here every resident
+of a small district, and residents the model never saw, are ranked twice in the same run:
+through the served code, and with those pieces swapped for their plain definitions (ranks
+counted by comparison, one component's candidates at a time, sklearn's own trees, the sliced
+EASE product, profile lifts added one by one, the reasons' per-item loop as first written).
+Items, reasons and signal rows must be identical and scores equal up to the order of the
+trees' sum; a faster path that changed any list fails here.
 """
 
 from __future__ import annotations
@@ -63,6 +64,16 @@ def _plain_candidate_mask(scores, blocked, interests, item_category, n_candidate
     wanted = np.zeros((n, n_items), dtype=bool)
     wanted[:, known] = interests[:, np.minimum(item_category[known], interests.shape[1] - 1)]
     return (candidate | wanted) & ~blocked, np.stack(masked)
+
+
+def _plain_profile_scores(attributes, lift, offsets, n_categories):
+    """Each user's category lifts summed over their known attribute values, one by one."""
+    out = np.zeros((attributes.shape[0], max(n_categories, 1)), dtype=np.float32)
+    for a in range(min(attributes.shape[1], offsets.size - 1)):
+        for user, code in enumerate(attributes[:, a]):
+            if 0 <= code < offsets[a + 1] - offsets[a]:
+                out[user] += lift[offsets[a] + code]
+    return out
 
 
 def _plain_component_ranks(rows, active):
@@ -127,6 +138,7 @@ def test_every_resident_is_ranked_as_the_plain_computation_ranks_them(engine, mo
     model = engine.model
     ease = model._components["ease"]
     assert ease.active_.size < model.n_items_, "the district should have courses nobody took"
+    assert model.user_attributes_.shape[1] > 0, "the residents should have profile attributes"
     rng = np.random.default_rng(0)
     contexts = [engine.context_for(u) for u in engine.users.index]
     # Residents the model never saw: a declared interest, each band, with and without a
@@ -142,6 +154,7 @@ def test_every_resident_is_ranked_as_the_plain_computation_ranks_them(engine, mo
 
     monkeypatch.setattr(signals, "_ranks", _plain_ranks)
     monkeypatch.setattr(ranker, "candidate_mask", _plain_candidate_mask)
+    monkeypatch.setattr(ranker, "profile_scores", _plain_profile_scores)
     monkeypatch.setattr(ReRanker, "predict",
                         lambda self, rows: self.trees.predict_proba(rows)[:, 1])
     monkeypatch.setattr(EASE, "_full_weights", lambda self: None)
