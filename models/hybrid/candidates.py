@@ -144,7 +144,9 @@ def candidate_mask(
     """
     n, n_items = blocked.shape
     k = min(n_candidates, n_items)
-    masked = np.stack([scores[name] for name in COMPONENTS])
+    masked = np.empty((len(COMPONENTS), n, n_items), dtype=np.float32)
+    for c, name in enumerate(COMPONENTS):  # np.stack's checks cost more than these copies
+        masked[c] = scores[name]
     masked[:, blocked] = -np.inf
     if k < n_items:
         candidate = np.zeros((n, n_items), dtype=bool)
