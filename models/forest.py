@@ -19,7 +19,9 @@ class FlatForest:
     observation, Lucchese et al. 2015). A row fails exactly the splits on feature ``f`` whose
     thresholds lie below ``x_f``: a prefix of that feature's splits sorted by threshold, so
     the surviving-leaf bitmasks of every tree are tabulated per prefix once, and predicting is
-    one ``searchsorted`` per feature, one gather and an AND over features.
+    a ``searchsorted`` (one for all features of float32 rows, the signal rows: every threshold
+    as a float32 key; else one per feature), one gather and an AND over features, on 64-bit
+    words that pack several trees' masks.
 
     :meth:`from_sklearn` returns None for categorical splits, more than 64 leaves per tree or
     another layout; callers then use sklearn's own predictor.

@@ -32,6 +32,7 @@ SIGNALS = (
     "item_idle_days",
     "profile_category",
 )
+_COLUMN = {name: j for j, name in enumerate(SIGNALS)}
 # The columns of the components' log1p ranks, in COMPONENTS order.
 _RANK_COLUMNS = slice(SIGNALS.index(f"{COMPONENTS[0]}_rank"),
                       SIGNALS.index(f"{COMPONENTS[-1]}_rank") + 1)
@@ -80,24 +81,23 @@ def signal_rows(
     values = masked[:, r, i]  # (n_components, n_pairs)
     out[:, :n_comp] = values.T
     # A candidate's rank in each component: how many items that component scores higher.
-    out[:, n_comp : 2 * n_comp] = np.log1p(_ranks(masked, r, values)).T
-    col = 2 * n_comp
+    out[:, _RANK_COLUMNS] = np.log1p(_ranks(masked, r, values)).T
     cat_share = category_share(X, items.category, items.n_categories)
     band = ctx.band[r]
     cat = items.category[i]
     known_cat = np.maximum(cat, 0)
-    out[:, col] = np.where(cat >= 0, cat_share[r, known_cat], 0.0)
-    out[:, col + 1] = np.where(band >= 0, items.bands[i, np.maximum(band, 0)], False)
+    out[:, _COLUMN["category_affinity"]] = np.where(cat >= 0, cat_share[r, known_cat], 0.0)
+    out[:, _COLUMN["eligible"]] = np.where(band >= 0, items.bands[i, np.maximum(band, 0)], False)
     community = ctx.community[r]
-    out[:, col + 2] = (community >= 0) & (items.community[i] == community)
+    out[:, _COLUMN["same_community"]] = (community >= 0) & (items.community[i] == community)
     interests = ctx.interests
     has_interest = (cat >= 0) & (cat < interests.shape[1])
-    out[:, col + 3] = np.where(has_interest, interests[r, np.clip(cat, 0, interests.shape[1] - 1)],
-                               False)
-    out[:, col + 4] = np.log1p(np.diff(X.indptr))[r]
-    out[:, col + 5] = np.log1p(items.count[i])
-    out[:, col + 6 : col + 9] = items.temporal[i]
-    out[:, col + 9] = np.where(cat >= 0, profile[r, known_cat], 0.0)
+    out[:, _COLUMN["interest"]] = np.where(
+        has_interest, interests[r, np.clip(cat, 0, interests.shape[1] - 1)], False)
+    out[:, _COLUMN["history_size"]] = np.log1p(np.diff(X.indptr))[r]
+    out[:, _COLUMN["item_log_count"]] = np.log1p(items.count[i])
+    out[:, _COLUMN["item_recent"] : _COLUMN["item_idle_days"] + 1] = items.temporal[i]
+    out[:, _COLUMN["profile_category"]] = np.where(cat >= 0, profile[r, known_cat], 0.0)
     return out
 
 
