@@ -15,7 +15,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from models.hybrid.candidates import COMPONENTS, component_blocks
-from models.ordering import float32_keys
 
 # Names of the stage-2 signals, in column order.
 SIGNALS = (
@@ -198,29 +197,24 @@ def _ranks(masked: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarr
     """0-based rank of each value within its row: the number of higher scores in that row.
 
     ``masked`` is (n_components, n_users, n_items), ``values[c, k]`` a value of row
-    ``rows[k]`` of component ``c``; returns float32 ranks shaped like ``values``. Each row is
-    sorted once and searched. One resident's rows are searched one by one; for a
-    training batch's thousands, the sorted rows of a block of components become one ascending
-    array of keys (:func:`~models.ordering.float32_keys` plus the row's number in the high
-    bits) searched once, which spares a Python loop over the rows.
+    ``rows[k]`` of component ``c``; ``rows`` must be sorted (as ``np.nonzero`` gives them).
+    Returns float32 ranks shaped like ``values``. The rows of a block of components are sorted
+    in one call, and each (component, user) row is searched once for all of its values: the
+    search is the cost for one resident, and the loop's few calls per row for a batch.
     """
     out = np.zeros(values.shape, dtype=np.float32)
     if rows.size == 0:
         return out
     n_users, n_items = masked.shape[1:]
-    if n_users == 1:
-        ordered = np.sort(masked[:, 0], axis=1)
-        for c in range(ordered.shape[0]):
-            out[c] = n_items - ordered[c].searchsorted(values[c], side="right")
-        return out
+    bounds = np.searchsorted(rows, np.arange(n_users + 1)).tolist()
+    users = [u for u in range(n_users) if bounds[u + 1] > bounds[u]]
     first = 0
     for block in component_blocks(masked):
-        size = block.shape[0]
-        ordered = float32_keys(np.sort(block, axis=2).reshape(size * n_users, n_items))
-        ordered += np.arange(size * n_users)[:, None] << 32
-        row = np.arange(size)[:, None] * n_users + rows[None, :]  # in the block's rows
-        at = ordered.ravel().searchsorted(
-            float32_keys(values[first : first + size]) + (row << 32), side="right")
-        out[first : first + size] = (row + 1) * n_items - at  # higher values: the row's rest
-        first += size
-    return out
+        ordered = np.sort(block, axis=2)
+        for c in range(block.shape[0]):
+            row_of, at, of = ordered[c], out[first + c], values[first + c]
+            for u in users:
+                a, b = bounds[u], bounds[u + 1]
+                at[a:b] = row_of[u].searchsorted(of[a:b], side="right")
+        first += block.shape[0]
+    return np.subtract(n_items, out, out=out)  # the values above: the rest of the row

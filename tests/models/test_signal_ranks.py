@@ -1,5 +1,5 @@
-"""Float32 keys order as the floats do, and the components' ranks counted on them are the
-number of higher scores, for one resident and for a training batch alike."""
+"""The components' ranks in the signal rows are the number of higher scores in the row, for
+one resident and for a training batch alike, ties, signed zeros, -inf and NaN included."""
 
 from __future__ import annotations
 
@@ -7,25 +7,11 @@ import numpy as np
 import pytest
 
 from models.hybrid import candidates, signals
-from models.ordering import float32_keys
 
 SPECIAL = np.array([-np.inf, -1.5, -0.0, 0.0, 1e-45, 0.25, 3.0, np.inf, np.nan], np.float32)
 
 
-def test_keys_order_as_the_floats_compare():
-    rng = np.random.default_rng(0)
-    x = np.concatenate([SPECIAL, rng.normal(0, 1e3, 500).astype(np.float32),
-                        rng.choice(SPECIAL, 200)])
-    keys = float32_keys(x)
-    finite = ~np.isnan(x)
-    a, b = np.meshgrid(np.flatnonzero(finite), np.flatnonzero(finite))
-    np.testing.assert_array_equal(keys[a] < keys[b], x[a] < x[b])
-    np.testing.assert_array_equal(keys[a] == keys[b], x[a] == x[b])  # -0.0 == 0.0
-    assert (keys[~finite] > keys[finite].max()).all()  # NaN last, as np.sort puts it
-    assert keys.min() >= np.iinfo(np.int32).min and keys.max() <= np.iinfo(np.int32).max
-
-
-@pytest.mark.parametrize("n_users", [1, 7])  # one resident; a batch (the keys' path)
+@pytest.mark.parametrize("n_users", [1, 7])  # one resident; a batch
 @pytest.mark.parametrize("block", [1 << 18, 10])  # every component at once; one at a time
 def test_ranks_count_the_higher_scores_of_the_row(n_users, block, monkeypatch):
     monkeypatch.setattr(candidates, "_BLOCK", block)
