@@ -1,5 +1,6 @@
-"""One resident's top-10 in process: the service's list (filters, diversification, reasons) and
-the model's bare ranking of the same residents, p50 / p99 per resident.
+"""One resident's top-10 in process: the service's list (filters, diversification, reasons; with
+and without the store reads of the resident's facts), the engine's list without filters and the
+model's bare ranking of the same residents, p50 / p99 per resident.
 
 Usage::
 
@@ -66,6 +67,9 @@ def main(argv=None) -> None:
         service.for_resident(rid, facts=facts[rid])
 
     rows = {
+        # as bench_serving.py's in-process row: the store reads of the resident's facts too
+        "service.for_resident (store reads)": lambda rid: service.for_resident(
+            rid, k=10, explain=True),
         # the service without its store reads: what ranking one resident costs
         "service.for_resident (facts given)": lambda rid: service.for_resident(
             rid, k=10, explain=True, facts=facts[rid]),
