@@ -1,5 +1,5 @@
 """The re-ranker's trees as per-feature lookup tables: one resident's few hundred candidate rows
-are scored in ~0.35 ms, where sklearn's per-tree calls take ~4 ms (docs/decisions.md)."""
+are scored in ~0.2 ms, where sklearn's per-tree calls take ~4 ms (docs/decisions.md)."""
 
 from __future__ import annotations
 
