@@ -281,47 +281,36 @@ class Engine:
         a band and a community the model knows, history reasons a history. An item no signal
         speaks for gets no reason rather than an invented one.
         """
-        # Every item's tests as Python lists first (one numpy call per test, not per item;
-        # float32 comparisons, as the signals are).
         col = {name: j for j, name in enumerate(SIGNALS)}
-        interest = (signals[:, col["interest"]] > 0).tolist()
-        eligible = (signals[:, col["eligible"]] > 0).tolist()
-        local = (signals[:, col["same_community"]] > 0).tolist()
-        favourite = (signals[:, col["profile_category"]] >= PROFILE_REASON_LIFT).tolist()
-        new_course = (signals[:, col["item_log_count"]] == 0).tolist()
         ranks = self.model.component_ranks(signals)
         anchors = self.model.anchors(items, history)
-        anchor_ids = self.mapping.item_ids(np.maximum(anchors, 0)).tolist()
         band, said = self._component_reasons(ctx, has_history=len(history) > 0)
         top = min(REASON_TOP, self.model.n_candidates)
-        names = [name for name in ranks if name in said]
-        vouching = np.column_stack([ranks[name] < top for name in names]).tolist()
-        rank_of = {name: ranks[name].tolist() for name in _OTHER_REASONS if name in said}
         out = []
-        for k, (item, anchor) in enumerate(zip(items.tolist(), anchors.tolist())):
-            vouch = dict.fromkeys(ranks, False)
-            vouch.update(zip(names, vouching[k]))
+        for k, (item, anchor, s) in enumerate(zip(items, anchors, signals)):
+            vouch = {name: bool(r[k] < top) and name in said for name, r in ranks.items()}
             cat = self._categories[item]
             reasons: list[Reason] = []
-            if interest[k] and cat:
+            if s[col["interest"]] > 0 and cat:
                 reasons.append(Reason("interest_match", {"category": cat}))
             if anchor >= 0 and (vouch["knn"] or vouch["content"]):
                 reasons.append(Reason("similar_to_taken", {
-                    "course_id": str(anchor_ids[k]), "title": str(self._titles[anchor])}))
+                    "course_id": str(self.mapping.item_ids([anchor])[0]),
+                    "title": str(self._titles[anchor])}))
             if vouch["pop_local"] or vouch["pop_band"]:
                 reasons.append(said["pop_local" if vouch["pop_local"] else "pop_band"])
-            if band and eligible[k]:
+            if band and s[col["eligible"]] > 0:
                 reasons.append(Reason("made_for_band", {"band": band}))
-            if local[k]:
+            if s[col["same_community"]] > 0:
                 reasons.append(Reason("in_your_community", self._community(ctx.community_id)))
-            if cat and favourite[k]:
+            if cat and s[col["profile_category"]] >= PROFILE_REASON_LIFT:
                 reasons.append(Reason("profile_favourite", {"category": cat}))
             if vouch["als"]:
                 reasons.append(said["als"])
-            if new_course[k]:  # no interaction in the training history
+            if s[col["item_log_count"]] == 0:  # no interaction in the training history
                 reasons.append(Reason("new_course"))
             if not reasons:  # else the reason of the other component that ranks it best
-                rest = [(rank_of[name][k], name) for name in _OTHER_REASONS
+                rest = [(ranks[name][k], name) for name in _OTHER_REASONS
                         if vouch[name] and (cat or name != "cat_band")]
                 if rest:
                     best = said[min(rest)[1]]

@@ -2,13 +2,13 @@
 
 Ranking one resident is tuned for per-call overheads (every component's ranks and top
 candidates in one numpy pass, the trees as lookup tables on float32 keys, EASE without column
-slicing, profile lifts gathered at once, reasons from per-column lists). Here every resident
-of a small district, and residents the model never saw, are ranked twice in the same run:
-through the served code, and with those pieces swapped for their plain definitions (ranks
-counted by comparison, one component's candidates at a time, sklearn's own trees, the sliced
-EASE product, profile lifts added one by one, the reasons' per-item loop as first written).
-Items, reasons and signal rows must be identical and scores equal up to the order of the
-trees' sum; a faster path that changed any list fails here.
+slicing, profile lifts gathered at once, the components' ranks of the listed courses read in
+one call). Here every resident of a small district, and residents the model never saw, are
+ranked twice in the same run: through the served code, and with those pieces swapped for their
+plain definitions (ranks counted by comparison, one component's candidates at a time,
+sklearn's own trees, the sliced EASE product, profile lifts added one by one, each component's
+ranks read column by column). Items, reasons and signal rows must be identical and scores
+equal up to the order of the trees' sum; a faster path that changed any list fails here.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from models.hybrid.candidates import COMPONENTS
 from models.hybrid.reranker import ReRanker
 from recommender.data.datasets import load_district
 from recommender.demo.generator import generate_district
-from recommender.serving import engine as engine_module
-from recommender.serving.engine import Engine, Reason, UserContext
+from recommender.serving.engine import Engine, UserContext
 from recommender.serving.holder import Catalogue, Snapshot
 from recommender.serving.rules import diversify
 from recommender.training.recipe import train_artifact
@@ -86,47 +85,6 @@ def _plain_component_ranks(rows, active):
             for name in COMPONENTS}
 
 
-def _plain_explain(self, history, items, rows, ctx):
-    """The reasons' rules item by item, on numpy scalars."""
-    col = {name: j for j, name in enumerate(SIGNALS)}
-    ranks = self.model.component_ranks(rows)
-    anchors = self.model.anchors(items, history)
-    band, said = self._component_reasons(ctx, has_history=len(history) > 0)
-    top = min(engine_module.REASON_TOP, self.model.n_candidates)
-    out = []
-    for k, (item, anchor, s) in enumerate(zip(items, anchors, rows)):
-        vouch = {name: bool(r[k] < top) and name in said for name, r in ranks.items()}
-        cat = self._categories[item]
-        reasons = []
-        if s[col["interest"]] > 0 and cat:
-            reasons.append(Reason("interest_match", {"category": cat}))
-        if anchor >= 0 and (vouch["knn"] or vouch["content"]):
-            reasons.append(Reason("similar_to_taken", {
-                "course_id": str(self.mapping.item_ids([anchor])[0]),
-                "title": str(self._titles[anchor])}))
-        if vouch["pop_local"] or vouch["pop_band"]:
-            reasons.append(said["pop_local" if vouch["pop_local"] else "pop_band"])
-        if band and s[col["eligible"]] > 0:
-            reasons.append(Reason("made_for_band", {"band": band}))
-        if s[col["same_community"]] > 0:
-            reasons.append(Reason("in_your_community", self._community(ctx.community_id)))
-        if cat and s[col["profile_category"]] >= engine_module.PROFILE_REASON_LIFT:
-            reasons.append(Reason("profile_favourite", {"category": cat}))
-        if vouch["als"]:
-            reasons.append(said["als"])
-        if s[col["item_log_count"]] == 0:
-            reasons.append(Reason("new_course"))
-        if not reasons:
-            rest = [(ranks[name][k], name) for name in engine_module._OTHER_REASONS
-                    if vouch[name] and (cat or name != "cat_band")]
-            if rest:
-                best = said[min(rest)[1]]
-                reasons.append(Reason(best.code, {"category": cat, **best.params})
-                               if best.code == "category_popular_in_band" else best)
-        out.append(reasons)
-    return out
-
-
 def _lists(engine: Engine, contexts, allowed) -> list:
     """Each context's top-10 as (item, score, reasons), its pool's signal rows, and its
     top-10 diversified as the service diversifies it (several passes when the pool runs out)."""
@@ -170,7 +128,6 @@ def test_every_resident_is_ranked_as_the_plain_computation_ranks_them(engine, mo
     monkeypatch.setattr(EASE, "_full_weights", lambda self: None)
     monkeypatch.setattr(type(model), "component_ranks",
                         lambda self, rows: _plain_component_ranks(rows, self.components))
-    monkeypatch.setattr(Engine, "_explain", _plain_explain)
     with threadpool_limits(1):
         plain = _lists(engine, contexts, allowed)
 
