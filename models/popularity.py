@@ -127,30 +127,14 @@ class Popularity(Recommender):
             groups = np.full(len(users), -1, dtype=np.int64)
             known = self._known(users, self.user_groups_.size)
             groups[known] = self.user_groups_[users[known]]
-        return self._table()[self._rows(groups)]
-
-    def _rows(self, groups: np.ndarray) -> np.ndarray:
-        """The table row of each group: its own, or the global ranking's (row len(groups_)) for
-        every miss (an unknown, negative or interaction-less group)."""
-        lookup = self._cached("rows", self._row_lookup)
-        if lookup is not None:  # small ids: one clip and one gather (one resident: ~2 us)
-            return lookup[np.clip(groups, -1, lookup.size - 1)]
+        # Row len(groups_) of the table is the global ranking: the fallback for every miss.
         pos = np.searchsorted(self.groups_, groups)
         pos = np.minimum(pos, max(self.groups_.size - 1, 0))
         hit = (self.groups_.size > 0) & (groups >= 0)
         if self.groups_.size:
             hit &= self.groups_[pos] == groups
-        return np.where(hit, pos, self.groups_.size)
-
-    def _row_lookup(self) -> np.ndarray | None:
-        """Table row by group id, for ids below ``_LOOKUP_IDS`` (else None): ids up to the
-        largest, then one entry, also at index -1, for the global row."""
-        top = int(self.groups_.max(initial=-1))
-        if top >= _LOOKUP_IDS:
-            return None
-        lookup = np.full(top + 2, self.groups_.size, dtype=np.int64)
-        lookup[self.groups_] = np.arange(self.groups_.size)
-        return lookup
+        rows = np.where(hit, pos, self.groups_.size)
+        return self._table()[rows]
 
     def _table(self) -> np.ndarray:
         """Group rows plus the global row, built once per fit (serving calls this per request)."""
@@ -158,10 +142,6 @@ class Popularity(Recommender):
         if "table" not in cache:
             cache["table"] = np.vstack([self.group_scores_, self.global_scores_[None, :]])
         return cache["table"]
-
-
-# Group ids (bands, community x band) are small: below this, rows are found by a lookup array.
-_LOOKUP_IDS = 1 << 20
 
 
 def _as_groups(groups: Any, n: int, name: str) -> np.ndarray:

@@ -153,7 +153,7 @@ def test_category_popularity_needs_categories():
         CategoryPopularity().fit(X)
 
 
-@pytest.mark.parametrize("huge", [False, True])  # the lookup array; ids too large for it
+@pytest.mark.parametrize("huge", [False, True])  # small group ids; ids near 1e9
 def test_each_group_gets_its_row_and_every_miss_the_global_one(huge):
     rng = np.random.default_rng(3)
     X = sp.csr_matrix((rng.random((300, 30)) < 0.1).astype(np.float32))
