@@ -212,9 +212,9 @@ def _ranks(masked: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarr
     for block in component_blocks(masked):
         ordered = np.sort(block, axis=2)
         for c in range(block.shape[0]):
-            row_of, at, of = ordered[c], out[first + c], values[first + c]
+            sorted_rows, below, wanted = ordered[c], out[first + c], values[first + c]
             for u in users:
                 a, b = bounds[u], bounds[u + 1]
-                at[a:b] = row_of[u].searchsorted(of[a:b], side="right")
+                below[a:b] = sorted_rows[u].searchsorted(wanted[a:b], side="right")
         first += block.shape[0]
-    return np.subtract(n_items, out, out=out)  # the values above: the rest of the row
+    return np.subtract(n_items, out, out=out)  # higher: the row's items not at or below
