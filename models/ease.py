@@ -15,7 +15,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from models.base import Recommender, check_param
+from models.base import DENSE_ITEM_LIMIT, Recommender, check_param
 
 
 class EASE(Recommender):
@@ -78,7 +78,24 @@ class EASE(Recommender):
         # Every item active (the usual case), or an earlier version's file: no column slicing.
         if self.active_ is None or self.active_.size == self.n_items_:
             return np.asarray(X @ self.weights_, dtype=np.float32)
+        full = self._full_weights()
+        if full is not None:  # the same sums: an inactive item's row and column are zeros
+            return np.asarray(X @ full, dtype=np.float32)
         scores = np.zeros((X.shape[0], self.n_items_), dtype=np.float32)
         if self.active_.size:
             scores[:, self.active_] = X[:, self.active_] @ self.weights_
         return scores
+
+    def _full_weights(self) -> np.ndarray | None:
+        """``weights_`` spread over every item (zeros for inactive ones), for catalogues up to
+        ``DENSE_ITEM_LIMIT`` items (else None): slicing one resident's row to the active
+        columns cost more than the product itself."""
+        if self.n_items_ > DENSE_ITEM_LIMIT:
+            return None
+
+        def build() -> np.ndarray:
+            full = np.zeros((self.n_items_, self.n_items_), dtype=np.float32)
+            full[np.ix_(self.active_, self.active_)] = self.weights_
+            return full
+
+        return self._cached("full", build)

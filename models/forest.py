@@ -1,5 +1,5 @@
 """The re-ranker's trees as per-feature lookup tables: one resident's few hundred candidate rows
-are scored in ~0.35 ms, where sklearn's per-tree calls take ~4 ms (docs/decisions.md)."""
+are scored in ~0.2 ms, where sklearn's per-tree calls take ~4 ms (docs/decisions.md)."""
 
 from __future__ import annotations
 
@@ -17,18 +17,39 @@ class FlatForest:
     observation, Lucchese et al. 2015). A row fails exactly the splits on feature ``f`` whose
     thresholds lie below ``x_f``: a prefix of that feature's splits sorted by threshold, so
     the surviving-leaf bitmasks of every tree are tabulated per prefix once, and predicting is
-    one ``searchsorted`` per feature, one gather and an AND over features.
+    a ``searchsorted`` (one for all features of float32 rows, the signal rows: every threshold
+    as a float32 key; else one per feature), one gather and an AND over features, on 64-bit
+    words that pack several trees' masks.
 
     :meth:`from_sklearn` returns None for categorical splits, more than 64 leaves per tree or
     another layout; callers then use sklearn's own predictor.
     """
 
     def __init__(self, thresholds, offsets, nan_rows, table, leaf_values, baseline):
-        self.thresholds = thresholds  # per feature: its split thresholds, ascending
-        self.offsets = offsets  # per feature: first row of its block in ``table``
-        self.nan_rows = nan_rows  # per feature: the row for a missing value
-        self.table = table  # (rows, n_trees) unsigned: surviving leaves per prefix of failures
+        n_trees = table.shape[1]
+        # Only features some tree splits on: every row of another feature's block is "all
+        # leaves survive", so it would change no AND.
+        self.used = np.array([f for f, t in enumerate(thresholds) if t.size], dtype=np.int64)
+        self.thresholds = [thresholds[f] for f in self.used]  # ascending, per used feature
+        self.offsets = np.asarray(offsets)[self.used]  # first row of its block in the table
+        self.nan_rows = np.asarray(nan_rows)[self.used]  # the row for a missing value
+        # The thresholds of every used feature as one ascending array of float32 keys (see
+        # _float32_keys): one searchsorted places a whole float32 batch.
+        self.keys = np.concatenate([_float32_keys(_down_to_float32(t)) + (u << 32)
+                                    for u, t in enumerate(self.thresholds)] or [np.zeros(0, int)])
+        starts = np.cumsum([0] + [t.size for t in self.thresholds])[:-1]
+        self.key_shift = (self.offsets - starts).astype(np.int64)
+        # Surviving-leaf masks per prefix of failures, several trees' masks packed in each
+        # uint64 word (trees padded with "every leaf survives"): the AND runs on 64-bit words.
+        per_word = 64 // np.iinfo(table.dtype).bits
+        padded = np.full((table.shape[0], -(-n_trees // per_word) * per_word),
+                         np.iinfo(table.dtype).max, dtype=table.dtype)
+        padded[:, :n_trees] = table
+        self.words = np.ascontiguousarray(padded).view(np.uint64)  # (rows, n_words)
+        self.mask_dtype = table.dtype
+        self.n_trees = n_trees
         self.leaf_values = leaf_values  # (n_trees, max_leaves), leaves left to right
+        self.leaf_base = np.arange(n_trees) * leaf_values.shape[1]  # tree's row, flattened
         self.baseline = baseline
 
     @classmethod
@@ -76,21 +97,69 @@ class FlatForest:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """P(positive) for each row of ``X`` (float64)."""
-        X = np.asarray(X, dtype=np.float64)
-        rows = np.empty(X.shape, dtype=np.int64)
-        for f, thresholds in enumerate(self.thresholds):
-            # side="left": a split fails when x > threshold (the method, not np.searchsorted:
-            # this runs once per feature per request)
-            rows[:, f] = thresholds.searchsorted(X[:, f], side="left")
-        rows += self.offsets
+        X = np.asarray(X)
+        if X.dtype != np.float32:
+            X = np.asarray(X, dtype=np.float64)
+        X = X[:, self.used].T  # (n_used, n_rows): one block of table rows per feature
+        if X.dtype == np.float32:  # the signal rows: one searchsorted for every feature
+            keys = _float32_keys(X) + (np.arange(X.shape[0])[:, None] << 32)
+            rows = self.keys.searchsorted(keys, side="left") + self.key_shift[:, None]
+        else:
+            rows = np.empty(X.shape, dtype=np.int64)
+            for u, thresholds in enumerate(self.thresholds):
+                # side="left": a split fails when x > threshold
+                rows[u] = thresholds.searchsorted(X[u], side="left")
+            rows += self.offsets[:, None]
         missing = np.isnan(X)
-        if missing.any():  # NaN sorts last; it takes the feature's missing-value row instead
-            rows[missing] = np.broadcast_to(self.nan_rows, X.shape)[missing]
-        alive = np.bitwise_and.reduce(self.table[rows], axis=1)  # (n_rows, n_trees)
-        lowest = (alive & (~alive + alive.dtype.type(1))).astype(np.float64)
-        leaf = np.log2(lowest).astype(np.int64)  # the leftmost surviving leaf
-        raw = self.baseline + self.leaf_values[np.arange(leaf.shape[1]), leaf].sum(axis=1)
+        if missing.any():  # NaN takes the feature's missing-value row instead
+            rows[missing] = np.broadcast_to(self.nan_rows[:, None], X.shape)[missing]
+        # The AND over features of the gathered masks, feature-major: each step is one long
+        # vectorised AND over every row's words.
+        alive = np.bitwise_and.reduce(self.words.take(rows, axis=0), axis=0)
+        alive = alive.view(self.mask_dtype)[:, : self.n_trees]  # (n_rows, n_trees)
+        leaf = _leftmost_leaf(alive)
+        values = self.leaf_values.take(leaf + self.leaf_base)
+        raw = self.baseline + values.sum(axis=1)
         return expit(raw)  # the logistic link, without overflow warnings for large |raw|
+
+
+# Index of the lowest set bit of every 16-bit mask (uint16 covers up to 16 leaves, the usual).
+_LOWEST_BIT_16 = np.zeros(1 << 16, dtype=np.int64)
+for _bit in range(15, -1, -1):
+    _LOWEST_BIT_16[(np.arange(1 << 16) & (1 << _bit)) != 0] = _bit
+
+
+def _leftmost_leaf(alive: np.ndarray) -> np.ndarray:
+    """The leftmost surviving leaf of every mask: the index of its lowest set bit."""
+    if alive.dtype == np.uint16:
+        return _LOWEST_BIT_16.take(alive)
+    lowest = (alive & (~alive + alive.dtype.type(1))).astype(np.float64)
+    return np.log2(lowest).astype(np.int64)
+
+
+def _down_to_float32(thresholds: np.ndarray) -> np.ndarray:
+    """The largest float32 at or below each float64 threshold.
+
+    For a float32 ``x`` and a float64 ``t``, ``t < x`` exactly when ``down(t) < x``: no
+    float32 lies strictly between ``down(t)`` and ``t``. So float32 rows compare with these.
+    """
+    down = thresholds.astype(np.float32)
+    above = down.astype(np.float64) > thresholds
+    down[above] = np.nextafter(down[above], np.float32(-np.inf))
+    return down
+
+
+def _float32_keys(x: np.ndarray) -> np.ndarray:
+    """Integers (int64, within int32's range) ordered as the float32 values ``x`` compare,
+    ``-0.0`` with the key of ``0.0``; a NaN's key means nothing (its row is placed apart).
+
+    The bits of a non-negative float order as the float does, those of a negative one in
+    reverse, so a negative float's low 31 bits are flipped. ``key + (feature << 32)`` then
+    keeps features apart: their thresholds' keys, feature after feature, are one ascending
+    array.
+    """
+    bits = (x + np.float32(0.0)).view(np.int32)  # adding 0 turns -0.0 into 0.0
+    return np.where(bits < 0, bits ^ np.int32(0x7FFFFFFF), bits).astype(np.int64)
 
 
 def _left_leaves(nodes, values: np.ndarray) -> list[tuple[int, list[int]]]:

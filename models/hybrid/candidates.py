@@ -23,6 +23,8 @@ from models.popularity import CategoryPopularity, Popularity
 N_BANDS = 4
 # Every component's name, in the order of the stage-2 signal columns.
 COMPONENTS = ("pop", "pop_band", "pop_local", "cat_band", "ease", "knn", "als", "content")
+# Values of the per-component arrays processed in one numpy call (see component_blocks).
+_BLOCK = 1 << 18
 
 
 def new_components(
@@ -130,26 +132,28 @@ def candidate_mask(
     interests: np.ndarray,
     item_category: np.ndarray,
     n_candidates: int,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Which items are candidates for each user, and each component's scores with the
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which items are candidates for each user, and every component's scores with the
     blocked items at ``-inf`` (what the components' ranks are counted on).
 
     Returns
     -------
     candidate : ndarray of bool, shape (n_users, n_items)
-    masked : dict of ndarray of float32, shape (n_users, n_items), one per component
+    masked : ndarray of float32, shape (len(COMPONENTS), n_users, n_items)
+        In :data:`COMPONENTS` order; at a candidate, the component's own score.
     """
     n, n_items = blocked.shape
     k = min(n_candidates, n_items)
-    candidate = np.zeros((n, n_items), dtype=bool)
-    masked = {}
-    for name in COMPONENTS:
-        s = np.where(blocked, -np.inf, scores[name])
-        masked[name] = s
-        if k < n_items:
-            np.put_along_axis(candidate, np.argpartition(-s, k - 1, axis=1)[:, :k], True, axis=1)
-        else:
-            candidate[:] = True
+    masked = np.empty((len(COMPONENTS), n, n_items), dtype=np.float32)
+    for c, name in enumerate(COMPONENTS):  # np.stack's checks cost more than these copies
+        masked[c] = scores[name]
+    masked[:, blocked] = -np.inf
+    if k < n_items:
+        candidate = np.zeros((n, n_items), dtype=bool)
+        for part in component_blocks(masked):
+            candidate[np.arange(n)[:, None], np.argpartition(-part, k - 1, axis=2)[..., :k]] = True
+    else:
+        candidate = np.ones((n, n_items), dtype=bool)
     if interests.any():  # every course of a declared interest is a candidate
         known = item_category >= 0
         wanted = np.zeros((n, n_items), dtype=bool)
@@ -157,3 +161,15 @@ def candidate_mask(
         candidate |= wanted
     candidate &= ~blocked
     return candidate, masked
+
+
+def component_blocks(per_component: np.ndarray) -> list[np.ndarray]:
+    """``per_component`` (n_components, ...) cut into blocks of whole components of at most
+    ``_BLOCK`` values (one component per block when a component alone is larger).
+
+    One resident's components are then one block, each step one numpy call for all of them
+    (per-call overhead is most of the cost at that size), while a training batch's
+    temporaries (an argpartition's int64 indices, sort keys) stay one component's.
+    """
+    step = max(1, _BLOCK // max(per_component[0].size, 1)) if len(per_component) else 1
+    return [per_component[c : c + step] for c in range(0, len(per_component), step)]

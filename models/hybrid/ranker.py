@@ -346,7 +346,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
                           self.item_count_, self.item_temporal_, self.n_categories_)
 
         def rows_of(select: Any) -> np.ndarray:
-            return signal_rows(scores, masked, r[select], i[select], X, ctx, items, profile)
+            return signal_rows(masked, r[select], i[select], X, ctx, items, profile)
 
         return r, i, rows_of
 

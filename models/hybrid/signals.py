@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from models.hybrid.candidates import COMPONENTS
+from models.hybrid.candidates import COMPONENTS, component_blocks
 
 # Names of the stage-2 signals, in column order.
 SIGNALS = (
@@ -31,6 +31,10 @@ SIGNALS = (
     "item_idle_days",
     "profile_category",
 )
+_COLUMN = {name: j for j, name in enumerate(SIGNALS)}
+# The columns of the components' log1p ranks, in COMPONENTS order.
+_RANK_COLUMNS = slice(SIGNALS.index(f"{COMPONENTS[0]}_rank"),
+                      SIGNALS.index(f"{COMPONENTS[-1]}_rank") + 1)
 # Smoothing of the profile lifts: an attribute value seen with few interactions stays near 0.
 _PROFILE_PRIOR = 10.0
 
@@ -56,8 +60,7 @@ class ItemTable(NamedTuple):
 
 
 def signal_rows(
-    scores: dict[str, np.ndarray],
-    masked: dict[str, np.ndarray],
+    masked: np.ndarray,
     r: np.ndarray,
     i: np.ndarray,
     X: sp.csr_matrix,
@@ -65,36 +68,36 @@ def signal_rows(
     items: ItemTable,
     profile: np.ndarray,
 ) -> np.ndarray:
-    """The signal rows of the pairs ``(r[k], i[k])``, float32 (n_pairs, len(SIGNALS)).
+    """The signal rows of the candidate pairs ``(r[k], i[k])``, float32 (n_pairs, len(SIGNALS)).
 
-    ``scores`` are the components' scores, ``masked`` the same with blocked items at ``-inf``
-    (a rank counts the items the user could be offered); ``r`` must be sorted, as
-    ``np.nonzero`` gives it; ``profile`` is :func:`profile_scores` of the users.
+    ``masked`` are the components' scores with blocked items at ``-inf``, (len(COMPONENTS),
+    n_users, n_items) as :func:`~models.hybrid.candidates.candidate_mask` gives them (a rank
+    counts the items the user could be offered; a candidate is never blocked, so its value is
+    the component's score); ``profile`` is :func:`profile_scores` of the users.
     """
+    n_comp = len(COMPONENTS)
+    out = np.empty((r.size, len(SIGNALS)), dtype=np.float32)
+    values = masked[:, r, i]  # (n_components, n_pairs)
+    out[:, :n_comp] = values.T
     # A candidate's rank in each component: how many items that component scores higher.
-    ranks = {name: _ranks(masked[name], r, i) for name in COMPONENTS}
+    out[:, _RANK_COLUMNS] = np.log1p(_ranks(masked, r, values)).T
     cat_share = category_share(X, items.category, items.n_categories)
     band = ctx.band[r]
     cat = items.category[i]
-    cols = [scores[c][r, i] for c in COMPONENTS]
-    cols += [np.log1p(ranks[c]) for c in COMPONENTS]
-    cols.append(np.where(cat >= 0, cat_share[r, np.maximum(cat, 0)], 0.0))
-    eligible = np.where(band >= 0, items.bands[i, np.maximum(band, 0)], False)
-    cols.append(eligible.astype(np.float32))
+    known_cat = np.maximum(cat, 0)
+    out[:, _COLUMN["category_affinity"]] = np.where(cat >= 0, cat_share[r, known_cat], 0.0)
+    out[:, _COLUMN["eligible"]] = np.where(band >= 0, items.bands[i, np.maximum(band, 0)], False)
     community = ctx.community[r]
-    cols.append(((community >= 0) & (items.community[i] == community)).astype(np.float32))
+    out[:, _COLUMN["same_community"]] = (community >= 0) & (items.community[i] == community)
     interests = ctx.interests
     has_interest = (cat >= 0) & (cat < interests.shape[1])
-    cols.append(
-        np.where(
-            has_interest, interests[r, np.clip(cat, 0, interests.shape[1] - 1)], False
-        ).astype(np.float32)
-    )
-    cols.append(np.log1p(np.diff(X.indptr))[r].astype(np.float32))
-    cols.append(np.log1p(items.count[i]))
-    cols.extend(items.temporal[i].T)
-    cols.append(np.where(cat >= 0, profile[r, np.maximum(cat, 0)], 0.0))
-    return np.column_stack(cols).astype(np.float32)
+    out[:, _COLUMN["interest"]] = np.where(
+        has_interest, interests[r, np.clip(cat, 0, interests.shape[1] - 1)], False)
+    out[:, _COLUMN["history_size"]] = np.log1p(np.diff(X.indptr))[r]
+    out[:, _COLUMN["item_log_count"]] = np.log1p(items.count[i])
+    out[:, _COLUMN["item_recent"] : _COLUMN["item_idle_days"] + 1] = items.temporal[i]
+    out[:, _COLUMN["profile_category"]] = np.where(cat >= 0, profile[r, known_cat], 0.0)
+    return out
 
 
 def component_ranks(signals: np.ndarray, active: Iterable[str]) -> dict[str, np.ndarray]:
@@ -115,13 +118,11 @@ def component_ranks(signals: np.ndarray, active: Iterable[str]) -> dict[str, np.
     """
     signals = np.asarray(signals, dtype=np.float64)
     active = set(active)
-    out = {}
-    for name in COMPONENTS:
-        score = signals[..., SIGNALS.index(name)]
-        rank = np.rint(np.expm1(signals[..., SIGNALS.index(f"{name}_rank")]))
-        says = (score > 0) & (name in active)
-        out[name] = np.where(says, rank, np.inf)
-    return out
+    on = np.array([name in active for name in COMPONENTS])
+    # Every component at once: the scores are the first columns, the log1p ranks the next.
+    rank = np.rint(np.expm1(signals[..., _RANK_COLUMNS]))
+    ranks = np.where((signals[..., : len(COMPONENTS)] > 0) & on, rank, np.inf)
+    return {name: ranks[..., c] for c, name in enumerate(COMPONENTS)}
 
 
 def category_share(X: sp.csr_matrix, item_category: np.ndarray, n_categories: int) -> np.ndarray:
@@ -181,28 +182,39 @@ def profile_scores(
     attributes: np.ndarray, lift: np.ndarray, offsets: np.ndarray, n_categories: int
 ) -> np.ndarray:
     """Each user's summed category lift, (n_users, n_categories); unknown codes add nothing."""
-    out = np.zeros((attributes.shape[0], max(n_categories, 1)), dtype=np.float32)
-    for a in range(min(attributes.shape[1], offsets.size - 1)):
-        code = attributes[:, a]
-        size = offsets[a + 1] - offsets[a]
-        ok = (code >= 0) & (code < size)
-        out[ok] += lift[offsets[a] + code[ok]]
-    return out
+    n_attr = min(attributes.shape[1], offsets.size - 1)
+    if n_attr == 0 or lift.shape[0] == 0:
+        return np.zeros((attributes.shape[0], max(n_categories, 1)), dtype=np.float32)
+    code = attributes[:, :n_attr]
+    ok = (code >= 0) & (code < np.diff(offsets)[:n_attr])
+    # Every attribute's lift row at once (an unknown code's as zeros), summed attribute
+    # after attribute along the middle axis.
+    rows = lift[np.where(ok, offsets[:n_attr] + code, 0)]  # (n_users, n_attr, n_categories)
+    return np.where(ok[..., None], rows, np.float32(0.0)).sum(axis=1)
 
 
-def _ranks(scores: np.ndarray, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """0-based rank of each (row, item) pair within its row: the number of higher scores.
+def _ranks(masked: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """0-based rank of each value within its row: the number of higher scores in that row.
 
-    ``rows`` must be sorted (as ``np.nonzero`` gives them). Sorting each row once and
-    searching it is several times cheaper than a full argsort per component.
+    ``masked`` is (n_components, n_users, n_items), ``values[c, k]`` a value of row
+    ``rows[k]`` of component ``c``; ``rows`` must be sorted (as ``np.nonzero`` gives them).
+    Returns float32 ranks shaped like ``values``. The rows of a block of components are sorted
+    in one call, and each (component, user) row is searched once for all of its values: the
+    search is the cost for one resident, and the loop's few calls per row for a batch.
     """
-    out = np.zeros(rows.size, dtype=np.float32)
+    out = np.zeros(values.shape, dtype=np.float32)
     if rows.size == 0:
         return out
-    ordered = np.sort(scores, axis=1)
-    bounds = np.searchsorted(rows, np.arange(scores.shape[0] + 1))
-    n_items = scores.shape[1]
-    for row in np.flatnonzero(np.diff(bounds)):
-        a, b = bounds[row], bounds[row + 1]
-        out[a:b] = n_items - np.searchsorted(ordered[row], scores[row, items[a:b]], side="right")
-    return out
+    n_users, n_items = masked.shape[1:]
+    bounds = np.searchsorted(rows, np.arange(n_users + 1)).tolist()
+    users = [u for u in range(n_users) if bounds[u + 1] > bounds[u]]
+    first = 0
+    for block in component_blocks(masked):
+        ordered = np.sort(block, axis=2)
+        for c in range(block.shape[0]):
+            sorted_rows, below, wanted = ordered[c], out[first + c], values[first + c]
+            for u in users:
+                a, b = bounds[u], bounds[u + 1]
+                below[a:b] = sorted_rows[u].searchsorted(wanted[a:b], side="right")
+        first += block.shape[0]
+    return np.subtract(n_items, out, out=out)  # higher: the row's items not at or below

@@ -51,11 +51,21 @@ class Catalogue:
     capacity: np.ndarray  # int64, 0 when unknown
     records: list[dict]  # what a response shows about each course
     position: dict[str, int] = field(default_factory=dict)  # course_id -> position
+    # int: equal categories share a code; -1 for a NaN one, which equals no category
+    category_code: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __post_init__(self) -> None:
         # A dict answers one id in ~50 ns; pandas' get_loc / get_indexer take microseconds.
         if not self.position:
             self.position = {str(c): k for k, c in enumerate(self.ids)}
+        if len(self.category_code) != len(self.category):
+            # Comparing codes costs a fraction of comparing the objects (diversify does it
+            # whenever a category reaches its cap).
+            codes: dict = {}
+            self.category_code = np.array(
+                [-1 if c is not None and pd.isna(c) else codes.setdefault(c, len(codes))
+                 for c in self.category],
+                dtype=np.int64)
 
     @classmethod
     def from_items(cls, items: pd.DataFrame, community_names: Mapping[str, str]) -> Catalogue:

@@ -101,8 +101,8 @@ def diversify(snap: Snapshot, ctx: UserContext, allowed: np.ndarray, k: int, *,
                 continue
             keep.append(p)
             per_category[category] = per_category.get(category, 0) + 1
-            if per_category[category] >= cap:
-                mask &= cat.category != category
+            if per_category[category] >= cap and cat.category_code[pos] >= 0:
+                mask &= cat.category_code != cat.category_code[pos]  # the category's courses
             if len(picked) + len(keep) >= k:
                 break
         picked.extend(pool.take(keep, explain))

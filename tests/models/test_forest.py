@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from models.forest import FlatForest
+from models.forest import FlatForest, _float32_keys
 
 
 @pytest.mark.parametrize("leaves", [15, 31, 60])  # uint16, uint32 and uint64 leaf masks
@@ -38,3 +38,36 @@ def test_layouts_it_cannot_table_fall_back_to_sklearn():
     categorical = HistGradientBoostingClassifier(max_iter=5, categorical_features=[0],
                                                  random_state=0).fit(Xc, Xc[:, 0] >= 3)
     assert FlatForest.from_sklearn(categorical) is None
+
+
+def test_float32_rows_take_the_same_leaves_as_float64_rows():
+    """Signal rows are float32: they are placed among the float64 thresholds through float32
+    keys, which must give exactly what comparing them as float64 gives, at the thresholds,
+    next to them, at signed zeros, infinities and NaN."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(3000, 5)).astype(np.float32)
+    X[:, 4] = rng.integers(0, 4, 3000)  # few distinct values: thresholds between them
+    y = X[:, 0] + 0.5 * X[:, 1] ** 2 + X[:, 4] + rng.normal(0, 0.5, 3000) > 1.0
+    ranker = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X, y)
+    forest = FlatForest.from_sklearn(ranker)
+    thresholds = np.concatenate(forest.thresholds)
+    at = thresholds.astype(np.float32)
+    edges = np.concatenate([at, np.nextafter(at, np.float32(np.inf)),
+                            np.nextafter(at, np.float32(-np.inf)),
+                            [0.0, -0.0, np.inf, -np.inf, np.nan]]).astype(np.float32)
+    test = rng.choice(edges, (4000, 5))
+    proba = forest.predict_proba(test)
+    np.testing.assert_array_equal(proba, forest.predict_proba(test.astype(np.float64)))
+    np.testing.assert_allclose(proba, ranker.predict_proba(test)[:, 1], rtol=1e-9, atol=1e-12)
+
+
+def test_float32_keys_order_as_the_floats_compare():
+    rng = np.random.default_rng(0)
+    special = np.array([-np.inf, -1.5, -0.0, 0.0, 1e-45, -1e-45, 0.25, 3.0, np.inf], np.float32)
+    x = np.concatenate([special, rng.normal(0, 1e3, 500).astype(np.float32),
+                        rng.choice(special, 200)])
+    keys = _float32_keys(x)
+    a, b = np.meshgrid(np.arange(x.size), np.arange(x.size))
+    np.testing.assert_array_equal(keys[a] < keys[b], x[a] < x[b])
+    np.testing.assert_array_equal(keys[a] == keys[b], x[a] == x[b])  # -0.0 == 0.0
+    assert keys.min() >= np.iinfo(np.int32).min and keys.max() <= np.iinfo(np.int32).max

@@ -151,3 +151,20 @@ def test_category_popularity_needs_categories():
     X = sp.csr_matrix(np.eye(3, dtype=np.float32))
     with pytest.raises(ValueError, match="item_category"):
         CategoryPopularity().fit(X)
+
+
+@pytest.mark.parametrize("huge", [False, True])  # small group ids; ids near 1e9
+def test_each_group_gets_its_row_and_every_miss_the_global_one(huge):
+    rng = np.random.default_rng(3)
+    X = sp.csr_matrix((rng.random((300, 30)) < 0.1).astype(np.float32))
+    offset = 10**9 if huge else 0
+    groups = rng.choice([0, 2, 5, 9, -1], 300)
+    model = Popularity(shrinkage=5.0).fit(X, user_groups=np.where(groups >= 0, groups + offset,
+                                                                   -1))
+    asked = np.array([-7, -1, 0, 1, 2, 3, 5, 9, 10, 12345]) + np.array([0, 0, *[offset] * 8])
+    scores = model.score(np.full(asked.size, -1), sp.csr_matrix((asked.size, 30)),
+                         user_groups=asked)
+    for score, group in zip(scores, asked):
+        own = np.flatnonzero(model.groups_ == group)
+        want = model.group_scores_[own[0]] if own.size else model.global_scores_
+        np.testing.assert_array_equal(score, want)
