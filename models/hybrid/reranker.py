@@ -127,15 +127,19 @@ def holdout_folds(users: np.ndarray, holdout_fraction: float,
 
 def training_users(users: np.ndarray, folds: list[np.ndarray], max_train_users: int,
                    random_state: int | None) -> np.ndarray:
-    """The users whose candidates become training rows: all of them, or, above
-    ``max_train_users``, the held-out ones and a sample of the rest (sorted)."""
-    if users.size <= max_train_users:
+    """The users whose candidates become training rows (sorted).
+
+    Cross-fitted folds: every user, since each fold's trees learn on the others. One held-out
+    fold (or none): the users outside it, or a sample of ``max_train_users`` of them; the
+    held-out users' rows would never reach a tree, so they are not built.
+    """
+    if len(folds) > 1:
         return users
-    held = np.concatenate(folds) if folds else np.zeros(0, dtype=users.dtype)
-    rest = np.setdiff1d(users, held)
+    rest = np.setdiff1d(users, folds[0]) if folds else users
+    if rest.size <= max_train_users:
+        return rest
     rng = np.random.default_rng(random_state)
-    sample = rng.choice(rest, min(max_train_users, rest.size), replace=False)
-    return np.sort(np.concatenate([held, sample]))
+    return np.sort(rng.choice(rest, max_train_users, replace=False))
 
 
 def training_rows(
@@ -149,9 +153,9 @@ def training_rows(
 
     ``pairs(batch)`` gives the candidates of a batch of users as ``(row in batch, item,
     rows_of)``, ``rows_of(index)`` the signal rows of the pairs it selects; a pair is positive
-    when ``target`` holds it. Every positive is kept, and ``negatives_per_user`` random
-    negatives of each user; only the kept pairs' rows are built (most candidates are dropped
-    negatives, and their rows were most of the cost).
+    when ``target`` holds it. Every positive is kept, and about ``negatives_per_user``
+    random negatives of each user (:func:`_subsample`); only the kept pairs' rows are built
+    (most candidates are dropped negatives, and their rows were most of the cost).
     """
     rng = np.random.default_rng(random_state)
     feats, labels, owners = [], [], []
@@ -168,17 +172,16 @@ def training_rows(
 
 def _subsample(cand_r: np.ndarray, truth: np.ndarray, rng: np.random.Generator,
                negatives_per_user: int) -> np.ndarray:
-    """Indices of the pairs kept: every positive and a random subset of each user's negatives.
+    """Indices of the pairs kept: every positive, and each of a user's negatives with
+    probability ``negatives_per_user / their negatives`` (all of them when fewer).
 
     Most candidates are negatives, and subsampling them cuts the trees' training time
-    several-fold.
+    several-fold. A coin per pair keeps ``negatives_per_user`` per user on average in one pass
+    over the pairs (an exact count needed a sort of all of them).
     """
-    key = rng.random(truth.size) + truth * 2.0
-    order = np.lexsort((-key, cand_r))
-    first = np.searchsorted(cand_r[order], cand_r[order], side="left")
-    rank_in_user = np.arange(order.size) - first
-    positives = np.bincount(cand_r, truth)[cand_r[order]]
-    return order[truth[order] | (rank_in_user < negatives_per_user + positives)]
+    negatives = np.bincount(cand_r, ~truth)
+    share = negatives_per_user / np.maximum(negatives, 1.0)
+    return np.flatnonzero(truth | (rng.random(truth.size) < share[cand_r]))
 
 
 def top_n(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray, n_users: int,
