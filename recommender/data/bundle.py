@@ -185,11 +185,11 @@ def validate_tables(tables: dict[str, pd.DataFrame], sources: dict[str, Source],
 
 def _seen_keys(keys: pa.Array) -> SeenKeys | None:
     """What the validator checks a whole table's key column for repeats against: nothing when
-    every key is distinct (one hash pass; the validator's check sorts the keys twice, about a
-    second for 2.5M event ids), else an empty :class:`SeenKeys`, so each repeat is reported
-    with the line it repeats."""
-    distinct = pc.count_distinct(keys, mode="all").as_py()
-    return None if distinct == len(keys) else SeenKeys()
+    every key is distinct (one hash pass, half the time of the validator's check, which sorts
+    the keys twice: for 2.5M event ids), else an empty :class:`SeenKeys`, so each repeat is
+    reported with the line it repeats. (``pc.count_distinct`` would be the natural call; it
+    is several times slower than ``pc.unique``.)"""
+    return None if len(pc.unique(keys)) == len(keys) else SeenKeys()
 
 
 def _as_arrow(values: pd.Series) -> pa.Array:
