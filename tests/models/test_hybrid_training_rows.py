@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from models.hybrid.reranker import _subsample, training_rows, validation_users
+from models.hybrid.reranker import (
+    _subsample,
+    holdout_folds,
+    training_rows,
+    training_users,
+    validation_users,
+)
 from tests.models.test_hybrid import fit_model, make_data
 
 
@@ -79,3 +85,21 @@ def test_kept_pairs_equal_the_lexicographic_sort(n_users, negatives):
     per_user = np.bincount(cand_r[kept], ~truth[kept], minlength=n_users)
     assert (per_user == np.minimum(negatives, np.bincount(cand_r, ~truth, minlength=n_users))).all()
     assert truth[kept].sum() == truth.sum()
+
+
+def test_training_users_leave_out_a_single_held_out_fold():
+    # one held-out fold: its users' rows would never reach a tree, so none are built for them
+    users = np.arange(0, 20000, 2)
+    (fold,) = holdout_folds(users, 0.2, 0)
+    rows = training_users(users, [fold], 3000, 0)
+    assert rows.size == 3000 and not np.isin(rows, fold).any() and np.isin(rows, users).all()
+    assert (np.diff(rows) > 0).all()
+    everyone_else = training_users(users, [fold], 10**6, 0)
+    np.testing.assert_array_equal(everyone_else, np.setdiff1d(users, fold))
+    # cross-fitted folds: each fold's trees learn on the others, so every user has rows
+    small = users[:400]
+    folds = holdout_folds(small, 0.2, 0)
+    assert len(folds) == 5
+    np.testing.assert_array_equal(training_users(small, folds, 100, 0), small)
+    # nothing held out: a sample of them all
+    assert training_users(users, [], 3000, 0).size == 3000
