@@ -233,8 +233,10 @@ def _as_text(values: pd.Series) -> pa.LargeStringArray | None:
         arr = pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # objects that are not all text
         return None
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.dictionary_decode()
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+    # Arrow-backed text may come in several chunks: each is decoded, then they are joined
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    chunks = [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in chunks]
+    if not all(pa.types.is_string(c.type) or pa.types.is_large_string(c.type) for c in chunks):
         return None
-    return arr.cast(pa.large_string())
+    return pa.concat_arrays([c.cast(pa.large_string()) for c in chunks]
+                            or [pa.array([], pa.large_string())])
