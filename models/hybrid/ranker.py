@@ -58,10 +58,8 @@ class HybridRanker(ValidationCutMixin, Recommender):
         were in, and it was the slowest component to fit (docs/decisions.md).
     n_candidates : int, default 50
         Items each component contributes to a user's candidate set.
-    max_train_users : int, default 8000
-        Validation users sampled to train the re-ranker (bounds the training time; above
-        about 8,000 users more rows did not change the held-out or test nDCG we measured,
-        docs/decisions.md).
+    max_train_users : int, default 20000
+        Validation users sampled to train the re-ranker (bounds the training time).
     negatives_per_user : int, default 30
         Candidates without a positive kept per user (all positives are kept): most candidates
         are negatives, and subsampling them cuts the trees' training time several-fold.
@@ -126,7 +124,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
         als_regularization: float = 0.05,
         als_iterations: int = 12,
         n_candidates: int = 50,
-        max_train_users: int = 8000,
+        max_train_users: int = 20000,
         negatives_per_user: int = 30,
         holdout_fraction: float = 0.2,
         interest_boost: float = 1.0,
