@@ -30,6 +30,12 @@ _FLAT_LIMIT = 20000
 # At most this many held-out validation users: enough for stable figures; ranking them costs
 # fit time.
 _MAX_HOLDOUT = 2000
+# The trees' negative rows in all: with more training users than this allows
+# ``negatives_per_user`` each, every user keeps fewer (10 each for 20,000 users). On 100k
+# residents 10 negatives per user gave the held-out nDCG of 30 with the trees fitted in half the
+# time, while on small data (the low-rank set's 900 users) 10 lost to 30 (docs/decisions.md), so
+# the cap only bites at district scale.
+_MAX_NEGATIVES = 200_000
 # Up to this many validation users the held-out lists are cross-fitted (every user held out
 # once); above it one held-out fold is used.
 _CROSSFIT_LIMIT = 5000
@@ -154,20 +160,28 @@ def training_rows(
     ``pairs(batch)`` gives the candidates of a batch of users as ``(row in batch, item,
     rows_of)``, ``rows_of(index)`` the signal rows of the pairs it selects; a pair is positive
     when ``target`` holds it. Every positive is kept, and ``negatives_per_user`` random
-    negatives of each user (:func:`_subsample`); only the kept pairs' rows are built
-    (most candidates are dropped negatives, and their rows were most of the cost).
+    negatives of each user (:func:`_subsample`; fewer for many users, :func:`negatives_kept`);
+    only the kept pairs' rows are built (most candidates are dropped negatives, and their rows
+    were most of the cost).
     """
     rng = np.random.default_rng(random_state)
+    negatives = negatives_kept(negatives_per_user, users.size)
     feats, labels, owners = [], [], []
     for start in range(0, users.size, _BATCH):
         batch = users[start : start + _BATCH]
         cand_r, cand_i, rows_of = pairs(batch)
         truth = np.asarray(target[batch][cand_r, cand_i]).ravel() > 0
-        keep = _subsample(cand_r, truth, rng, negatives_per_user)
+        keep = _subsample(cand_r, truth, rng, negatives)
         feats.append(rows_of(keep))
         labels.append(truth[keep])
         owners.append(batch[cand_r[keep]])
     return np.vstack(feats), np.concatenate(labels), np.concatenate(owners)
+
+
+def negatives_kept(negatives_per_user: int, n_users: int) -> int:
+    """Negatives kept per training user: ``negatives_per_user``, or fewer (at least 1) when
+    ``n_users`` of them would exceed :data:`_MAX_NEGATIVES` rows."""
+    return min(negatives_per_user, max(_MAX_NEGATIVES // max(n_users, 1), 1))
 
 
 def _subsample(cand_r: np.ndarray, truth: np.ndarray, rng: np.random.Generator,

@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 from models.hybrid.reranker import (
     _subsample,
     holdout_folds,
+    negatives_kept,
     training_rows,
     training_users,
     validation_users,
@@ -103,3 +104,10 @@ def test_training_users_leave_out_a_single_held_out_fold():
     np.testing.assert_array_equal(training_users(small, folds, 100, 0), small)
     # nothing held out: a sample of them all
     assert training_users(users, [], 3000, 0).size == 3000
+
+
+def test_negatives_are_capped_only_at_scale():
+    # small validation sets keep every negative asked for; many users share a fixed budget
+    assert negatives_kept(30, 943) == 30 and negatives_kept(30, 6666) == 30
+    assert negatives_kept(30, 20000) == 10 and negatives_kept(30, 10**7) == 1
+    assert negatives_kept(0, 20000) == 0 and negatives_kept(5, 20000) == 5
