@@ -205,7 +205,7 @@ def _user_then_key_order(cand_r: np.ndarray, truth: np.ndarray, key: np.ndarray)
     """The pairs sorted by user, positives first, then by descending ``key`` (in [0, 1)).
 
     A batch's rows (under 1024) and the key's 53 random bits fit one 64-bit integer, so this is
-    one sort of integers instead of a lexicographic sort of two columns (half the time).
+    one sort of integers instead of a lexicographic sort of two columns.
     """
     if cand_r.size == 0 or cand_r.max() >= 1 << 10:
         return np.lexsort((-(key + truth * 2.0), cand_r))
