@@ -129,6 +129,7 @@ def ensure_district(out: Path, residents: int, courses: int) -> Path:
 def compare(folder: Path, artifacts: Path, repeats: int) -> dict:
     """The bare pipeline and the train command, alternated ``repeats`` times; fastest of each."""
     bares, trains = [], []
+    load_before = os.getloadavg()[0]
     for n in range(repeats):
         print(f"[{folder.name}] round {n + 1}/{repeats}: bare ALS pipeline ...", flush=True)
         bares.append(run_bare(folder))
@@ -140,7 +141,9 @@ def compare(folder: Path, artifacts: Path, repeats: int) -> dict:
     return {"data": folder.name, "bare": bare, "train": train,
             "ratio": train["seconds"] / bare["seconds"],
             "all_bare_s": [r["seconds"] for r in bares],
-            "all_train_s": [r["seconds"] for r in trains]}
+            "all_train_s": [r["seconds"] for r in trains],
+            # the machine is shared: the 1-minute load average when the rounds began and ended
+            "load": [round(load_before, 1), round(os.getloadavg()[0], 1)]}
 
 
 def print_table(results: list[dict]) -> None:
@@ -156,7 +159,8 @@ def print_table(results: list[dict]) -> None:
               f"{r['ratio']:>6.2f}x")
     print("\nbare s / train s: whole processes, start to exit (the fastest of the rounds: "
           f"bare {[[round(s, 1) for s in r['all_bare_s']] for r in results]}, "
-          f"train {[[round(s, 1) for s in r['all_train_s']] for r in results]}); "
+          f"train {[[round(s, 1) for s in r['all_train_s']] for r in results]}; load average "
+          f"at the start and end {[r['load'] for r in results]} on {os.cpu_count()} cores); "
           "features / fit: the train command's own stages (manifest timings); target ratio <= 3x")
 
 

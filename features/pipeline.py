@@ -258,7 +258,10 @@ def item_temporal(bundle: DataBundle, mapping: IdMapping, cutoff: pd.Timestamp,
     ts = inter["timestamp"]
     before = (ts <= cutoff).to_numpy()
     items = mapping.item_index(inter["item_id"][before])
-    days = ((cutoff - ts[before]).dt.total_seconds() / 86400.0).to_numpy()
+    # pandas' total_seconds() (nanoseconds / 1e9) on the raw int64s: the same floats without a
+    # Timedelta series of every event
+    ago = pd.Timestamp(cutoff).as_unit("ns").asm8 - ts.to_numpy(dtype="datetime64[ns]")[before]
+    days = ago.view(np.int64) / 1e9 / 86400.0
     ok = items >= 0
     items, days = items[ok], days[ok]
     n = mapping.n_items

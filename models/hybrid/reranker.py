@@ -30,6 +30,12 @@ _FLAT_LIMIT = 20000
 # At most this many held-out validation users: enough for stable figures; ranking them costs
 # fit time.
 _MAX_HOLDOUT = 2000
+# The trees' negative rows in all: with more training users than this allows
+# ``negatives_per_user`` each, every user keeps fewer (10 each for 20,000 users). On 100k
+# residents 10 negatives per user gave the held-out nDCG of 30 with the trees fitted in half the
+# time, while on small data (the low-rank set's 900 users) 10 lost to 30 (docs/decisions.md), so
+# the cap only bites at district scale.
+_MAX_NEGATIVES = 200_000
 # Up to this many validation users the held-out lists are cross-fitted (every user held out
 # once); above it one held-out fold is used.
 _CROSSFIT_LIMIT = 5000
@@ -127,15 +133,19 @@ def holdout_folds(users: np.ndarray, holdout_fraction: float,
 
 def training_users(users: np.ndarray, folds: list[np.ndarray], max_train_users: int,
                    random_state: int | None) -> np.ndarray:
-    """The users whose candidates become training rows: all of them, or, above
-    ``max_train_users``, the held-out ones and a sample of the rest (sorted)."""
-    if users.size <= max_train_users:
+    """The users whose candidates become training rows (sorted).
+
+    Cross-fitted folds: every user, since each fold's trees learn on the others. One held-out
+    fold (or none): the users outside it, or a sample of ``max_train_users`` of them; the
+    held-out users' rows would never reach a tree, so they are not built.
+    """
+    if len(folds) > 1:
         return users
-    held = np.concatenate(folds) if folds else np.zeros(0, dtype=users.dtype)
-    rest = np.setdiff1d(users, held)
+    rest = np.setdiff1d(users, folds[0]) if folds else users
+    if rest.size <= max_train_users:
+        return rest
     rng = np.random.default_rng(random_state)
-    sample = rng.choice(rest, min(max_train_users, rest.size), replace=False)
-    return np.sort(np.concatenate([held, sample]))
+    return np.sort(rng.choice(rest, max_train_users, replace=False))
 
 
 def training_rows(
@@ -150,20 +160,28 @@ def training_rows(
     ``pairs(batch)`` gives the candidates of a batch of users as ``(row in batch, item,
     rows_of)``, ``rows_of(index)`` the signal rows of the pairs it selects; a pair is positive
     when ``target`` holds it. Every positive is kept, and ``negatives_per_user`` random
-    negatives of each user; only the kept pairs' rows are built (most candidates are dropped
-    negatives, and their rows were most of the cost).
+    negatives of each user (:func:`_subsample`; fewer for many users, :func:`negatives_kept`);
+    only the kept pairs' rows are built (most candidates are dropped negatives, and their rows
+    were most of the cost).
     """
     rng = np.random.default_rng(random_state)
+    negatives = negatives_kept(negatives_per_user, users.size)
     feats, labels, owners = [], [], []
     for start in range(0, users.size, _BATCH):
         batch = users[start : start + _BATCH]
         cand_r, cand_i, rows_of = pairs(batch)
         truth = np.asarray(target[batch][cand_r, cand_i]).ravel() > 0
-        keep = _subsample(cand_r, truth, rng, negatives_per_user)
+        keep = _subsample(cand_r, truth, rng, negatives)
         feats.append(rows_of(keep))
         labels.append(truth[keep])
         owners.append(batch[cand_r[keep]])
     return np.vstack(feats), np.concatenate(labels), np.concatenate(owners)
+
+
+def negatives_kept(negatives_per_user: int, n_users: int) -> int:
+    """Negatives kept per training user: ``negatives_per_user``, or fewer (at least 1) when
+    ``n_users`` of them would exceed :data:`_MAX_NEGATIVES` rows."""
+    return min(negatives_per_user, max(_MAX_NEGATIVES // max(n_users, 1), 1))
 
 
 def _subsample(cand_r: np.ndarray, truth: np.ndarray, rng: np.random.Generator,
@@ -171,14 +189,31 @@ def _subsample(cand_r: np.ndarray, truth: np.ndarray, rng: np.random.Generator,
     """Indices of the pairs kept: every positive and a random subset of each user's negatives.
 
     Most candidates are negatives, and subsampling them cuts the trees' training time
-    several-fold.
+    several-fold. Each pair draws a random key; per user, the positives come first, then the
+    negatives by descending key, and the first ``negatives_per_user`` negatives are kept.
     """
-    key = rng.random(truth.size) + truth * 2.0
-    order = np.lexsort((-key, cand_r))
-    first = np.searchsorted(cand_r[order], cand_r[order], side="left")
+    key = rng.random(truth.size)
+    order = _user_then_key_order(cand_r, truth, key)
+    counts = np.bincount(cand_r, minlength=1)
+    first = (np.cumsum(counts) - counts)[cand_r[order]]
     rank_in_user = np.arange(order.size) - first
     positives = np.bincount(cand_r, truth)[cand_r[order]]
     return order[truth[order] | (rank_in_user < negatives_per_user + positives)]
+
+
+def _user_then_key_order(cand_r: np.ndarray, truth: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """The pairs sorted by user, positives first, then by descending ``key`` (in [0, 1)).
+
+    A batch's rows (under 1024) and the key's 53 random bits fit one 64-bit integer, so this is
+    one sort of integers instead of a lexicographic sort of two columns.
+    """
+    if cand_r.size == 0 or cand_r.max() >= 1 << 10:
+        return np.lexsort((-(key + truth * 2.0), cand_r))
+    bits = (np.float64(1 << 53) * key).astype(np.uint64)  # exact: the key is k / 2**53
+    packed = ((cand_r.astype(np.uint64) << np.uint64(54))
+              | ((~truth).astype(np.uint64) << np.uint64(53))
+              | (np.uint64((1 << 53) - 1) - bits))
+    return np.argsort(packed, kind="stable")
 
 
 def top_n(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray, n_users: int,

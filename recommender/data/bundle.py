@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.bands import AgeBands
 from features.frames import DataBundle
@@ -168,8 +169,8 @@ def validate_tables(tables: dict[str, pd.DataFrame], sources: dict[str, Source],
         given = [c for c in spec.column_names if c in frame]
         columns = {c: _as_arrow(frame[c]) for c in given}
         lines = np.arange(len(frame), dtype=np.int64) + src.offset
-        result = validate_chunk(spec, columns, lines, known, SeenKeys(), timezone=timezone,
-                                arrow_text=True)
+        result = validate_chunk(spec, columns, lines, known, _seen_keys(columns[spec.key]),
+                                timezone=timezone, arrow_text=True)
         if len(result.rejects):
             rejects = result.rejects
             first = rejects.loc[rejects["line"].idxmin()]
@@ -180,6 +181,20 @@ def validate_tables(tables: dict[str, pd.DataFrame], sources: dict[str, Source],
         extra = [c for c in frame.columns if c not in spec.column_names]
         valid[table] = pd.concat([result.frame[given], frame[extra]], axis=1)
     return valid
+
+
+def _seen_keys(keys: pa.Array) -> SeenKeys | None:
+    """What the validator checks a whole table's key column for repeats against: nothing when
+    every key is distinct, else an empty :class:`SeenKeys`, so each repeat is reported with the
+    line it repeats. Whether all are distinct is one sort of the keys and a comparison of
+    neighbours: the validator's check sorts them twice as numpy byte strings, and Arrow's hash
+    of 2.5M distinct event ids (``pc.unique``) was slower still."""
+    if len(keys) < 2:
+        return None
+    ordered = keys.take(pc.sort_indices(keys))
+    # nulls compare as null and are skipped: a missing key fails as required, never as a repeat
+    differ = pc.not_equal(ordered.slice(1), ordered.slice(0, len(ordered) - 1))
+    return None if pc.all(differ).as_py() is not False else SeenKeys()
 
 
 def _as_arrow(values: pd.Series) -> pa.Array:

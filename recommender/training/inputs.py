@@ -35,6 +35,7 @@ __all__ = [
     "validation_cut",
     "enrolment_lag_days",
     "enrolment_lead_days",
+    "enrolment_window_days",
     "course_exposure",
     "validation_horizon_days",
 ]
@@ -190,7 +191,7 @@ def fit_hybrid(data: FitData, params: dict | None = None,
               validation_candidates=data.candidates, **data.full.side())
     checked = guard(model, data.target)
     model.set_validation_horizon(validation_horizon_days(data))
-    lead, lag = enrolment_lead_days(data.split.train), enrolment_lag_days(data.split.train)
+    lead, lag = enrolment_window_days(data.split.train)
     if data.split.cut is not None:
         model.restrict_calibration(
             course_exposure(data.split.train.items, data.mapping.item_ids_, lead, lag,
@@ -214,33 +215,42 @@ def _first_take_up_from_start(train: DataBundle) -> pd.Series | None:
     if "start_date" not in items or items["start_date"].isna().all():
         return None
     inter = train.interactions
-    pos = inter[positive_mask(inter)]
-    first = pos.groupby([pos["user_id"].astype(str), pos["item_id"].astype(str)],
-                        observed=True)["timestamp"].min()
+    pos = inter.loc[positive_mask(inter), ["user_id", "item_id", "timestamp"]]
+    # Pairs as integer codes (2.5M text ids grouped as text cost seconds); only the distinct
+    # courses are turned into text, to look their start dates up.
+    user_codes = pd.factorize(pos["user_id"])[0].astype(np.int64)
+    item_codes, courses = pd.factorize(pos["item_id"])
+    n_courses = max(len(courses), 1)
+    first = pd.Series(pos["timestamp"].to_numpy()).groupby(
+        user_codes * n_courses + item_codes, sort=False).min()
     start = pd.to_datetime(items.set_index(items["item_id"].astype(str))["start_date"],
                            errors="coerce")
-    begins = start.reindex(first.index.get_level_values(1)).to_numpy()
+    begins = start.reindex(pd.Index(courses).astype(str)).to_numpy()[
+        first.index.to_numpy() % n_courses]
     return pd.Series((first.to_numpy() - begins) / pd.Timedelta(days=1)).dropna()
 
 
-def enrolment_lead_days(train: DataBundle) -> float:
-    """How many days before its start a course takes enrolments, from the history: the
-    :data:`LEAD_QUANTILE` of (start date - first relevant event) over the (resident, course)
-    pairs (never below 0). ``inf`` when the items have no start date (every course counts)."""
+def enrolment_window_days(train: DataBundle) -> tuple[float, float]:
+    """``(lead, lag)``: how many days before its start a course takes enrolments and how many
+    after it it still takes new residents, from the history: the :data:`LEAD_QUANTILE` of
+    (start date - first relevant event) and of (first relevant event - start date) over the
+    (resident, course) pairs, never below 0. ``inf`` when the items have no start date (every
+    course counts)."""
     days = _first_take_up_from_start(train)
     if days is None or days.empty:
-        return float("inf")
-    return float(max(np.quantile(-days, LEAD_QUANTILE), 0.0))
+        return float("inf"), float("inf")
+    return (float(max(np.quantile(-days, LEAD_QUANTILE), 0.0)),
+            float(max(np.quantile(days, LEAD_QUANTILE), 0.0)))
+
+
+def enrolment_lead_days(train: DataBundle) -> float:
+    """The lead of :func:`enrolment_window_days`."""
+    return enrolment_window_days(train)[0]
 
 
 def enrolment_lag_days(train: DataBundle) -> float:
-    """How many days after its start a course still takes new residents, from the history:
-    the :data:`LEAD_QUANTILE` of (first relevant event - start date) (never below 0); ``inf``
-    when the items have no start date."""
-    days = _first_take_up_from_start(train)
-    if days is None or days.empty:
-        return float("inf")
-    return float(max(np.quantile(days, LEAD_QUANTILE), 0.0))
+    """The lag of :func:`enrolment_window_days`."""
+    return enrolment_window_days(train)[1]
 
 
 def course_exposure(items, item_ids: np.ndarray, lead_days: float, lag_days: float, since,

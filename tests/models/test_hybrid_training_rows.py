@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from models.hybrid.reranker import training_rows, validation_users
+from models.hybrid.reranker import (
+    _subsample,
+    holdout_folds,
+    negatives_kept,
+    training_rows,
+    training_users,
+    validation_users,
+)
 from tests.models.test_hybrid import fit_model, make_data
 
 
@@ -53,3 +60,54 @@ def test_holdout_lists_equal_the_ranked_lists(fitted):
     np.testing.assert_array_equal(lists, ranked)
     assert (lists[:, 0] >= 0).all()
     assert sum(s.shape[0] for s in pairs["scores"]) == sum(x.size for x in pairs["labels"])
+
+
+def _subsample_by_lexsort(cand_r, truth, rng, negatives_per_user):
+    """The plain computation: sort by (user, -key) with positives' keys lifted above 2."""
+    key = rng.random(truth.size) + truth * 2.0
+    order = np.lexsort((-key, cand_r))
+    first = np.searchsorted(cand_r[order], cand_r[order], side="left")
+    rank_in_user = np.arange(order.size) - first
+    positives = np.bincount(cand_r, truth)[cand_r[order]]
+    return order[truth[order] | (rank_in_user < negatives_per_user + positives)]
+
+
+@pytest.mark.parametrize("n_users", [1, 40, 1000, 1500])
+@pytest.mark.parametrize("negatives", [0, 1, 30])
+def test_kept_pairs_equal_the_lexicographic_sort(n_users, negatives):
+    # the packed integer sort (and its fallback above 1024 users) keeps the same pairs in the
+    # same order, so the trees see the same rows
+    draw = np.random.default_rng(n_users)
+    cand_r = draw.permutation(np.repeat(np.arange(n_users), draw.integers(0, 80, n_users)))
+    truth = draw.random(cand_r.size) < 0.05
+    kept = _subsample(cand_r, truth, np.random.default_rng(3), negatives)
+    np.testing.assert_array_equal(
+        kept, _subsample_by_lexsort(cand_r, truth, np.random.default_rng(3), negatives))
+    per_user = np.bincount(cand_r[kept], ~truth[kept], minlength=n_users)
+    assert (per_user == np.minimum(negatives, np.bincount(cand_r, ~truth, minlength=n_users))).all()
+    assert truth[kept].sum() == truth.sum()
+
+
+def test_training_users_leave_out_a_single_held_out_fold():
+    # one held-out fold: its users' rows would never reach a tree, so none are built for them
+    users = np.arange(0, 20000, 2)
+    (fold,) = holdout_folds(users, 0.2, 0)
+    rows = training_users(users, [fold], 3000, 0)
+    assert rows.size == 3000 and not np.isin(rows, fold).any() and np.isin(rows, users).all()
+    assert (np.diff(rows) > 0).all()
+    everyone_else = training_users(users, [fold], 10**6, 0)
+    np.testing.assert_array_equal(everyone_else, np.setdiff1d(users, fold))
+    # cross-fitted folds: each fold's trees learn on the others, so every user has rows
+    small = users[:400]
+    folds = holdout_folds(small, 0.2, 0)
+    assert len(folds) == 5
+    np.testing.assert_array_equal(training_users(small, folds, 100, 0), small)
+    # nothing held out: a sample of them all
+    assert training_users(users, [], 3000, 0).size == 3000
+
+
+def test_negatives_are_capped_only_at_scale():
+    # small validation sets keep every negative asked for; many users share a fixed budget
+    assert negatives_kept(30, 943) == 30 and negatives_kept(30, 6666) == 30
+    assert negatives_kept(30, 20000) == 10 and negatives_kept(30, 10**7) == 1
+    assert negatives_kept(0, 20000) == 0 and negatives_kept(5, 20000) == 5

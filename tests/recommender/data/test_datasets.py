@@ -345,6 +345,17 @@ def test_district_errors_name_file_and_line(tmp_path):
         load_district(tmp_path / "partial")
 
 
+@pytest.mark.parametrize("fmt, where", [("csv", "first on line 3\\) on line 5"),
+                                        ("parquet", "first on line 2\\) on row 4")])
+def test_a_repeated_key_names_the_line_it_repeats(tmp_path, fmt, where):
+    # distinct keys skip the validator's repeat check; a repeat still fails with its first line
+    tables = district_tables()
+    tables["participations"].loc[3, "event_id"] = tables["participations"].loc[1, "event_id"]
+    folder = write_district(tmp_path / "d", fmt, tables=tables)
+    with pytest.raises(DatasetError, match=rf"'event_id': duplicate event_id \({where}$"):
+        load_district(folder)
+
+
 def test_load_dataset_dispatches_and_refuses_other_folders(tmp_path):
     assert load_dataset(write_district(tmp_path / "d")).kind == "district"
     write(tmp_path / "g", "interactions.csv", GOOD + "u,i,2024-01-01\n")

@@ -11,6 +11,8 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
 import pytest
 from threadpoolctl import threadpool_limits
 
@@ -100,6 +102,26 @@ def test_the_data_hash_covers_users_and_courses(bundle):
     moved = dataclasses.replace(bundle, users=users)
     assert recipe._bundle_hash(moved) != recipe._bundle_hash(bundle)
     assert recipe._bundle_hash(load_district_again(bundle)) == recipe._bundle_hash(bundle)
+
+
+def test_the_data_hash_is_a_function_of_the_text_not_its_storage(bundle):
+    inter = bundle.interactions
+    ids = inter["event_id"].astype(object).tolist()
+    half = len(ids) // 2
+    as_chunks = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([ids[:half], ids[half:]])))
+    stored = [inter.assign(event_id=inter["event_id"].astype(object)),
+              inter.assign(event_id=inter["event_id"].astype("category")),
+              inter.assign(event_id=as_chunks)]
+    for other in stored:
+        assert recipe._bundle_hash(bundle.with_interactions(other)) == recipe._bundle_hash(bundle)
+    # the values' boundaries and their absence count, not only their characters
+    glued = ids[:]
+    glued[0], glued[1] = glued[0] + glued[1][:1], glued[1][1:]
+    missing = [None, *ids[1:]]
+    emptied = ["", *ids[1:]]
+    hashes = {recipe._bundle_hash(bundle.with_interactions(inter.assign(event_id=v)))
+              for v in (glued, missing, emptied)}
+    assert len(hashes) == 3 and recipe._bundle_hash(bundle) not in hashes
 
 
 @pytest.mark.parametrize("failure", [KeyboardInterrupt, RuntimeError, MemoryError])
