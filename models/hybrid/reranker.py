@@ -10,7 +10,8 @@ validation figures, and let training compare the trees with each single componen
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import joblib
@@ -167,15 +168,34 @@ def training_rows(
     rng = np.random.default_rng(random_state)
     negatives = negatives_kept(negatives_per_user, users.size)
     feats, labels, owners = [], [], []
-    for start in range(0, users.size, _BATCH):
-        batch = users[start : start + _BATCH]
-        cand_r, cand_i, rows_of = pairs(batch)
+    batches = [users[start : start + _BATCH] for start in range(0, users.size, _BATCH)]
+    for batch, (cand_r, cand_i, rows_of) in zip(batches, _one_ahead(pairs, batches)):
         truth = np.asarray(target[batch][cand_r, cand_i]).ravel() > 0
         keep = _subsample(cand_r, truth, rng, negatives)
         feats.append(rows_of(keep))
         labels.append(truth[keep])
         owners.append(batch[cand_r[keep]])
     return np.vstack(feats), np.concatenate(labels), np.concatenate(owners)
+
+
+def _one_ahead(make: Callable, batches: list[np.ndarray]) -> Iterator:
+    """``make(batch)`` for each batch, in order, the next one computed on a second thread while
+    the caller works on the current one.
+
+    A batch's candidates (the components' scores, mostly numpy work outside the GIL) and the
+    caller's sampling and signal rows then share the two cores; the results and the order are
+    those of a plain loop, and one batch ahead bounds the memory (a batch's dense score rows).
+    """
+    if len(batches) < 2:
+        yield from (make(batch) for batch in batches)
+        return
+    with ThreadPoolExecutor(1) as pool:
+        ahead = pool.submit(make, batches[0])
+        for batch in batches[1:]:
+            current = ahead.result()
+            ahead = pool.submit(make, batch)
+            yield current
+        yield ahead.result()
 
 
 def negatives_kept(negatives_per_user: int, n_users: int) -> int:

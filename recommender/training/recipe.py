@@ -12,6 +12,7 @@ artifact's layout is described in this module only.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +61,13 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
     parameters. Returns the version folder.
     """
     bundle = with_categorical_ids(bundle)
-    pipeline = FeaturePipeline().fit(bundle)
-    model, data, timings = fit_recipe(bundle, pipeline, params, seed)
+    # The data's hash only goes into the manifest: it runs on the other core while the model
+    # fits (hashlib and the column conversions work mostly outside the GIL).
+    with ThreadPoolExecutor(1) as background:
+        data_hash = background.submit(_bundle_hash, bundle)
+        pipeline = FeaturePipeline().fit(bundle)
+        model, data, timings = fit_recipe(bundle, pipeline, params, seed)
+        sha256 = data_hash.result()
     mapping, inputs = pipeline.id_mapping_, data.full
     writer = artifacts.ArtifactWriter.create(Path(artifacts_dir))
     try:
@@ -69,7 +75,7 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
         writer.seal(
             data={"name": bundle.name, "kind": bundle.kind, "users": int(mapping.n_users),
                   "items": int(mapping.n_items), "interactions": int(len(bundle.interactions)),
-                  "cutoff": str(inputs.cutoff), "sha256": _bundle_hash(bundle)},
+                  "cutoff": str(inputs.cutoff), "sha256": sha256},
             code=artifacts.code_version(),
             seed=seed,
             params={**model.get_params(), "seed": seed},

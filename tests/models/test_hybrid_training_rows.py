@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from models.hybrid import reranker
 from models.hybrid.reranker import (
+    _one_ahead,
     _subsample,
     holdout_folds,
     negatives_kept,
@@ -111,3 +113,36 @@ def test_negatives_are_capped_only_at_scale():
     assert negatives_kept(30, 943) == 30 and negatives_kept(30, 6666) == 30
     assert negatives_kept(30, 20000) == 10 and negatives_kept(30, 10**7) == 1
     assert negatives_kept(0, 20000) == 0 and negatives_kept(5, 20000) == 5
+
+
+def test_batches_made_one_ahead_give_the_rows_of_a_plain_loop(fitted, monkeypatch):
+    data, model = fitted
+    fit_X, target = data["validation"]
+    users = validation_users(target)
+
+    def pairs(batch):
+        return model._candidates(batch, fit_X[batch], model._context(batch), None)
+
+    monkeypatch.setattr(reranker, "_BATCH", 7)  # several batches, so the second thread works
+    ahead = training_rows(pairs, target, users, 2, 0)
+    monkeypatch.setattr(reranker, "_one_ahead",
+                        lambda make, batches: (make(batch) for batch in batches))
+    plain = training_rows(pairs, target, users, 2, 0)
+    for a, b in zip(ahead, plain):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_one_ahead_keeps_the_order_and_makes_at_most_one_batch_ahead():
+    made = []
+
+    def make(batch):
+        made.append(int(batch[0]))
+        return int(batch[0]) * 10
+
+    batches = [np.array([k]) for k in range(6)]
+    got = []
+    for value in _one_ahead(make, batches):
+        got.append(value)
+        assert len(made) <= len(got) + 1  # the one being used and at most one more
+    assert got == [10 * k for k in range(6)]
+    assert list(_one_ahead(make, batches[:1])) == [0]
