@@ -8,6 +8,7 @@ A, one more trained with another seed as B), so its experiments never reach the 
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import threading
 from contextlib import ExitStack
@@ -119,38 +120,47 @@ def test_current_is_started_as_the_version_it_names(ab_app, versions):
         assert client.delete("/v1/admin/experiment", headers=ADMIN).status_code == 200
 
 
-def _truth(ab_db, versions, residents: list[str]) -> dict[str, str]:
-    """The course model B puts first for each resident: what the simulated residents want.
+def _truth(ab_db, versions, residents: list[str], k: int = 3) -> dict[str, str]:
+    """What each simulated resident wants: the first course of B's top ``k`` that A's top
+    ``k`` does not hold (residents whose two lists hold the same courses want nothing).
 
-    Read through a service of its own over B, before the experiment starts."""
-    root, _, b = versions
+    Only A's lists never show it, so B's advantage does not shrink with how often the two
+    versions agree. Read through a service of its own per version, before the experiment
+    starts."""
+    root, a, b = versions
     from recommender.serving.engine import Engine
 
     store = open_store(ab_db)
-    holder = ModelHolder(root, store, loader=lambda d: Engine.load(d, b))
-    holder.reload()
-    service = RecommendationService(store, holder, today=today)
+    lists = {}
+    for version in (a, b):
+        holder = ModelHolder(root, store, loader=lambda d, v=version: Engine.load(d, v))
+        holder.reload()
+        service = RecommendationService(store, holder, today=today)
+        lists[version] = {r: [item["course_id"] for item in
+                              service.for_resident(r, k=k, explain=False)["items"]]
+                          for r in residents}
+        service.close()
+    store.dispose()
     best = {}
     for resident in residents:
-        items = service.for_resident(resident, k=1, explain=False)["items"]
-        if items:
-            best[resident] = items[0]["course_id"]
-    service.close()
-    store.dispose()
+        only_b = [c for c in lists[b][resident] if c not in lists[a][resident]]
+        if only_b:
+            best[resident] = only_b[0]
     return best
 
 
 def test_simulated_residents_who_follow_b_make_the_report_find_b(ab_app, ab_db, versions,
                                                                  tables):
-    """Residents enrol in the course B ranks first for them with probability 0.6 when their
-    list shows it, else (5 %) in the first course listed. B's lists always show it; A's only
-    when A agrees, so B must win, with an interval above zero and no sample-ratio mismatch."""
+    """Residents enrol with probability 0.6 in a course B lists for them and A does not, when
+    their list shows it, else (5 %) in the first course listed. B's lists show it and A's never
+    do, so B must win, with an interval above zero and no sample-ratio mismatch."""
     app, client = ab_app
     _, a, b = versions
     service = app.state.service
     residents = [r for r in tables["residents"]["resident_id"]
                  if service.holder.engine.context_for(r) is not None][:500]
     truth = _truth(ab_db, versions, residents)
+    assert len(truth) >= 100, len(truth)  # enough residents whose two lists differ
     body = {"version_a": a, "version_b": b, "share": 0.5, "note": "simulation"}
     experiment = client.post("/v1/admin/experiment", json=body, headers=ADMIN).json()
     eid = experiment["experiment_id"]
@@ -178,7 +188,10 @@ def test_simulated_residents_who_follow_b_make_the_report_find_b(ab_app, ab_db, 
                           headers=PLATFORM).json()
     assert profile["model_version"] == a  # a profile gets the control
 
-    now = district_now(app.state.settings.timezone).replace(microsecond=0).isoformat()
+    # A whole second after the last list: a conversion is an enrolment at or after its list,
+    # and the time truncated to the second would fall before the lists of that same second.
+    now = (district_now(app.state.settings.timezone) + dt.timedelta(seconds=1)).replace(
+        microsecond=0).isoformat()
     ids = new_ids("E-ab", len(events))
     posted = client.post("/v1/events", headers=PLATFORM, json={"events": [
         {**e, "event_id": i, "occurred_at": now} for e, i in zip(events, ids)]}).json()
