@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
 from features.availability import AVAILABLE_AT_CUT, FULL_CATALOGUE
@@ -44,13 +43,6 @@ AS_OF = dt.date(2025, 6, 1)
 REQUIRED = {"hybrid", "popularity", "popularity-recent", "popularity-by-band", "als", "bpr",
             "item-knn", "ease"}
 MODEL_NAMES = REQUIRED | {b.name for b in BASELINES}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One OpenMP/BLAS thread: on a shared 2-core machine spinning threads make fits crawl."""
-    with threadpool_limits(1):
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
 from recommender.cli import app
@@ -36,13 +35,6 @@ AS_OF = dt.date(2025, 6, 1)
 BASELINES = {"popularity", "popularity-recent", "popularity-by-band", "als", "bpr", "item-knn",
              "ease", "category-popularity"}
 METRIC_KEYS = {"ndcg@10", "precision@10", "recall@10", "map@10", "coverage", "users"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One OpenMP/BLAS thread: on a shared 2-core machine spinning threads make fits crawl."""
-    with threadpool_limits(1):
-        yield
 
 
 @pytest.fixture(scope="module")

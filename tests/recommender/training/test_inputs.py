@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
 
 from features.availability import AVAILABLE_AT_CUT
 from features.codes import band_codes
@@ -36,12 +35,6 @@ def bundle(tmp_path_factory):
     folder = tmp_path_factory.mktemp("district")
     generate_district(folder, residents=200, courses=24, seed=11, as_of=dt.date(2025, 6, 1))
     return load_district(folder)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    with threadpool_limits(1):
-        yield
 
 
 def test_prepare_fit_defaults_to_the_served_cut_with_newcomers(bundle):

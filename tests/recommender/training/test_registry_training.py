@@ -14,7 +14,6 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
-from threadpoolctl import threadpool_limits
 
 from recommender.data.datasets import load_district
 from recommender.demo.generator import generate_district
@@ -25,13 +24,6 @@ from recommender.training.recipe import train_artifact
 
 SMALL = {"als_factors": 8, "als_iterations": 3, "max_iter": 20, "knn_neighbours": 20,
          "n_candidates": 20, "max_train_users": 1000}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One OpenMP/BLAS thread: on a shared 2-core machine spinning threads make fits crawl."""
-    with threadpool_limits(1):
-        yield
 
 
 @pytest.fixture(scope="module")

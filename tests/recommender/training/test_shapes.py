@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
 from features.bands import BAND_NAMES
@@ -34,13 +33,6 @@ from tests.recommender.training.shapes import SHAPES, write_shape
 ROOT = Path(__file__).resolve().parents[3]
 MODELS = ["popularity", "popularity-by-band", "ease", "item-knn"]
 TIME_PROTOCOLS = ("temporal", "cold-user")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One OpenMP/BLAS thread: on a shared 2-core machine spinning threads make fits crawl."""
-    with threadpool_limits(1):
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import pytest
-from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
 from models.hybrid import HybridRanker
@@ -29,12 +28,6 @@ from recommender.training.params import (
 from recommender.training.tuning import SEARCH_SPACE, trials_path
 
 AS_OF = dt.date(2025, 6, 1)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with threadpool_limits(1):
-        yield
 
 
 @pytest.fixture(scope="module")
