@@ -294,6 +294,12 @@ class _DriverQuery:
             conn.close()  # back to the pool, rolled back: the next read sees every commit
 
 
+def _profile_of(row) -> dict:
+    """A stored ``resident_profiles`` row (a mapping) as :meth:`Store.profile` answers it: the
+    interests decoded into a tuple."""
+    return {**dict(row), "interests": decode_interests(row["interests"])}
+
+
 def _converted(row: tuple, processors: tuple) -> tuple:
     """A driver's ``row`` with each value as SQLAlchemy would return it."""
     return tuple(value if convert is None or value is None else convert(value)
@@ -544,9 +550,7 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(_STATEMENTS["profile"],
                                {"resident_id": resident_id}).mappings().first()
-        if row is None:
-            return None
-        return {**dict(row), "interests": decode_interests(row["interests"])}
+        return None if row is None else _profile_of(row)
 
     def resident_reads(self, resident_id: str) -> ResidentReads:
         """:meth:`commitments`, :meth:`resident` and :meth:`profile` of one resident in one
@@ -556,11 +560,9 @@ class Store:
         first = _converted(rows[0], processors)  # the id's own row: there is always one
         n, m = len(_RESIDENT_COLUMNS), len(_PROFILE_COLUMNS)
         resident = dict(zip(_RESIDENT_COLUMNS, first[:n])) if first[0] is not None else None
-        profile = None
         stored = dict(zip(_PROFILE_COLUMNS, first[n:n + m]))
-        if stored["interests"] is not None:  # NOT NULL in a stored profile
-            profile = {"resident_id": resident_id, **stored,
-                       "interests": decode_interests(stored["interests"])}
+        profile = (_profile_of({"resident_id": resident_id, **stored})
+                   if stored["interests"] is not None else None)  # NOT NULL when stored
         # Without a commitment the row's last two columns are NULL (the outer join); both are
         # text, which no driver returns in another form.
         commitments = [(row[-2], row[-1]) for row in rows if row[-2] is not None]
@@ -574,29 +576,27 @@ class Store:
         one seat, and a count is never negative. ``course_ids`` limits the answer to those
         courses (read through the ``course_id`` index); courses with no seat taken are absent.
         """
-        with self.engine.connect() as conn:
-            if course_ids is None:
-                rows = conn.execute(_STATEMENTS["seats_taken"]).all()
-            else:
-                wanted, rows = list(dict.fromkeys(course_ids)), []
-                for start in range(0, len(wanted), 500):
-                    rows += conn.execute(_STATEMENTS["seats_taken_of"],
-                                         {"course_ids": wanted[start:start + 500]}).all()
+        rows = self._every_or_of("seats_taken", "course_ids", course_ids)
         return {str(course): int(n) for course, n in rows}
 
     def seat_holders(self, resident_ids: Iterable[str] | None = None
                      ) -> list[tuple[str, str]]:
         """``(course_id, resident_id)`` of every seat taken (the rule of :meth:`seats_taken`),
         or only those of ``resident_ids`` (read through the ``resident_id`` index)."""
-        with self.engine.connect() as conn:
-            if resident_ids is None:
-                rows = conn.execute(_STATEMENTS["seat_holders"]).all()
-            else:
-                wanted, rows = list(dict.fromkeys(resident_ids)), []
-                for start in range(0, len(wanted), 500):
-                    rows += conn.execute(_STATEMENTS["seat_holders_of"],
-                                         {"resident_ids": wanted[start:start + 500]}).all()
+        rows = self._every_or_of("seat_holders", "resident_ids", resident_ids)
         return [(str(course), str(resident)) for course, resident in rows]
+
+    def _every_or_of(self, statement: str, name: str, ids: Iterable[str] | None) -> list:
+        """The rows of ``statement`` (every row), or of ``statement + "_of"`` for the distinct
+        ``ids`` bound as ``name``, 500 at a time (a statement's parameters are bounded)."""
+        with self.engine.connect() as conn:
+            if ids is None:
+                return conn.execute(_STATEMENTS[statement]).all()
+            wanted, rows = list(dict.fromkeys(ids)), []
+            for start in range(0, len(wanted), 500):
+                rows += conn.execute(_STATEMENTS[f"{statement}_of"],
+                                     {name: wanted[start:start + 500]}).all()
+            return rows
 
     def events(self, event_ids: Iterable[str]) -> pd.DataFrame:
         """The stored participation rows of ``event_ids`` (unknown ids are left out), typed
