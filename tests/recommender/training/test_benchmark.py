@@ -7,7 +7,6 @@ validation cut, the table, and the command line on a district and on a generic f
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from pathlib import Path
@@ -22,7 +21,6 @@ from features.bands import BAND_NAMES
 from features.pipeline import FeaturePipeline
 from recommender.cli import app
 from recommender.data.datasets import load_dataset, load_district
-from recommender.demo.generator import generate_district
 from recommender.evaluation.protocols import make_split
 from recommender.training import benchmark
 from recommender.training.benchmark import (
@@ -38,18 +36,10 @@ from recommender.training.benchmark import (
 from recommender.training.inputs import prepare_fit
 from recommender.training.report import band_comparison
 
-AS_OF = dt.date(2025, 6, 1)
 # The standard baselines (LightFM only if installed); every BASELINES entry must run too.
 REQUIRED = {"hybrid", "popularity", "popularity-recent", "popularity-by-band", "als", "bpr",
             "item-knn", "ease"}
 MODEL_NAMES = REQUIRED | {b.name for b in BASELINES}
-
-
-@pytest.fixture(scope="module")
-def district(tmp_path_factory, one_thread) -> Path:
-    folder = tmp_path_factory.mktemp("bench_district")
-    generate_district(folder, residents=400, courses=40, seed=5, as_of=AS_OF)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ checked on hand-made lists.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import re
 import shutil
@@ -21,7 +20,6 @@ from typer.testing import CliRunner
 
 from recommender.cli import app
 from recommender.data.datasets import load_district
-from recommender.demo.generator import generate_district
 from recommender.training.artifacts import verify
 from recommender.training.recipe import train_artifact
 from recommender.training.report_metrics import (
@@ -31,17 +29,9 @@ from recommender.training.report_metrics import (
     score_summary,
 )
 
-AS_OF = dt.date(2025, 6, 1)
 BASELINES = {"popularity", "popularity-recent", "popularity-by-band", "als", "bpr", "item-knn",
              "ease", "category-popularity"}
 METRIC_KEYS = {"ndcg@10", "precision@10", "recall@10", "map@10", "coverage", "users"}
-
-
-@pytest.fixture(scope="module")
-def district(tmp_path_factory, one_thread) -> Path:
-    folder = tmp_path_factory.mktemp("report_district")
-    generate_district(folder, residents=400, courses=40, seed=5, as_of=AS_OF)
-    return folder
 
 
 @pytest.fixture(scope="module")
