@@ -12,6 +12,12 @@ Usage::
 
 ``--coarse`` rounds the timestamps down to the start of their quarter (a few dozen distinct
 values with heavy ties, as term-level enrolment records are).
+
+``--shape mooc`` draws the other shape real enrolment data comes in: 200,000 learners, 240
+courses, a few enrolments each (1 to 30, median 2), quarterly timestamps, and a declared
+``age_band`` instead of an age, unknown for 15 % of the learners::
+
+    .venv/bin/python benchmarks/lowrank_dataset.py OUT --shape mooc
 """
 
 from __future__ import annotations
@@ -22,39 +28,61 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-USERS, ITEMS, FACTORS = 943, 1682, 12
+FACTORS = 12
+# users, items, the log-normal (mean, sigma) of enrolments per user and their clip, and
+# whether users declare a band (some unknown) instead of giving an age.
+SHAPES = {
+    "movielens": {"users": 943, "items": 1682, "sizes": (4.0, 0.9, 20, 700), "bands": False},
+    "mooc": {"users": 200_000, "items": 240, "sizes": (0.8, 0.8, 1, 30), "bands": True},
+}
+UNKNOWN_BAND_SHARE = 0.15
+BAND_EDGES = ((6, "preschool"), (18, "school_age"), (60, "working_age"))
 
 
-def make(out: Path, seed: int = 0, coarse: bool = False) -> int:
+def make(out: Path, seed: int = 0, coarse: bool = False, shape: str = "movielens") -> int:
     """Write ``interactions.csv``, ``users.csv`` and ``items.csv`` to ``out``; return the number
     of interactions."""
+    spec = SHAPES[shape]
+    n_users, n_items = spec["users"], spec["items"]
     rng = np.random.default_rng(seed)
-    popularity = rng.zipf(1.6, ITEMS).clip(1, 400).astype(float)
-    user_f = rng.normal(size=(USERS, FACTORS))
-    item_f = rng.normal(size=(ITEMS, FACTORS))
-    ages = rng.integers(7, 73, USERS)
+    popularity = rng.zipf(1.6, n_items).clip(1, 400).astype(float)
+    user_f = rng.normal(size=(n_users, FACTORS))
+    item_f = rng.normal(size=(n_items, FACTORS))
+    ages = rng.integers(7, 73, n_users)
     user_f[:, 0] += (ages - 40) / 15.0  # age drives one taste axis
-    sizes = rng.lognormal(4.0, 0.9, USERS).clip(20, 700).astype(int)
-    rows = []
-    for u in range(USERS):
+    mean, sigma, low, high = spec["sizes"]
+    sizes = rng.lognormal(mean, sigma, n_users).clip(low, high).astype(int)
+    users, items, times = [], [], []
+    for u in range(n_users):
         logits = user_f[u] @ item_f.T / 1.5 + np.log(popularity)
         p = np.exp(logits - logits.max())
-        k = min(sizes[u], ITEMS // 2)
-        items = rng.choice(ITEMS, size=k, replace=False, p=p / p.sum())
+        k = min(sizes[u], n_items // 2)
+        users.append(np.full(k, u))
+        items.append(rng.choice(n_items, size=k, replace=False, p=p / p.sum()))
         start = rng.uniform(8.74e8, 8.93e8)
-        times = np.sort(start + rng.exponential(3e5, k).cumsum())
-        rows += [(f"u{u}", f"i{i}", int(t)) for i, t in zip(items, times)]
-    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+        times.append(np.sort(start + rng.exponential(3e5, k).cumsum()))
+    inter = pd.DataFrame({"user_id": np.char.add("u", np.concatenate(users).astype(str)),
+                          "item_id": np.char.add("i", np.concatenate(items).astype(str)),
+                          "timestamp": np.concatenate(times).astype(np.int64)})
     stamps = pd.to_datetime(inter["timestamp"], unit="s")
     inter["timestamp"] = (stamps.dt.to_period("Q").dt.start_time.dt.strftime("%Y-%m-%d")
                           if coarse else stamps.dt.strftime("%Y-%m-%dT%H:%M:%S"))
     out.mkdir(parents=True, exist_ok=True)
     inter.to_csv(out / "interactions.csv", index=False)
-    pd.DataFrame({"user_id": [f"u{u}" for u in range(USERS)], "age": ages,
-                  "gender": rng.choice(["M", "F"], USERS)}).to_csv(out / "users.csv", index=False)
+    table = {"user_id": [f"u{u}" for u in range(n_users)]}
+    if spec["bands"]:
+        band = np.full(n_users, "elderly", dtype=object)
+        for edge, name in reversed(BAND_EDGES):
+            band[ages < edge] = name
+        band[rng.random(n_users) < UNKNOWN_BAND_SHARE] = None
+        table["age_band"] = band
+    else:
+        table["age"] = ages
+    table["gender"] = rng.choice(["M", "F"], n_users)
+    pd.DataFrame(table).to_csv(out / "users.csv", index=False)
     genre = np.argmax(item_f[:, 1:5], axis=1)
-    pd.DataFrame({"item_id": [f"i{i}" for i in range(ITEMS)],
-                  "title": [f"item {i}" for i in range(ITEMS)],
+    pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)],
+                  "title": [f"item {i}" for i in range(n_items)],
                   "category": [f"g{g}" for g in genre]}).to_csv(out / "items.csv", index=False)
     return len(inter)
 
@@ -64,8 +92,10 @@ def main(argv=None) -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--coarse", action="store_true", help="quarterly timestamps")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="movielens",
+                        help="movielens (default) or mooc (always quarterly)")
     args = parser.parse_args(argv)
-    n = make(args.out, args.seed, args.coarse)
+    n = make(args.out, args.seed, args.coarse or args.shape == "mooc", args.shape)
     print(f"{n} interactions written to {args.out}")
 
 
