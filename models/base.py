@@ -181,6 +181,7 @@ class Recommender(ABC):
         n: int = 10,
         filter_seen: bool = True,
         candidates: np.ndarray | None = None,
+        tie_rng: np.random.Generator | None = None,
         **side: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items for a batch of users.
@@ -197,13 +198,17 @@ class Recommender(ABC):
             Never return an item that is nonzero in the user's row of ``user_items``.
         candidates : array of int, optional
             Item indices to restrict the output to (the same for every user in the batch).
+        tie_rng : numpy Generator, optional
+            Order equal scores at random, per user, with this generator (evaluation: a model
+            that scores items alike then gets what such a list is worth, not the luck of the
+            id order). Default: ties go to the lower item index.
         **side
             Passed to :meth:`score`.
 
         Returns
         -------
         item_indices : ndarray of int32, shape (n_users, n)
-            Best first; ties broken by the lower item index; ``-1`` where fewer than ``n``
+            Best first; ties broken as ``tie_rng`` says; ``-1`` where fewer than ``n``
             items are eligible.
         scores : ndarray of float32, shape (n_users, n)
             The matching scores; ``-inf`` for the ``-1`` padding.
@@ -224,7 +229,7 @@ class Recommender(ABC):
             allowed = np.zeros(self.n_items_, dtype=bool)
             allowed[self._check_candidates(candidates)] = True
             scores[:, ~allowed] = -np.inf
-        ids, vals = top_n(scores, int(n))
+        ids, vals = top_n(scores, int(n), tie_rng)
         if single:
             return ids[0], vals[0]
         return ids, vals
@@ -388,8 +393,10 @@ class Recommender(ABC):
         return json.dumps(params, sort_keys=True)
 
 
-def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top-``n`` of a score matrix, best first, ties to the lower column index.
+def top_n(scores: np.ndarray, n: int,
+          tie_rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-``n`` of a score matrix, best first, ties to the lower column index (with
+    ``tie_rng``: ties in a random order, drawn per row).
 
     Entries equal to ``-inf`` are never returned: their slots are padded with ``-1`` / ``-inf``,
     as are the slots beyond the number of columns.
@@ -410,7 +417,7 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     else:
         part = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols))
     part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores))
+    order = np.lexsort((part if tie_rng is None else tie_rng.random(part.shape), -part_scores))
     top = np.take_along_axis(part, order, axis=1)
     top_scores = np.take_along_axis(part_scores, order, axis=1)
     if k < n_cols:
@@ -419,7 +426,8 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         cut = top_scores[:, -1]
         tied = (np.count_nonzero(scores >= cut[:, None], axis=1) > k) & np.isfinite(cut)
         for r in np.flatnonzero(tied):
-            row_order = np.lexsort((np.arange(n_cols), -scores[r]))[:k]
+            tie_key = np.arange(n_cols) if tie_rng is None else tie_rng.random(n_cols)
+            row_order = np.lexsort((tie_key, -scores[r]))[:k]
             top[r], top_scores[r] = row_order, scores[r, row_order]
     valid = top_scores > -np.inf
     ids[:, :k] = np.where(valid, top, -1)

@@ -97,10 +97,13 @@ class Evaluator:
         What every model ranks; default :func:`split_candidates` of ``split``.
     batch : int, default 2000
         Users ranked per call.
+    tie_seed : int, default 0
+        Seed of the order given to equal scores, drawn per user and the same for every model
+        (see :meth:`rank`).
     """
 
     def __init__(self, split: Split, mapping: IdMapping, inputs: ModelInputs,
-                 candidates: Candidates | None = None, batch: int = 2000):
+                 candidates: Candidates | None = None, batch: int = 2000, tie_seed: int = 0):
         self.users = mapping.user_index(split.users)
         if (self.users < 0).any():
             raise ValueError("split users missing from the id mapping")
@@ -113,6 +116,7 @@ class Evaluator:
         self.bands = np.array([BAND_NAMES[b] if b >= 0 else "unknown"
                                for b in inputs.user_band[self.users]], dtype=object)
         self.batch = batch
+        self.tie_seed = tie_seed
 
     def side_for(self, model: Recommender, users: np.ndarray, groups: str | None) -> dict:
         if isinstance(model, HybridRanker):
@@ -131,13 +135,22 @@ class Evaluator:
 
     def rank(self, model: Recommender, groups: str | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
-        """The users' top-``K`` item indices and their scores (``-1`` / ``-inf`` padding)."""
+        """The users' top-``K`` item indices and their scores (``-1`` / ``-inf`` padding).
+
+        Equal scores are ordered at random per user, not by item index: a model that scores
+        items alike (every baseline scores cold items alike; category popularity scores a
+        category's items alike) is then measured for what it knows, not for where the ids
+        happened to sort (one held-out set of a 240-course dataset gave such a fixed order
+        nDCG@10 0.38 against 0.04-0.08 for the other seeds). Over thousands of users this is
+        the figure's expectation over tie orders; ``tie_seed`` makes it repeatable.
+        """
         ids_out, scores_out = [], []
+        tie_rng = np.random.default_rng(self.tie_seed)
         for start in range(0, self.users.size, self.batch):
             users = self.users[start:start + self.batch]
             rows = self.inputs.X[users]
             ids, scores = model.recommend(users, rows, n=K, filter_seen=True,
-                                          candidates=self.candidates.indices,
+                                          candidates=self.candidates.indices, tie_rng=tie_rng,
                                           **self.side_for(model, users, groups))
             ids_out.append(ids)
             scores_out.append(scores)

@@ -427,3 +427,29 @@ def test_cli_benchmark_repeats_a_random_protocol(generic, tmp_path):
     for run in doc["repeats"]:
         _check_document(run, "cold-item", generic.name)
     assert "±" in res.stdout
+
+
+def test_a_model_scoring_cold_items_alike_gets_the_random_order_figure(bundle):
+    """Every baseline scores held-out courses alike: its lists are a random order of them per
+    user (the expectation over orders), not the order their ids sort in."""
+    from models.popularity import Popularity
+
+    split = make_split(bundle, "cold-item", seed=0)
+    data = prepare_fit(split.train, FeaturePipeline().fit(bundle), "cold-item", seed=0)
+    evaluator = Evaluator(split, data.mapping, data.full)
+    model = Popularity().fit(data.full.X)
+    n = evaluator.candidates.indices.size
+    assert n >= 3
+    # the expected nDCG@10 of a uniformly random order of the n candidates, user by user
+    discounts = 1.0 / np.log2(np.arange(2, 12))
+    relevant = np.diff(evaluator.relevant.indptr)
+    ideal = np.array([discounts[:min(r, 10)].sum() for r in relevant])
+    expected = np.mean(relevant / n * discounts[:min(n, 10)].sum() / ideal)
+    drawn = [Evaluator(split, data.mapping, data.full, tie_seed=s).score(model)["ndcg@10"]
+             for s in range(5)]
+    assert abs(np.mean(drawn) - expected) < 0.1 * expected, (drawn, expected)
+    # the same seed, the same figure; the ids' own order gives another list
+    assert evaluator.score(model)["ndcg@10"] == drawn[0]
+    by_index = model.recommend(evaluator.users, data.full.X[evaluator.users], n=10,
+                               candidates=evaluator.candidates.indices)[0]
+    assert not np.array_equal(by_index, evaluator.recommend(model))
