@@ -33,6 +33,7 @@ from models.hybrid.candidates import (
 from models.hybrid.reranker import (
     ReRanker,
     top_n,
+    untied,
     with_interests,
 )
 from models.hybrid.signals import (
@@ -369,7 +370,8 @@ class HybridRanker(ValidationCutMixin, Recommender):
         pop = self.item_count_ / max(float(self.item_count_.max(initial=0)), 1.0)
         out = np.broadcast_to(-2.0 + pop, (users.size, X.shape[1])).astype(np.float32)
         if rows.shape[0]:
-            out[r, i] = self._candidate_scores(rows)
+            # equal scores stepped apart in the order the served lists use (see untied)
+            out[r, i] = untied(r, i, self._candidate_scores(rows), rows)
         return out
 
     def rank(self, users, X, n: int = 10, **side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

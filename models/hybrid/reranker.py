@@ -236,9 +236,54 @@ def _user_then_key_order(cand_r: np.ndarray, truth: np.ndarray, key: np.ndarray)
     return np.argsort(packed, kind="stable")
 
 
+# Equal scores are ordered by these signals, best first, then by the lower item index. The
+# trees give many candidates of a resident with no history the same score (their signals fall
+# in the same bins): among those, the popular courses of the resident's band come first, as
+# popularity by band would order them, not the courses whose ids sort first.
+TIE_SIGNALS = (SIGNALS.index("pop_band"), SIGNALS.index("pop"))
+
+
+def candidate_order(r: np.ndarray, i: np.ndarray, score: np.ndarray,
+                    rows: np.ndarray) -> np.ndarray:
+    """The candidate pairs sorted by user, then best first: by ``score``, equal scores by
+    :data:`TIE_SIGNALS`, then by the lower item index."""
+    keys = [i] + [-rows[:, c] for c in reversed(TIE_SIGNALS)] + [-score, r]
+    return np.lexsort(keys)
+
+
+def untied(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``score`` with each run of a user's equal scores stepped down a few float32 units in
+    :func:`candidate_order`, so that a plain sort of the scores gives that order.
+
+    Every distinct score keeps its place: a step that would reach the user's next lower score
+    is not taken (that pair keeps its score and ties with the run's first).
+    """
+    if score.size == 0:
+        return score
+    order = candidate_order(r, i, score, rows)
+    r_o, s_o = r[order], score[order].astype(np.float32)
+    new_run = np.r_[True, (r_o[1:] != r_o[:-1]) | (s_o[1:] != s_o[:-1])]
+    run_start = np.maximum.accumulate(np.where(new_run, np.arange(s_o.size), 0))
+    step = np.arange(s_o.size) - run_start
+    # the next lower distinct score of the same user (-inf after the user's last)
+    run_id = np.cumsum(new_run) - 1
+    first_of_run = np.flatnonzero(new_run)
+    next_first = np.r_[first_of_run[1:], s_o.size]
+    below = np.full(first_of_run.size, -np.inf, dtype=np.float32)
+    has_next = next_first < s_o.size
+    same_user = np.zeros(first_of_run.size, dtype=bool)
+    same_user[has_next] = r_o[next_first[has_next]] == r_o[first_of_run[has_next]]
+    below[same_user] = s_o[next_first[same_user]]
+    stepped = s_o - step.astype(np.float32) * np.spacing(np.abs(s_o))
+    keep = (stepped > below[run_id]) & np.isfinite(s_o)
+    out = np.empty_like(s_o)
+    out[order] = np.where(keep, stepped, s_o)
+    return out
+
+
 def top_n(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray, n_users: int,
           n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each user's ``n`` best candidates by ``score`` (ties: the lower item index first).
+    """Each user's ``n`` best candidates in :func:`candidate_order`.
 
     ``(r, i)`` are the candidate pairs (user row, item), ``rows`` their signal rows. Returns
     ``(items (n_users, n) int, scores (n_users, n) float32, signals (n_users, n,
@@ -247,7 +292,7 @@ def top_n(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray, n_u
     items = np.full((n_users, n), -1, dtype=np.int64)
     scores = np.full((n_users, n), -np.inf, dtype=np.float32)
     sig = np.full((n_users, n, len(SIGNALS)), np.nan, dtype=np.float32)
-    order = np.lexsort((i, -score, r))
+    order = candidate_order(r, i, score, rows)
     r, i, score, rows = r[order], i[order], score[order], rows[order]
     first = np.searchsorted(r, r, side="left")
     pos = np.arange(r.size) - first

@@ -1,0 +1,56 @@
+"""The hybrid's order among equal scores: band popularity, then popularity, then item index."""
+
+import numpy as np
+
+from models.hybrid.reranker import TIE_SIGNALS, candidate_order, top_n, untied
+from models.hybrid.signals import SIGNALS
+
+POP_BAND, POP = TIE_SIGNALS
+
+
+def _rows(pop_band, pop):
+    rows = np.zeros((len(pop_band), len(SIGNALS)), dtype=np.float32)
+    rows[:, POP_BAND], rows[:, POP] = pop_band, pop
+    return rows
+
+
+def test_equal_scores_go_by_band_popularity_then_popularity_then_index():
+    r = np.zeros(5, dtype=np.int64)
+    i = np.array([0, 1, 2, 3, 4])
+    score = np.array([0.5, 0.5, 0.5, 0.9, 0.5], dtype=np.float32)
+    rows = _rows([0.1, 0.3, 0.3, 0.0, 0.3], [5.0, 1.0, 2.0, 0.0, 2.0])
+    assert i[candidate_order(r, i, score, rows)].tolist() == [3, 2, 4, 1, 0]
+    items, scores, _ = top_n(r, i, score, rows, 1, 5)
+    assert items[0].tolist() == [3, 2, 4, 1, 0]
+    assert scores[0].tolist() == [np.float32(0.9)] + [np.float32(0.5)] * 4
+
+
+def test_untied_scores_sort_into_that_order_and_keep_distinct_ones_in_place():
+    rng = np.random.default_rng(0)
+    r = np.repeat(np.arange(50), 40)
+    i = np.tile(np.arange(40), 50)
+    score = np.round(rng.random(r.size), 1).astype(np.float32)  # many ties per user
+    rows = _rows(np.round(rng.random(r.size), 1), rng.random(r.size))
+    stepped = untied(r, i, score, rows)
+    want = candidate_order(r, i, score, rows)
+    got = np.lexsort((i, -stepped, r))
+    assert np.array_equal(got, want)
+    # a distinct score never passes another: the order of the original scores holds
+    for u in range(50):
+        mine = r == u
+        a, b = score[mine], stepped[mine]
+        higher = a[:, None] > a[None, :]
+        assert (b[:, None] > b[None, :])[higher].all()
+    assert np.abs(stepped - score).max() < 1e-5
+
+
+def test_a_step_never_reaches_the_next_lower_score():
+    below = np.float32(0.5)
+    top = np.nextafter(below, np.float32(1))  # one float32 unit above
+    score = np.array([top, top, top, below], dtype=np.float32)
+    r = np.zeros(4, dtype=np.int64)
+    i = np.arange(4)
+    rows = _rows([3, 2, 1, 9], [0, 0, 0, 0])
+    stepped = untied(r, i, score, rows)
+    assert stepped[3] == below  # the lower score keeps its place, below every step
+    assert (stepped[:3] > below).all()
