@@ -263,17 +263,13 @@ def untied(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray) ->
     order = candidate_order(r, i, score, rows)
     r_o, s_o = r[order], score[order].astype(np.float32)
     new_run = np.r_[True, (r_o[1:] != r_o[:-1]) | (s_o[1:] != s_o[:-1])]
-    run_start = np.maximum.accumulate(np.where(new_run, np.arange(s_o.size), 0))
-    step = np.arange(s_o.size) - run_start
-    # the next lower distinct score of the same user (-inf after the user's last)
+    starts = np.flatnonzero(new_run)
     run_id = np.cumsum(new_run) - 1
-    first_of_run = np.flatnonzero(new_run)
-    next_first = np.r_[first_of_run[1:], s_o.size]
-    below = np.full(first_of_run.size, -np.inf, dtype=np.float32)
-    has_next = next_first < s_o.size
-    same_user = np.zeros(first_of_run.size, dtype=bool)
-    same_user[has_next] = r_o[next_first[has_next]] == r_o[first_of_run[has_next]]
-    below[same_user] = s_o[next_first[same_user]]
+    step = np.arange(s_o.size) - starts[run_id]
+    # each run's next lower score: the next run's, when it is the same user's (else -inf)
+    following = np.r_[starts[1:], starts[-1]]
+    same_user = (following != starts) & (r_o[following] == r_o[starts])
+    below = np.where(same_user, s_o[following], np.float32(-np.inf))
     stepped = s_o - step.astype(np.float32) * np.spacing(np.abs(s_o))
     keep = (stepped > below[run_id]) & np.isfinite(s_o)
     out = np.empty_like(s_o)
