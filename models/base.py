@@ -393,6 +393,20 @@ class Recommender(ABC):
         return json.dumps(params, sort_keys=True)
 
 
+def float32_keys(x: np.ndarray) -> np.ndarray:
+    """Integers (int64, within int32's range) ordered as the float32 values ``x`` compare,
+    ``-0.0`` with the key of ``0.0``; a NaN's key means nothing (its row is placed apart).
+
+    The bits of a non-negative float order as the float does, those of a negative one in
+    reverse, so a negative float's low 31 bits are flipped. The upper 32 bits are free:
+    ``key + (feature << 32)`` keeps a forest's features apart (their thresholds' keys, feature
+    after feature, are one ascending array), and ``(key << 32) | column`` orders equal scores
+    by column (a hybrid's candidates).
+    """
+    bits = (x + np.float32(0.0)).view(np.int32)  # adding 0 turns -0.0 into 0.0
+    return np.where(bits < 0, bits ^ np.int32(0x7FFFFFFF), bits).astype(np.int64)
+
+
 def top_n(scores: np.ndarray, n: int,
           tie_rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise top-``n`` of a score matrix, best first, ties to the lower column index (with

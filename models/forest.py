@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from models.base import float32_keys
+
 
 class FlatForest:
     """A fitted binary ``HistGradientBoostingClassifier`` as per-feature lookup tables.
@@ -34,8 +36,8 @@ class FlatForest:
         self.offsets = np.asarray(offsets)[self.used]  # first row of its block in the table
         self.nan_rows = np.asarray(nan_rows)[self.used]  # the row for a missing value
         # The thresholds of every used feature as one ascending array of float32 keys (see
-        # _float32_keys): one searchsorted places a whole float32 batch.
-        self.keys = np.concatenate([_float32_keys(_down_to_float32(t)) + (u << 32)
+        # float32_keys): one searchsorted places a whole float32 batch.
+        self.keys = np.concatenate([float32_keys(_down_to_float32(t)) + (u << 32)
                                     for u, t in enumerate(self.thresholds)] or [np.zeros(0, int)])
         starts = np.cumsum([0] + [t.size for t in self.thresholds])[:-1]
         self.key_shift = (self.offsets - starts).astype(np.int64)
@@ -102,7 +104,7 @@ class FlatForest:
             X = np.asarray(X, dtype=np.float64)
         X = X[:, self.used].T  # (n_used, n_rows): one block of table rows per feature
         if X.dtype == np.float32:  # the signal rows: one searchsorted for every feature
-            keys = _float32_keys(X) + (np.arange(X.shape[0])[:, None] << 32)
+            keys = float32_keys(X) + (np.arange(X.shape[0])[:, None] << 32)
             rows = self.keys.searchsorted(keys, side="left") + self.key_shift[:, None]
         else:
             rows = np.empty(X.shape, dtype=np.int64)
@@ -147,19 +149,6 @@ def _down_to_float32(thresholds: np.ndarray) -> np.ndarray:
     above = down.astype(np.float64) > thresholds
     down[above] = np.nextafter(down[above], np.float32(-np.inf))
     return down
-
-
-def _float32_keys(x: np.ndarray) -> np.ndarray:
-    """Integers (int64, within int32's range) ordered as the float32 values ``x`` compare,
-    ``-0.0`` with the key of ``0.0``; a NaN's key means nothing (its row is placed apart).
-
-    The bits of a non-negative float order as the float does, those of a negative one in
-    reverse, so a negative float's low 31 bits are flipped. ``key + (feature << 32)`` then
-    keeps features apart: their thresholds' keys, feature after feature, are one ascending
-    array.
-    """
-    bits = (x + np.float32(0.0)).view(np.int32)  # adding 0 turns -0.0 into 0.0
-    return np.where(bits < 0, bits ^ np.int32(0x7FFFFFFF), bits).astype(np.int64)
 
 
 def _left_leaves(nodes, values: np.ndarray) -> list[tuple[int, list[int]]]:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from models.base import Recommender
+from models.base import Recommender, float32_keys
 from models.collaborative import ALS
 from models.content import ContentModel
 from models.ease import EASE
@@ -151,7 +151,8 @@ def candidate_mask(
     if k < n_items:
         candidate = np.zeros((n, n_items), dtype=bool)
         for part in component_blocks(masked):
-            candidate[np.arange(n)[:, None], np.argpartition(-part, k - 1, axis=2)[..., :k]] = True
+            top = np.argpartition(top_keys(part), n_items - k, axis=2)[..., n_items - k:]
+            candidate[np.arange(n)[:, None], top] = True
     else:
         candidate = np.ones((n, n_items), dtype=bool)
     if interests.any():  # every course of a declared interest is a candidate
@@ -161,6 +162,21 @@ def candidate_mask(
         candidate |= wanted
     candidate &= ~blocked
     return candidate, masked
+
+
+def top_keys(scores: np.ndarray) -> np.ndarray:
+    """int64 keys that order ``scores`` (float32, items on the last axis) by score, equal
+    scores by the lower column first: the larger the key, the better.
+
+    A component's top ``n_candidates`` often ends inside a run of equal scores (zeros, small
+    counts). ``argpartition`` on the scores would pick among them by where they sit in the
+    array, so the candidates of a resident ranked over the allowed courses only would differ
+    from those of the same resident ranked over the whole catalogue; with a key per column
+    the top is one set, whatever columns are left out around it.
+    """
+    ordered = float32_keys(scores)
+    last = scores.shape[-1] - 1
+    return (ordered << 32) | (last - np.arange(scores.shape[-1], dtype=np.int64))
 
 
 def component_blocks(per_component: np.ndarray) -> list[np.ndarray]:

@@ -340,16 +340,29 @@ class HybridRanker(ValidationCutMixin, Recommender):
         the pairs it selects (an index into both, keeping them sorted by row): training keeps
         a few pairs per user and builds rows for those alone."""
         scores = component_scores(self._components, users, X, ctx.band, ctx.community)
-        candidate, masked = candidate_mask(scores, blocked_items(X, allowed), ctx.interests,
-                                           self.item_category_, self.n_candidates)
-        r, i = np.nonzero(candidate)
+        blocked = blocked_items(X, allowed)
+        # Only the allowed courses can be candidates or outrank one (a blocked course scores
+        # -inf), so the rest of the catalogue is left out before the per-item work; the
+        # candidates are the same (ties go by the lower index either way, see top_keys).
+        columns = None if allowed is None else np.flatnonzero(allowed)
+        if columns is not None and columns.size < blocked.shape[1]:
+            scores = {name: s[:, columns] for name, s in scores.items()}
+            blocked = blocked[:, columns]
+        else:
+            columns = None
+        category = self.item_category_ if columns is None else self.item_category_[columns]
+        candidate, masked = candidate_mask(scores, blocked, ctx.interests, category,
+                                           self.n_candidates)
+        r, at = np.nonzero(candidate)
+        i = at if columns is None else columns[at]
         profile = profile_scores(ctx.attributes, self.profile_lift_, self.profile_offsets_,
                                  self.n_categories_)
         items = ItemTable(self.item_category_, self.item_bands_, self.item_community_,
                           self.item_count_, self.item_temporal_, self.n_categories_)
 
         def rows_of(select: Any) -> np.ndarray:
-            return signal_rows(masked, r[select], i[select], X, ctx, items, profile)
+            return signal_rows(masked, r[select], at[select], X, ctx, items, profile,
+                               columns=columns)
 
         return r, i, rows_of
 

@@ -246,7 +246,11 @@ TIE_SIGNALS = (SIGNALS.index("pop_band"), SIGNALS.index("pop"))
 def candidate_order(r: np.ndarray, i: np.ndarray, score: np.ndarray,
                     rows: np.ndarray) -> np.ndarray:
     """The candidate pairs sorted by user, then best first: by ``score``, equal scores by
-    :data:`TIE_SIGNALS`, then by the lower item index."""
+    :data:`TIE_SIGNALS`, then by the lower item index.
+
+    Scores compare as the float32 the lists carry: two scores equal there are equal, whatever
+    bits below it the sum of the trees left (they differ between summation orders)."""
+    score = np.asarray(score, dtype=np.float32)
     keys = [i] + [-rows[:, c] for c in reversed(TIE_SIGNALS)] + [-score, r]
     return np.lexsort(keys)
 

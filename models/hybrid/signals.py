@@ -67,13 +67,16 @@ def signal_rows(
     ctx: Context,
     items: ItemTable,
     profile: np.ndarray,
+    columns: np.ndarray | None = None,
 ) -> np.ndarray:
     """The signal rows of the candidate pairs ``(r[k], i[k])``, float32 (n_pairs, len(SIGNALS)).
 
     ``masked`` are the components' scores with blocked items at ``-inf``, (len(COMPONENTS),
-    n_users, n_items) as :func:`~models.hybrid.candidates.candidate_mask` gives them (a rank
+    n_users, n_columns) as :func:`~models.hybrid.candidates.candidate_mask` gives them (a rank
     counts the items the user could be offered; a candidate is never blocked, so its value is
-    the component's score); ``profile`` is :func:`profile_scores` of the users.
+    the component's score); ``profile`` is :func:`profile_scores` of the users. ``i`` are
+    columns of ``masked``: item indices, or positions in ``columns`` (the items they are) when
+    ``masked`` holds only those items.
     """
     n_comp = len(COMPONENTS)
     out = np.empty((r.size, len(SIGNALS)), dtype=np.float32)
@@ -81,6 +84,7 @@ def signal_rows(
     out[:, :n_comp] = values.T
     # A candidate's rank in each component: how many items that component scores higher.
     out[:, _RANK_COLUMNS] = np.log1p(_ranks(masked, r, values)).T
+    i = i if columns is None else columns[i]
     cat_share = category_share(X, items.category, items.n_categories)
     band = ctx.band[r]
     cat = items.category[i]

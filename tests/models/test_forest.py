@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from models.forest import FlatForest, _float32_keys
+from models.base import float32_keys
+from models.forest import FlatForest
 
 
 @pytest.mark.parametrize("leaves", [15, 31, 60])  # uint16, uint32 and uint64 leaf masks
@@ -61,12 +62,12 @@ def test_float32_rows_take_the_same_leaves_as_float64_rows():
     np.testing.assert_allclose(proba, ranker.predict_proba(test)[:, 1], rtol=1e-9, atol=1e-12)
 
 
-def test_float32_keys_order_as_the_floats_compare():
+def testfloat32_keys_order_as_the_floats_compare():
     rng = np.random.default_rng(0)
     special = np.array([-np.inf, -1.5, -0.0, 0.0, 1e-45, -1e-45, 0.25, 3.0, np.inf], np.float32)
     x = np.concatenate([special, rng.normal(0, 1e3, 500).astype(np.float32),
                         rng.choice(special, 200)])
-    keys = _float32_keys(x)
+    keys = float32_keys(x)
     a, b = np.meshgrid(np.arange(x.size), np.arange(x.size))
     np.testing.assert_array_equal(keys[a] < keys[b], x[a] < x[b])
     np.testing.assert_array_equal(keys[a] == keys[b], x[a] == x[b])  # -0.0 == 0.0

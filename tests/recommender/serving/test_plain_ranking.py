@@ -53,7 +53,8 @@ def _plain_ranks(masked, rows, values):
 
 
 def _plain_candidate_mask(scores, blocked, interests, item_category, n_candidates):
-    """Each component's top ``n_candidates`` allowed items, one component at a time."""
+    """Each component's top ``n_candidates`` allowed items (equal scores: the lower column
+    first), one component at a time."""
     n, n_items = blocked.shape
     k = min(n_candidates, n_items)
     candidate = np.zeros((n, n_items), dtype=bool)
@@ -61,7 +62,7 @@ def _plain_candidate_mask(scores, blocked, interests, item_category, n_candidate
     for name in COMPONENTS:
         s = np.where(blocked, -np.inf, scores[name])
         masked.append(s)
-        np.put_along_axis(candidate, np.argpartition(-s, k - 1, axis=1)[:, :k], True, axis=1)
+        np.put_along_axis(candidate, np.argsort(-s, axis=1, kind="stable")[:, :k], True, axis=1)
     known = item_category >= 0
     wanted = np.zeros((n, n_items), dtype=bool)
     wanted[:, known] = interests[:, np.minimum(item_category[known], interests.shape[1] - 1)]

@@ -64,10 +64,13 @@ def test_predicted_rate_matches_observed_on_unseen_pairs(fitted):
     predicted = 1 - (1 - np.interp(scores[~half], x, y)) ** days[~half]
     observed = labels[~half]
     assert predicted.mean() == pytest.approx(observed.mean(), rel=0.3)
-    # and by thirds of the predicted probability (a reliability check)
+    # and by thirds of the predicted probability (a reliability check), within sampling
+    # noise: three standard errors of a third's take-up rate (~400 pairs here), at least 0.05
     order = np.argsort(predicted)
     for part in np.array_split(order, 3):
-        assert predicted[part].mean() == pytest.approx(observed[part].mean(), abs=0.05)
+        rate = predicted[part].mean()
+        noise = 3 * np.sqrt(rate * (1 - rate) / part.size)
+        assert rate == pytest.approx(observed[part].mean(), abs=max(0.05, noise))
 
 
 def test_course_exposure_rule():
