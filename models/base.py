@@ -112,7 +112,14 @@ class Recommender(ABC):
 
     def is_fitted(self) -> bool:
         """Whether every fitted attribute is set."""
-        return all(hasattr(self, name) for name in self._all_fitted())
+        # Serving asks several times per request and a fitted model stays fitted: once every
+        # attribute was found, the answer is remembered (a hybrid has ~30 to look up).
+        if self.__dict__.get("_fitted_seen"):
+            return True
+        fitted = all(hasattr(self, name) for name in self._all_fitted())
+        if fitted:
+            self.__dict__["_fitted_seen"] = True
+        return fitted
 
     def _check_fitted(self) -> None:
         if not self.is_fitted():
