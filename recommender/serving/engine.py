@@ -31,6 +31,10 @@ REASON_TOP = 20
 # add little next to the others (the popularity of a category, of a course across the
 # district, co-occurrence and content, which ``similar_to_taken`` already says).
 _OTHER_REASONS = ("cat_band", "pop", "ease", "knn", "content")
+# Where each signal's column is.
+_COLUMN = {name: j for j, name in enumerate(SIGNALS)}
+# How many (band, community, history) keys of the components' reasons an engine keeps.
+_SAID_KEPT = 4096
 
 
 @dataclass
@@ -118,6 +122,8 @@ class Engine:
             for c in ("age_band", "community_id", "household_id")
         }
         self.community_names = dict(community_names or {})
+        # _component_reasons by (band, community, has history): a few hundred keys a district
+        self._said: dict[tuple, tuple[str | None, dict[str, Reason]]] = {}
 
     @classmethod
     def load(cls, artifacts_dir: Path, version: str = artifacts.CURRENT) -> Engine:
@@ -281,17 +287,26 @@ class Engine:
         a band and a community the model knows, history reasons a history. An item no signal
         speaks for gets no reason rather than an invented one.
         """
-        col = {name: j for j, name in enumerate(SIGNALS)}
         ranks = self.model.component_ranks(signals)
-        anchors = self.model.anchors(items, history)
+        anchors = self.model.anchors(items, history).tolist()
         band, said = self._component_reasons(ctx, has_history=len(history) > 0)
         top = min(REASON_TOP, self.model.n_candidates)
+        # Python values per item: ~10 numpy scalar comparisons an item cost more than the rest
+        vouches = {name: ((r < top) & (name in said)).tolist() for name, r in ranks.items()}
+        def column(name: str) -> np.ndarray:
+            return signals[:, _COLUMN[name]]
+
+        interest = (column("interest") > 0).tolist()
+        eligible = (column("eligible") > 0).tolist()
+        same_community = (column("same_community") > 0).tolist()
+        favourite = (column("profile_category") >= PROFILE_REASON_LIFT).tolist()
+        untaken = (column("item_log_count") == 0).tolist()  # nobody took it in training
         out = []
-        for k, (item, anchor, s) in enumerate(zip(items, anchors, signals)):
-            vouch = {name: bool(r[k] < top) and name in said for name, r in ranks.items()}
+        for k, (item, anchor) in enumerate(zip(items.tolist(), anchors)):
+            vouch = {name: flags[k] for name, flags in vouches.items()}
             cat = self._categories[item]
             reasons: list[Reason] = []
-            if s[col["interest"]] > 0 and cat:
+            if interest[k] and cat:
                 reasons.append(Reason("interest_match", {"category": cat}))
             if anchor >= 0 and (vouch["knn"] or vouch["content"]):
                 reasons.append(Reason("similar_to_taken", {
@@ -299,15 +314,15 @@ class Engine:
                     "title": str(self._titles[anchor])}))
             if vouch["pop_local"] or vouch["pop_band"]:
                 reasons.append(said["pop_local" if vouch["pop_local"] else "pop_band"])
-            if band and s[col["eligible"]] > 0:
+            if band and eligible[k]:
                 reasons.append(Reason("made_for_band", {"band": band}))
-            if s[col["same_community"]] > 0:
+            if same_community[k]:
                 reasons.append(Reason("in_your_community", self._community(ctx.community_id)))
-            if cat and s[col["profile_category"]] >= PROFILE_REASON_LIFT:
+            if cat and favourite[k]:
                 reasons.append(Reason("profile_favourite", {"category": cat}))
             if vouch["als"]:
                 reasons.append(said["als"])
-            if s[col["item_log_count"]] == 0:  # no interaction in the training history
+            if untaken[k]:
                 reasons.append(Reason("new_course"))
             if not reasons:  # else the reason of the other component that ranks it best
                 rest = [(ranks[name][k], name) for name in _OTHER_REASONS
@@ -324,6 +339,17 @@ class Engine:
         """The resident's band (None when the model knows no band for them), and the reason
         of each component that can speak for them (``cat_band``'s without its category, which
         is the item's)."""
+        key = (ctx.age_band, ctx.community_id, has_history)
+        known = self._said.get(key)
+        if known is not None:
+            return known
+        if len(self._said) >= _SAID_KEPT:  # ids from the platform's profiles are unbounded
+            self._said.clear()
+        self._said[key] = self._reasons_of(ctx, has_history)
+        return self._said[key]
+
+    def _reasons_of(self, ctx: UserContext, has_history: bool
+                    ) -> tuple[str | None, dict[str, Reason]]:
         band = ctx.age_band if band_codes([ctx.age_band])[0] >= 0 else None
         said = {"pop": Reason("popular_in_district")}
         if band:

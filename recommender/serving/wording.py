@@ -14,6 +14,7 @@ writes (tags it does not write are passed over, as HTTP negotiation does), else 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,8 +119,21 @@ def band_label(band: str, lang: str = DEFAULT_LANGUAGE, bands: AgeBands | None =
 
 def text(reason: Reason, lang: str = DEFAULT_LANGUAGE) -> str:
     """The reason in words, in ``lang``."""
-    template = _TEMPLATES[lang][reason.code]
-    p = reason.params
+    # A list repeats a few reasons (its band, its community) and every list says ~30: the
+    # words of each are kept once made, when its parameters can be a key.
+    try:
+        return _worded_once(reason.code, tuple(reason.params.items()), lang)
+    except TypeError:  # a parameter that cannot be a key (a list)
+        return _text(reason.code, reason.params, lang)
+
+
+@functools.lru_cache(maxsize=4096)
+def _worded_once(code: str, params: tuple, lang: str) -> str:
+    return _text(code, dict(params), lang)
+
+
+def _text(code: str, p: Mapping[str, Any], lang: str) -> str:
+    template = _TEMPLATES[lang][code]
     if not p:
         return template
     fields = dict(p)
