@@ -31,8 +31,10 @@ REASON_TOP = 20
 # add little next to the others (the popularity of a category, of a course across the
 # district, co-occurrence and content, which ``similar_to_taken`` already says).
 _OTHER_REASONS = ("cat_band", "pop", "ease", "knn", "content")
-# Where each signal's column is.
+# Where each signal's column is, and the signals the reasons read.
 _COLUMN = {name: j for j, name in enumerate(SIGNALS)}
+_REASON_SIGNALS = ("interest", "eligible", "same_community", "profile_category",
+                   "item_log_count")
 # How many (band, community, history) keys of the components' reasons an engine keeps.
 _SAID_KEPT = 4096
 
@@ -293,14 +295,12 @@ class Engine:
         top = min(REASON_TOP, self.model.n_candidates)
         # Python values per item: ~10 numpy scalar comparisons an item cost more than the rest
         vouches = {name: ((r < top) & (name in said)).tolist() for name, r in ranks.items()}
-        def column(name: str) -> np.ndarray:
-            return signals[:, _COLUMN[name]]
-
-        interest = (column("interest") > 0).tolist()
-        eligible = (column("eligible") > 0).tolist()
-        same_community = (column("same_community") > 0).tolist()
-        favourite = (column("profile_category") >= PROFILE_REASON_LIFT).tolist()
-        untaken = (column("item_log_count") == 0).tolist()  # nobody took it in training
+        column = {name: signals[:, _COLUMN[name]] for name in _REASON_SIGNALS}
+        interest = (column["interest"] > 0).tolist()
+        eligible = (column["eligible"] > 0).tolist()
+        same_community = (column["same_community"] > 0).tolist()
+        favourite = (column["profile_category"] >= PROFILE_REASON_LIFT).tolist()
+        untaken = (column["item_log_count"] == 0).tolist()  # nobody took it in training
         out = []
         for k, (item, anchor) in enumerate(zip(items.tolist(), anchors)):
             vouch = {name: flags[k] for name, flags in vouches.items()}

@@ -189,9 +189,8 @@ class RecommendationService:
         out = []
         for rank, rec in enumerate(recs, 1):
             pos = cat.position[rec.item_id]
-            seats = max(int(cat.capacity[pos]) - int(snap.taken[pos]), 0)  # as seats_left
             out.append({**cat.records[pos], "rank": rank, "score": float(rec.score),
-                        "seats_left": seats, "cold_start": bool(rec.cold_start),
+                        "seats_left": snap.seats_left_at(pos), "cold_start": bool(rec.cold_start),
                         "reasons": worded(rec.reasons, lang) if explain else []})
         return out
 
