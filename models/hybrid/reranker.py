@@ -264,8 +264,9 @@ def untied(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray) ->
     """
     if score.size == 0:
         return score
+    score = np.asarray(score, dtype=np.float32)  # the precision candidate_order compares in
     order = candidate_order(r, i, score, rows)
-    r_o, s_o = r[order], score[order].astype(np.float32)
+    r_o, s_o = r[order], score[order]
     new_run = np.r_[True, (r_o[1:] != r_o[:-1]) | (s_o[1:] != s_o[:-1])]
     starts = np.flatnonzero(new_run)
     run_id = np.cumsum(new_run) - 1

@@ -31,8 +31,7 @@ REASON_TOP = 20
 # add little next to the others (the popularity of a category, of a course across the
 # district, co-occurrence and content, which ``similar_to_taken`` already says).
 _OTHER_REASONS = ("cat_band", "pop", "ease", "knn", "content")
-# Where each signal's column is, and the signals the reasons read.
-_COLUMN = {name: j for j, name in enumerate(SIGNALS)}
+# The signals the reasons read.
 _REASON_SIGNALS = ("interest", "eligible", "same_community", "profile_category",
                    "item_log_count")
 # How many (band, community, history) keys of the components' reasons an engine keeps.
@@ -295,7 +294,7 @@ class Engine:
         top = min(REASON_TOP, self.model.n_candidates)
         # Python values per item: ~10 numpy scalar comparisons an item cost more than the rest
         vouches = {name: ((r < top) & (name in said)).tolist() for name, r in ranks.items()}
-        column = {name: signals[:, _COLUMN[name]] for name in _REASON_SIGNALS}
+        column = {name: signals[:, SIGNALS.index(name)] for name in _REASON_SIGNALS}
         interest = (column["interest"] > 0).tolist()
         eligible = (column["eligible"] > 0).tolist()
         same_community = (column["same_community"] > 0).tolist()

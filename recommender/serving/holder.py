@@ -135,10 +135,6 @@ class Snapshot:
     def seats_left(self) -> np.ndarray:
         return np.maximum(self.catalogue.capacity - self.taken, 0)
 
-    def seats_left_at(self, pos: int) -> int:
-        """:attr:`seats_left` of the course at ``pos`` alone (a listed course's, per item)."""
-        return max(int(self.catalogue.capacity[pos]) - int(self.taken[pos]), 0)
-
 
 def household_index(users: pd.DataFrame) -> dict[str, np.ndarray]:
     """household_id -> row positions of its members in ``users`` (residents without one: none)."""

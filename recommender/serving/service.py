@@ -185,12 +185,12 @@ class RecommendationService:
         return [(str(u), b) for u, b in zip(engine.mapping.user_ids_[pos].tolist(), bands)]
 
     def _items(self, snap: Snapshot, recs: list, explain: bool, lang: str) -> list[dict]:
-        cat = snap.catalogue
+        cat, seats = snap.catalogue, snap.seats_left
         out = []
         for rank, rec in enumerate(recs, 1):
             pos = cat.position[rec.item_id]
             out.append({**cat.records[pos], "rank": rank, "score": float(rec.score),
-                        "seats_left": snap.seats_left_at(pos), "cold_start": bool(rec.cold_start),
+                        "seats_left": int(seats[pos]), "cold_start": bool(rec.cold_start),
                         "reasons": worded(rec.reasons, lang) if explain else []})
         return out
 
