@@ -38,10 +38,12 @@ class Popularity(Recommender):
 
     Side information
     ----------------
-    ``fit(user_items, user_groups=None, pair_age=None)``: ``user_groups`` int array (n_users,),
-    the group of each row; ``pair_age`` sparse (n_users, n_items), the age of each pair's
-    latest interaction, stored (> 0) wherever the pair has one
-    (:attr:`features.pipeline.ModelInputs.pair_age`); required when ``window`` is set.
+    ``fit(user_items, user_groups=None, pair_age=None, item_counts=None)``: ``user_groups``
+    int array (n_users,), the group of each row; ``pair_age`` sparse (n_users, n_items), the
+    age of each pair's latest interaction, stored (> 0) wherever the pair has one
+    (:attr:`features.pipeline.ModelInputs.pair_age`); required when ``window`` is set;
+    ``item_counts`` float array (n_items,), counts to rank by instead of the matrix's (the
+    hybrid's recent activity per item), global only.
     ``score``/``recommend(..., user_groups=None)``: int array (n,), the group of each requested
     user; if omitted, known users get their fit-time group and unseen users the global ranking.
 
@@ -71,12 +73,23 @@ class Popularity(Recommender):
         if self.window is not None:
             check_param("window", self.window, "float", low=0.0, low_inclusive=False)
 
-    def _fit(self, X: sp.csr_matrix, user_groups: Any = None, pair_age: Any = None) -> None:
-        values = X if self.weighted else (X != 0).astype(np.float64)
-        per_user = sp.csr_matrix(values, dtype=np.float64)
-        if self.window is not None:
-            per_user = per_user.multiply(self._recent(pair_age, X.shape)).tocsr()
-        counts = np.asarray(per_user.sum(axis=0)).ravel()
+    def _fit(self, X: sp.csr_matrix, user_groups: Any = None, pair_age: Any = None,
+             item_counts: Any = None) -> None:
+        if item_counts is not None:
+            if user_groups is not None or self.window is not None:
+                raise ValueError("item_counts replaces the matrix's counts: it takes neither "
+                                 "user_groups nor a window")
+            counts = np.asarray(item_counts, dtype=np.float64).reshape(-1)
+            if counts.size != X.shape[1] or not np.isfinite(counts).all() or (counts < 0).any():
+                raise ValueError(f"item_counts must hold {X.shape[1]} finite counts >= 0, one "
+                                 f"per item")
+            per_user = None
+        else:
+            values = X if self.weighted else (X != 0).astype(np.float64)
+            per_user = sp.csr_matrix(values, dtype=np.float64)
+            if self.window is not None:
+                per_user = per_user.multiply(self._recent(pair_age, X.shape)).tocsr()
+            counts = np.asarray(per_user.sum(axis=0)).ravel()
         total = counts.sum()
         share = counts / total if total > 0 else np.zeros_like(counts)
         self.global_scores_ = share.astype(np.float32)

@@ -1,9 +1,10 @@
 """Stage 1 of the hybrid: the component models and the candidates they propose.
 
-Each component (popularity global / by band / by community x band, category popularity by band,
-EASE, item-kNN, ALS when it is on, content) is fitted on the same matrix and scores every item
-for a user. A user's candidates are the union of every component's top ``n_candidates`` unseen,
-allowed items, plus every course of a category the user declared an interest in.
+Each component (popularity global / by band / by community x band / over the recent window,
+category popularity by band, EASE, item-kNN, ALS when it is on, content) is fitted on the same
+matrix and scores every item for a user. A user's candidates are the union of every
+component's top ``n_candidates`` unseen, allowed items, plus every course of a category the user
+declared an interest in.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from models.popularity import CategoryPopularity, Popularity
 
 N_BANDS = 4
 # Every component's name, in the order of the stage-2 signal columns.
-COMPONENTS = ("pop", "pop_band", "pop_local", "cat_band", "ease", "knn", "als", "content")
+COMPONENTS = ("pop", "pop_band", "pop_local", "cat_band", "ease", "knn", "als", "content",
+              "pop_recent")
 # Values of the per-component arrays processed in one numpy call (see component_blocks).
 _BLOCK = 1 << 18
 
@@ -35,6 +37,7 @@ def new_components(
     als_regularization: float,
     als_iterations: int,
     random_state: int | None,
+    recent_window_days: float | None = None,
 ) -> dict[str, Recommender]:
     """Unfitted components; ALS only when ``als_factors`` is nonzero."""
     comps: dict[str, Recommender] = {
@@ -45,6 +48,9 @@ def new_components(
         "ease": EASE(l2=ease_l2),
         "knn": ItemKNN(k=knn_neighbours),
         "content": ContentModel(),
+        # What is taken up now: a validation or test period is mostly about what is running
+        # then, which all-time counts cannot tell from what has faded.
+        "pop_recent": Popularity(window=recent_window_days),
     }
     if als_factors:
         comps["als"] = ALS(
@@ -64,8 +70,15 @@ def fit_components(
     user_community: np.ndarray,
     item_category: np.ndarray,
     item_features: Any,
+    item_recent: np.ndarray,
+    pair_age: Any = None,
 ) -> dict[str, Recommender]:
-    """Fit every component on ``X`` with the side information it reads; returns ``comps``."""
+    """Fit every component on ``X`` with the side information it reads; returns ``comps``.
+
+    ``item_recent`` is each item's interactions in the recent window before ``X``'s cut-off
+    (:func:`features.pipeline.item_temporal`): what ``pop_recent`` counts, unless it has a
+    window of its own, which it counts on ``pair_age``.
+    """
     for name, model in comps.items():
         if name == "pop_band":
             model.fit(X, user_groups=user_band)
@@ -75,6 +88,10 @@ def fit_components(
             model.fit(X, user_groups=local_group(user_band, user_community))
         elif name == "content":
             model.fit(X, item_features=item_features)
+        elif name == "pop_recent" and model.window is not None:
+            model.fit(X, pair_age=pair_age)
+        elif name == "pop_recent":
+            model.fit(X, item_counts=item_recent)
         else:
             model.fit(X)
     return comps

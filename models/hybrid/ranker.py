@@ -57,6 +57,11 @@ class HybridRanker(ValidationCutMixin, Recommender):
         Usually the values tuned for the matching baselines. ``als_factors=0`` (the default)
         leaves ALS out: on every protocol we measured it added nothing once EASE and item-kNN
         were in, and it was the slowest component to fit (docs/decisions.md).
+    recent_window_days : float or None, default None
+        The window of the recent-popularity component (``pop_recent``): interactions whose
+        pair's latest event lies at most this many days before the cut, as the
+        ``popularity-recent`` baseline counts them (``fit`` then needs ``pair_age``). None:
+        the recent window of ``item_temporal`` (a share of the data's time span).
     n_candidates : int, default 50
         Items each component contributes to a user's candidate set.
     max_train_users : int, default 20000
@@ -126,6 +131,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
         als_factors: int = 0,
         als_regularization: float = 0.05,
         als_iterations: int = 12,
+        recent_window_days: float | None = None,
         n_candidates: int = 50,
         max_train_users: int = 20000,
         negatives_per_user: int = 30,
@@ -141,6 +147,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
         self.als_factors = als_factors
         self.als_regularization = als_regularization
         self.als_iterations = als_iterations
+        self.recent_window_days = recent_window_days
         self.n_candidates = n_candidates
         self.max_train_users = max_train_users
         self.negatives_per_user = negatives_per_user
@@ -157,6 +164,9 @@ class HybridRanker(ValidationCutMixin, Recommender):
         check_param("als_factors", self.als_factors, "int", low=0)
         check_param("als_regularization", self.als_regularization, "float", low=0.0)
         check_param("als_iterations", self.als_iterations, "int", low=1)
+        if self.recent_window_days is not None:
+            check_param("recent_window_days", self.recent_window_days, "float", low=0.0,
+                        low_inclusive=False)
         check_param("n_candidates", self.n_candidates, "int", low=1)
         check_param("max_train_users", self.max_train_users, "int", low=1)
         check_param("negatives_per_user", self.negatives_per_user, "int", low=0)
@@ -184,6 +194,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
         item_temporal: Any = None,
         validation: Any = None,
         validation_candidates: Any = None,
+        pair_age: Any = None,
     ) -> None:
         """Fit the re-ranker on ``validation``, then the components on ``X``.
 
@@ -194,8 +205,10 @@ class HybridRanker(ValidationCutMixin, Recommender):
         profile columns (gender, region, ...; -1 unknown), whose category preferences become
         the ``profile_category`` signal; ``item_temporal``: float (n_items, 3) recent
         activity, days since first and since last interaction; ``validation``:
-        ``(fit_matrix, target_matrix[, item_temporal])``, matrices (n_users, n_items): the
-        history before a validation cut, the positives after it, and the items' activity then.
+        ``(fit_matrix, target_matrix[, item_temporal[, pair_age]])``, matrices (n_users,
+        n_items): the history before a validation cut, the positives after it, the items'
+        activity then and the age of each pair's latest event then; ``pair_age``: the same
+        ages at the cut of ``X`` (both needed only with ``recent_window_days``).
         ``validation_candidates`` (item indices, optional) restricts the re-ranker's training
         rows to the items the lists will be drawn from, when the evaluation protocol ranks a
         subset (the cold-item protocol ranks only the new items).
@@ -205,7 +218,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
                          user_attributes=user_attributes, item_category=item_category,
                          item_bands=item_bands, item_community=item_community,
                          item_temporal=item_temporal)
-        fit_X, target, temporal_at_cut = _validation_cut(validation, X.shape)
+        fit_X, target, temporal_at_cut, ages_at_cut = _validation_cut(validation, X.shape)
         features = item_features if item_features is not None else sp.identity(n_items, "f4", "csr")
         allowed = None
         if validation_candidates is not None:
@@ -215,10 +228,11 @@ class HybridRanker(ValidationCutMixin, Recommender):
         self.served_by_ = np.array("reranker")  # until training's guard says otherwise
         # Stage 1 as it stood at the cut: the trees learn what its signals predict after it.
         self._fit_stage_one(fit_X, features,
-                            full_temporal if temporal_at_cut is None else temporal_at_cut)
+                            full_temporal if temporal_at_cut is None else temporal_at_cut,
+                            ages_at_cut)
         self._fit_reranker(fit_X, target, allowed)
         # Refit on everything: serving ranks from the full history.
-        self._fit_stage_one(X, features, full_temporal)
+        self._fit_stage_one(X, features, full_temporal, pair_age)
 
     def _store_side(self, n_users: int, n_items: int, *, user_band, user_community,
                     user_attributes, item_category, item_bands, item_community,
@@ -241,18 +255,25 @@ class HybridRanker(ValidationCutMixin, Recommender):
             max(self.user_community_.max(initial=-1), self.item_community_.max(initial=-1)) + 1
         )
 
-    def _fit_stage_one(self, X: sp.csr_matrix, features: Any, temporal: np.ndarray) -> None:
+    def _fit_stage_one(self, X: sp.csr_matrix, features: Any, temporal: np.ndarray,
+                       pair_age: Any = None) -> None:
         """Fit the components, the item counts and the profile lifts on ``X``."""
+        if self.recent_window_days is not None and pair_age is None:
+            raise ValueError("recent_window_days needs pair_age in fit (and as the fourth "
+                             "element of validation): the age of each pair's latest event")
         self.item_temporal_ = temporal
         self.item_count_ = np.asarray((X != 0).sum(axis=0)).ravel().astype(np.float32)
         comps = new_components(
             ease_l2=self.ease_l2, knn_neighbours=self.knn_neighbours,
             als_factors=self.als_factors, als_regularization=self.als_regularization,
             als_iterations=self.als_iterations, random_state=self.random_state,
+            recent_window_days=self.recent_window_days,
         )
         self._components = fit_components(
             comps, X, user_band=self.user_band_, user_community=self.user_community_,
             item_category=self.item_category_, item_features=features,
+            item_recent=np.expm1(temporal[:, 0].astype(np.float64)),  # log1p counts stored
+            pair_age=pair_age,
         )
         self.profile_lift_, self.profile_offsets_ = profile_lifts(
             X, self.user_attributes_, self.item_category_, self.n_categories_)
@@ -472,7 +493,8 @@ class HybridRanker(ValidationCutMixin, Recommender):
 
 
 def _validation_cut(validation: Any, shape: tuple[int, int]):
-    """``(fit_matrix, target, item_temporal at the cut or None)``, checked against ``shape``."""
+    """``(fit_matrix, target, item_temporal at the cut or None, pair_age at the cut or None)``,
+    checked against ``shape``."""
     if validation is None:
         raise ValueError(
             "validation must be (fit_matrix, target_matrix): the hybrid learns "
@@ -486,8 +508,10 @@ def _validation_cut(validation: Any, shape: tuple[int, int]):
     target = target.copy()
     target.eliminate_zeros()
     # the items' activity as seen at the validation cut
-    temporal = np.asarray(validation[2], dtype=np.float32) if len(validation) > 2 else None
-    return fit_X, target, temporal
+    temporal = (np.asarray(validation[2], dtype=np.float32)
+                if len(validation) > 2 and validation[2] is not None else None)
+    ages = validation[3] if len(validation) > 3 else None
+    return fit_X, target, temporal, ages
 
 
 def _attribute_codes(values: Any, n: int) -> np.ndarray:

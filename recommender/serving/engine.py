@@ -30,7 +30,7 @@ REASON_TOP = 20
 # Components whose reason is given only when no other reason is, best-ranking first: they
 # add little next to the others (the popularity of a category, of a course across the
 # district, co-occurrence and content, which ``similar_to_taken`` already says).
-_OTHER_REASONS = ("cat_band", "pop", "ease", "knn", "content")
+_OTHER_REASONS = ("cat_band", "pop", "pop_recent", "ease", "knn", "content")
 # The signals the reasons read.
 _REASON_SIGNALS = ("interest", "eligible", "same_community", "profile_category",
                    "item_log_count")
@@ -350,7 +350,7 @@ class Engine:
     def _reasons_of(self, ctx: UserContext, has_history: bool
                     ) -> tuple[str | None, dict[str, Reason]]:
         band = ctx.age_band if band_codes([ctx.age_band])[0] >= 0 else None
-        said = {"pop": Reason("popular_in_district")}
+        said = {"pop": Reason("popular_in_district"), "pop_recent": Reason("popular_lately")}
         if band:
             said["pop_band"] = Reason("popular_in_band", {"band": band})
             said["cat_band"] = Reason("category_popular_in_band", {"band": band})

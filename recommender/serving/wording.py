@@ -61,6 +61,7 @@ REASONS: dict[str, ReasonText] = {
         ("category", "band"), "{category}类课程深受{band}欢迎",
         "{category} courses are popular with {band}"),
     "popular_in_district": ReasonText((), "全区热门课程", "popular across the district"),
+    "popular_lately": ReasonText((), "近期报名的居民多", "many residents joined it lately"),
     "made_for_band": ReasonText(("band",), "专为{band}开设", "made for {band}"),
     "in_your_community": ReasonText(
         ("community_id", "community_name"), "就在您所在的{community}",

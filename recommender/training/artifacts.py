@@ -26,7 +26,9 @@ from pathlib import Path
 
 MANIFEST = "manifest.json"
 CURRENT = "current"
-FORMAT_VERSION = 1
+# Raised whenever a saved model's layout changes (2: the recent-popularity component and its
+# signal columns), so an older artifact is refused with a "retrain" message, not a crash.
+FORMAT_VERSION = 2
 DISTRIBUTION = "community-course-recommender"
 # What a model's numbers depend on beyond the code: recorded so a run can be repeated.
 _LIBRARIES = ("numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "implicit", "joblib",
@@ -93,7 +95,8 @@ def read_manifest(version_dir: Path) -> dict:
         raise ArtifactError(f"{manifest_path}: unreadable manifest ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
         found = manifest.get("format") if isinstance(manifest, dict) else manifest
-        raise ArtifactError(f"{manifest_path}: format {found!r}, expected {FORMAT_VERSION}")
+        raise ArtifactError(f"{manifest_path}: format {found!r}, expected {FORMAT_VERSION} "
+                            "(an artifact of an older release: train the model again)")
     return manifest
 
 

@@ -374,4 +374,6 @@ def hybrid_params_from(tuned: dict[str, dict]) -> dict:
         params["ease_l2"] = tuned["ease"].get("l2", 200.0)
     if "item-knn" in tuned:
         params["knn_neighbours"] = tuned["item-knn"].get("k", 100)
+    if tuned.get("popularity-recent", {}).get("window") is not None:
+        params["recent_window_days"] = float(tuned["popularity-recent"]["window"])
     return params

@@ -19,11 +19,10 @@ import numpy as np
 import pandas as pd
 
 from features.frames import DataBundle, positive_mask, with_categorical_ids
-from features.pipeline import FeaturePipeline
 from recommender.evaluation.candidates import split_candidates
 from recommender.evaluation.protocols import temporal_split
 from recommender.training.inputs import course_exposure
-from recommender.training.recipe import fit_recipe
+from recommender.training.recipe import fit_recipe, pipeline_for
 
 BATCH = 2000
 
@@ -58,7 +57,7 @@ def demand_check(bundle: DataBundle, seed: int = 0, params: dict | None = None) 
     """
     bundle = with_categorical_ids(bundle)
     split = temporal_split(bundle, warm_only=False)
-    pipeline = FeaturePipeline().fit(bundle)
+    pipeline = pipeline_for(params).fit(bundle)
     model, data, _ = fit_recipe(split.train, pipeline, params, seed)
     inter = bundle.interactions
     cut, end = pd.Timestamp(split.cut), pd.Timestamp(inter["timestamp"].max())

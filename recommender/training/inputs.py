@@ -187,8 +187,9 @@ def fit_hybrid(data: FitData, params: dict | None = None,
     t0 = time.perf_counter()
     model = HybridRanker(random_state=seed, **(params or {}))
     model.fit(data.full.X, validation=(data.validation.X, data.target,
-                                       data.validation.item_temporal),
-              validation_candidates=data.candidates, **data.full.side())
+                                       data.validation.item_temporal, data.validation.pair_age),
+              validation_candidates=data.candidates, pair_age=data.full.pair_age,
+              **data.full.side())
     checked = guard(model, data.target)
     model.set_validation_horizon(validation_horizon_days(data))
     lead, lag = enrolment_window_days(data.split.train)

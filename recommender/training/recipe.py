@@ -65,7 +65,7 @@ def train_artifact(bundle: DataBundle, artifacts_dir: Path, seed: int = 0,
     # fits (hashlib and the column conversions work mostly outside the GIL).
     with ThreadPoolExecutor(1) as background:
         data_hash = background.submit(_bundle_hash, bundle)
-        pipeline = FeaturePipeline().fit(bundle)
+        pipeline = pipeline_for(params).fit(bundle)
         model, data, timings = fit_recipe(bundle, pipeline, params, seed)
         sha256 = data_hash.result()
     mapping, inputs = pipeline.id_mapping_, data.full
@@ -104,6 +104,12 @@ def fit_recipe(train: DataBundle, pipeline: FeaturePipeline, params: dict | None
     data = served_inputs(train, pipeline, seed)
     model, info = fit_hybrid(data, params, seed)
     return model, data, info
+
+
+def pipeline_for(params: dict | None) -> FeaturePipeline:
+    """The feature pipeline that ``params`` need: the pairs' ages (a sort of the event log per
+    cut-off) only when the recent-popularity component has a window in days."""
+    return FeaturePipeline(pair_ages=(params or {}).get("recent_window_days") is not None)
 
 
 def served_inputs(train: DataBundle, pipeline: FeaturePipeline, seed: int = 0) -> FitData:

@@ -400,6 +400,7 @@ def _supported(engine, reason: Reason, signals: np.ndarray) -> bool:
         "taken_together": lambda: ranked("ease", "knn"),
         "like_your_courses": lambda: ranked("content"),
         "popular_in_district": lambda: ranked("pop"),
+        "popular_lately": lambda: ranked("pop_recent"),
         "made_for_band": lambda: has("eligible"),
         "in_your_community": lambda: has("same_community"),
         "new_course": lambda: signals[SIGNALS.index("item_log_count")] == 0,

@@ -33,6 +33,7 @@ CONTRACT = {
     "popular_in_band": ("band",),
     "category_popular_in_band": ("category", "band"),
     "popular_in_district": (),
+    "popular_lately": (),
     "made_for_band": ("band",),
     "in_your_community": ("community_id", "community_name"),
     "profile_favourite": ("category",),
