@@ -1,6 +1,7 @@
 """One resident's top-10 in process: the service's list (filters, diversification, reasons; with
 and without the store reads of the resident's facts), the engine's list without filters and the
-model's bare ranking of the same residents, p50 / p99 per resident.
+model's bare ranking of the same residents, p50 / p99 per resident; then the service's lists
+one by one and ranked together in batches (``--batch``), CPU time per list.
 
 Usage::
 
@@ -29,7 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from recommender.data.store import open_store  # noqa: E402
-from recommender.serving.service import ModelHolder, RecommendationService  # noqa: E402
+from recommender.serving.service import (  # noqa: E402
+    ListRequest,
+    ModelHolder,
+    RecommendationService,
+)
 
 
 def _best_times(call, residents, repeat: int) -> np.ndarray:
@@ -51,6 +56,8 @@ def main(argv=None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", type=int, default=0, metavar="N")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=16,
+                        help="Lists ranked together in the batched row.")
     args = parser.parse_args(argv)
 
     store = open_store(args.db, create=False)
@@ -83,6 +90,18 @@ def main(argv=None) -> None:
         ms = _best_times(call, residents, args.repeat)
         print(f"{name:40s} {np.percentile(ms, 50):8.3f} {np.percentile(ms, 99):8.3f} "
               f"{ms.mean():8.3f}")
+    # Lists ranked together, as the server's queue ranks those asked meanwhile: the mean CPU
+    # time per list, one by one and in batches of --batch (same residents, same run).
+    requests = [ListRequest(rid, 10, None, True, facts[rid]) for rid in residents]
+    for size in (1, args.batch):
+        best = np.inf
+        for _ in range(args.repeat):
+            t0 = time.process_time()
+            for start in range(0, len(requests), size):
+                service.for_residents(requests[start:start + size])
+            best = min(best, time.process_time() - t0)
+        print(f"{f'service.for_residents, {size} at a time':40s} {'':>8s} {'':>8s} "
+              f"{1000 * best / len(requests):8.3f}  (CPU ms per list)")
     print(f"load average after {os.getloadavg()[0]:.2f}")
     if args.profile:
         profiler = cProfile.Profile()

@@ -34,6 +34,7 @@ from api.schemas import (
     error_responses,
 )
 from recommender.serving import ServiceError
+from recommender.serving.service import ListRequest
 
 router = APIRouter(prefix="/v1", tags=["platform"])
 
@@ -64,8 +65,9 @@ async def resident_recommendations(
     """A resident's courses, ranked, after the business rules. A resident the model has never
     seen gets a cold-start list (``cold_start: true``), not an error."""
     facts = await run_in_threadpool(service.resident_facts, resident_id)
-    return service.for_resident(resident_id, k=k, category=category, explain=explain,
-                                facts=facts, lang=lang)
+    # ranked with the lists asked meanwhile (recommender.serving.batching)
+    return await service.lists.submit(ListRequest(resident_id, k, category, explain, facts,
+                                                  lang))
 
 
 @router.post("/recommendations", response_model=ProfileRecommendations,

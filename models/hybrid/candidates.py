@@ -133,13 +133,16 @@ def component_scores(
 
 
 def blocked_items(X: sp.csr_matrix, allowed: Any) -> np.ndarray:
-    """(n_users, n_items) mask of items never to propose: seen ones and disallowed ones."""
+    """(n_users, n_items) mask of items never to propose: seen ones and disallowed ones.
+
+    ``allowed`` is one mask over the items for every user, or one row per user."""
     n, n_items = X.shape
     blocked = np.zeros((n, n_items), dtype=bool)
     if X.nnz:  # never re-recommend what the user already has
         blocked[np.repeat(np.arange(n), np.diff(X.indptr)), X.indices] = True
     if allowed is not None:
-        blocked |= ~np.asarray(allowed, dtype=bool)[None, :]
+        allowed = np.asarray(allowed, dtype=bool)
+        blocked |= ~(allowed if allowed.ndim == 2 else allowed[None, :])
     return blocked
 
 

@@ -85,7 +85,8 @@ class HybridRanker(ValidationCutMixin, Recommender):
     item_community, item_features, item_temporal, validation=(fit_matrix, target_matrix))``:
     arrays over users / items as documented in :meth:`_fit`. ``score(..., user_band,
     user_community, user_interests, user_attributes, allowed)`` for the requested users
-    (omitted: the values stored at fit time for known users, unknown for the others).
+    (omitted: the values stored at fit time for known users, unknown for the others);
+    ``allowed`` is one mask over the items or one per user.
     """
 
     _fitted_arrays = (
@@ -365,7 +366,9 @@ class HybridRanker(ValidationCutMixin, Recommender):
         # Only the allowed courses can be candidates or outrank one (a blocked course scores
         # -inf), so the rest of the catalogue is left out before the per-item work; the
         # candidates are the same (ties go by the lower index either way, see top_keys).
-        columns = None if allowed is None else np.flatnonzero(allowed)
+        # (Users ranked together, each with their own mask: the courses any of them may get.)
+        columns = None if allowed is None else np.flatnonzero(
+            allowed if np.ndim(allowed) == 1 else np.any(allowed, axis=0))
         if columns is not None and columns.size < blocked.shape[1]:
             scores = {name: s[:, columns] for name, s in scores.items()}
             blocked = blocked[:, columns]

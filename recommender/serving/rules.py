@@ -17,8 +17,8 @@ import numpy as np
 from features.availability import available_on
 from recommender.serving.holder import BAND_BIT, Snapshot
 
-if TYPE_CHECKING:
-    from recommender.serving.engine import UserContext
+if TYPE_CHECKING:  # the engine is imported where it is used: these rules load without models
+    from recommender.serving.engine import PoolAsk, UserContext
 
 CHILD_BANDS = ("preschool", "school_age")
 ADULT_BANDS = ("working_age", "elderly")
@@ -70,51 +70,91 @@ def allowed_mask(snap: Snapshot, today: dt.date, *, band: str | None = None,
 def diversify(snap: Snapshot, ctx: UserContext, allowed: np.ndarray, k: int, *,
               capped: bool, explain: bool) -> list:
     """Top ``k`` of ``allowed``, at most half (``max(1, k // 2)``) from one category while
-    other categories still have allowed courses.
+    other categories still have allowed courses (:func:`diversify_many` for one resident)."""
+    return diversify_many(snap, [(ctx, allowed, k)], capped=capped, explain=explain)[0]
 
-    Diversity reorders, it never removes: the list has ``min(k, allowed.sum())`` courses. One
+
+def diversify_many(snap: Snapshot, lists: list[tuple[UserContext, np.ndarray, int]], *,
+                   capped: bool, explain: bool) -> list[list]:
+    """Each ``(ctx, allowed, k)``'s top ``k`` of ``allowed``, at most half (``max(1, k // 2)``)
+    from one category while other categories still have allowed courses.
+
+    Diversity reorders, it never removes: a list has ``min(k, allowed.sum())`` courses. One
     engine pass ranks the candidate pool and the list is picked from it greedily, skipping
     categories that reached their cap; only the kept courses are explained. Another pass runs
     when the pool ran out (over what is still allowed in uncapped categories), and when every
     uncapped course is used a last pass appends the best of the rest (courses of the capped
-    categories) after them. Without ``capped`` this is one plain ranking.
+    categories) after them. Without ``capped`` this is one plain ranking. The residents'
+    passes run together (:meth:`~recommender.serving.engine.Engine.rank_pools`); each list
+    is what it would be alone.
     """
-    engine, cat = snap.engine, snap.catalogue
+    from recommender.serving.engine import PoolAsk
+
+    engine = snap.engine
     if not capped:
-        return engine.recommend(ctx, n=k, allowed=allowed, explain=explain)
-    cap = max(1, k // 2)
-    mask = allowed.copy()
-    picked: list = []
-    per_category: dict[str, int] = {}
-    while len(picked) < k and mask.any():
+        pools = engine.rank_pools([PoolAsk(ctx, k, allowed) for ctx, allowed, k in lists])
+        return [pool.take(range(len(pool.items)), explain) for pool in pools]
+    states = [_CappedList(snap, ctx, allowed, k) for ctx, allowed, k in lists]
+    while asking := [s for s in states if s.wants_pass()]:
+        pools = engine.rank_pools([s.ask() for s in asking])
+        for state, pool in zip(asking, pools):
+            state.pick(pool, explain)
+    # Only capped categories have courses left: they fill a list after the others, rather
+    # than leaving it short.
+    short = [(s, s.rest()) for s in states if len(s.picked) < s.k]
+    short = [(s, rest) for s, rest in short if rest.any()]
+    pools = engine.rank_pools([PoolAsk(s.ctx, s.k - len(s.picked), rest, s.allowed)
+                               for s, rest in short]) if short else []
+    for (state, _), pool in zip(short, pools):
+        state.picked.extend(pool.take(range(len(pool.items)), explain))
+    return [s.picked for s in states]
+
+
+class _CappedList:
+    """One resident's list under the category cap, filled pass by pass."""
+
+    def __init__(self, snap: Snapshot, ctx: UserContext, allowed: np.ndarray, k: int) -> None:
+        self.catalogue, self.ctx, self.allowed, self.k = snap.catalogue, ctx, allowed, k
+        self.cap = max(1, k // 2)
+        self.mask = allowed.copy()
+        self.picked: list = []
+        self.per_category: dict[str, int] = {}
+        self.dry = False
+
+    def wants_pass(self) -> bool:
+        return not self.dry and len(self.picked) < self.k and bool(self.mask.any())
+
+    def ask(self) -> PoolAsk:
+        from recommender.serving.engine import PoolAsk
+
         # One pass ranks the whole candidate pool; only what is kept gets explained.
-        pool = engine.rank_pool(ctx, n=min(int(mask.sum()), max(8 * k, 200)), allowed=mask,
-                                eligible=allowed)
+        return PoolAsk(self.ctx, min(int(self.mask.sum()), max(8 * self.k, 200)), self.mask,
+                       self.allowed)
+
+    def pick(self, pool, explain: bool) -> None:
         if len(pool.items) == 0:
-            break
-        keep = []
+            self.dry = True
+            return
+        cat, keep = self.catalogue, []
         # The catalogue is aligned with the engine's items: a pool index is a position.
         for p, pos in enumerate(pool.items.tolist()):
-            mask[pos] = False
+            self.mask[pos] = False
             category = cat.category[pos]
-            if per_category.get(category, 0) >= cap:
+            if self.per_category.get(category, 0) >= self.cap:
                 continue
             keep.append(p)
-            per_category[category] = per_category.get(category, 0) + 1
-            if per_category[category] >= cap and cat.category_code[pos] >= 0:
-                mask &= cat.category_code != cat.category_code[pos]  # the category's courses
-            if len(picked) + len(keep) >= k:
+            self.per_category[category] = self.per_category.get(category, 0) + 1
+            if self.per_category[category] >= self.cap and cat.category_code[pos] >= 0:
+                self.mask &= cat.category_code != cat.category_code[pos]  # its courses
+            if len(self.picked) + len(keep) >= self.k:
                 break
-        picked.extend(pool.take(keep, explain))
-    if len(picked) < k:
-        # Only capped categories have courses left: they fill the list after the others,
-        # rather than leaving it short.
-        rest = allowed.copy()
-        rest[cat.positions(rec.item_id for rec in picked)] = False
-        if rest.any():
-            picked.extend(engine.recommend(ctx, n=k - len(picked), allowed=rest,
-                                           explain=explain, eligible=allowed))
-    return picked
+        self.picked.extend(pool.take(keep, explain))
+
+    def rest(self) -> np.ndarray:
+        """The allowed courses not picked yet (those of the capped categories)."""
+        rest = self.allowed.copy()
+        rest[self.catalogue.positions(rec.item_id for rec in self.picked)] = False
+        return rest
 
 
 def household_fit(snap: Snapshot, today: dt.date, band: str | None,

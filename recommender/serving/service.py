@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from recommender.domain import BAND_NAMES, CATEGORIES, DISTRICT_TIMEZONE, AgeBands
+from recommender.serving.batching import ListBatcher
 from recommender.serving.decisions import NO_EFFECTS, PIN_REASON, DecisionBook, Effects
 from recommender.serving.errors import InvalidInput, NotFound, NotReady, ServiceError
 from recommender.serving.experiments import ExperimentBook
@@ -59,7 +60,13 @@ from recommender.serving.intake import (
     register_resident,
     validate_event,
 )
-from recommender.serving.rules import CHILD_BANDS, allowed_mask, diversify, household_fit
+from recommender.serving.rules import (
+    CHILD_BANDS,
+    allowed_mask,
+    diversify,
+    diversify_many,
+    household_fit,
+)
 from recommender.serving.wording import DEFAULT_LANGUAGE, Reason, requested_language, worded
 
 if TYPE_CHECKING:  # the engine is imported lazily so this module loads without a model stack
@@ -80,6 +87,31 @@ class ResidentFacts:
     stored: dict | None = None  # their ``residents`` row, when it was read
     read_row: bool = False  # whether the row was read (only for residents the model lacks)
     interests: tuple[str, ...] = ()  # what their stored profile declares
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """One resident's list, as :meth:`RecommendationService.for_resident` takes it."""
+
+    resident_id: str
+    k: int = 10
+    category: str | None = None
+    explain: bool = True
+    facts: ResidentFacts | None = None
+    lang: str = DEFAULT_LANGUAGE
+
+
+@dataclass
+class _ListPlan:
+    """A list between its rules and its ranking."""
+
+    request: ListRequest
+    snap: Snapshot
+    arm: Any
+    ctx: UserContext
+    mask: np.ndarray
+    effects: Effects
+    recs: list | None = None
 
 
 # ----------------------------------------------------------------------------- the service
@@ -121,6 +153,8 @@ class RecommendationService:
         self.decisions = DecisionBook(store, ttl=decisions_ttl)
         self.experiments = ExperimentBook(store, holder, ttl=decisions_ttl)
         self.impressions = ImpressionLog(store, timezone)
+        # Lists asked while others rank are ranked together (see ``for_residents``).
+        self.lists = ListBatcher(self.for_residents)
 
     def close(self) -> None:
         """Write the impressions still queued (the app's shutdown)."""
@@ -229,24 +263,80 @@ class RecommendationService:
         ``facts`` are the store reads of :meth:`resident_facts`, when the caller made them;
         ``lang`` is the language of the reasons' texts (``zh`` or ``en``).
         """
-        requested_language(lang)
-        arm = self.experiments.arm(resident_id)
+        answer = self.for_residents([ListRequest(resident_id, k, category, explain, facts,
+                                                 lang)])[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def for_residents(self, requests: list[ListRequest]) -> list[dict | Exception]:
+        """:meth:`for_resident` for several residents, their rankings run together, each list
+        what it would be alone; a request that fails gets its exception in its place.
+
+        Lists that the cohort's decisions steer (pins, rejections) are ranked one by one.
+        """
+        out: list[dict | Exception | None] = [None] * len(requests)
+        plans: dict[int, _ListPlan] = {}
+        batches: dict[tuple, list[int]] = {}
+        for j, request in enumerate(requests):
+            try:
+                plans[j] = plan = self._plan(request)
+                if plan.effects:
+                    plan.recs = self._ranked(plan.snap, plan.ctx, plan.mask, request.k,
+                                             plan.effects, capped=request.category is None,
+                                             explain=request.explain)
+                else:
+                    key = (id(plan.snap), request.category is None, request.explain)
+                    batches.setdefault(key, []).append(j)
+            except Exception as exc:  # noqa: BLE001 - it is this request's answer
+                out[j] = exc
+        for (_, capped, explain), members in batches.items():
+            try:
+                lists = diversify_many(plans[members[0]].snap,
+                                       [(plans[j].ctx, plans[j].mask, plans[j].request.k)
+                                        for j in members], capped=capped, explain=explain)
+            except Exception:  # noqa: BLE001 - one by one, so a failure is only its own
+                if len(members) == 1:
+                    raise
+                lists = [None] * len(members)
+            for j, recs in zip(members, lists):
+                try:
+                    plans[j].recs = recs if recs is not None else diversify(
+                        plans[j].snap, plans[j].ctx, plans[j].mask, plans[j].request.k,
+                        capped=capped, explain=explain)
+                except Exception as exc:  # noqa: BLE001
+                    out[j] = exc
+        for j, plan in plans.items():
+            if out[j] is None:
+                out[j] = self._answer(plan)
+        return out
+
+    def _plan(self, request: ListRequest) -> _ListPlan:
+        """The resident's snapshot, context, allowed courses and their cohort's decisions."""
+        requested_language(request.lang)
+        arm = self.experiments.arm(request.resident_id)
         snap = arm.snapshot
-        facts = facts if facts is not None else self.resident_facts(resident_id)
-        ctx = self._context(snap, resident_id, facts)
-        children = [b for r, b in self._members(snap, ctx.household_id) if r != resident_id]
+        facts = (request.facts if request.facts is not None
+                 else self.resident_facts(request.resident_id))
+        ctx = self._context(snap, request.resident_id, facts)
+        children = [b for r, b in self._members(snap, ctx.household_id)
+                    if r != request.resident_id]
         mask = allowed_mask(snap, self.today(), band=ctx.age_band, child_bands=children,
-                            taken=facts.taken, category=category)
+                            taken=facts.taken, category=request.category)
         effects = self.decisions.effects(ctx.community_id, ctx.age_band)
-        recs = self._ranked(snap, ctx, mask, k, effects, capped=category is None,
-                            explain=explain)
-        items = self._items(snap, recs, explain, lang)
-        request_id = self.impressions.record("resident", items, snap.engine.version, arm,
-                                             resident_id=resident_id, band=ctx.age_band)
-        return {"resident_id": resident_id, "known": bool(ctx.known),
+        return _ListPlan(request, snap, arm, ctx, mask, effects)
+
+    def _answer(self, plan: _ListPlan) -> dict:
+        """The list's answer, logged as an impression."""
+        request, snap, ctx = plan.request, plan.snap, plan.ctx
+        items = self._items(snap, plan.recs, request.explain, request.lang)
+        request_id = self.impressions.record("resident", items, snap.engine.version, plan.arm,
+                                             resident_id=request.resident_id,
+                                             band=ctx.age_band)
+        return {"resident_id": request.resident_id, "known": bool(ctx.known),
                 "cold_start": not ctx.known, "age_band": ctx.age_band,
-                "model_version": snap.engine.version, "k": k, "category": category,
-                "items": items, "request_id": request_id}
+                "model_version": snap.engine.version, "k": request.k,
+                "category": request.category, "items": items, "request_id": request_id}
 
     def for_profile(self, *, birth_year: int | None = None, age_band: str | None = None,
                     community_id: str | None = None, interests: Iterable[str] = (),
