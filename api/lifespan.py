@@ -52,6 +52,7 @@ def service_lifespan(settings: Settings, metrics: Metrics,
         follower.start()
         metrics.set_model(holder.version)
         service = RecommendationService(store, holder, today=today, timezone=settings.timezone)
+        service.lists.on_batch = metrics.observe_batch
         app.state.service = service
         # Another worker's events reach an A/B test's other model too.
         follower.others = service.experiments.other_holders

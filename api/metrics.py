@@ -29,6 +29,8 @@ from prometheus_client import values as prometheus_values
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Residents' lists ranked in one call (recommender.serving.batching), at most 32.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32)
 EVENT_OUTCOMES = ("accepted", "duplicate", "rejected")
 RELOAD_OUTCOMES = ("ok", "refused")
 # The text format generate_latest writes (0.0.4 is what every Prometheus server reads).
@@ -70,6 +72,9 @@ class Metrics:
                                 ["version"], registry=target, multiprocess_mode="livemax")
         self.model_loaded = Gauge("recommender_model_loaded", "Whether a model is loaded.",
                                   registry=target, multiprocess_mode="livemin")
+        self.list_batches = Histogram("recommender_list_batch_size",
+                                      "Residents' lists ranked together in one call.",
+                                      buckets=BATCH_BUCKETS, registry=target)
         for outcome in EVENT_OUTCOMES:  # a series at 0 before the first event, not none
             self.events.labels(outcome)
         for outcome in RELOAD_OUTCOMES:
@@ -93,6 +98,10 @@ class Metrics:
         for outcome, n in zip(EVENT_OUTCOMES, (accepted, duplicates, rejected)):
             if n:
                 self.events.labels(outcome).inc(n)
+
+    def observe_batch(self, size: int) -> None:
+        """Record how many residents' lists one ranking call ranked together."""
+        self.list_batches.observe(size)
 
     def count_reload(self, outcome: str) -> None:
         """Count one model reload, ``ok`` or ``refused``."""

@@ -269,7 +269,7 @@ class Engine:
 
         One resident's ranking is a few hundred numpy calls on small arrays, so most of its
         cost is per call: residents ranked together (one model pass for those whose profile
-        the model holds, one for the others, each with their own mask) cost about 40 % less
+        the model holds, one for the others, each with their own mask) cost about a third less
         each. A pool of ``n`` is the first ``n`` of the pass's longest pool (the order is
         total: equal scores go by fixed item keys).
         """

@@ -52,9 +52,11 @@ def test_a_failing_request_fails_alone(service, tables):
     assert [a["resident_id"] for a in ok] == [r.resident_id for r in requests]
 
 
-def test_requests_waiting_on_the_loop_are_ranked_in_one_call(service, tables):
+def test_requests_waiting_on_the_loop_are_ranked_together(service, tables):
+    from recommender.serving.batching import ListBatcher
+
     requests = _requests(tables)[:20]
-    batcher = service.lists
+    batcher = ListBatcher(service.for_residents, max_batch=32)
     before = (batcher.batches, batcher.requests)
 
     async def ask_all():

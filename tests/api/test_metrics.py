@@ -44,6 +44,22 @@ def value(samples, name: str, **labels) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+def test_the_lists_ranked_per_call_are_recorded(client):
+    """Sequential requests are ranked one per call: each adds one batch of size 1."""
+    before = scrape(client)
+    for rid in ["R000006", "R000007"]:
+        assert client.get(f"/v1/residents/{rid}/recommendations", headers=PLATFORM).status_code \
+            == 200
+    after = scrape(client)
+
+    def delta(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("recommender_list_batch_size_count") == 2
+    assert delta("recommender_list_batch_size_sum") == 2
+    assert delta("recommender_list_batch_size_bucket", le="1.0") == 2
+
+
 def test_requests_are_counted_by_route_template_and_status(client):
     before = scrape(client)
     residents = ["R000002", "R000003", "R000004"]

@@ -527,3 +527,40 @@ def test_served_source_survives_save_load_and_resets_on_refit(data, tmp_path):
     model.fit(data["X"], validation=(*data["validation"], data["temporal_at_cut"]),
               item_temporal=data["temporal"], **data["side"])
     assert model.served_by == "reranker"
+
+
+def test_recent_popularity_is_a_component_counting_the_recent_window(data):
+    """``pop_recent`` ranks by the items' recent activity at the cut (``item_temporal``'s
+    first column, log1p counts), or, with ``recent_window_days``, by the pairs seen within
+    that window as the popularity-recent baseline counts them."""
+    from models import Popularity
+
+    assert COMPONENTS[-1] == "pop_recent" and "pop_recent" in SIGNALS
+    model = fit_model(data)
+    recent = model._components["pop_recent"].global_scores_
+    counts = np.expm1(data["temporal"][:, 0].astype(np.float64))
+    np.testing.assert_allclose(recent, counts / counts.sum(), rtol=1e-6)
+
+    # A window in days: the baseline's own counting, at the validation cut and at the end.
+    X = data["X"]
+    ages = X.copy()
+    ages.data = np.where(np.arange(X.nnz) % 3 == 0, 2.0, 40.0).astype(np.float32)
+    windowed = HybridRanker(**{**SMALL, "recent_window_days": 7.0}).fit(
+        X, validation=(*data["validation"], data["temporal_at_cut"], ages),
+        item_temporal=data["temporal"], pair_age=ages, **data["side"])
+    expected = Popularity(window=7.0).fit(X, pair_age=ages).global_scores_
+    np.testing.assert_allclose(windowed._components["pop_recent"].global_scores_, expected)
+    with pytest.raises(ValueError, match="recent_window_days needs pair_age"):
+        HybridRanker(**{**SMALL, "recent_window_days": 7.0}).fit(
+            X, validation=(*data["validation"], data["temporal_at_cut"]),
+            item_temporal=data["temporal"], **data["side"])
+
+
+def test_serving_recent_popularity_ranks_the_recently_taken_first(data):
+    model = fit_model(data).serve_with("pop_recent")
+    users = np.array([-1])
+    items, _, _ = model.rank(users, sp.csr_matrix((1, N_ITEMS)), n=3,
+                             user_band=np.array([-1]), user_community=np.array([-1]))
+    counts = data["temporal"][:, 0]
+    assert np.all(np.diff(counts[items[0]]) <= 0)
+    assert counts[items[0][0]] == counts.max()

@@ -168,3 +168,25 @@ def test_each_group_gets_its_row_and_every_miss_the_global_one(huge):
         own = np.flatnonzero(model.groups_ == group)
         want = model.group_scores_[own[0]] if own.size else model.global_scores_
         np.testing.assert_array_equal(score, want)
+
+
+def test_given_item_counts_replace_the_matrix_counts():
+    """The hybrid's recent-popularity component ranks by counts it is handed (recent activity),
+    not by the matrix's all-time counts."""
+    X = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0], [1, 0, 1]], dtype=np.float32))
+    model = Popularity().fit(X, item_counts=np.array([0.0, 1.0, 3.0]))
+    np.testing.assert_allclose(model.global_scores_, [0.0, 0.25, 0.75])
+    assert model.recommend(-1, sp.csr_matrix((1, 3)), n=3)[0].tolist() == [2, 1, 0]
+
+
+@pytest.mark.parametrize("counts, params, side, match", [
+    (np.ones(2), {}, {}, "3 finite counts"),
+    (np.array([1.0, -1.0, 0.0]), {}, {}, "3 finite counts"),
+    (np.array([1.0, np.nan, 0.0]), {}, {}, "3 finite counts"),
+    (np.ones(3), {"window": 7.0}, {}, "neither user_groups nor a window"),
+    (np.ones(3), {}, {"user_groups": np.zeros(3, dtype=int)}, "neither user_groups"),
+])
+def test_given_item_counts_are_checked(counts, params, side, match):
+    X = sp.csr_matrix(np.eye(3, dtype=np.float32))
+    with pytest.raises(ValueError, match=match):
+        Popularity(**params).fit(X, item_counts=counts, **side)

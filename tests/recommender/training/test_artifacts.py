@@ -62,6 +62,10 @@ def test_unreadable_manifest_is_refused(tmp_path):
     (path / "manifest.json").write_text(json.dumps({"format": 99}), "utf-8")
     with pytest.raises(ArtifactError, match="format 99"):
         verify(path)
+    # a model saved before the recent-popularity component: a clear "retrain", not a crash
+    (path / "manifest.json").write_text(json.dumps({"format": 1}), "utf-8")
+    with pytest.raises(ArtifactError, match="format 1, expected 2 .*train the model again"):
+        verify(path)
 
 
 def test_current_pointing_outside_is_refused(tmp_path):

@@ -453,3 +453,11 @@ def test_a_model_scoring_cold_items_alike_gets_the_random_order_figure(bundle):
     by_index = model.recommend(evaluator.users, data.full.X[evaluator.users], n=10,
                                candidates=evaluator.candidates.indices)[0]
     assert not np.array_equal(by_index, evaluator.recommend(model))
+
+
+def test_the_hybrid_takes_the_baselines_tuned_values():
+    tuned = {"ease": {"l2": 50.0}, "item-knn": {"k": 20}, "popularity-recent": {"window": 7.0},
+             "als": {"factors": 64}}
+    assert hybrid_params_from(tuned) == {"ease_l2": 50.0, "knn_neighbours": 20,
+                                         "recent_window_days": 7.0}
+    assert hybrid_params_from({"popularity-recent": {}}) == {}

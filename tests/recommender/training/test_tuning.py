@@ -129,3 +129,20 @@ def test_tune_refuses_a_budget_that_is_not_positive(district, tmp_path):
                                    str(tmp_path / "p.json")])
     assert res.exit_code == 2 and "--budget" in res.output
     assert not (tmp_path / "p.json").exists()
+
+
+def test_train_with_a_recent_window_in_days_counts_the_pairs_in_it(district, tmp_path):
+    """A window taken from the benchmark's popularity-recent tuning trains as it was measured:
+    the pipeline then builds the pairs' ages, which that window counts."""
+    from recommender.serving.engine import Engine
+
+    params = tmp_path / "recent.json"
+    write_params(params, {"recent_window_days": 14.0})
+    art = tmp_path / "art"
+    res = CliRunner().invoke(app, ["train", "--data", str(district), "--out", str(art),
+                                   "--params", str(params)])
+    assert res.exit_code == 0, res.output
+    manifest = verify((art / "current").resolve())
+    assert manifest["params"]["recent_window_days"] == 14.0
+    model = Engine.load(art).model
+    assert model._components["pop_recent"].window == 14.0
