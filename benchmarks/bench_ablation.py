@@ -28,7 +28,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from features.pipeline import FeaturePipeline  # noqa: E402
 from models.hybrid import SIGNALS, HybridRanker  # noqa: E402
 from recommender.data.datasets import load_dataset  # noqa: E402
 from recommender.evaluation.candidates import split_candidates  # noqa: E402
@@ -39,16 +38,17 @@ from recommender.training.benchmark import (  # noqa: E402
     hybrid_params_from,
     run_benchmark,
 )
+from recommender.training.recipe import pipeline_for  # noqa: E402
 
 
 class NoRefit(HybridRanker):
     """Serves the components fitted before the validation cut (no refit on all the data)."""
 
-    def _fit_stage_one(self, X, features, temporal):
+    def _fit_stage_one(self, X, features, temporal, pair_age=None):
         if getattr(self, "_stage_one_done", False):
             self.item_temporal_ = temporal
             return
-        super()._fit_stage_one(X, features, temporal)
+        super()._fit_stage_one(X, features, temporal, pair_age)
         self._stage_one_done = True
 
 
@@ -100,8 +100,9 @@ def candidate_recall(model: HybridRanker, evaluator: Evaluator) -> float:
 def fit_variant(cls, data, params: dict, seed: int, guard_on: bool) -> tuple[HybridRanker, dict]:
     model = cls(random_state=seed, **params)
     model.fit(data.full.X, validation=(data.validation.X, data.target,
-                                       data.validation.item_temporal),
-              validation_candidates=data.candidates, **data.full.side())
+                                       data.validation.item_temporal, data.validation.pair_age),
+              validation_candidates=data.candidates, pair_age=data.full.pair_age,
+              **data.full.side())
     checked = inputs.guard(model, data.target)
     if not guard_on:
         model.serve_with("reranker")
@@ -117,10 +118,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     bundle = load_dataset(args.dataset)
     reference = run_benchmark(bundle, args.protocol, seed=args.seed, budget_s=args.budget,
-                              log=lambda m: None, models=["ease", "item-knn"])["models"]
+                              log=lambda m: None,
+                              models=["ease", "item-knn", "popularity-recent"])["models"]
     params = hybrid_params_from({m: r["params"] for m, r in reference.items() if m != "hybrid"})
     split = make_split(bundle, args.protocol, seed=args.seed)
-    pipeline = FeaturePipeline().fit(bundle)
+    pipeline = pipeline_for(params).fit(bundle)
     data = inputs.prepare_fit(split.train, pipeline, args.protocol, seed=args.seed + 1,
                               warm_only=True)
     evaluator = Evaluator(split, data.mapping, data.full,
