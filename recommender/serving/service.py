@@ -295,9 +295,10 @@ class RecommendationService:
                 lists = diversify_many(plans[members[0]].snap,
                                        [(plans[j].ctx, plans[j].mask, plans[j].request.k)
                                         for j in members], capped=capped, explain=explain)
-            except Exception:  # noqa: BLE001 - one by one, so a failure is only its own
+            except Exception as exc:  # noqa: BLE001 - one by one, so a failure is only its own
                 if len(members) == 1:
-                    raise
+                    out[members[0]] = exc
+                    continue
                 lists = [None] * len(members)
             for j, recs in zip(members, lists):
                 try:

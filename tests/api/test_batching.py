@@ -93,3 +93,30 @@ def test_a_long_queue_is_ranked_in_batches_of_at_most_max_batch(service, tables,
     answers = asyncio.run(ask_all())
     assert sizes == [max_batch] * (9 // max_batch) + ([9 % max_batch] if 9 % max_batch else [])
     assert [a["resident_id"] for a in answers] == [r.resident_id for r in requests]
+
+
+def test_a_ranking_that_fails_fails_only_its_own_lists(service, tables, monkeypatch):
+    """A failure inside a group's ranking is retried one by one: only the list that fails
+    gets the error, in its group or alone in a group of its own."""
+    import recommender.serving.service as service_module
+
+    requests = _requests(tables)[:12]
+    doomed = {requests[1].resident_id, requests[5].resident_id}
+    real = service_module.diversify_many
+
+    def failing(snap, lists, **kwargs):
+        if any(ctx.user_id in doomed for ctx, _, _ in lists):
+            raise RuntimeError("ranking failed")
+        return real(snap, lists, **kwargs)
+
+    monkeypatch.setattr(service_module, "diversify_many", failing)
+    monkeypatch.setattr(service_module, "diversify", lambda snap, ctx, *a, **kw: failing(
+        snap, [(ctx, a[0], a[1])], **kw)[0])
+    answers = service.for_residents(requests)
+    for request, answer in zip(requests, answers):
+        if request.resident_id in doomed:
+            assert isinstance(answer, RuntimeError), request
+        else:
+            assert isinstance(answer, dict), (request, answer)
+    lone = service.for_residents([requests[1]])
+    assert isinstance(lone[0], RuntimeError)
