@@ -39,6 +39,9 @@ SEARCH_SPACE = {
     "max_iter": ("int", 50, 300, {"step": 50}),
     "max_leaf_nodes": ("int", 7, 63, {"log": True}),
     "als_factors": ("categorical", [0, 32, 64], None, None),
+    # None: the recent window of the items' activity (5 % of the data's span); else days, the
+    # popularity-recent baseline's grid
+    "recent_window_days": ("categorical", [None, 7.0, 30.0, 90.0, 365.0], None, None),
 }
 
 
@@ -134,7 +137,8 @@ def tune_hybrid(bundle: DataBundle, out: Path, budget_minutes: float, trials: in
         raise ValueError(f"trials={trials!r}: must be at least 1")
     t0 = time.perf_counter()
     bundle = with_categorical_ids(bundle)
-    data = served_inputs(bundle, FeaturePipeline().fit(bundle), seed)
+    # the pairs' ages too: trials with a recent window in days count on them
+    data = served_inputs(bundle, FeaturePipeline(pair_ages=True).fit(bundle), seed)
     log(f"validation cut: {data.validation_report['users']} validation users "
         f"({data.validation_report['protocol']}); inputs in {time.perf_counter() - t0:.1f}s")
     record = _Record(trials_path(out))
