@@ -39,8 +39,6 @@ class ListBatcher(Generic[Request, Answer]):
                  max_batch: int = MAX_BATCH) -> None:
         self.rank_many = rank_many
         self.max_batch = max_batch
-        self.batches = 0
-        self.requests = 0
         self.on_batch: Callable[[int], None] | None = None
         # per event loop (tests run several): what waits, and whether a drain is scheduled
         self._queues: dict[asyncio.AbstractEventLoop, list] = {}
@@ -65,8 +63,6 @@ class ListBatcher(Generic[Request, Answer]):
         waiting = [(request, future) for request, future in batch if not future.cancelled()]
         if not waiting:
             return
-        self.batches += 1
-        self.requests += len(waiting)
         if self.on_batch is not None:
             self.on_batch(len(waiting))
         try:
