@@ -17,10 +17,11 @@ Usage::
 
 Missing pieces are made under ``--out`` (default ``var/bench_serving``) and reused on the next
 run: the district (generated), the store (imported; SQLite unless ``--db``) and the artifact
-(trained with the default hyper-parameters). The HTTP phase starts ``uvicorn`` in a subprocess on
-127.0.0.1 with ``--workers`` workers, waits until every worker accepts connections, and drives it
-from this process with ``--concurrency`` keep-alive connections of a raw-socket client (cheap
-enough that the server, not the client, is the limit); ``/healthz``, ``/v1/model`` (a trivial
+(trained with the default hyper-parameters). The HTTP phase serves the app in a subprocess on
+127.0.0.1 in ``--workers`` workers as ``recommender serve`` does (each with its own listening
+socket), waits until every worker accepts connections, and drives it from this process
+with ``--concurrency`` keep-alive connections of a raw-socket client (cheap enough that the
+server, not the client, is the limit); ``/healthz``, ``/v1/model`` (a trivial
 endpoint behind the key check) and the recommendations endpoint (a different resident per
 request) alternate in rounds; the best round of each counts.
 """
@@ -47,6 +48,11 @@ from recommender.data.store import open_store  # noqa: E402
 from recommender.serving.service import ModelHolder, RecommendationService  # noqa: E402
 
 API_KEY = "bench-platform-key"
+# `recommender serve` for any app factory (the canned-answer app too), without access logs
+SERVE = ("import sys; from recommender.cli.workers import serve_in_workers; "
+         "sys.exit(serve_in_workers(sys.argv[1], '127.0.0.1', int(sys.argv[2]), "
+         "int(sys.argv[3]), log=lambda line: None, factory=True, log_level='warning', "
+         "access_log=False, timeout_worker_healthcheck=120))")
 
 
 def _prepare(args) -> tuple[str, Path]:
@@ -299,10 +305,8 @@ def _http(db: str, artifacts: Path, endpoints: dict[str, list[str]], args,
     env = {**os.environ, "RECOMMENDER_DATABASE_URL": db,
            "RECOMMENDER_ARTIFACTS_DIR": str(artifacts.resolve()),
            "RECOMMENDER_API_KEYS": f"platform:{API_KEY}"}
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host",
-           "127.0.0.1", "--port", str(port), "--workers", str(workers),
-           "--timeout-worker-healthcheck", "120", "--no-access-log",
-           "--log-level", "warning"]
+    # served as `recommender serve` serves (recommender.cli.workers: a socket per worker)
+    cmd = [sys.executable, "-c", SERVE, factory, str(port), str(workers)]
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "benchmarks"),
                                          env.get("PYTHONPATH", "")])
     server = subprocess.Popen(cmd, cwd=ROOT, env=env)

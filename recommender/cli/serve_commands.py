@@ -22,6 +22,7 @@ from recommender.cli.common import (
     settings_from,
 )
 from recommender.cli.model_commands import train
+from recommender.cli.workers import serve_in_workers
 
 if TYPE_CHECKING:
     from recommender.settings import Settings
@@ -108,16 +109,18 @@ def _metrics_folder(settings: Settings, workers: int) -> Iterator[Settings]:
 
 def _run_server(settings: Settings, host: str, port: int, workers: int = 1,
                 log_level: str = "info") -> None:
-    import uvicorn
-
     with _metrics_folder(settings, workers) as settings:
         # The workers build their app (and Settings) from the variables this process exports.
         settings.export()
         typer.echo(f"serving {settings.artifacts_dir}/current on http://{host}:{port} "
                    f"({workers} worker{'s' if workers > 1 else ''})", err=True)
         # By import string: `recommender` never imports `api` (imports flow api -> recommender).
-        uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)
+        status = serve_in_workers("api.main:create_app", host, port, workers,
+                                  log=lambda line: typer.echo(line, err=True), factory=True,
+                                  log_level=log_level,
+                                  timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)
+    if status:
+        raise typer.Exit(status)
 
 
 @app.command()

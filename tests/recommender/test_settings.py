@@ -93,24 +93,25 @@ def test_no_other_module_reads_the_environment():
 
 @pytest.fixture
 def uvicorn_calls(env, tmp_path, monkeypatch):
-    """Replace uvicorn.run; each call records its arguments, the Settings a worker would
-    build at that moment, and the metrics folder's content. ``serve`` opens the store before
-    it starts uvicorn, so the tests run in a folder of their own (the default database and
-    relative URLs land there)."""
-    import uvicorn
+    """Replace the start of the workers (``serve_in_workers``); each call records its
+    arguments, the Settings a worker would build at that moment, and the metrics folder's
+    content. ``serve`` opens the store before it starts the workers, so the tests run in a
+    folder of their own (the default database and relative URLs land there)."""
+    from recommender.cli import serve_commands
 
     monkeypatch.chdir(tmp_path)
 
     calls = []
 
-    def run(app, **kwargs):
+    def run(app, host, port, workers, log=print, **kwargs):
         settings = Settings()
         folder = settings.prometheus_multiproc_dir
-        calls.append({"app": app, **kwargs, "settings": settings,
-                      "folder_files": None if folder is None else sorted(
+        calls.append({"app": app, "host": host, "port": port, "workers": workers, **kwargs,
+                      "settings": settings, "folder_files": None if folder is None else sorted(
                           p.name for p in folder.iterdir())})
+        return 0
 
-    env.setattr(uvicorn, "run", run)
+    env.setattr(serve_commands, "serve_in_workers", run)
     return calls
 
 
