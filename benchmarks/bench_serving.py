@@ -51,7 +51,7 @@ API_KEY = "bench-platform-key"
 # `recommender serve` for any app factory (the canned-answer app too), without access logs
 SERVE = ("import sys; from recommender.cli.workers import serve_in_workers; "
          "sys.exit(serve_in_workers(sys.argv[1], '127.0.0.1', int(sys.argv[2]), "
-         "int(sys.argv[3]), log=lambda line: None, factory=True, log_level='warning', "
+         "int(sys.argv[3]), factory=True, log_level='warning', "
          "access_log=False, timeout_worker_healthcheck=120))")
 
 
