@@ -37,6 +37,19 @@ def free_port() -> int:
     raise RuntimeError("no free port in 18100-18199")
 
 
+def worker_pids(server_pid: int) -> list[int]:
+    """Pids of the live worker processes a server started (spawned: ``spawn_main`` in their
+    command line); a dead one not yet reaped is a zombie and is not counted."""
+    found = []
+    for child in psutil.Process(server_pid).children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                found.append(child.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
 @dataclass
 class Server:
     process: subprocess.Popen
@@ -45,9 +58,7 @@ class Server:
 
     def workers(self) -> list[int]:
         """Pids of the worker processes (the process itself when it serves alone)."""
-        kids = [p.pid for p in psutil.Process(self.process.pid).children()
-                if "spawn_main" in " ".join(p.cmdline())]
-        return kids or [self.process.pid]
+        return worker_pids(self.process.pid) or [self.process.pid]
 
     def connect(self, timeout: float = 30) -> Connection:
         return Connection(self, timeout)

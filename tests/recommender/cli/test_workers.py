@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from recommender.cli.workers import reuse_port_supported
-from tests.api.server import free_port
+from tests.api.server import free_port, worker_pids
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(not reuse_port_supported(),
@@ -41,15 +41,7 @@ def _pid_of(conn: http.client.HTTPConnection) -> int:
 
 
 def _workers(server: subprocess.Popen) -> set[int]:
-    """Pids of the live worker processes (a dead one not yet reaped is a zombie: not counted)."""
-    found = set()
-    for child in psutil.Process(server.pid).children():
-        try:
-            if "spawn_main" in " ".join(child.cmdline()):
-                found.add(child.pid)
-        except psutil.Error:
-            continue
-    return found
+    return set(worker_pids(server.pid))
 
 
 def _until(check, timeout: float = 60.0):
