@@ -85,12 +85,21 @@ def build_metadata() -> sa.MetaData:
         table = sa.Table(name, metadata, *columns)
         # Ranking and feature building read a resident's history and a course's audience.
         for col in spec.columns:
-            if col.references:
+            if col.references and (name, col.name) != ("participations", "resident_id"):
                 sa.Index(f"ix_{name}_{col.name}", table.c[col.name])
+    _resident_history_index(metadata.tables["participations"])
     _decisions_table(metadata)
     _experiment_tables(metadata)
     _profiles_table(metadata)
     return metadata
+
+
+def _resident_history_index(p: sa.Table) -> sa.Index:
+    """A resident's events in the order every list reads them, with what it reads (migration
+    ``0005``): the read of :meth:`Store.resident_reads` is then one index range, not a table
+    page per event (0.05 ms instead of 0.11-0.15 ms on the 400k district)."""
+    return sa.Index("ix_participations_resident_history", p.c.resident_id, p.c.occurred_at,
+                    p.c.event_id, p.c.event, p.c.course_id)
 
 
 def _decisions_table(metadata: sa.MetaData) -> sa.Table:
@@ -375,6 +384,9 @@ class Store:
     """
 
     backend = "generic"
+    # Whether a read is a local file read (no wait on a server): callers on an event loop then
+    # make per-request reads inline instead of handing them to a thread (api.routes.platform).
+    quick_reads = False
     # Connections kept open for concurrent readers: the service reads the store from the thread
     # pool, several requests at a time. SQLAlchemy's default (5) closes every connection above
     # it on return, so each request beyond five paid a new connection (and, on SQLite, its
@@ -873,6 +885,7 @@ class SQLiteStore(Store):
     """The embedded default: one SQLite file (its folder is created on first use)."""
 
     backend = "sqlite"
+    quick_reads = True
     # An SQLite connection is an open file: keep one for every thread that may read at once,
     # the API's thread pool (anyio's 40) and the background threads (impression writer,
     # follower, a model load), so concurrent requests never open and close overflow

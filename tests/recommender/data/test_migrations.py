@@ -14,7 +14,7 @@ from recommender.data.store import METADATA, SQLiteStore, open_store
 from recommender.domain import TABLE_ORDER
 from tests.recommender.data.test_store import _district, _load
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 def _pre_migration_store(url: str):
@@ -22,6 +22,10 @@ def _pre_migration_store(url: str):
     old = sa.MetaData()
     for name in TABLE_ORDER:
         METADATA.tables[name].to_metadata(old)
+    # with the index on a resident's id that they had (migration 0005 replaced it)
+    events = old.tables["participations"]
+    events.indexes = {i for i in events.indexes if i.name != "ix_participations_resident_history"}
+    sa.Index("ix_participations_resident_id", events.c.resident_id)
     store = open_store(url, create=False)
     old.create_all(store.engine)
     return store
@@ -49,6 +53,8 @@ def test_pre_migration_store_is_upgraded_in_place_keeping_its_rows(store_url):
     store = open_store(store_url)  # what the new code does on start-up
     assert store.schema_revision() == HEAD
     assert "decisions" in _tables(store)
+    assert {i["name"] for i in sa.inspect(store.engine).get_indexes("participations")} == {
+        "ix_participations_resident_history", "ix_participations_course_id"}
     for name, frame in store.read_all().items():
         pd.testing.assert_frame_equal(frame, before[name])
     assert store.add_decision(community_id="C01", band="elderly", course_id="K1",

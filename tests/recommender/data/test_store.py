@@ -277,6 +277,21 @@ def test_resident_reads_answer_as_the_three_reads_do(store):
     assert store.resident_reads("R9").resident is None
 
 
+def test_a_residents_reads_are_one_range_of_the_covering_index(tmp_path):
+    """Every list reads the resident's history; on SQLite that read touches no table page."""
+    store = open_store(f"sqlite:///{tmp_path / 'plan.db'}")
+    _load(store, _district())
+    _, sql, fixed, order, _ = store._resident_reads._compile(store.engine.dialect,
+                                                             {"resident_id": "R1"})
+    values = {**fixed, "resident_id": "R1"}
+    with store.engine.connect() as conn:
+        plan = [row[-1] for row in conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {sql}", tuple(values[k] for k in order)).all()]
+    assert any("participations USING COVERING INDEX ix_participations_resident_history" in step
+               for step in plan), plan
+    store.dispose()
+
+
 def test_resident_reads_see_a_commitment_at_once_and_fail_as_store_errors(store):
     _load(store, _district())
     assert store.resident_reads("R3").commitments == []
@@ -473,7 +488,7 @@ def test_a_decision_names_a_bad_action_band_or_course(store):
 
 
 def test_schema_revision_is_the_newest_migration(store):
-    assert store.schema_revision() == "0004"
+    assert store.schema_revision() == "0005"
 
 
 def test_experiments_start_one_at_a_time_and_stop_softly(store):
