@@ -2,17 +2,18 @@
 similar courses, and participation events.
 
 Ranking is pure CPU on the in-memory model, so the ranking handlers are ``async def`` and rank
-on the event loop, one request at a time; store reads go to the thread pool first
-(``run_in_threadpool``). A plain ``def`` handler would rank in up to 40 pool threads at once,
-which fight over the GIL and lost ~25 % of the throughput (docs/decisions.md). The events
-handler writes to the store and stays plain ``def``.
+on the event loop, one request at a time. A plain ``def`` handler would rank in up to 40 pool
+threads at once, which fight over the GIL and lost ~25 % of the throughput (docs/decisions.md).
+Their store reads (:func:`store_read`) run on the loop too when the store's reads are local
+file reads (SQLite), and in the thread pool when they may wait on a server (PostgreSQL). The
+events handler writes to the store and stays plain ``def``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
@@ -34,9 +35,24 @@ from api.schemas import (
     error_responses,
 )
 from recommender.serving import ServiceError
-from recommender.serving.service import ListRequest
+from recommender.serving.service import ListRequest, RecommendationService
 
 router = APIRouter(prefix="/v1", tags=["platform"])
+T = TypeVar("T")
+
+
+async def store_read(service: RecommendationService, read: Callable[..., T], *args) -> T:
+    """``read(*args)`` for a ranking handler: inline when the store's reads are local
+    (``quick_reads``), else in the thread pool, where a wait on the database server leaves
+    the loop free to rank.
+
+    An SQLite read of a resident's facts costs ~0.05 ms of CPU with its covering index; the
+    thread-pool hop around it cost more than the read, and its GIL hand-offs slowed the
+    ranking on the loop (0.45 ms of CPU per list at 32 clients, docs/decisions.md).
+    """
+    if service.store.quick_reads:
+        return read(*args)
+    return await run_in_threadpool(read, *args)
 
 
 @contextmanager
@@ -64,7 +80,7 @@ async def resident_recommendations(
 ):
     """A resident's courses, ranked, after the business rules. A resident the model has never
     seen gets a cold-start list (``cold_start: true``), not an error."""
-    facts = await run_in_threadpool(service.resident_facts, resident_id)
+    facts = await store_read(service, service.resident_facts, resident_id)
     # ranked with the lists asked meanwhile (recommender.serving.batching)
     return await service.lists.submit(ListRequest(resident_id, k, category, explain, facts,
                                                   lang))
@@ -92,7 +108,7 @@ async def household_recommendations(
     _: PlatformRole, service: ServiceDep, lang: Language, k: K = 10,
 ):
     """Courses two or more members can attend together, with whom each course is for."""
-    taken = await run_in_threadpool(service.household_taken, household_id)
+    taken = await store_read(service, service.household_taken, household_id)
     with located("path"):
         return service.for_household(household_id, k=k, taken=taken, lang=lang)
 

@@ -19,11 +19,11 @@ Request = TypeVar("Request")
 Answer = TypeVar("Answer")
 
 # At most this many requests in one ranking call; a longer queue is ranked in several. Larger
-# batches cost less CPU per list, but under a closed-loop load they answer their clients all at
-# once, the clients' next requests then arrive together, and the worker idles between waves:
-# 8 and 32 served 330-830 lists/s at 32 clients on 2 workers, 4 served 680-750 (no batching:
-# 430-710; docs/decisions.md).
-MAX_BATCH = 4
+# batches cost less CPU per list. While the store reads went through the thread pool, requests
+# reached the queue in waves and batches above 4 left the worker idle between them; with the
+# reads on the loop, 8, 12 and 16 served 1,015-1,028 lists/s at 32 clients on 2 workers and 4
+# served 950 (docs/decisions.md).
+MAX_BATCH = 8
 
 
 class ListBatcher(Generic[Request, Answer]):
