@@ -9,8 +9,8 @@ the workers' sockets by their addresses (16/16, 15/17, 14/18, 11/21, 16/16 in th
 docs/decisions.md). Elsewhere :func:`serve_in_workers` falls back to uvicorn's own supervisor.
 
 The supervisor here is deliberately small: it starts the workers, starts a worker again when one
-dies after it had started, stops everything when one fails at start-up (a broken app or
-configuration fails the same way every time), and stops the workers on SIGINT or SIGTERM.
+dies after it had started, stops everything when one fails at start-up (an app that cannot be
+imported or built, or a broken configuration, fails the same way every time), and stops the workers on SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from typing import Any
 
 # uvicorn's exit status for a worker that could not start (its lifespan failed)
@@ -77,7 +78,15 @@ def _worker(app: str, host: str, port: int, options: dict[str, Any]) -> None:
         sys.exit(STARTUP_FAILURE)
     sock.listen(config.backlog)
     server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except BaseException:
+        if server.started:
+            raise
+        # The app could not be imported or built (uvicorn exits 1 for an app it cannot find):
+        # it would fail the same way in every new worker.
+        traceback.print_exc()
+        sys.exit(STARTUP_FAILURE)
     if not server.started:
         sys.exit(STARTUP_FAILURE)
 

@@ -124,11 +124,14 @@ def test_sigterm_stops_every_worker(two_workers):
                    for pid in workers)
 
 
-def test_a_worker_that_cannot_start_stops_the_server():
-    server = _start("failing_app", free_port(), 2)
+@pytest.mark.parametrize("app", ["failing_app", "no_such_app"])
+def test_a_worker_that_cannot_start_stops_the_server(app):
+    # failing_app's start-up raises; no_such_app is not in the module (uvicorn exits 1 for it)
+    server = _start(app, free_port(), 2)
     out, _ = server.communicate(timeout=120)
     assert server.returncode == 1
     assert "could not start: stopping the server" in out
+    assert out.count("started 2 workers") == 1  # no worker was started again
 
 
 def test_a_busy_port_is_one_clear_line():
