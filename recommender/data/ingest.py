@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -360,9 +361,12 @@ def import_folder(folder, store, report_path=None, progress: bool = False,
     for name, path in files.items():
         report.warnings += _check_header(TABLES[name], path, headers[name])
     known = KnownKeys(store)
+    announce = (lambda line: print(line, file=sys.stderr, flush=True)) if progress else None
     for name in TABLE_ORDER:
-        report.tables[name] = _import_table(TABLES[name], files[name], headers[name], store,
-                                            known, report, progress, int(chunk_rows), timezone)
+        with store.bulk_load(name, announce):
+            report.tables[name] = _import_table(TABLES[name], files[name], headers[name],
+                                                store, known, report, progress, int(chunk_rows),
+                                                timezone)
     if report_path is not None:
         report.write(report_path)
     return report

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from recommender.data.profiles import ProfileError
 from recommender.data.store import (
@@ -290,6 +291,41 @@ def test_a_residents_reads_are_one_range_of_the_covering_index(tmp_path):
     assert any("participations USING COVERING INDEX ix_participations_resident_history" in step
                for step in plan), plan
     store.dispose()
+
+
+def _participation_indexes(store) -> set[str]:
+    return {index["name"] for index in sa.inspect(store.engine).get_indexes("participations")}
+
+
+def test_a_load_into_empty_participations_builds_the_history_index_after_its_rows(store):
+    tables = _district()
+    for name in ("communities", "residents", "courses"):
+        store.insert(name, tables[name])
+    said = []
+    with store.bulk_load("participations", said.append):
+        during = _participation_indexes(store)
+        store.insert("participations", tables["participations"])
+    assert "ix_participations_resident_history" not in during
+    assert "ix_participations_resident_history" in _participation_indexes(store)
+    assert said == ["participations: building the index ix_participations_resident_history"]
+    assert store.resident_reads("R1").commitments == [("K1", "enroll")]
+    # a table that holds rows keeps its indexes up: dropping them would cost more than it saves
+    with store.bulk_load("participations"):
+        assert "ix_participations_resident_history" in _participation_indexes(store)
+
+
+def test_a_load_that_stops_still_leaves_the_index(store):
+    tables = _district()
+    for name in ("communities", "residents", "courses"):
+        store.insert(name, tables[name])
+    with pytest.raises(RuntimeError), store.bulk_load("participations"):
+        raise RuntimeError("the import failed half-way")
+    assert "ix_participations_resident_history" in _participation_indexes(store)
+    # killed before it could build it again: the next start-up does
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP INDEX ix_participations_resident_history"))
+    store.create_schema()
+    assert "ix_participations_resident_history" in _participation_indexes(store)
 
 
 def test_resident_reads_see_a_commitment_at_once_and_fail_as_store_errors(store):
