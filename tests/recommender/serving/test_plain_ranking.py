@@ -160,3 +160,29 @@ def test_category_codes_match_where_the_categories_compare_equal():
             np.testing.assert_array_equal(code == code[k], catalogue.category == category)
         else:  # a NaN category equals none, so the cap leaves nothing out
             assert not (catalogue.category == category).any()
+
+
+def test_a_short_list_is_filled_from_the_pass_that_ranked_it(engine, monkeypatch):
+    """Courses of a capped category that a pass already ranked fill the list in that pass's
+    order, with no further pass."""
+    catalogue = Catalogue.from_items(engine.items, engine.community_names)
+    snap = Snapshot(engine, catalogue, np.zeros(len(catalogue.ids), dtype=np.int64), {})
+    categories = pd.Series(catalogue.category)
+    common = categories.value_counts().index[0]
+    mask = (categories == common).to_numpy().copy()
+    mask[np.flatnonzero(~mask)[0]] = True  # one course of another category
+    ctx = engine.context_for(engine.users.index[0])
+    order = [str(i) for i in engine.rank_pool(ctx, int(mask.sum()), allowed=mask).item_ids]
+    assert sum(catalogue.category[catalogue.position[c]] == common for c in order) >= 10
+    passes = []
+    real = Engine.rank_pools
+    monkeypatch.setattr(Engine, "rank_pools",
+                        lambda self, asks: passes.append(len(asks)) or real(self, asks))
+    mixed = [r.item_id for r in diversify(snap, ctx, mask, 10, capped=True, explain=True)]
+    assert passes == [1]
+    head, other = [], [c for c in order if catalogue.category[catalogue.position[c]] != common]
+    for course in order:  # the cap: five of the common category, and the other course
+        if course in other or sum(c not in other for c in head) < 5:
+            head.append(course)
+    fill = [c for c in order if c not in head][:10 - len(head)]
+    assert mixed == head + fill
