@@ -10,7 +10,8 @@ docs/decisions.md). Elsewhere :func:`serve_in_workers` falls back to uvicorn's o
 
 The supervisor here is deliberately small: it starts the workers, starts a worker again when one
 dies after it had started, stops everything when one fails at start-up (an app that cannot be
-imported or built, or a broken configuration, fails the same way every time), and stops the workers on SIGINT or SIGTERM.
+imported or built, or a broken configuration, fails the same way every time), and stops the
+workers on SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
