@@ -254,6 +254,12 @@ def _seats_taken(holders: sa.Select) -> sa.Select:
 _STATEMENTS = _statements(METADATA.tables)
 # Indexes that a load into an empty table builds after its rows (Store.bulk_load).
 BULK_DEFERRED = {"participations": ("ix_participations_resident_history",)}
+
+
+def _deferred_indexes(table: str) -> list[sa.Index]:
+    return [index for index in METADATA.tables[table].indexes
+            if index.name in BULK_DEFERRED.get(table, ())]
+
 # The columns of a resident_reads row before the commitment's two (see _resident_reads).
 _RESIDENT_COLUMNS = tuple(METADATA.tables["residents"].c.keys())
 _PROFILE_COLUMNS = tuple(c for c in METADATA.tables["resident_profiles"].c.keys()
@@ -421,12 +427,12 @@ class Store:
         self._restore_indexes()
 
     def _restore_indexes(self) -> None:
-        """Build every index of the schema that is missing: one that a bulk load
-        (:meth:`bulk_load`) dropped and did not get to build again, because it was killed."""
+        """Build the indexes a bulk load (:meth:`bulk_load`) dropped and did not get to build
+        again, because it was killed."""
         inspector = sa.inspect(self.engine)
-        for name in TABLE_ORDER:
-            present = {index["name"] for index in inspector.get_indexes(name)}
-            for index in METADATA.tables[name].indexes:
+        for table in BULK_DEFERRED:
+            present = {index["name"] for index in inspector.get_indexes(table)}
+            for index in _deferred_indexes(table):
                 if index.name not in present:
                     index.create(self.engine, checkfirst=True)
 
@@ -439,8 +445,7 @@ class Store:
         district's import 49 % slower; building it after the load takes ~11 s. Whatever stops
         the load, the indexes are built again, here or by the next :meth:`create_schema`.
         """
-        deferred = [index for index in METADATA.tables[table].indexes
-                    if index.name in BULK_DEFERRED.get(table, ())]
+        deferred = _deferred_indexes(table)
         if not deferred or self.count(table) > 0:
             yield
             return
@@ -928,7 +933,8 @@ class SQLiteStore(Store):
     backend = "sqlite"
     quick_reads = True
     # An SQLite connection is an open file: keep one for every thread that may read at once,
-    # the API's thread pool (anyio's 40) and the background threads (impression writer,
+    # the API's thread pool (anyio's 40: the plain ``def`` handlers; the ranking routes read
+    # inline, see quick_reads) and the background threads (impression writer,
     # follower, a model load), so concurrent requests never open and close overflow
     # connections, each with the pragmas below (they showed in the profile at 32 clients).
     POOL = {"pool_size": 48, "max_overflow": 16}

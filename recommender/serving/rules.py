@@ -102,8 +102,8 @@ def diversify_many(snap: Snapshot, lists: list[tuple[UserContext, np.ndarray, in
         for state, pool in zip(asking, pools):
             state.pick(pool, explain)
     # Only capped categories have courses left: they fill a list after the others, rather
-    # than leaving it short; those a pass already ranked need no pass of their own (one in
-    # four lists here, ~7 % of the ranking's CPU at 400k).
+    # than leaving it short; those a pass already ranked need no pass of their own (one list
+    # in nine needs a fill at 400k; its pass cost ~7 % of the ranking's CPU).
     for state in states:
         state.fill_from_skipped(explain)
     short = [(s, s.rest()) for s in states if len(s.picked) < s.k]
