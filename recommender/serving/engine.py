@@ -18,24 +18,11 @@ from features.bands import BAND_NAMES
 from features.codes import Codebook, Vocabulary, band_codes
 from features.event_log import event_values
 from features.ids import IdMapping
-from models.hybrid import SIGNALS, HybridRanker
+from models.hybrid import HybridRanker
+from recommender.serving.explaining import Explainer
 from recommender.serving.wording import Reason
 from recommender.training import artifacts
 from recommender.training.recipe import read_model_files
-
-# The profile signal becomes a reason when it makes the category 1.5 times likelier.
-PROFILE_REASON_LIFT = float(np.log(1.5))
-# A component gives a reason for an item it ranks among its best REASON_TOP for the resident.
-REASON_TOP = 20
-# Components whose reason is given only when no other reason is, best-ranking first: they
-# add little next to the others (the popularity of a category, of a course across the
-# district, co-occurrence and content, which ``similar_to_taken`` already says).
-_OTHER_REASONS = ("cat_band", "pop", "pop_recent", "ease", "knn", "content")
-# The signals the reasons read.
-_REASON_SIGNALS = ("interest", "eligible", "same_community", "profile_category",
-                   "item_log_count")
-# How many (band, community, history) keys of the components' reasons an engine keeps.
-_SAID_KEPT = 4096
 
 
 @dataclass
@@ -80,7 +67,7 @@ class RankedPool:
         """Recommendations for the given positions of the pool, explained if asked."""
         pos = np.fromiter(positions, dtype=np.int64)
         items = self.items[pos]
-        reasons = (self.engine._explain(self.history, items, self.signals[pos], self.ctx)
+        reasons = (self.engine.explainer.explain(self.history, items, self.signals[pos], self.ctx)
                    if explain else [[] for _ in pos])
         return [Recommendation(str(i), float(s), r, self.cold)
                 for i, s, r in zip(self.engine.mapping.item_ids(items), self.scores[pos],
@@ -126,12 +113,6 @@ class Engine:
         self._history = history.tocsr().astype(np.float32)
         self._overlay: dict[int, dict[int, float]] = {}
         self._lock = threading.Lock()
-        self._titles = (items["title"] if "title" in items else items.index.to_series()).to_numpy()
-        # None for a course without a category (a missing value would be NaN, which is true
-        # and would make a category reason about "nan")
-        self._categories = (np.array([_none(v) for v in items["category"].to_numpy(dtype=object)],
-                                     dtype=object) if "category" in items
-                            else np.full(len(items), None, dtype=object))
         # A resident's declared interests match categories whatever their case.
         self._interest_codes = Codebook([str(c).lower() for c in vocab.categories])
         # One dict lookup per request instead of a pandas index lookup (~1 ms for one id), and
@@ -143,8 +124,13 @@ class Engine:
             for c in ("age_band", "community_id", "household_id")
         }
         self.community_names = dict(community_names or {})
-        # _component_reasons by (band, community, has history): a few hundred keys a district
-        self._said: dict[tuple, tuple[str | None, dict[str, Reason]]] = {}
+        titles = (items["title"] if "title" in items else items.index.to_series()).tolist()
+        # None for a course without a category (a missing value would be NaN, which is true
+        # and would make a category reason about "nan")
+        categories = ([_none(v) for v in items["category"].to_numpy(dtype=object)]
+                      if "category" in items else [None] * len(items))
+        self.explainer = Explainer(model, mapping, vocab, titles, categories,
+                                   self.community_names)
 
     @classmethod
     def load(cls, artifacts_dir: Path, version: str = artifacts.CURRENT) -> Engine:
@@ -319,99 +305,6 @@ class Engine:
                 # a cancelled enrolment stays in the history (it still says something about
                 # the resident); whether the course is offered again is the rules' business
                 overlay[int(ii)] = new if new > 0 else 1e-3
-
-    # -- explanations -------------------------------------------------------------------------
-    def _explain(self, history, items, signals, ctx: UserContext) -> list[list[Reason]]:
-        """Reasons (codes and parameters; :mod:`~recommender.serving.wording` words them),
-        drawn only from signals that exist for each item.
-
-        A component gives a reason only if the model has it (ALS is off by default), scores
-        the item above zero, and ranks it among its best ``REASON_TOP`` for this resident and
-        among the candidates it proposed (see
-        :meth:`~models.hybrid.HybridRanker.component_ranks`). Band and community reasons need
-        a band and a community the model knows, history reasons a history. An item no signal
-        speaks for gets no reason rather than an invented one.
-        """
-        ranks = self.model.component_ranks(signals)
-        anchors = self.model.anchors(items, history).tolist()
-        band, said = self._component_reasons(ctx, has_history=len(history) > 0)
-        top = min(REASON_TOP, self.model.n_candidates)
-        # Python values per item: ~10 numpy scalar comparisons an item cost more than the rest
-        vouches = {name: ((r < top) & (name in said)).tolist() for name, r in ranks.items()}
-        column = {name: signals[:, SIGNALS.index(name)] for name in _REASON_SIGNALS}
-        interest = (column["interest"] > 0).tolist()
-        eligible = (column["eligible"] > 0).tolist()
-        same_community = (column["same_community"] > 0).tolist()
-        favourite = (column["profile_category"] >= PROFILE_REASON_LIFT).tolist()
-        untaken = (column["item_log_count"] == 0).tolist()  # nobody took it in training
-        out = []
-        for k, (item, anchor) in enumerate(zip(items.tolist(), anchors)):
-            vouch = {name: flags[k] for name, flags in vouches.items()}
-            cat = self._categories[item]
-            reasons: list[Reason] = []
-            if interest[k] and cat:
-                reasons.append(Reason("interest_match", {"category": cat}))
-            if anchor >= 0 and (vouch["knn"] or vouch["content"]):
-                reasons.append(Reason("similar_to_taken", {
-                    "course_id": str(self.mapping.item_ids([anchor])[0]),
-                    "title": str(self._titles[anchor])}))
-            if vouch["pop_local"] or vouch["pop_band"]:
-                reasons.append(said["pop_local" if vouch["pop_local"] else "pop_band"])
-            if band and eligible[k]:
-                reasons.append(Reason("made_for_band", {"band": band}))
-            if same_community[k]:
-                reasons.append(Reason("in_your_community", self._community(ctx.community_id)))
-            if cat and favourite[k]:
-                reasons.append(Reason("profile_favourite", {"category": cat}))
-            if vouch["als"]:
-                reasons.append(said["als"])
-            if untaken[k]:
-                reasons.append(Reason("new_course"))
-            if not reasons:  # else the reason of the other component that ranks it best
-                rest = [(ranks[name][k], name) for name in _OTHER_REASONS
-                        if vouch[name] and (cat or name != "cat_band")]
-                if rest:
-                    best = said[min(rest)[1]]
-                    reasons.append(Reason(best.code, {"category": cat, **best.params})
-                                   if best.code == "category_popular_in_band" else best)
-            out.append(reasons)
-        return out
-
-    def _component_reasons(self, ctx: UserContext, has_history: bool
-                           ) -> tuple[str | None, dict[str, Reason]]:
-        """The resident's band (None when the model knows no band for them), and the reason
-        of each component that can speak for them (``cat_band``'s without its category, which
-        is the item's)."""
-        key = (ctx.age_band, ctx.community_id, has_history)
-        known = self._said.get(key)
-        if known is not None:
-            return known
-        if len(self._said) >= _SAID_KEPT:  # ids from the platform's profiles are unbounded
-            self._said.clear()
-        self._said[key] = self._reasons_of(ctx, has_history)
-        return self._said[key]
-
-    def _reasons_of(self, ctx: UserContext, has_history: bool
-                    ) -> tuple[str | None, dict[str, Reason]]:
-        band = ctx.age_band if band_codes([ctx.age_band])[0] >= 0 else None
-        said = {"pop": Reason("popular_in_district"), "pop_recent": Reason("popular_lately")}
-        if band:
-            said["pop_band"] = Reason("popular_in_band", {"band": band})
-            said["cat_band"] = Reason("category_popular_in_band", {"band": band})
-            if self.vocab.community_codes([ctx.community_id])[0] >= 0:
-                said["pop_local"] = Reason("popular_in_community",
-                                           {"band": band, **self._community(ctx.community_id)})
-        if has_history:
-            said["ease"] = said["knn"] = Reason("taken_together")
-            said["content"] = Reason("like_your_courses")
-            said["als"] = Reason("residents_like_you")
-        return band, said
-
-    def _community(self, community_id: str) -> dict[str, str | None]:
-        """A community's id and name, the parameters of the reasons that name it."""
-        return {"community_id": str(community_id),
-                "community_name": self.community_names.get(community_id)}
-
 
 def _none(value):
     return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value

@@ -142,20 +142,27 @@ class _CappedList:
         if len(pool.items) == 0:
             self.dry = True
             return
-        cat, keep, skipped = self.catalogue, [], []
+        cat, keep, skipped, capped = self.catalogue, [], [], []
         # The catalogue is aligned with the engine's items: a pool index is a position.
-        for p, pos in enumerate(pool.items.tolist()):
-            self.mask[pos] = False
-            category = cat.category[pos]
-            if self.per_category.get(category, 0) >= self.cap:
+        # Python values, gathered once: a numpy scalar per course cost more than the loop.
+        categories = cat.category[pool.items].tolist()
+        scanned = 0
+        for p, category in enumerate(categories):
+            scanned = p + 1
+            taken = self.per_category.get(category, 0)
+            if taken >= self.cap:
                 skipped.append(p)
                 continue
             keep.append(p)
-            self.per_category[category] = self.per_category.get(category, 0) + 1
-            if self.per_category[category] >= self.cap and cat.category_code[pos] >= 0:
-                self.mask &= cat.category_code != cat.category_code[pos]  # its courses
+            self.per_category[category] = taken + 1
+            if taken + 1 >= self.cap:
+                capped.append(int(cat.category_code[pool.items[p]]))
             if len(self.picked) + len(keep) >= self.k:
                 break
+        self.mask[pool.items[:scanned]] = False  # ranked: picked, or skipped for the cap
+        for code in capped:
+            if code >= 0:
+                self.mask &= cat.category_code != code  # the capped category's courses
         self.picked.extend(pool.take(keep, explain))
         if skipped:
             self.skipped.append((pool, skipped))

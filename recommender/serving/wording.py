@@ -27,10 +27,19 @@ DEFAULT_LANGUAGE = "zh"
 
 @dataclass(frozen=True)
 class Reason:
-    """Why a course is listed: a code of :data:`REASONS` and its parameters."""
+    """Why a course is listed: a code of :data:`REASONS` and its parameters.
+
+    The engine shares one reason among the courses and lists it speaks for, and each keeps
+    its wording once made (:func:`worded`); so a reason is never changed after it is made.
+    """
 
     code: str
     params: Mapping[str, Any] = field(default_factory=dict)
+
+    @functools.cached_property
+    def _worded(self) -> dict[str, dict]:
+        """This reason as :func:`worded` gives it, by language (filled as asked)."""
+        return {}
 
 
 @dataclass(frozen=True)
@@ -150,8 +159,19 @@ def _text(code: str, p: Mapping[str, Any], lang: str) -> str:
 
 
 def worded(reasons: Iterable[Reason], lang: str = DEFAULT_LANGUAGE) -> list[dict]:
-    """Reasons as the API gives them: ``{"code", "params", "text"}`` each, text in ``lang``."""
-    return [{"code": r.code, "params": dict(r.params), "text": text(r, lang)} for r in reasons]
+    """Reasons as the API gives them: ``{"code", "params", "text"}`` each, text in ``lang``.
+
+    A reason's dict is made once per language and shared by every answer that gives it (a
+    list says ~30 reasons, most of them the same few): read it, never change it.
+    """
+    out = []
+    for reason in reasons:
+        said = reason._worded.get(lang)
+        if said is None:
+            said = reason._worded[lang] = {"code": reason.code, "params": dict(reason.params),
+                                           "text": text(reason, lang)}
+        out.append(said)
+    return out
 
 
 def requested_language(lang: str | None = None, accept_language: str | None = None) -> str:

@@ -24,7 +24,8 @@ from features.codes import band_codes
 from models.hybrid import SIGNALS, HybridRanker
 from recommender.data.datasets import load_district
 from recommender.demo.generator import generate_district
-from recommender.serving.engine import REASON_TOP, Engine, UserContext
+from recommender.serving.engine import Engine, UserContext
+from recommender.serving.explaining import REASON_TOP
 from recommender.serving.wording import REASONS, Reason, text
 from recommender.training.artifacts import ArtifactError, sha256_file
 from recommender.training.recipe import train_artifact

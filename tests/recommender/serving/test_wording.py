@@ -91,6 +91,20 @@ def test_chinese_is_the_default_and_english_on_request():
                                        "text": "made for preschool children"}]
 
 
+
+def test_a_shared_reason_is_worded_in_each_language_it_is_asked_in():
+    # the engine shares one reason among lists, and a reason keeps its wording once made
+    reason = Reason("popular_in_band", {"band": "elderly"})
+    chinese = worded([reason, reason])
+    assert chinese[0] is chinese[1]  # made once
+    assert chinese[0]["text"] == text(reason, "zh")
+    english = worded([reason], "en")
+    assert english[0]["text"] == text(reason, "en") != chinese[0]["text"]
+    assert worded([reason])[0]["text"] == text(reason, "zh")
+    # another reason with other parameters is worded for itself
+    assert worded([Reason("popular_in_band", {"band": "preschool"})])[0]["text"] != \
+        chinese[0]["text"]
+
 def test_reasons_read_naturally():
     assert text(_sample("similar_to_taken")) == "因为您上过《剪纸入门班》"
     assert text(_sample("similar_to_taken"), "en") == "because you took 剪纸入门班"
