@@ -47,13 +47,23 @@ class ReRanker:
 
     Parameters
     ----------
-    trees : HistGradientBoostingClassifier
-        Fitted on signal rows (columns as :data:`SIGNALS`), positives labelled True.
+    members : list of HistGradientBoostingClassifier
+        Fitted on signal rows (columns as :data:`SIGNALS`), positives labelled True. A row's
+        score is the mean of their probabilities: the cross-fitted fold trees and the final
+        trees of one fit, each seeing a different part of the validation users, averaged
+        (bagging; docs/decisions.md), or a single set of trees.
     """
 
-    def __init__(self, trees: HistGradientBoostingClassifier):
-        self.trees = trees
-        self._forest: list[FlatForest | None] = []  # built on the first small batch
+    def __init__(self, members: list[HistGradientBoostingClassifier]):
+        if not members:
+            raise ValueError("a re-ranker needs at least one set of trees")
+        self.members = list(members)
+        self._forests: list[list[FlatForest | None]] = []  # built on the first small batch
+
+    @property
+    def trees(self) -> HistGradientBoostingClassifier:
+        """The last member: the trees fitted on every training row."""
+        return self.members[-1]
 
     @classmethod
     def fit(cls, rows: np.ndarray, labels: np.ndarray, *, learning_rate: float, max_iter: int,
@@ -68,40 +78,60 @@ class ReRanker:
         )
         # Small fits are faster on one thread than with OpenMP spinning on a busy machine.
         with threadpool_limits(1 if rows.shape[0] < 200_000 else None, "openmp"):
-            return cls(trees.fit(rows, labels))
+            return cls([trees.fit(rows, labels)])
+
+    @classmethod
+    def averaged(cls, parts: list[ReRanker]) -> ReRanker:
+        """One re-ranker scoring with the mean of ``parts``' probabilities; trees that saw
+        one label only (a fold whose users' candidates held no positive) are left out, unless
+        the last part's are such trees too (then nothing learned, and the guard says so)."""
+        members = [trees for part in parts for trees in part.members]
+        learned = [trees for trees in members if trees.classes_.size > 1]
+        return cls(learned if parts[-1].trees in learned else parts[-1].members)
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
-        """P(taken) for each signal row."""
+        """P(taken) for each signal row: the members' mean."""
         if rows.shape[0] == 0:
             return np.zeros(0, dtype=np.float32)
+        if len(self.members) == 1:
+            return self._predict_one(0, rows)
+        return np.mean([self._predict_one(m, rows) for m in range(len(self.members))], axis=0)
+
+    def _predict_one(self, member: int, rows: np.ndarray) -> np.ndarray:
+        trees = self.members[member]
         if rows.shape[0] > _FLAT_LIMIT:
-            return self.trees.predict_proba(rows)[:, 1]
+            return trees.predict_proba(rows)[:, 1]
         # A single resident's few hundred rows: sklearn walks the trees one call per tree
         # (~35 us each plus OpenMP start-up), so small batches go through the same trees laid
         # out as flat arrays and walked for every row and tree at once.
-        if not self._forest:
-            self._forest.append(FlatForest.from_sklearn(self.trees))
-        forest = self._forest[0]
+        if not self._forests:
+            self._forests.append([FlatForest.from_sklearn(t) for t in self.members])
+        forest = self._forests[0][member]
         if forest is not None:
             return forest.predict_proba(rows)
         with _openmp_controller().limit(limits=1, user_api="openmp"):
-            return self.trees.predict_proba(rows)[:, 1]
+            return trees.predict_proba(rows)[:, 1]
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write the trees to ``directory/ranker.joblib`` (the one pickle of a hybrid)."""
+        """Write the trees to ``directory/ranker.joblib`` (the one pickle of a hybrid): the
+        list of members."""
         path = Path(directory) / RANKER_FILE
-        joblib.dump(self.trees, path)
+        joblib.dump(self.members, path)
         return path
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> ReRanker:
-        """Read what :meth:`save` wrote. A pickle: call only on a folder whose checksums were
-        verified."""
+        """Read what :meth:`save` wrote (a single set of trees, as older versions saved, is
+        one member). A pickle: call only on a folder whose checksums were verified."""
         path = Path(directory) / RANKER_FILE
-        trees = joblib.load(path)
-        if not isinstance(trees, HistGradientBoostingClassifier):
-            raise ValueError(f"{path} holds a {type(trees).__name__}, not the re-ranker's trees")
-        return cls(trees)
+        members = joblib.load(path)
+        if isinstance(members, HistGradientBoostingClassifier):
+            members = [members]
+        if (not isinstance(members, list) or not members
+                or not all(isinstance(t, HistGradientBoostingClassifier) for t in members)):
+            raise ValueError(f"{path} holds a {type(members).__name__}, not the re-ranker's "
+                             "trees")
+        return cls(members)
 
 
 def validation_users(target: sp.csr_matrix) -> np.ndarray:

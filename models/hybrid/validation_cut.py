@@ -53,16 +53,20 @@ class ValidationCutMixin:
 
         rows, labels, owners = training_rows(pairs, target, row_users, self.negatives_per_user,
                                              self.random_state)
-        held, lists, pairs_seen = [], [], []
+        held, lists, pairs_seen, fold_trees = [], [], [], []
         for fold in folds:
             self._reranker = self._trees(rows[~np.isin(owners, fold)],
                                          labels[~np.isin(owners, fold)])
+            fold_trees.append(self._reranker)
             held.append(fold)
             fold_lists, fold_pairs = self._holdout_pairs(fold, fit_X, target, allowed)
             lists.append(fold_lists)
             pairs_seen.append(fold_pairs)
         if len(folds) != 1:  # cross-fitted (or nothing held out): the final trees see everyone
-            self._reranker = self._trees(rows, labels)
+            # Served: the fold trees and the final trees averaged. On small validation sets
+            # one fit's trees move with the users and negatives it drew; their mean varies
+            # less and ranked better on every dataset tried (docs/decisions.md).
+            self._reranker = ReRanker.averaged([*fold_trees, self._trees(rows, labels)])
         self._store_holdout_lists(held, lists, fit_X, allowed)
         self._keep_calibration_pairs(pairs_seen)
         self._active_shares(fit_X, users)

@@ -280,7 +280,9 @@ class RecommenderContract:
                         assert npz[key].dtype.kind in "biufcU", (path, key)
             else:
                 assert path.name in self.sklearn_files, f"{path.name} is not an .npz file"
-                assert isinstance(joblib.load(path), BaseEstimator), path
+                loaded = joblib.load(path)  # an estimator, or a list of them (an ensemble)
+                members = loaded if isinstance(loaded, list) else [loaded]
+                assert members and all(isinstance(m, BaseEstimator) for m in members), path
 
     def test_refit_on_same_data_gives_same_scores(self, model, data):
         again = self.make_model().fit(data.user_items, **self.fit_side(data))

@@ -464,6 +464,40 @@ def test_small_validation_sets_are_cross_fitted(model, data):
                                   model.holdout_component_recs_[pop_band])
 
 
+
+def test_a_cross_fitted_model_serves_its_fold_trees_and_final_trees_averaged(model, data,
+                                                                             tmp_path):
+    """Five folds (the default fraction 0.2): five sets of fold trees, then the final trees
+    fitted on every user; a candidate's score is their mean probability, kept by save/load."""
+    reranker = model._reranker
+    assert len(reranker.members) == 6
+    assert reranker.trees is reranker.members[-1]
+    users = np.arange(data["X"].shape[0])
+    X = data["X"]
+    r, i, rows = model._pair_rows(users, X, model._context(users), None)
+    assert rows.shape[0] > 0
+    each = np.array([t.predict_proba(rows)[:, 1] for t in reranker.members])
+    assert not np.allclose(each[0], each[-1])  # the members differ, so the mean means something
+    np.testing.assert_allclose(reranker.predict(rows), each.mean(axis=0), rtol=1e-6)
+    model.save(tmp_path / "h")
+    loaded = HybridRanker.load(tmp_path / "h")
+    assert len(loaded._reranker.members) == 6
+    np.testing.assert_array_equal(loaded._reranker.predict(rows), reranker.predict(rows))
+
+
+def test_a_ranker_file_holding_one_set_of_trees_still_loads(model, data, tmp_path):
+    """Artifacts written before the averaging hold the trees alone; they load as one member."""
+    import joblib
+
+    model.save(tmp_path / "h")
+    joblib.dump(model._reranker.trees, tmp_path / "h" / "ranker.joblib")
+    loaded = HybridRanker.load(tmp_path / "h")
+    assert loaded._reranker.members[0].get_params() == model._reranker.trees.get_params()
+    users = np.arange(data["X"].shape[0])
+    _, _, rows = model._pair_rows(users, data["X"], model._context(users), None)
+    np.testing.assert_allclose(loaded._reranker.predict(rows),
+                               model._reranker.trees.predict_proba(rows)[:, 1], rtol=1e-6)
+
 def test_held_out_component_lists_come_from_the_fit_before_the_cut(model, data):
     """A component's held-out list never holds what the user had before the cut, and is
     that component's own ranking of the rest."""

@@ -124,8 +124,8 @@ def test_every_resident_is_ranked_as_the_plain_computation_ranks_them(engine, mo
     monkeypatch.setattr(signals, "_ranks", _plain_ranks)
     monkeypatch.setattr(ranker, "candidate_mask", _plain_candidate_mask)
     monkeypatch.setattr(ranker, "profile_scores", _plain_profile_scores)
-    monkeypatch.setattr(ReRanker, "predict",
-                        lambda self, rows: self.trees.predict_proba(rows)[:, 1])
+    monkeypatch.setattr(ReRanker, "predict", lambda self, rows: np.mean(
+        [trees.predict_proba(rows)[:, 1] for trees in self.members], axis=0))
     monkeypatch.setattr(EASE, "_full_weights", lambda self: None)
     monkeypatch.setattr(type(model), "component_ranks",
                         lambda self, rows: _plain_component_ranks(rows, self.components))
