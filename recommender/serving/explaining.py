@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -21,9 +21,6 @@ from features.codes import Vocabulary, band_codes
 from features.ids import IdMapping
 from models.hybrid import SIGNALS, HybridRanker
 from recommender.serving.wording import Reason
-
-if TYPE_CHECKING:
-    from recommender.serving.engine import UserContext
 
 # The profile signal becomes a reason when it makes the category 1.5 times likelier.
 PROFILE_REASON_LIFT = float(np.log(1.5))
@@ -38,6 +35,13 @@ _COLUMN = {name: SIGNALS.index(name) for name in
 # How many (band, community, history) contexts of reasons an explainer keeps.
 _CONTEXTS_KEPT = 4096
 _NEW_COURSE = Reason("new_course")
+
+
+class Resident(Protocol):
+    """What the reasons read of a resident's context (the engine's ``UserContext``)."""
+
+    age_band: str | None
+    community_id: str | None
 
 
 @dataclass
@@ -68,7 +72,7 @@ class Explainer:
         self._by_category: dict[tuple[str, str], Reason] = {}  # (code, category)
 
     def explain(self, history: np.ndarray, items: np.ndarray, signals: np.ndarray,
-                ctx: UserContext) -> list[list[Reason]]:
+                ctx: Resident) -> list[list[Reason]]:
         """Reasons (codes and parameters; :mod:`~recommender.serving.wording` words them),
         drawn only from signals that exist for each item.
 
@@ -148,7 +152,7 @@ class Explainer:
                 "title": str(self._titles[anchor])})
         return reason
 
-    def _context_reasons(self, ctx: UserContext, has_history: bool) -> _ContextReasons:
+    def _context_reasons(self, ctx: Resident, has_history: bool) -> _ContextReasons:
         key = (ctx.age_band, ctx.community_id, has_history)
         known = self._contexts.get(key)
         if known is not None:
