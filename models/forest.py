@@ -23,11 +23,15 @@ class FlatForest:
     as a float32 key; else one per feature), one gather and an AND over features, on 64-bit
     words that pack several trees' masks.
 
-    :meth:`from_sklearn` returns None for categorical splits, more than 64 leaves per tree or
-    another layout; callers then use sklearn's own predictor.
+    Several fitted classifiers (an averaged re-ranker's members) can share one table: their
+    trees are walked together, each member's raw score summed over its own trees, and the
+    answer is the mean of the members' probabilities.
+
+    :meth:`from_sklearn` returns None for categorical splits, more than 64 leaves per tree,
+    members of different sizes or another layout; callers then use sklearn's own predictor.
     """
 
-    def __init__(self, thresholds, offsets, nan_rows, table, leaf_values, baseline):
+    def __init__(self, thresholds, offsets, nan_rows, table, leaf_values, baselines):
         n_trees = table.shape[1]
         # Only features some tree splits on: every row of another feature's block is "all
         # leaves survive", so it would change no AND.
@@ -52,14 +56,22 @@ class FlatForest:
         self.n_trees = n_trees
         self.leaf_values = leaf_values  # (n_trees, max_leaves), leaves left to right
         self.leaf_base = np.arange(n_trees) * leaf_values.shape[1]  # tree's row, flattened
-        self.baseline = baseline
+        self.baselines = np.asarray(baselines, dtype=np.float64)  # one per member, in order
 
     @classmethod
-    def from_sklearn(cls, ranker) -> FlatForest | None:
+    def from_sklearn(cls, *rankers) -> FlatForest | None:
+        """The tables of one fitted classifier, or of several with the same number of trees
+        (scored as the mean of their probabilities); None for a layout they cannot hold."""
         try:
-            if any(len(per_iteration) != 1 for per_iteration in ranker._predictors):
+            predictors = [per_iteration for ranker in rankers for per_iteration in
+                          ranker._predictors]
+            if any(len(per_iteration) != 1 for per_iteration in predictors):
                 return None
-            trees = [per_iteration[0].nodes for per_iteration in ranker._predictors]
+            if len({len(ranker._predictors) for ranker in rankers}) != 1:
+                return None
+            if len({int(ranker.n_features_in_) for ranker in rankers}) != 1:
+                return None
+            trees = [per_iteration[0].nodes for per_iteration in predictors]
             if any(t["is_categorical"].any() for t in trees):
                 return None
             n_leaves = max(int(t["is_leaf"].sum()) for t in trees)
@@ -74,7 +86,7 @@ class FlatForest:
                                    float(nodes["num_threshold"][node]),
                                    bool(nodes["missing_go_to_left"][node]), tree,
                                    sum(1 << leaf for leaf in leaves)))
-            n_features = int(ranker.n_features_in_)
+            n_features = int(rankers[0].n_features_in_)
             full = np.iinfo(dtype).max
             thresholds, offsets, nan_rows, blocks = [], [], [], []
             row = 0
@@ -92,13 +104,14 @@ class FlatForest:
                 nan_rows.append(row + len(mine) + 1)
                 blocks.append(block)
                 row += len(block)
+            baselines = [float(np.ravel(ranker._baseline_prediction)[0]) for ranker in rankers]
             return cls(thresholds, np.array(offsets), np.array(nan_rows), np.vstack(blocks),
-                       leaf_values, float(np.ravel(ranker._baseline_prediction)[0]))
+                       leaf_values, baselines)
         except (AttributeError, KeyError, IndexError, ValueError):
             return None
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """P(positive) for each row of ``X`` (float64)."""
+        """P(positive) for each row of ``X`` (float64): the members' mean."""
         X = np.asarray(X)
         if X.dtype != np.float32:
             X = np.asarray(X, dtype=np.float64)
@@ -120,9 +133,13 @@ class FlatForest:
         alive = np.bitwise_and.reduce(self.words.take(rows, axis=0), axis=0)
         alive = alive.view(self.mask_dtype)[:, : self.n_trees]  # (n_rows, n_trees)
         leaf = _leftmost_leaf(alive)
-        values = self.leaf_values.take(leaf + self.leaf_base)
-        raw = self.baseline + values.sum(axis=1)
-        return expit(raw)  # the logistic link, without overflow warnings for large |raw|
+        values = self.leaf_values.take(leaf + self.leaf_base)  # (n_rows, n_trees)
+        if self.baselines.size == 1:
+            # the logistic link, without overflow warnings for large |raw|
+            return expit(self.baselines[0] + values.sum(axis=1))
+        # each member's raw score over its own trees (members' trees are consecutive)
+        raw = values.reshape(values.shape[0], self.baselines.size, -1).sum(axis=2)
+        return expit(raw + self.baselines).T.mean(axis=0)
 
 
 # Index of the lowest set bit of every 16-bit mask (uint16 covers up to 16 leaves, the usual).

@@ -58,7 +58,7 @@ class ReRanker:
         if not members:
             raise ValueError("a re-ranker needs at least one set of trees")
         self.members = list(members)
-        self._forests: list[list[FlatForest | None]] = []  # built on the first small batch
+        self._forest: list[FlatForest | None] = []  # built on the first small batch
 
     @property
     def trees(self) -> HistGradientBoostingClassifier:
@@ -93,24 +93,18 @@ class ReRanker:
         """P(taken) for each signal row: the members' mean."""
         if rows.shape[0] == 0:
             return np.zeros(0, dtype=np.float32)
-        if len(self.members) == 1:
-            return self._predict_one(0, rows)
-        return np.mean([self._predict_one(m, rows) for m in range(len(self.members))], axis=0)
-
-    def _predict_one(self, member: int, rows: np.ndarray) -> np.ndarray:
-        trees = self.members[member]
         if rows.shape[0] > _FLAT_LIMIT:
-            return trees.predict_proba(rows)[:, 1]
+            return np.mean([trees.predict_proba(rows)[:, 1] for trees in self.members], axis=0)
         # A single resident's few hundred rows: sklearn walks the trees one call per tree
         # (~35 us each plus OpenMP start-up), so small batches go through the same trees laid
-        # out as flat arrays and walked for every row and tree at once.
-        if not self._forests:
-            self._forests.append([FlatForest.from_sklearn(t) for t in self.members])
-        forest = self._forests[0][member]
+        # out as flat arrays, every member's, and walked for every row and tree at once.
+        if not self._forest:
+            self._forest.append(FlatForest.from_sklearn(*self.members))
+        forest = self._forest[0]
         if forest is not None:
             return forest.predict_proba(rows)
         with _openmp_controller().limit(limits=1, user_api="openmp"):
-            return trees.predict_proba(rows)[:, 1]
+            return np.mean([trees.predict_proba(rows)[:, 1] for trees in self.members], axis=0)
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the trees to ``directory/ranker.joblib`` (the one pickle of a hybrid): the

@@ -27,6 +27,25 @@ def test_flat_forest_matches_sklearn_probabilities(leaves):
                                rtol=1e-9, atol=1e-12)
 
 
+
+def test_members_share_one_table_and_give_the_mean_of_their_probabilities():
+    """An averaged re-ranker's members (fitted on different rows) are walked as one forest."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(3000, 5)).astype(np.float32)
+    y = X[:, 0] + 0.5 * X[:, 1] ** 2 + rng.normal(0, 0.5, 3000) > 0.7
+    members = [HistGradientBoostingClassifier(max_iter=25, max_leaf_nodes=15, random_state=0)
+               .fit(X[part], y[part]) for part in np.array_split(rng.permutation(3000), 3)]
+    forest = FlatForest.from_sklearn(*members)
+    assert forest is not None
+    test = rng.normal(size=(400, 5)).astype(np.float32)
+    each = np.array([m.predict_proba(test)[:, 1] for m in members])
+    assert not np.allclose(each[0], each[1])
+    np.testing.assert_allclose(forest.predict_proba(test), each.mean(axis=0), rtol=1e-9,
+                               atol=1e-12)
+    # members of different sizes cannot share the per-member sums: sklearn's own predictor
+    shorter = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(X, y)
+    assert FlatForest.from_sklearn(members[0], shorter) is None
+
 def test_layouts_it_cannot_table_fall_back_to_sklearn():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(4000, 4))
