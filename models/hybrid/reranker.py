@@ -94,7 +94,7 @@ class ReRanker:
         if rows.shape[0] == 0:
             return np.zeros(0, dtype=np.float32)
         if rows.shape[0] > _FLAT_LIMIT:
-            return np.mean([trees.predict_proba(rows)[:, 1] for trees in self.members], axis=0)
+            return self._sklearn_mean(rows)
         # A single resident's few hundred rows: sklearn walks the trees one call per tree
         # (~35 us each plus OpenMP start-up), so small batches go through the same trees laid
         # out as flat arrays, every member's, and walked for every row and tree at once.
@@ -104,7 +104,11 @@ class ReRanker:
         if forest is not None:
             return forest.predict_proba(rows)
         with _openmp_controller().limit(limits=1, user_api="openmp"):
-            return np.mean([trees.predict_proba(rows)[:, 1] for trees in self.members], axis=0)
+            return self._sklearn_mean(rows)
+
+    def _sklearn_mean(self, rows: np.ndarray) -> np.ndarray:
+        """The members' mean probability through sklearn's own predictor."""
+        return np.mean([trees.predict_proba(rows)[:, 1] for trees in self.members], axis=0)
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the trees to ``directory/ranker.joblib`` (the one pickle of a hybrid): the

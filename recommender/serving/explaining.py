@@ -160,7 +160,7 @@ class Explainer:
         if len(self._contexts) >= _CONTEXTS_KEPT:  # ids from the platform's profiles are unbounded
             self._contexts.clear()
         band = ctx.age_band if band_codes([ctx.age_band])[0] >= 0 else None
-        community = self.community(ctx.community_id)
+        community = self._community(ctx.community_id)
         said = {"pop": Reason("popular_in_district"), "pop_recent": Reason("popular_lately")}
         if band:
             said["pop_band"] = Reason("popular_in_band", {"band": band})
@@ -177,7 +177,7 @@ class Explainer:
         self._contexts[key] = words
         return words
 
-    def community(self, community_id: str) -> dict[str, str | None]:
+    def _community(self, community_id: str) -> dict[str, str | None]:
         """A community's id and name, the parameters of the reasons that name it."""
         return {"community_id": str(community_id),
                 "community_name": self.community_names.get(community_id)}
