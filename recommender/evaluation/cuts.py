@@ -126,15 +126,14 @@ def temporal_need(coded: Any, warm_only: bool) -> tuple[str, Callable]:
     """Where a temporal cut has a relevant test pair (of a warm user, with ``warm_only``).
 
     ``coded`` is the protocols' integer coding of the interactions (``user``, ``user_ids``,
-    ``key``, ``n_items``, ``positive``).
+    ``pairs``, ``n_items``, ``positive``).
 
     A pair with a positive row is relevant after a cut at time index ``j`` when none of its
     rows is at or before ``j`` (``j < first row of the pair``) and, for a warm user, the user
     has a row at or before ``j`` (``first row of the user <= j``): an interval of cuts per pair.
     """
     def usable(time_index: np.ndarray, n_times: int) -> np.ndarray:
-        pairs, pair_of_row = np.unique(coded.key, return_inverse=True)
-        pair_of_row = pair_of_row.ravel()
+        pair_of_row, pairs = coded.pairs
         positive = np.zeros(pairs.size, dtype=bool)
         positive[pair_of_row[coded.positive]] = True
         hi = _first(pair_of_row, time_index, pairs.size)[positive]

@@ -26,6 +26,7 @@ raises :class:`SplitError`, whose message names the protocol and the reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -149,16 +150,32 @@ class _Coded:
         self.key = self.user.astype(np.int64) * self.n_items + self.item
         self.positive = _positive(interactions).to_numpy(dtype=bool)
 
+    @cached_property
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's (user, item) pair as a code, and each code's pair key (in order of first
+        appearance). A hash factorisation: sorting millions of row keys cost most of a split,
+        and what is derived from the codes is counted per code, never ordered by it."""
+        codes, keys = pd.factorize(self.key)
+        return codes, np.asarray(keys)
+
+    def users_in(self, rows: np.ndarray) -> np.ndarray:
+        """Whether each user code has a row in the mask ``rows``, (n_users,) bool."""
+        has = np.zeros(len(self.user_ids), dtype=bool)
+        has[self.user[rows]] = True
+        return has
+
     def relevant(self, test: np.ndarray, train: np.ndarray, warm_only: bool) -> pd.DataFrame:
         """Relevant test pairs minus the users' training items (any event), sorted by id.
 
         ``test`` and ``train`` are row masks; ``warm_only`` keeps users with a training row.
         """
-        keys = np.unique(self.key[test & self.positive])
-        keys = keys[~np.isin(keys, np.unique(self.key[train]), assume_unique=True)]
+        pair_of_row, pair_keys = self.pairs
+        tested = np.bincount(pair_of_row[test & self.positive], minlength=pair_keys.size) > 0
+        trained = np.bincount(pair_of_row[train], minlength=pair_keys.size) > 0
+        keys = np.sort(pair_keys[tested & ~trained])
         users = keys // self.n_items
         if warm_only:
-            keep = np.isin(users, np.unique(self.user[train]))
+            keep = self.users_in(train)[users]
             keys, users = keys[keep], users[keep]
         return pd.DataFrame(
             {
@@ -266,7 +283,7 @@ def cold_user_split(bundle: DataBundle, quantile: float = TEMPORAL_QUANTILE) -> 
     cut, in_train = time_cut(inter, quantile, protocol="cold-user", need=cold_user_need(coded))
     # Every user with a row at or before the cut has a training row, so "first interaction
     # after the cut" is exactly "absent from train".
-    cold = ~np.isin(coded.user, np.unique(coded.user[in_train]))
+    cold = ~coded.users_in(in_train)[coded.user]
     return _split(bundle, coded, in_train, cold & ~in_train, "cold-user", False, cut=cut)
 
 
