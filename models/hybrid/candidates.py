@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from models.base import Recommender, float32_keys
+from models.base import Recommender
 from models.collaborative import ALS
 from models.content import ContentModel
 from models.ease import EASE
@@ -171,8 +171,7 @@ def candidate_mask(
     if k < n_items:
         candidate = np.zeros((n, n_items), dtype=bool)
         for part in component_blocks(masked):
-            top = np.argpartition(top_keys(part), n_items - k, axis=2)[..., n_items - k:]
-            candidate[np.arange(n)[:, None], top] = True
+            candidate |= top_columns(part, k).any(axis=0)
     else:
         candidate = np.ones((n, n_items), dtype=bool)
     if interests.any():  # every course of a declared interest is a candidate
@@ -184,19 +183,25 @@ def candidate_mask(
     return candidate, masked
 
 
-def top_keys(scores: np.ndarray) -> np.ndarray:
-    """int64 keys that order ``scores`` (float32, items on the last axis) by score, equal
-    scores by the lower column first: the larger the key, the better.
+def top_columns(scores: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the ``k`` best columns of each row of ``scores`` (float32, items on the last
+    axis, ``k`` < their number), equal scores by the lower column first.
 
     A component's top ``n_candidates`` often ends inside a run of equal scores (zeros, small
-    counts). ``argpartition`` on the scores would pick among them by where they sit in the
-    array, so the candidates of a resident ranked over the allowed courses only would differ
-    from those of the same resident ranked over the whole catalogue; with a key per column
-    the top is one set, whatever columns are left out around it.
+    counts). ``argpartition`` would pick among them by where they sit in the array, so the
+    candidates of a resident ranked over the allowed courses only would differ from those of
+    the same resident ranked over the whole catalogue; taking the tied columns in column order
+    makes the top one set, whatever columns are left out around it. The row's ``k``-th best
+    score comes from one partition of the scores (half the time of an ``argpartition`` of
+    int64 sort keys, which training ran for every component of every batch); everything
+    above it is in, and the first of the columns equal to it fill the rest.
     """
-    ordered = float32_keys(scores)
-    last = scores.shape[-1] - 1
-    return (ordered << 32) | (last - np.arange(scores.shape[-1], dtype=np.int64))
+    n_items = scores.shape[-1]
+    kth = np.partition(scores, n_items - k, axis=-1)[..., n_items - k, None]
+    above = scores > kth
+    tied = scores == kth  # -0.0 == 0.0: a sign does not order equal scores
+    room = k - above.sum(axis=-1, keepdims=True)
+    return above | (tied & (np.cumsum(tied, axis=-1) <= room))
 
 
 def component_blocks(per_component: np.ndarray) -> list[np.ndarray]:

@@ -365,7 +365,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
         blocked = blocked_items(X, allowed)
         # Only the allowed courses can be candidates or outrank one (a blocked course scores
         # -inf), so the rest of the catalogue is left out before the per-item work; the
-        # candidates are the same (ties go by the lower index either way, see top_keys).
+        # candidates are the same (ties go by the lower index either way, see top_columns).
         # (Users ranked together, each with their own mask: the courses any of them may get.)
         columns = None if allowed is None else np.flatnonzero(
             allowed if np.ndim(allowed) == 1 else np.any(allowed, axis=0))

@@ -12,20 +12,23 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from models.hybrid.candidates import top_keys
+from models.hybrid.candidates import top_columns
 from tests.models.test_hybrid import fit_model, make_data
 
 
-def test_top_keys_order_by_score_then_the_lower_column():
-    rng = np.random.default_rng(0)
-    scores = np.round(rng.normal(size=(20, 60)), 1).astype(np.float32)  # many ties
-    scores[:, 5] = -0.0
-    scores[:, 6] = 0.0
-    scores[:3, :10] = -np.inf
-    keys = top_keys(scores)
-    for row, key in zip(scores, keys):
-        want = np.lexsort((np.arange(row.size), -row))
-        assert np.array_equal(np.argsort(-key, kind="stable"), want)
+@pytest.mark.parametrize("k", [1, 7, 30, 59])
+def test_top_columns_are_the_best_scores_then_the_lower_columns(k):
+    rng = np.random.default_rng(k)
+    scores = np.round(rng.normal(size=(2, 20, 60)), 1).astype(np.float32)  # many ties
+    scores[..., 5] = -0.0
+    scores[..., 6] = 0.0
+    scores[:, :3, :10] = -np.inf
+    scores[0, 3, :] = 0.0  # a whole row tied
+    top = top_columns(scores, k)
+    for row, chosen in zip(scores.reshape(-1, 60), top.reshape(-1, 60)):
+        # by score, then by the lower column; -0.0 and 0.0 are equal scores
+        want = np.lexsort((np.arange(row.size), -(row + np.float32(0.0))))[:k]
+        assert np.array_equal(np.flatnonzero(chosen), np.sort(want))
 
 
 @pytest.fixture(scope="module")
