@@ -169,7 +169,8 @@ class FeaturePipeline:
                  ", ".join(self.skipped_) or "nothing")
         return self
 
-    def transform(self, bundle: DataBundle, cutoff=None) -> ModelInputs:
+    def transform(self, bundle: DataBundle, cutoff=None, *,
+                  same_items: ModelInputs | None = None) -> ModelInputs:
         """Model inputs from ``bundle`` with events at or before ``cutoff``.
 
         Parameters
@@ -178,6 +179,10 @@ class FeaturePipeline:
             E.g. a split's training part; its users and items tables give the side arrays.
         cutoff : timestamp-like, optional
             None: the latest interaction timestamp of ``bundle``.
+        same_items : ModelInputs, optional
+            Inputs this pipeline made from a bundle with the same items table (a split's
+            training part shares its whole's): their item codes and content rows are reused
+            instead of running the text vectorizer over every course again.
         """
         mapping = self.id_mapping_
         cut = resolve_cutoff(bundle.interactions, cutoff)
@@ -190,9 +195,13 @@ class FeaturePipeline:
         X = self._timed("interaction_matrix", matrix.fit_transform, bundle, events)
         band, community, attributes = self._timed("user_codes", self._user_codes, bundle.users,
                                                   cut)
-        category, bands, item_community = self._timed("item_codes", self._item_codes,
-                                                      bundle.items)
-        content = self._timed("content_matrix", self.courses_.content_matrix, bundle)
+        if same_items is None:
+            category, bands, item_community = self._timed("item_codes", self._item_codes,
+                                                          bundle.items)
+            content = self._timed("content_matrix", self.courses_.content_matrix, bundle)
+        else:
+            category, bands = same_items.item_category, same_items.item_bands
+            item_community, content = same_items.item_community, same_items.item_features
         temporal = self._timed("item_temporal", item_temporal, bundle, mapping, cut,
                                self.recent_fraction)
         ages = self._timed("pair_ages", pair_age_matrix, events) if self.pair_ages else None

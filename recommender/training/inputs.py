@@ -110,7 +110,8 @@ def prepare_fit(train: DataBundle, pipeline: FeaturePipeline, protocol: str = "t
     split, report = validation_cut(train, protocol, seed=seed, warm_only=warm_only)
     mapping = pipeline.id_mapping_
     full = pipeline.transform(train)
-    validation = pipeline.transform(split.train)
+    validation = pipeline.transform(
+        split.train, same_items=full if split.train.items is train.items else None)
     target = relevance_matrix(split.test_relevant, mapping.user_ids_, mapping.item_ids_)
     # The re-ranker learns (and the guard compares) over what the lists will be drawn from:
     # what was available at the validation cut, and a cold-item cut's held-out items.

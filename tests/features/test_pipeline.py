@@ -154,3 +154,12 @@ def test_pair_ages_on_request(district):
     assert ages[3, 0] == pytest.approx(1 / 86400)
     pairs = set(zip(*ages.nonzero()))
     assert pairs == {(0, 0), (1, 0), (1, 1), (3, 0), (3, 1)}
+
+
+def test_a_split_part_reuses_its_wholes_item_arrays(district):
+    p = FeaturePipeline().fit(district)
+    whole = p.transform(district)
+    part = district.with_interactions(district.interactions.iloc[:-2])
+    reused = p.transform(part, cutoff=CUTOFF, same_items=whole)
+    _assert_same(reused, p.transform(part, cutoff=CUTOFF))
+    assert reused.item_features is whole.item_features
