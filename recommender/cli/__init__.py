@@ -5,6 +5,8 @@ The app lives in :mod:`recommender.cli.common`; each ``*_commands`` module adds 
 it when imported, so a new group of commands is a new module listed here.
 """
 
+import gc
+
 from recommender.cli import (  # noqa: F401
     ab_commands,
     data_commands,
@@ -21,4 +23,9 @@ __all__ = ["app", "main"]
 
 def main() -> None:  # pragma: no cover - console entry point
     sleeping_openmp_threads()  # before any command imports an OpenMP library
-    app()
+    try:
+        app()
+    finally:
+        # The process ends with the command: what it built goes with it, so the interpreter's
+        # last collections need not walk it (after a 100k-resident training they took 0.4 s).
+        gc.freeze()
