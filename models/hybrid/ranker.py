@@ -69,8 +69,8 @@ class HybridRanker(ValidationCutMixin, Recommender):
     negatives_per_user : int, default 30
         Candidates without a positive kept per user (all positives are kept): most candidates
         are negatives, and subsampling them cuts the trees' training time several-fold. With
-        more training users than 200,000 negatives allow, each keeps fewer
-        (:func:`models.hybrid.reranker.negatives_kept`: 10 for 20,000 users).
+        more training users than 100,000 negatives allow, each keeps fewer
+        (:func:`models.hybrid.reranker.negatives_kept`: 5 for 20,000 users).
     holdout_fraction : float, default 0.2
         Share of validation users kept out of the re-ranker's training; their lists
         (``holdout_recs_``) give honest validation figures for the artifact's manifest.

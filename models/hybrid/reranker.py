@@ -36,11 +36,14 @@ _FLAT_LIMIT = 20000
 # fit time.
 _MAX_HOLDOUT = 2000
 # The trees' negative rows in all: with more training users than this allows
-# ``negatives_per_user`` each, every user keeps fewer (10 each for 20,000 users). On 100k
-# residents 10 negatives per user gave the held-out nDCG of 30 with the trees fitted in half the
-# time, while on small data (the low-rank set's 900 users) 10 lost to 30 (docs/decisions.md), so
-# the cap only bites at district scale.
-_MAX_NEGATIVES = 200_000
+# ``negatives_per_user`` each, every user keeps fewer (5 each for 20,000 users). On 100k and
+# 400k residents 5 negatives per user gave the held-out nDCG of 10 and of 30 with the trees
+# fitted in a fifth of the time, while on small data (the low-rank set's 900 users) 10 lost to
+# 30 (docs/decisions.md), so the cap only bites at district scale.
+_MAX_NEGATIVES = 100_000
+# Fits with fewer rows run on one OpenMP thread: on a busy machine a parallel region waits for
+# a descheduled sibling, and a small fit gains little from the second core.
+_PARALLEL_FIT_ROWS = 100_000
 # Up to this many validation users the held-out lists are cross-fitted (every user held out
 # once); above it one held-out fold is used.
 _CROSSFIT_LIMIT = 5000
@@ -80,8 +83,7 @@ class ReRanker:
             early_stopping=False,
             random_state=random_state,
         )
-        # Small fits are faster on one thread than with OpenMP spinning on a busy machine.
-        with threadpool_limits(1 if rows.shape[0] < 200_000 else None, "openmp"):
+        with threadpool_limits(1 if rows.shape[0] < _PARALLEL_FIT_ROWS else None, "openmp"):
             return cls([trees.fit(rows, labels)])
 
     @classmethod

@@ -110,9 +110,10 @@ def test_training_users_leave_out_a_single_held_out_fold():
 
 def test_negatives_are_capped_only_at_scale():
     # small validation sets keep every negative asked for; many users share a fixed budget
-    assert negatives_kept(30, 943) == 30 and negatives_kept(30, 6666) == 30
-    assert negatives_kept(30, 20000) == 10 and negatives_kept(30, 10**7) == 1
-    assert negatives_kept(0, 20000) == 0 and negatives_kept(5, 20000) == 5
+    assert negatives_kept(30, 943) == 30 and negatives_kept(30, 3333) == 30
+    assert negatives_kept(30, 4913) == 20 and negatives_kept(30, 20000) == 5
+    assert negatives_kept(30, 10**7) == 1
+    assert negatives_kept(0, 20000) == 0 and negatives_kept(3, 20000) == 3
 
 
 def test_batches_made_one_ahead_give_the_rows_of_a_plain_loop(fitted, monkeypatch):
