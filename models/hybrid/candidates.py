@@ -25,8 +25,6 @@ N_BANDS = 4
 # Every component's name, in the order of the stage-2 signal columns.
 COMPONENTS = ("pop", "pop_band", "pop_local", "cat_band", "ease", "knn", "als", "content",
               "pop_recent")
-# Values of the per-component arrays processed in one numpy call (see component_blocks).
-_BLOCK = 1 << 18
 
 
 def new_components(
@@ -152,15 +150,19 @@ def candidate_mask(
     interests: np.ndarray,
     item_category: np.ndarray,
     n_candidates: int,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Which items are candidates for each user, and every component's scores with the
-    blocked items at ``-inf`` (what the components' ranks are counted on).
+    blocked items at ``-inf`` (what the components' ranks are counted on), also sorted.
 
     Returns
     -------
     candidate : ndarray of bool, shape (n_users, n_items)
     masked : ndarray of float32, shape (len(COMPONENTS), n_users, n_items)
         In :data:`COMPONENTS` order; at a candidate, the component's own score.
+    ordered : ndarray of float32 like ``masked``, or None
+        ``masked`` sorted along the items, which the candidates were cut from; the ranks are
+        counted on it (:func:`models.hybrid.signals.signal_rows`). None when every item is a
+        candidate (nothing was sorted).
     """
     n, n_items = blocked.shape
     k = min(n_candidates, n_items)
@@ -168,10 +170,10 @@ def candidate_mask(
     for c, name in enumerate(COMPONENTS):  # np.stack's checks cost more than these copies
         masked[c] = scores[name]
     masked[:, blocked] = -np.inf
+    ordered = None
     if k < n_items:
-        candidate = np.zeros((n, n_items), dtype=bool)
-        for part in component_blocks(masked):
-            candidate |= top_columns(part, k).any(axis=0)
+        ordered = np.sort(masked, axis=2)
+        candidate = top_columns(masked, k, ordered).any(axis=0)
     else:
         candidate = np.ones((n, n_items), dtype=bool)
     if interests.any():  # every course of a declared interest is a candidate
@@ -180,12 +182,13 @@ def candidate_mask(
         wanted[:, known] = interests[:, np.minimum(item_category[known], interests.shape[1] - 1)]
         candidate |= wanted
     candidate &= ~blocked
-    return candidate, masked
+    return candidate, masked, ordered
 
 
-def top_columns(scores: np.ndarray, k: int) -> np.ndarray:
+def top_columns(scores: np.ndarray, k: int, ordered: np.ndarray | None = None) -> np.ndarray:
     """Mask of the ``k`` best columns of each row of ``scores`` (float32, items on the last
-    axis, ``k`` < their number), equal scores by the lower column first.
+    axis, ``k`` < their number), equal scores by the lower column first. ``ordered``:
+    ``scores`` sorted along the last axis, if the caller has them.
 
     A component's top ``n_candidates`` often ends inside a run of equal scores (zeros, small
     counts). ``argpartition`` would pick among them by where they sit in the array, so the
@@ -199,21 +202,11 @@ def top_columns(scores: np.ndarray, k: int) -> np.ndarray:
     scores (blocked courses at -inf, zeros), which made a served batch's partition 3 ms.
     """
     n_items = scores.shape[-1]
-    kth = np.sort(scores, axis=-1)[..., n_items - k, None]
+    if ordered is None:
+        ordered = np.sort(scores, axis=-1)
+    kth = ordered[..., n_items - k, None]
     above = scores > kth
     tied = scores == kth  # -0.0 == 0.0: a sign does not order equal scores
     room = k - above.sum(axis=-1, keepdims=True)
     # (a cumulative sum of booleans in their default int64 took 6x the time of int32)
     return above | (tied & (np.cumsum(tied, axis=-1, dtype=np.int32) <= room))
-
-
-def component_blocks(per_component: np.ndarray) -> list[np.ndarray]:
-    """``per_component`` (n_components, ...) cut into blocks of whole components of at most
-    ``_BLOCK`` values (one component per block when a component alone is larger).
-
-    One resident's components are then one block, each step one numpy call for all of them
-    (per-call overhead is most of the cost at that size), while a training batch's
-    temporaries (an argpartition's int64 indices, sort keys) stay one component's.
-    """
-    step = max(1, _BLOCK // max(per_component[0].size, 1)) if len(per_component) else 1
-    return [per_component[c : c + step] for c in range(0, len(per_component), step)]

@@ -375,8 +375,8 @@ class HybridRanker(ValidationCutMixin, Recommender):
         else:
             columns = None
         category = self.item_category_ if columns is None else self.item_category_[columns]
-        candidate, masked = candidate_mask(scores, blocked, ctx.interests, category,
-                                           self.n_candidates)
+        candidate, masked, ordered = candidate_mask(scores, blocked, ctx.interests,
+                                                    category, self.n_candidates)
         r, at = np.nonzero(candidate)
         i = at if columns is None else columns[at]
         profile = profile_scores(ctx.attributes, self.profile_lift_, self.profile_offsets_,
@@ -386,7 +386,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
 
         def rows_of(select: Any) -> np.ndarray:
             return signal_rows(masked, r[select], at[select], X, ctx, items, profile,
-                               columns=columns)
+                               columns=columns, ordered=ordered)
 
         return r, i, rows_of
 

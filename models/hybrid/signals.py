@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from models.hybrid.candidates import COMPONENTS, component_blocks
+from models.hybrid.candidates import COMPONENTS
 
 # Names of the stage-2 signals, in column order.
 SIGNALS = (
@@ -68,6 +68,7 @@ def signal_rows(
     items: ItemTable,
     profile: np.ndarray,
     columns: np.ndarray | None = None,
+    ordered: np.ndarray | None = None,
 ) -> np.ndarray:
     """The signal rows of the candidate pairs ``(r[k], i[k])``, float32 (n_pairs, len(SIGNALS)).
 
@@ -83,7 +84,7 @@ def signal_rows(
     values = masked[:, r, i]  # (n_components, n_pairs)
     out[:, :n_comp] = values.T
     # A candidate's rank in each component: how many items that component scores higher.
-    out[:, _RANK_COLUMNS] = np.log1p(_ranks(masked, r, values)).T
+    out[:, _RANK_COLUMNS] = np.log1p(_ranks(masked, r, values, ordered)).T
     i = i if columns is None else columns[i]
     cat_share = category_share(X, items.category, items.n_categories)
     band = ctx.band[r]
@@ -197,28 +198,28 @@ def profile_scores(
     return np.where(ok[..., None], rows, np.float32(0.0)).sum(axis=1)
 
 
-def _ranks(masked: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+def _ranks(masked: np.ndarray, rows: np.ndarray, values: np.ndarray,
+           ordered: np.ndarray | None = None) -> np.ndarray:
     """0-based rank of each value within its row: the number of higher scores in that row.
 
     ``masked`` is (n_components, n_users, n_items), ``values[c, k]`` a value of row
     ``rows[k]`` of component ``c``; ``rows`` must be sorted (as ``np.nonzero`` gives them).
-    Returns float32 ranks shaped like ``values``. The rows of a block of components are sorted
-    in one call, and each (component, user) row is searched once for all of its values: the
-    search is the cost for one resident, and the loop's few calls per row for a batch.
+    ``ordered`` is ``masked`` sorted along the items, when the caller has it (the candidates
+    were cut from it). Returns float32 ranks shaped like ``values``. Each (component, user)
+    row is searched once for all of its values: the search is the cost for one resident, and
+    the loop's few calls per row for a batch.
     """
     out = np.zeros(values.shape, dtype=np.float32)
     if rows.size == 0:
         return out
     n_users, n_items = masked.shape[1:]
+    if ordered is None:
+        ordered = np.sort(masked, axis=2)
     bounds = np.searchsorted(rows, np.arange(n_users + 1)).tolist()
     users = [u for u in range(n_users) if bounds[u + 1] > bounds[u]]
-    first = 0
-    for block in component_blocks(masked):
-        ordered = np.sort(block, axis=2)
-        for c in range(block.shape[0]):
-            sorted_rows, below, wanted = ordered[c], out[first + c], values[first + c]
-            for u in users:
-                a, b = bounds[u], bounds[u + 1]
-                below[a:b] = sorted_rows[u].searchsorted(wanted[a:b], side="right")
-        first += block.shape[0]
+    for c in range(masked.shape[0]):
+        sorted_rows, below, wanted = ordered[c], out[c], values[c]
+        for u in users:
+            a, b = bounds[u], bounds[u + 1]
+            below[a:b] = sorted_rows[u].searchsorted(wanted[a:b], side="right")
     return np.subtract(n_items, out, out=out)  # higher: the row's items not at or below

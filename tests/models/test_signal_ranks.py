@@ -12,9 +12,8 @@ SPECIAL = np.array([-np.inf, -1.5, -0.0, 0.0, 1e-45, 0.25, 3.0, np.inf, np.nan],
 
 
 @pytest.mark.parametrize("n_users", [1, 7])  # one resident; a batch
-@pytest.mark.parametrize("block", [1 << 18, 10])  # every component at once; one at a time
-def test_ranks_count_the_higher_scores_of_the_row(n_users, block, monkeypatch):
-    monkeypatch.setattr(candidates, "_BLOCK", block)
+@pytest.mark.parametrize("sorted_given", [False, True])  # as the candidates' cut sorted them
+def test_ranks_count_the_higher_scores_of_the_row(n_users, sorted_given):
     rng = np.random.default_rng(n_users)
     n_items = 40
     # Ties, signed zeros, -inf (blocked) and the odd NaN, as the components can give.
@@ -24,7 +23,8 @@ def test_ranks_count_the_higher_scores_of_the_row(n_users, block, monkeypatch):
     rows = np.sort(rng.integers(0, n_users, 90))
     items = rng.integers(0, n_items, 90)
     values = masked[:, rows, items]
-    ranks = signals._ranks(masked, rows, values)
+    ordered = np.sort(masked, axis=2) if sorted_given else None
+    ranks = signals._ranks(masked, rows, values, ordered)
     plain = (masked[:, rows, :] > values[:, :, None]).sum(axis=2)
     # np.sort puts NaN last, so it counts as higher than any number, and nothing is above it
     plain += np.isnan(masked[:, rows, :]).sum(axis=2) * ~np.isnan(values)
