@@ -47,8 +47,9 @@ def engine(tmp_path_factory) -> Engine:
     return Engine.load(root)
 
 
-def _plain_ranks(masked, rows, values):
-    """How many items of the row each value's component scores higher, by comparison."""
+def _plain_ranks(masked, rows, values, ordered=None):
+    """How many items of the row each value's component scores higher, by comparison (the
+    sorted scores, if given, are not read)."""
     return (masked[:, rows, :] > values[:, :, None]).sum(axis=2).astype(np.float32)
 
 
@@ -66,7 +67,7 @@ def _plain_candidate_mask(scores, blocked, interests, item_category, n_candidate
     known = item_category >= 0
     wanted = np.zeros((n, n_items), dtype=bool)
     wanted[:, known] = interests[:, np.minimum(item_category[known], interests.shape[1] - 1)]
-    return (candidate | wanted) & ~blocked, np.stack(masked)
+    return (candidate | wanted) & ~blocked, np.stack(masked), None
 
 
 def _plain_profile_scores(attributes, lift, offsets, n_categories):
