@@ -37,9 +37,9 @@ _FLAT_LIMIT = 20000
 _MAX_HOLDOUT = 2000
 # The trees' negative rows in all: with more training users than this allows
 # ``negatives_per_user`` each, every user keeps fewer (5 each for 20,000 users). On 100k and
-# 400k residents 5 negatives per user gave the held-out nDCG of 10 and of 30 with the trees
-# fitted in a fifth of the time, while on small data (the low-rank set's 900 users) 10 lost to
-# 30 (docs/decisions.md), so the cap only bites at district scale.
+# 400k residents 5 negatives per user gave the held-out nDCG of 10 (and 10 that of 30) with the
+# trees fitted in about half the time of 10, while on small data (the low-rank set's 900 users)
+# 10 lost to 30 (docs/decisions.md), so the cap only bites at district scale.
 _MAX_NEGATIVES = 100_000
 # Fits with fewer rows run on one OpenMP thread: on a busy machine a parallel region waits for
 # a descheduled sibling, and a small fit gains little from the second core.
