@@ -65,7 +65,7 @@ class ReRanker:
         if not members:
             raise ValueError("a re-ranker needs at least one set of trees")
         self.members = list(members)
-        self._forest: list[FlatForest | None] = []  # built on the first small batch
+        self._forest: list[FlatForest | None] = []  # built on the first batch scored
 
     @property
     def trees(self) -> HistGradientBoostingClassifier:
@@ -108,6 +108,8 @@ class ReRanker:
             self._forest.append(FlatForest.from_sklearn(*self.members))
         forest = self._forest[0]
         if forest is not None:
+            if rows.shape[0] <= _FLAT_CHUNK:  # a served batch: one piece, no copy
+                return forest.predict_proba(rows)
             return np.concatenate([forest.predict_proba(rows[start:start + _FLAT_CHUNK])
                                    for start in range(0, rows.shape[0], _FLAT_CHUNK)])
         if rows.shape[0] > _FLAT_LIMIT:
