@@ -350,8 +350,14 @@ def random_split(
     """
     test_fraction = _check_fraction("test_fraction", test_fraction)
     coded = _Coded(bundle.interactions)
-    # Pair keys are sorted by (user id, item id), so the draw depends on the seed only.
-    pairs, row_pair = np.unique(coded.key, return_inverse=True)
+    # The pairs in key order, (user id, item id), so the draw depends on the seed only: only
+    # the distinct keys are sorted, the rows keep their hash codes (coded.pairs).
+    codes, keys = coded.pairs
+    order = np.argsort(keys, kind="stable")
+    pairs = keys[order]
+    position = np.empty_like(order)
+    position[order] = np.arange(order.size)
+    row_pair = position[codes]
     pair_item = pairs % coded.n_items
     draw = np.random.default_rng(seed).random(pairs.size)
     order = np.lexsort((draw, pair_item))  # by item, then by the random draw
@@ -361,7 +367,7 @@ def random_split(
     rank[order] = np.arange(pairs.size) - start[pair_item[order]]
     # np.rint rounds half to even, like Python's round in Microsoft Recommenders.
     pair_train = rank < np.rint(size * (1.0 - test_fraction))[pair_item]
-    in_train = pair_train[row_pair.ravel()]
+    in_train = pair_train[row_pair]
     return _split(bundle, coded, in_train, ~in_train, "random", True, seed=seed)
 
 
