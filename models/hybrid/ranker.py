@@ -32,12 +32,14 @@ from models.hybrid.candidates import (
 )
 from models.hybrid.reranker import (
     ReRanker,
+    blended,
+    component_score,
+    ranks_within_user,
     top_n,
     untied,
     with_interests,
 )
 from models.hybrid.signals import (
-    SIGNALS,
     Context,
     ItemTable,
     component_ranks,
@@ -105,6 +107,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
         "holdout_popularity_recs_",
         "holdout_sources_",
         "holdout_component_recs_",
+        "holdout_blend_recs_",
         "served_by_",
         "n_categories_",
         "n_communities_",
@@ -118,8 +121,10 @@ class HybridRanker(ValidationCutMixin, Recommender):
         "calibration_new_x_",
         "calibration_new_y_",
     )
-    # Models saved before calibration existed load without it (they cannot give probabilities).
-    _optional_arrays = ("calibration_x_", "calibration_y_", "calibration_floor_",
+    # Models saved before calibration existed load without it (they cannot give probabilities);
+    # those saved before the blended sources, without their held-out lists.
+    _optional_arrays = ("holdout_blend_recs_",
+                        "calibration_x_", "calibration_y_", "calibration_floor_",
                         "calibration_horizon_days_", "calibration_lead_days_",
                         "calibration_lag_days_",
                         "calibration_active_share_", "calibration_new_x_",
@@ -281,19 +286,27 @@ class HybridRanker(ValidationCutMixin, Recommender):
 
     # -- the guard -----------------------------------------------------------------------------
     def serve_with(self, source: str) -> HybridRanker:
-        """Rank with ``source``: ``"reranker"`` (the trees) or one component's own scores.
+        """Rank with ``source``: ``"reranker"`` (the trees), one component's own scores, or
+        ``"reranker+<component>"``, the trees' order and that component's averaged
+        (:func:`~models.hybrid.reranker.blended`).
 
-        Training calls this when a single component beat the trees on the held-out
-        validation users, so a served model is never one that lost that comparison; the
-        candidates, filters and explanations stay the hybrid's.
+        Training calls this when the held-out validation users showed that source to be the
+        best (:func:`recommender.training.inputs.guard`), so a served model is never one that
+        lost that comparison; the candidates, filters and explanations stay the hybrid's.
         """
         self._check_fitted()
-        if source not in ("reranker", *self.components):
-            raise ValueError(f"source={source!r}: must be 'reranker' or one of "
-                             f"{', '.join(self.components)}")
+        if source not in self.sources:
+            raise ValueError(f"source={source!r}: must be one of {', '.join(self.sources)}")
         self.served_by_ = np.array(source)
         self._calibrate(source)
         return self
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """What can rank the candidates: the trees, each component, and the trees blended
+        with each component."""
+        names = self.components
+        return ("reranker", *names, *(f"reranker+{name}" for name in names))
 
     @property
     def reranker_learned(self) -> bool:
@@ -306,19 +319,21 @@ class HybridRanker(ValidationCutMixin, Recommender):
 
     @property
     def served_by(self) -> str:
-        """What ranks the candidates: ``"reranker"`` or the component that beat it."""
+        """What ranks the candidates: one of :attr:`sources`."""
         self._check_fitted()
         return str(self.served_by_)
 
-    def _candidate_scores(self, rows: np.ndarray) -> np.ndarray:
-        source = str(self.served_by_)
-        if source == "reranker":
+    def _candidate_scores(self, r: np.ndarray, i: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The served source's score of each candidate pair ``(r, i)`` with signal ``rows``,
+        declared interests included."""
+        trees, _, component = str(self.served_by_).rpartition("+")
+        if not trees and component == "reranker":
             score = self._reranker.predict(rows)
+        elif not trees:
+            score = component_score(rows, component)
         else:
-            # The component's own order as a score in (0, 1]: 1 / (1 + its rank), so that
-            # declared interests lift a course the same way whatever ranks the candidates
-            # (the rank column holds log1p(rank)).
-            score = np.exp(-rows[:, SIGNALS.index(f"{source}_rank")]).astype(np.float32)
+            tree_rank = ranks_within_user(r, i, self._reranker.predict(rows), rows)
+            score = blended(tree_rank, component_score(rows, component))
         return with_interests(score, rows, self.interest_boost)
 
     # -- scoring ------------------------------------------------------------------------------
@@ -408,7 +423,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
         out = np.broadcast_to(-2.0 + pop, (users.size, X.shape[1])).astype(np.float32)
         if rows.shape[0]:
             # equal scores stepped apart in the order the served lists use (see untied)
-            out[r, i] = untied(r, i, self._candidate_scores(rows), rows)
+            out[r, i] = untied(r, i, self._candidate_scores(r, i, rows), rows)
         return out
 
     def rank(self, users, X, n: int = 10, **side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -428,7 +443,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
             side.get("user_attributes"),
         )
         r, i, rows = self._pair_rows(users, X, ctx, side.get("allowed"))
-        return top_n(r, i, self._candidate_scores(rows), rows, users.size, n)
+        return top_n(r, i, self._candidate_scores(r, i, rows), rows, users.size, n)
 
     # -- explanations -------------------------------------------------------------------------
     @property

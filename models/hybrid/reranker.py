@@ -343,6 +343,35 @@ def top_n(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray, n_u
     return items, scores, sig
 
 
+def ranks_within_user(r: np.ndarray, i: np.ndarray, score: np.ndarray,
+                      rows: np.ndarray) -> np.ndarray:
+    """Each candidate pair's 0-based place in its user's list ordered by ``score`` (equal
+    scores as :func:`candidate_order` orders them)."""
+    order = candidate_order(r, i, score, rows)
+    r_o = r[order]
+    rank = np.empty(r.size, dtype=np.float64)
+    rank[order] = np.arange(r.size) - np.searchsorted(r_o, r_o, side="left")
+    return rank
+
+
+def component_score(rows: np.ndarray, component: str) -> np.ndarray:
+    """A component's own order as a score in (0, 1]: 1 / (1 + its rank of the candidate) (the
+    rank column holds log1p(rank)), so declared interests lift a course the same way whatever
+    ranks the candidates."""
+    return np.exp(-rows[:, SIGNALS.index(f"{component}_rank")])
+
+
+def blended(tree_rank: np.ndarray, component: np.ndarray) -> np.ndarray:
+    """The trees' order and a component's averaged as reciprocal ranks: 1 / (1 + the trees'
+    rank within the user's candidates) and :func:`component_score`, with equal weights.
+
+    Where the trees and a component rank about equally well on held-out users, each gets
+    wrong what the other gets right often enough that their average ranks better than
+    either (docs/decisions.md); training's guard serves it only when the held-out users show
+    that."""
+    return 0.5 / (1.0 + tree_rank) + 0.5 * component
+
+
 def with_interests(score: np.ndarray, rows: np.ndarray, boost: float) -> np.ndarray:
     """Declared interests as an explicit prior: ``score * (1 + boost)`` where they match.
 

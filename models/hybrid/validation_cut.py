@@ -25,15 +25,15 @@ from models.hybrid.candidates import (
 )
 from models.hybrid.reranker import (
     ReRanker,
+    blended,
+    component_score,
     holdout_folds,
+    ranks_within_user,
     top_n,
     training_rows,
     training_users,
     validation_users,
     with_interests,
-)
-from models.hybrid.signals import (
-    SIGNALS,
 )
 
 
@@ -53,7 +53,7 @@ class ValidationCutMixin:
 
         rows, labels, owners = training_rows(pairs, target, row_users, self.negatives_per_user,
                                              self.random_state)
-        held, lists, pairs_seen, fold_trees = [], [], [], []
+        held, lists, blend_lists, pairs_seen, fold_trees = [], [], [], [], []
         for fold in folds:
             self._reranker = self._trees(rows[~np.isin(owners, fold)],
                                          labels[~np.isin(owners, fold)])
@@ -61,13 +61,14 @@ class ValidationCutMixin:
             held.append(fold)
             fold_lists, fold_pairs = self._holdout_pairs(fold, fit_X, target, allowed)
             lists.append(fold_lists)
+            blend_lists.append(fold_pairs.pop("blend_lists"))
             pairs_seen.append(fold_pairs)
         if len(folds) != 1:  # cross-fitted (or nothing held out): the final trees see everyone
             # Served: the fold trees and the final trees averaged. On small validation sets
             # one fit's trees move with the users and negatives it drew; their mean varies
             # less and ranked better on every dataset tried (docs/decisions.md).
             self._reranker = ReRanker.averaged([*fold_trees, self._trees(rows, labels)])
-        self._store_holdout_lists(held, lists, fit_X, allowed)
+        self._store_holdout_lists(held, lists, blend_lists, fit_X, allowed)
         self._keep_calibration_pairs(pairs_seen)
         self._active_shares(fit_X, users)
 
@@ -78,20 +79,33 @@ class ValidationCutMixin:
         )
 
     def _store_holdout_lists(self, held: list[np.ndarray], lists: list[np.ndarray],
-                             fit_X: sp.csr_matrix, allowed: np.ndarray | None) -> None:
+                             blend_lists: list[np.ndarray], fit_X: sp.csr_matrix,
+                             allowed: np.ndarray | None) -> None:
         """Top-10 lists of held-out validation users: the hybrid's (from trees that never saw
-        them) and each component's, all from components fitted before the cut. They give the
-        honest validation figures of this fit and let training check that the trees beat
-        every single component (:meth:`serve_with`)."""
+        them), each component's, and the trees' blended with each component, all from
+        components fitted before the cut. They give the honest validation figures of this fit
+        and let training choose what ranks the candidates (:meth:`serve_with`)."""
         users = np.concatenate(held) if held else np.zeros(0, dtype=np.int64)
         order = np.argsort(users, kind="stable")
+        n_components = len(self._component_names())
         self.holdout_users_ = users[order]
         self.holdout_recs_ = (np.vstack(lists)[order] if lists
                               else np.zeros((0, 10), dtype=np.int64))
+        self.holdout_blend_recs_ = (np.concatenate(blend_lists, axis=1)[:, order] if lists
+                                    else np.zeros((n_components, 0, 10), dtype=np.int64))
         self.holdout_sources_ = np.array(self._component_names())
         self.holdout_component_recs_ = self._component_lists(self.holdout_users_, fit_X, allowed)
         pop_band = self._component_names().index("pop_band")
         self.holdout_popularity_recs_ = self.holdout_component_recs_[pop_band]
+
+    def holdout_lists(self, source: str) -> np.ndarray:
+        """The held-out users' top-10 lists ranked by ``source`` (one of :attr:`sources`),
+        rows as :attr:`holdout_users_`."""
+        trees, _, component = source.rpartition("+")
+        if not trees and component == "reranker":
+            return self.holdout_recs_
+        at = list(self.holdout_sources_).index(component)
+        return (self.holdout_blend_recs_ if trees else self.holdout_component_recs_)[at]
 
     def _component_lists(self, users: np.ndarray, fit_X: sp.csr_matrix,
                          allowed: np.ndarray | None, n: int = 10) -> np.ndarray:
@@ -117,13 +131,17 @@ class ValidationCutMixin:
         source scores them, with their labels (one pass over the pairs for both).
 
         Column 0 is the trees' score (trees that never saw these users), column ``1 + c`` the
-        ``c``-th component's served score (1 / (1 + its rank)); the label says whether the pair
-        was taken up after the validation cut. Also counts, per item, the allowed pairs outside
-        the candidates and how many of them were taken up (the calibration's floor).
+        ``c``-th component's served score (1 / (1 + its rank)); ``tree_rank`` is each pair's
+        place in its user's list by the trees, and ``blend_lists`` the users' top-10 lists of
+        the trees blended with each component; the label says whether the pair was taken up
+        after the validation cut. Also counts, per item, the allowed pairs outside the
+        candidates and how many of them were taken up (the calibration's floor).
         """
-        n_src, n_items = 1 + len(self._component_names()), fit_X.shape[1]
-        out = {"scores": [], "labels": [], "items": [], "outside": np.zeros(n_items),
-               "outside_taken": np.zeros(n_items)}
+        names = self._component_names()
+        n_src, n_items = 1 + len(names), fit_X.shape[1]
+        out = {"scores": [], "labels": [], "items": [], "tree_rank": [],
+               "outside": np.zeros(n_items), "outside_taken": np.zeros(n_items),
+               "blend_lists": np.full((len(names), fold.size, 10), -1, dtype=np.int64)}
         lists = np.full((fold.size, 10), -1, dtype=np.int64)
         for start in range(0, fold.size, 1000):
             batch = fold[start:start + 1000]
@@ -132,17 +150,22 @@ class ValidationCutMixin:
             scores = np.empty((r.size, n_src), dtype=np.float32)
             if r.size:
                 scores[:, 0] = self._reranker.predict(rows)
-                for c, name in enumerate(self._component_names(), 1):
-                    scores[:, c] = np.exp(-rows[:, SIGNALS.index(f"{name}_rank")])
+                for c, name in enumerate(names, 1):
+                    scores[:, c] = component_score(rows, name)
             # the list the trees serve: their score with declared interests (none here)
             served = with_interests(scores[:, 0], rows, self.interest_boost)
             lists[start:start + batch.size] = top_n(r, i, served, rows, batch.size, 10)[0]
+            tree_rank = ranks_within_user(r, i, scores[:, 0], rows)
+            for c in range(len(names)):
+                out["blend_lists"][c, start:start + batch.size] = top_n(
+                    r, i, blended(tree_rank, scores[:, 1 + c]), rows, batch.size, 10)[0]
             truth = target[batch].toarray() > 0
             labels = truth[r, i]
             open_pairs = ~blocked_items(X, allowed)
             out["scores"].append(scores)
             out["labels"].append(labels)
             out["items"].append(i.astype(np.int64))
+            out["tree_rank"].append(tree_rank.astype(np.float32))
             out["outside"] += open_pairs.sum(axis=0) - np.bincount(i, minlength=n_items)
             out["outside_taken"] += ((open_pairs & truth).sum(axis=0)
                                      - np.bincount(i[labels], minlength=n_items))
@@ -161,6 +184,8 @@ class ValidationCutMixin:
                                      or [np.zeros(0, bool)]),
             "items": np.concatenate([x for p in parts for x in p["items"]]
                                     or [np.zeros(0, np.int64)]),
+            "tree_rank": np.concatenate([x for p in parts for x in p["tree_rank"]]
+                                        or [np.zeros(0, np.float32)]),
             "outside": sum((p["outside"] for p in parts), np.zeros(n_items)),
             "outside_taken": sum((p["outside_taken"] for p in parts), np.zeros(n_items)),
         }
@@ -190,7 +215,6 @@ class ValidationCutMixin:
             self.calibration_x_ = self.calibration_y_ = np.zeros(0)
             self.calibration_new_x_ = self.calibration_new_y_ = np.zeros(0)
             return
-        col = 0 if source == "reranker" else 1 + self._component_names().index(source)
         exposure = pairs.get("exposure")
         if exposure is None:
             keep = np.ones(pairs["labels"].size, bool)
@@ -200,7 +224,7 @@ class ValidationCutMixin:
             keep = exposure[pairs["items"]] > 0
             days, outside_days = exposure[pairs["items"][keep]], pairs["outside"] * exposure
             outside_taken = np.where(exposure > 0, pairs["outside_taken"], 0)
-        scores, labels = pairs["scores"][keep, col], pairs["labels"][keep]
+        scores, labels = self.held_out_scores(source)[keep], pairs["labels"][keep]
         # One map for courses with history, one for new courses, each when its pairs suffice
         # (else the map of all pairs).
         new = pairs["new"][pairs["items"][keep]]
@@ -211,6 +235,16 @@ class ValidationCutMixin:
         self.calibration_new_x_, self.calibration_new_y_ = fresh if fresh[0].size else pooled
         self.calibration_floor_ = np.array(floor_rate(float(outside_taken.sum()),
                                                       float(outside_days.sum())))
+
+    def held_out_scores(self, source: str) -> np.ndarray:
+        """``source``'s score of every held-out candidate pair kept for calibration (fit
+        time only: the pairs are not saved)."""
+        pairs = self._calibration_pairs
+        trees, _, component = source.rpartition("+")
+        if not trees and component == "reranker":
+            return pairs["scores"][:, 0]
+        column = pairs["scores"][:, 1 + self._component_names().index(component)]
+        return (blended(pairs["tree_rank"], column) if trees else column).astype(np.float32)
 
     def restrict_calibration(self, exposure: np.ndarray, lead_days: float,
                              lag_days: float = float("inf")) -> Self:
@@ -281,7 +315,7 @@ class ValidationCutMixin:
         r, i, rows = self._pair_rows(users, X, ctx, allowed)
         p = np.where(blocked_items(X, allowed), 0.0, cal.floor).astype(np.float32)
         if r.size:
-            p[r, i] = cal(self._candidate_scores(rows), new=self.item_count_[i] == 0)
+            p[r, i] = cal(self._candidate_scores(r, i, rows), new=self.item_count_[i] == 0)
         p *= np.where(np.diff(X.indptr) > 0, cal.active_share[1], cal.active_share[0]).astype(
             np.float32)[:, None]
         return scale_to_horizon(p, horizon_days, cal.horizon_days)

@@ -281,24 +281,28 @@ def validation_horizon_days(data: FitData) -> float:
 
 
 def guard(model: HybridRanker, target: sp.csr_matrix) -> dict:
-    """Serve the trees only if they clearly beat every single component on held-out users.
+    """Serve what ranked best on held-out users: the best component, unless the trees, or the
+    trees blended with that component, clearly beat it.
 
     Every held-out user's list from the trees (which never saw that user) is scored against
-    each component's own list from the same cut. The trees are served when their nDCG@10 beats
-    the best component's by more than one standard error of the per-user difference (the
-    one-standard-error rule: the simpler ranking wins unless the held-out users show that the
-    stacked one is better); otherwise the model ranks its candidates by that component
-    (:meth:`HybridRanker.serve_with`) and a warning says so. With no held-out users there is
+    each component's own list from the same cut, and against the trees' order averaged with
+    the best component's (:func:`models.hybrid.reranker.blended`). The one-standard-error
+    rule, applied along the chain component -> trees -> blend: each ranking replaces the
+    choice before it only when its nDCG@10 beats that choice's by more than one standard error
+    of the per-user difference (the simpler ranking wins unless the held-out users show that
+    the other is better). When the model does not rank by the trees or their blend
+    (:meth:`HybridRanker.serve_with`), a warning says so. With no held-out users there is
     nothing to compare and the trees stay. Trees that never saw a positive candidate score
-    every candidate the same, so they are never served: the best component is, or popularity
-    within the band (``pop_band``) when there is nothing to compare.
+    every candidate the same, so they are never served, blended or not: the best component
+    is, or popularity within the band (``pop_band``) when there is nothing to compare.
 
     Returns
     -------
     dict
-        ``{"users": n, "ndcg@10": {source: value}, "served_by": source}``, plus ``"margin"``
-        (the trees' mean per-user gain over the best component) and ``"standard_error"`` (its
-        standard error) when there were held-out users.
+        ``{"users": n, "ndcg@10": {source: value}, "served_by": source}``, plus, when there
+        were held-out users, ``"margin"`` (the trees' mean per-user gain over the best
+        component), ``"standard_error"`` (its standard error) and ``"steps"``: each comparison
+        of the chain as ``{"source", "against", "margin", "standard_error"}``.
     """
     users = np.asarray(model.holdout_users_, dtype=np.int64)
     learned = model.reranker_learned
@@ -309,23 +313,41 @@ def guard(model: HybridRanker, target: sp.csr_matrix) -> dict:
         model.serve_with("reranker" if learned else "pop_band")
         return {"users": 0, "ndcg@10": {}, "served_by": model.served_by}
     relevant = target[users]
-    per_user = {"reranker": np.nan_to_num(ndcg_at_k(model.holdout_recs_, relevant))}
-    for name, recs in zip(model.holdout_sources_, model.holdout_component_recs_):
-        per_user[str(name)] = np.nan_to_num(ndcg_at_k(recs, relevant))
-    ndcg = {source: float(values.mean()) for source, values in per_user.items()}
+    per_user = {source: np.nan_to_num(ndcg_at_k(model.holdout_lists(source), relevant))
+                for source in ("reranker", *map(str, model.holdout_sources_))}
     # the best component; on a tie, popularity within the band (the simplest)
-    best = max((s for s in ndcg if s != "reranker"), key=lambda s: (ndcg[s], s == "pop_band"))
-    gain = per_user["reranker"] - per_user[best]
-    error = float(gain.std(ddof=1) / np.sqrt(gain.size)) if gain.size > 1 else 0.0
-    served = "reranker" if learned and gain.mean() > error else best
+    best = max((s for s in per_user if s != "reranker"),
+               key=lambda s: (per_user[s].mean(), s == "pop_band"))
+    chain = ["reranker"]
+    if getattr(model, "holdout_blend_recs_", None) is not None:  # older models have none
+        chain.append(f"reranker+{best}")
+        per_user[chain[-1]] = np.nan_to_num(ndcg_at_k(model.holdout_lists(chain[-1]), relevant))
+    served, steps = best, []
+    for source in chain:
+        margin, error = _gain(per_user[source], per_user[served])
+        steps.append({"source": source, "against": served, "margin": margin,
+                      "standard_error": error})
+        if learned and margin > error:
+            served = source
     model.serve_with(served)
-    if served != "reranker":
-        log.warning("the re-ranker did not beat the %s component on %d held-out validation "
-                    "users by more than one standard error (nDCG@10 %.4f vs %.4f, standard "
-                    "error of the difference %.4f): the model ranks by %s alone", best,
-                    users.size, ndcg["reranker"], ndcg[best], error, best)
+    ndcg = {source: float(values.mean()) for source, values in per_user.items()}
+    if served == best:
+        log.warning("the re-ranker did not beat the %s component, alone or blended with it, "
+                    "on %d held-out validation users by more than one standard error (nDCG@10 "
+                    "%.4f and %.4f blended vs %.4f; standard errors of the differences %s): the "
+                    "model ranks by %s alone", best, users.size, ndcg["reranker"],
+                    ndcg.get(chain[-1], float("nan")), ndcg[best],
+                    " and ".join(f"{step['standard_error']:.4f}" for step in steps), best)
     return {"users": int(users.size), "ndcg@10": ndcg, "served_by": served,
-            "margin": float(gain.mean()), "standard_error": error}
+            "margin": steps[0]["margin"], "standard_error": steps[0]["standard_error"],
+            "steps": steps}
+
+
+def _gain(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:
+    """Mean per-user gain of ``ours`` over ``theirs`` and its standard error."""
+    gain = ours - theirs
+    error = float(gain.std(ddof=1) / np.sqrt(gain.size)) if gain.size > 1 else 0.0
+    return float(gain.mean()), error
 
 
 def holdout_metrics(model: HybridRanker, target: sp.csr_matrix) -> dict:
@@ -337,8 +359,7 @@ def holdout_metrics(model: HybridRanker, target: sp.csr_matrix) -> dict:
     relevant = target[users]
     n_items = target.shape[1]
     served = model.served_by
-    lists = (model.holdout_recs_ if served == "reranker" else
-             model.holdout_component_recs_[list(model.holdout_sources_).index(served)])
+    lists = model.holdout_lists(served)
     # Each held-out user's band at the training cut (-1, unknown, maps to the last entry).
     bands = np.array([*BAND_NAMES, None], dtype=object)[model.user_band_[users]]
     hybrid = evaluate(lists, relevant, n_items, user_bands=bands)

@@ -98,6 +98,12 @@ def test_serve_with_recalibrates_for_the_served_source(data):
     model.serve_with("pop_band")
     assert model.calibration is not None
     assert not np.array_equal(model.calibration.x, trees) or model.calibration.x.size == 0
+    model.serve_with("reranker+ease")  # the blend's own scores of the held-out pairs
+    np.testing.assert_array_equal(
+        model.held_out_scores("reranker+ease"),
+        (0.5 / (1 + model._calibration_pairs["tree_rank"])
+         + 0.5 * model.held_out_scores("ease")).astype(np.float32))
+    assert model.calibration is not None and model.calibration.x.size > 0
 
 
 def test_exposure_days_of_a_window():

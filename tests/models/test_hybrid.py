@@ -459,6 +459,12 @@ def test_small_validation_sets_are_cross_fitted(model, data):
     assert model.holdout_recs_.shape == (n, 10)
     assert tuple(model.holdout_sources_) == model.components
     assert model.holdout_component_recs_.shape == (len(model.components), n, 10)
+    assert model.holdout_blend_recs_.shape == (len(model.components), n, 10)
+    ease = model.components.index("ease")
+    np.testing.assert_array_equal(model.holdout_lists("reranker+ease"),
+                                  model.holdout_blend_recs_[ease])
+    np.testing.assert_array_equal(model.holdout_lists("ease"), model.holdout_component_recs_[ease])
+    assert model.holdout_lists("reranker") is model.holdout_recs_
     pop_band = model.components.index("pop_band")
     np.testing.assert_array_equal(model.holdout_popularity_recs_,
                                   model.holdout_component_recs_[pop_band])
@@ -525,6 +531,33 @@ def test_serve_with_a_component_ranks_by_its_scores(data):
         assert np.all((finite > 0) & (finite <= 1)) and np.all(np.diff(finite) <= 0)
 
 
+def test_serve_with_a_blend_averages_the_trees_and_the_components_reciprocal_ranks(data):
+    """``reranker+ease``: each candidate scores 1/2 / (1 + its place in the trees' list) +
+    1/2 / (1 + EASE's rank of it), and the list is in that order."""
+    model = fit_model(data)
+    users = _users(data)
+    X, side = data["X"], _side(data, users)
+    everything = N_ITEMS
+    trees = model.serve_with("reranker").rank(users, X, n=everything, **side)[0]
+    items, scores, signals = model.serve_with("reranker+ease").rank(users, X, n=everything,
+                                                                    **side)
+    assert model.served_by == "reranker+ease"
+    ease_rank = np.expm1(signals[..., SIGNALS.index("ease_rank")])
+    blended_any = False
+    for u in range(users.size):
+        listed = items[u] >= 0
+        assert set(items[u][listed]) == set(trees[u][trees[u] >= 0])  # the same candidates
+        place = {item: at for at, item in enumerate(trees[u][trees[u] >= 0])}
+        expected = np.array([0.5 / (1 + place[item]) for item in items[u][listed]]) \
+            + 0.5 / (1 + ease_rank[u][listed])
+        np.testing.assert_allclose(scores[u][listed], expected, rtol=1e-6)
+        assert np.all(np.diff(scores[u][listed]) <= 0)
+        blended_any |= not np.array_equal(items[u][listed], trees[u][trees[u] >= 0])
+    assert blended_any, "the blend reorders some list"
+    with pytest.raises(ValueError, match=r"source='reranker\+trees'"):
+        model.serve_with("reranker+trees")
+
+
 def test_declared_interests_lift_a_category_whatever_ranks_the_candidates(data):
     """Declared interests multiply a matching course's score by ``1 + interest_boost``, also
     when the guard made one component rank the candidates."""
@@ -532,7 +565,7 @@ def test_declared_interests_lift_a_category_whatever_ranks_the_candidates(data):
     empty = sp.csr_matrix((1, N_ITEMS), dtype=np.float32)
     wanted = np.zeros((1, 2), dtype=bool)
     wanted[0, 1] = True  # band 1's category
-    for source in ("reranker", "pop", "ease"):
+    for source in ("reranker", "pop", "ease", "reranker+knn"):
         model = fit_model(data).serve_with(source)
         plain = model.score(users, empty, user_band=[0])[0]
         keen = model.score(users, empty, user_band=[0], user_interests=wanted)[0]

@@ -54,11 +54,10 @@ def test_predicted_rate_matches_observed_on_unseen_pairs(fitted):
     """Fit the daily-rate map on half of the held-out pairs, check it on the other half."""
     _, model = fitted
     pairs = model._calibration_pairs
-    col = (0 if model.served_by == "reranker"
-           else 1 + list(model.components).index(model.served_by))
     days = pairs["exposure"][pairs["items"]]
     keep = days > 0
-    scores, labels, days = pairs["scores"][keep, col], pairs["labels"][keep], days[keep]
+    scores = model.held_out_scores(model.served_by)[keep]
+    labels, days = pairs["labels"][keep], days[keep]
     half = np.random.default_rng(0).random(scores.size) < 0.5
     x, y = fit_isotonic(scores[half], labels[half], days[half])
     predicted = 1 - (1 - np.interp(scores[~half], x, y)) ** days[~half]

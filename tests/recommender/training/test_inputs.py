@@ -19,6 +19,7 @@ from models.hybrid import HybridRanker
 from recommender.data.datasets import load_district
 from recommender.demo.generator import generate_district
 from recommender.evaluation.candidates import split_candidates
+from recommender.evaluation.metrics import ndcg_at_k
 from recommender.evaluation.protocols import (
     SplitError,
     make_split,
@@ -114,13 +115,25 @@ def test_the_guard_serves_the_best_source_on_held_out_users(bundle):
     model, info = fit_hybrid(data, seed=0)
     checked = info["guard"]
     assert checked["users"] == model.holdout_users_.size > 0
-    assert set(checked["ndcg@10"]) == {"reranker", *model.components}
     scores = checked["ndcg@10"]
-    best = max((s for s in scores if s != "reranker"), key=scores.get)
+    best = max(model.components, key=scores.get)
+    blend = f"reranker+{best}"
+    assert set(scores) == {"reranker", *model.components, blend}
+    # the one-standard-error rule along the chain best component -> trees -> their blend:
+    # each replaces the choice before it only when it clearly beats that choice
+    relevant = data.target[model.holdout_users_]
+    per_user = {s: np.nan_to_num(ndcg_at_k(model.holdout_lists(s), relevant))
+                for s in ("reranker", best, blend)}
+    served = best
+    for source, step in zip(("reranker", blend), checked["steps"], strict=True):
+        gain = per_user[source] - per_user[served]
+        assert step == {"source": source, "against": served,
+                        "margin": pytest.approx(gain.mean()),
+                        "standard_error": pytest.approx(gain.std(ddof=1) / np.sqrt(gain.size))}
+        if gain.mean() > gain.std(ddof=1) / np.sqrt(gain.size):
+            served = source
+    assert checked["served_by"] == served
     assert checked["margin"] == pytest.approx(scores["reranker"] - scores[best])
-    # the one-standard-error rule: the trees only when they clearly beat the best component
-    clear = checked["margin"] > checked["standard_error"] > 0
-    assert checked["served_by"] == ("reranker" if clear else best)
     assert model.served_by == checked["served_by"]
     assert info["validation_metrics"]["served_by"] == checked["served_by"]
 
@@ -147,6 +160,24 @@ def test_the_guard_falls_back_to_a_component_that_beat_the_trees(bundle, caplog)
     ranked = model.recommend(users, X, n=5)[0]
     ease_model = model._components["ease"]
     np.testing.assert_array_equal(ranked[:, 0], ease_model.recommend(users, X, n=1)[0][:, 0])
+
+
+def test_the_guard_serves_the_blend_when_trees_and_component_each_find_half(bundle):
+    """Relevance made of the trees' and EASE's first held-out items: each finds its own at the
+    top and the other's lower down; their blend puts both near the top, so it is served."""
+    data = prepare_fit(bundle, FeaturePipeline().fit(bundle))
+    model, _ = fit_hybrid(data, seed=0)
+    firsts = np.c_[model.holdout_lists("reranker")[:, 0], model.holdout_lists("ease")[:, 0]]
+    users = np.repeat(model.holdout_users_, 2)
+    keep = firsts.ravel() >= 0
+    target = sp.csr_matrix((np.ones(keep.sum()), (users[keep], firsts.ravel()[keep])),
+                           shape=data.target.shape)
+    target.data[:] = 1.0  # where both firsts are one item
+    checked = guard(model, target)
+    blend = checked["steps"][-1]["source"]
+    assert checked["served_by"] == model.served_by == blend == "reranker+ease"
+    assert checked["ndcg@10"][blend] > max(checked["ndcg@10"]["reranker"],
+                                           checked["ndcg@10"]["ease"])
 
 
 def _one_time(items_per_user: int, n_users: int = 30) -> DataBundle:
