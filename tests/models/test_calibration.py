@@ -69,6 +69,18 @@ def test_take_up_probabilities(model, data):
     assert np.all(longer >= p - 1e-7)
 
 
+def test_a_blended_model_gives_take_up_probabilities_in_its_own_order(data):
+    """Served by the trees blended with EASE: probabilities of the blend's scores, so a
+    resident's most likely course is the top of the blend's list."""
+    model = fit_model(data).set_validation_horizon(30.0).serve_with("reranker+ease")
+    users = np.arange(data["X"].shape[0])
+    p = model.take_up(users, data["X"], 30.0)
+    assert p.min() >= 0 and p.max() <= 1 and p.max() > 0
+    top = model.rank(users, data["X"], n=1)[0][:, 0]
+    ranked = top >= 0
+    np.testing.assert_allclose(p[users[ranked], top[ranked]], p[ranked].max(axis=1))
+
+
 def test_calibration_is_saved_without_pickle(model, tmp_path):
     model.save(tmp_path / "m")
     with np.load(tmp_path / "m" / "model.npz", allow_pickle=False) as z:
