@@ -35,6 +35,7 @@ from models.hybrid.reranker import (
     blended,
     component_score,
     ranks_within_user,
+    source_parts,
     top_n,
     untied,
     with_interests,
@@ -326,8 +327,8 @@ class HybridRanker(ValidationCutMixin, Recommender):
     def _candidate_scores(self, r: np.ndarray, i: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The served source's score of each candidate pair ``(r, i)`` with signal ``rows``,
         declared interests included."""
-        trees, _, component = str(self.served_by_).rpartition("+")
-        if not trees and component == "reranker":
+        trees, component = source_parts(str(self.served_by_))
+        if component is None:
             score = self._reranker.predict(rows)
         elif not trees:
             score = component_score(rows, component)

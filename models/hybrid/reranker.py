@@ -332,14 +332,12 @@ def top_n(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray, n_u
     items = np.full((n_users, n), -1, dtype=np.int64)
     scores = np.full((n_users, n), -np.inf, dtype=np.float32)
     sig = np.full((n_users, n, len(SIGNALS)), np.nan, dtype=np.float32)
-    order = candidate_order(r, i, score, rows)
-    r, i, score, rows = r[order], i[order], score[order], rows[order]
-    first = np.searchsorted(r, r, side="left")
-    pos = np.arange(r.size) - first
-    top = pos < n
-    items[r[top], pos[top]] = i[top]
-    scores[r[top], pos[top]] = score[top]
-    sig[r[top], pos[top]] = rows[top]
+    order, place = _places(r, i, score, rows)
+    top = place < n
+    pick, at = order[top], place[top]  # only the listed pairs' rows are gathered
+    items[r[pick], at] = i[pick]
+    scores[r[pick], at] = score[pick]
+    sig[r[pick], at] = rows[pick]
     return items, scores, sig
 
 
@@ -347,11 +345,30 @@ def ranks_within_user(r: np.ndarray, i: np.ndarray, score: np.ndarray,
                       rows: np.ndarray) -> np.ndarray:
     """Each candidate pair's 0-based place in its user's list ordered by ``score`` (equal
     scores as :func:`candidate_order` orders them)."""
+    order, place = _places(r, i, score, rows)
+    rank = np.empty(r.size, dtype=np.float64)
+    rank[order] = place
+    return rank
+
+
+def _places(r: np.ndarray, i: np.ndarray, score: np.ndarray,
+            rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs in :func:`candidate_order`, and each one's place in its user's list there."""
     order = candidate_order(r, i, score, rows)
     r_o = r[order]
-    rank = np.empty(r.size, dtype=np.float64)
-    rank[order] = np.arange(r.size) - np.searchsorted(r_o, r_o, side="left")
-    return rank
+    return order, np.arange(r.size) - np.searchsorted(r_o, r_o, side="left")
+
+
+def source_parts(source: str) -> tuple[bool, str | None]:
+    """What a served source name ranks by: ``(the trees?, the component or None)``.
+
+    ``"reranker"`` is ``(True, None)``, a component's name ``(False, name)`` and
+    ``"reranker+<component>"`` (the two blended, :func:`blended`) ``(True, component)``.
+    """
+    trees, _, component = source.rpartition("+")
+    if trees:
+        return True, component
+    return (True, None) if component == "reranker" else (False, component)
 
 
 def component_score(rows: np.ndarray, component: str) -> np.ndarray:

@@ -29,6 +29,7 @@ from models.hybrid.reranker import (
     component_score,
     holdout_folds,
     ranks_within_user,
+    source_parts,
     top_n,
     training_rows,
     training_users,
@@ -101,8 +102,8 @@ class ValidationCutMixin:
     def holdout_lists(self, source: str) -> np.ndarray:
         """The held-out users' top-10 lists ranked by ``source`` (one of :attr:`sources`),
         rows as :attr:`holdout_users_`."""
-        trees, _, component = source.rpartition("+")
-        if not trees and component == "reranker":
+        trees, component = source_parts(source)
+        if component is None:
             return self.holdout_recs_
         at = list(self.holdout_sources_).index(component)
         return (self.holdout_blend_recs_ if trees else self.holdout_component_recs_)[at]
@@ -152,13 +153,20 @@ class ValidationCutMixin:
                 scores[:, 0] = self._reranker.predict(rows)
                 for c, name in enumerate(names, 1):
                     scores[:, c] = component_score(rows, name)
-            # the list the trees serve: their score with declared interests (none here)
-            served = with_interests(scores[:, 0], rows, self.interest_boost)
-            lists[start:start + batch.size] = top_n(r, i, served, rows, batch.size, 10)[0]
-            tree_rank = ranks_within_user(r, i, scores[:, 0], rows)
+            # the order the trees serve: their score with declared interests (none here, so
+            # it is also the trees' own order, which the blends take)
+            tree_rank = ranks_within_user(
+                r, i, with_interests(scores[:, 0], rows, self.interest_boost), rows)
+            listed = tree_rank < 10
+            lists[start + r[listed], tree_rank[listed].astype(np.int64)] = i[listed]
             for c in range(len(names)):
+                blend = blended(tree_rank, scores[:, 1 + c])
+                # A user's 10th best blend scores above 0.05 (the trees' 10th place alone
+                # gives 0.5 / 10), so only pairs above 1/21 (ranked under 20 by the trees or
+                # the component) can be listed: sorting those alone gives the same lists.
+                near = blend > 1 / 21
                 out["blend_lists"][c, start:start + batch.size] = top_n(
-                    r, i, blended(tree_rank, scores[:, 1 + c]), rows, batch.size, 10)[0]
+                    r[near], i[near], blend[near], rows[near], batch.size, 10)[0]
             truth = target[batch].toarray() > 0
             labels = truth[r, i]
             open_pairs = ~blocked_items(X, allowed)
@@ -240,8 +248,8 @@ class ValidationCutMixin:
         """``source``'s score of every held-out candidate pair kept for calibration (fit
         time only: the pairs are not saved)."""
         pairs = self._calibration_pairs
-        trees, _, component = source.rpartition("+")
-        if not trees and component == "reranker":
+        trees, component = source_parts(source)
+        if component is None:
             return pairs["scores"][:, 0]
         column = pairs["scores"][:, 1 + self._component_names().index(component)]
         return (blended(pairs["tree_rank"], column) if trees else column).astype(np.float32)
