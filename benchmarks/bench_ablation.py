@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.hybrid import SIGNALS, HybridRanker  # noqa: E402
+from models.hybrid import SIGNALS, HybridRanker, signals  # noqa: E402
 from recommender.data.datasets import load_dataset  # noqa: E402
 from recommender.evaluation.candidates import split_candidates  # noqa: E402
 from recommender.evaluation.protocols import make_split  # noqa: E402
@@ -52,15 +52,38 @@ class NoRefit(HybridRanker):
         self._stage_one_done = True
 
 
-def without(*signals: str) -> type[HybridRanker]:
-    """A hybrid whose trees never see ``signals`` (their columns are zero everywhere)."""
-    columns = [SIGNALS.index(s) for s in signals]
+class RawScores(HybridRanker):
+    """Every user's rows carry the components' raw scores, not their place among the user's
+    candidates (what the rows held before the placement)."""
+
+    def _candidates(self, users, X, ctx, allowed):
+        r, i, rows_of = super()._candidates(users, X, ctx, allowed)
+
+        def raw(select):
+            placed, signals._placed = signals._placed, lambda values, *rest: values
+            try:
+                return rows_of(select)
+            finally:
+                signals._placed = placed
+
+        return r, i, raw
+
+
+def without(*names: str) -> type[HybridRanker]:
+    """A hybrid whose trees never see the signals ``names`` (their columns are zero everywhere)."""
+    columns = [SIGNALS.index(s) for s in names]
 
     class Without(HybridRanker):
-        def _pair_rows(self, users, X, ctx, allowed):
-            r, i, rows = super()._pair_rows(users, X, ctx, allowed)
-            rows[:, columns] = 0.0
-            return r, i, rows
+        # Training builds rows for the pairs it keeps, serving for all: both go through here.
+        def _candidates(self, users, X, ctx, allowed):
+            r, i, rows_of = super()._candidates(users, X, ctx, allowed)
+
+            def blanked(select):
+                rows = rows_of(select)
+                rows[:, columns] = 0.0
+                return rows
+
+            return r, i, blanked
 
     return Without
 
@@ -75,6 +98,7 @@ VARIANTS = [
     ("10 negatives per user", HybridRanker, {"negatives_per_user": 10}, False),
     ("every negative kept", HybridRanker, {"negatives_per_user": 100_000}, False),
     ("no refit after the validation cut", NoRefit, {}, False),
+    ("raw component scores (not placed)", RawScores, {}, False),
     ("no recency signals", without(*RECENCY), {}, False),
     ("no history-size signal", without("history_size"), {}, False),
     ("no popularity signals", without("pop", "pop_rank", "pop_band", "pop_band_rank",

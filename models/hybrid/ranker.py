@@ -46,6 +46,7 @@ from models.hybrid.signals import (
     component_ranks,
     profile_lifts,
     profile_scores,
+    score_ranges,
     signal_rows,
 )
 from models.hybrid.validation_cut import ValidationCutMixin
@@ -399,9 +400,10 @@ class HybridRanker(ValidationCutMixin, Recommender):
                                  self.n_categories_)
         items = ItemTable(self.item_category_, self.item_bands_, self.item_community_,
                           self.item_count_, self.item_temporal_, self.n_categories_)
+        ranges = score_ranges(masked, r, at)
 
         def rows_of(select: Any) -> np.ndarray:
-            return signal_rows(masked, r[select], at[select], X, ctx, items, profile,
+            return signal_rows(masked, r[select], at[select], X, ctx, items, profile, ranges,
                                columns=columns, ordered=ordered)
 
         return r, i, rows_of

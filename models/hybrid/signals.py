@@ -4,6 +4,15 @@ A row holds each component's score and rank, the user's affinity to the course's
 band eligibility, venue fit, declared interest, history size, the course's activity, and the
 category preference of users with the same profile. :data:`SIGNALS` names the columns; the
 re-ranker learns on them and serving turns them into reasons.
+
+For a user with a history, a component's score is placed within the user's candidates (0 the
+lowest, 1 the highest; :func:`score_ranges`): the trees learn on the components fitted before
+the validation cut and rank with the components refitted on everything, whose scores for the
+same user are larger (EASE and item-kNN sum over a longer history, the counts grow). Within a
+list the place is what carries over from one fit to the other. A user with no history keeps the
+raw scores: popularity counts are all a newcomer is ranked by, and their size is what tells
+an established course from a new one (docs/decisions.md "Component scores within the user's
+candidates").
 """
 
 from __future__ import annotations
@@ -67,6 +76,7 @@ def signal_rows(
     ctx: Context,
     items: ItemTable,
     profile: np.ndarray,
+    ranges: tuple[np.ndarray, np.ndarray],
     columns: np.ndarray | None = None,
     ordered: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -75,16 +85,18 @@ def signal_rows(
     ``masked`` are the components' scores with blocked items at ``-inf``, (len(COMPONENTS),
     n_users, n_columns) as :func:`~models.hybrid.candidates.candidate_mask` gives them (a rank
     counts the items the user could be offered; a candidate is never blocked, so its value is
-    the component's score); ``profile`` is :func:`profile_scores` of the users. ``i`` are
+    the component's score); ``profile`` is :func:`profile_scores` of the users; ``ranges``
+    is :func:`score_ranges` of all the users' candidates (a row may be built for a few of
+    them, its place is among all). ``i`` are
     columns of ``masked``: item indices, or positions in ``columns`` (the items they are) when
     ``masked`` holds only those items.
     """
     n_comp = len(COMPONENTS)
     out = np.empty((r.size, len(SIGNALS)), dtype=np.float32)
     values = masked[:, r, i]  # (n_components, n_pairs)
-    out[:, :n_comp] = values.T
     # A candidate's rank in each component: how many items that component scores higher.
     out[:, _RANK_COLUMNS] = np.log1p(_ranks(masked, r, values, ordered)).T
+    out[:, :n_comp] = _placed(values, r, ranges, np.diff(X.indptr)[r] > 0).T
     i = i if columns is None else columns[i]
     cat_share = category_share(X, items.category, items.n_categories)
     band = ctx.band[r]
@@ -105,11 +117,42 @@ def signal_rows(
     return out
 
 
+def score_ranges(masked: np.ndarray, r: np.ndarray, i: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's lowest and highest candidate score of each component.
+
+    ``(r, i)`` are all the candidate pairs, sorted by user (as ``np.nonzero`` gives them), ``i``
+    columns of ``masked``. Returns ``(low, high)``, float32 (n_components, n_users) each; a
+    user with no candidate gets zeros.
+    """
+    n_comp, n_users = masked.shape[:2]
+    low = np.zeros((n_comp, n_users), dtype=np.float32)
+    high = np.zeros((n_comp, n_users), dtype=np.float32)
+    if r.size:
+        starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+        values = masked[:, r, i]
+        low[:, r[starts]] = np.minimum.reduceat(values, starts, axis=1)
+        high[:, r[starts]] = np.maximum.reduceat(values, starts, axis=1)
+    return low, high
+
+
+def _placed(values: np.ndarray, r: np.ndarray, ranges: tuple[np.ndarray, np.ndarray],
+            has_history: np.ndarray) -> np.ndarray:
+    """``values`` (n_components, n_pairs) placed within their user's range where the pair's
+    user has a history (0 at the lowest candidate, 1 at the highest, 0 when all are equal);
+    the raw values where not."""
+    low, high = ranges[0][:, r], ranges[1][:, r]
+    span = high - low
+    placed = np.divide(values - low, span, out=np.zeros_like(values), where=span > 0)
+    return np.where(has_history, placed, values)
+
+
 def component_ranks(signals: np.ndarray, active: Iterable[str]) -> dict[str, np.ndarray]:
     """Each component's 0-based rank of the courses whose signal rows are ``signals``.
 
-    ``inf`` where the component is not in ``active`` (it is off) or scores the course 0: then
-    the component says nothing about the course, whatever its rank among other zeros.
+    ``inf`` where the component is not in ``active`` (it is off) or its score column is 0
+    (a raw 0, or for a user with a history the lowest of the user's candidates): then the
+    component says nothing about the course, whatever its rank among other zeros.
 
     Parameters
     ----------

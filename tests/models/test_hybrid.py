@@ -125,15 +125,20 @@ def _side(data, users) -> dict:
 def checkerboard_side(data: Checkerboard) -> dict:
     """The hybrid's side information for a checkerboard: a group is an age band and a course
     category, content is the group plus a feature of the item's own, and the validation cut
-    puts every fourth user after it (all their items are targets: cold users) and each other
-    user's last item. Every third user's band is unknown, as for residents without a birth
-    year, so the trees learn to rank from the row alone too (as they must for a user unseen
-    at fit time who is scored without a band)."""
+    puts every fourth user after it (all their items are targets: cold users) and one item of
+    each other user, drawn at random. (Not the user's last item in index order: that made
+    the group's highest-numbered items nearly every user's target, a label about item
+    numbers that the trees learned instead of the groups.) Every third user's band is
+    unknown, as for residents without a birth year, so the trees learn to rank from the row
+    alone too (as they must for a user unseen at fit time who is scored without a band)."""
     X = data.user_items
     rows = np.repeat(np.arange(data.n_users), np.diff(X.indptr))
-    last = np.zeros(X.nnz, dtype=bool)
-    last[X.indptr[1:] - 1] = True
-    after = (rows % 4 == 3) | last
+    drawn = np.zeros(X.nnz, dtype=bool)
+    rng = np.random.default_rng(0)
+    for start, end in zip(X.indptr[:-1], X.indptr[1:]):
+        if end > start:
+            drawn[rng.integers(start, end)] = True
+    after = (rows % 4 == 3) | drawn
     target = sp.csr_matrix((np.ones(after.sum(), np.float32), (rows[after], X.indices[after])),
                            shape=X.shape)
     fit_X = sp.csr_matrix((X.data[~after], (rows[~after], X.indices[~after])), shape=X.shape)
@@ -244,6 +249,43 @@ def test_rank_shapes_order_and_padding(model, data):
         assert np.isfinite(r_scores[u, :k]).all() and np.isneginf(r_scores[u, k:]).all()
         assert (np.diff(r_scores[u, :k]) <= 0).all()
         assert np.isfinite(signals[u, :k]).all() and np.isnan(signals[u, k:]).all()
+
+
+def test_component_scores_of_a_user_with_history_are_placed_within_their_candidates(model,
+                                                                                    data):
+    """A user with a history: each component's score is 0 at the user's lowest candidate and
+    1 at the highest, in the component's own order; a user with none: the raw scores."""
+    X, users = data["X"], _users(data)
+    n_comp = len(COMPONENTS)
+    r, i, rows = model._pair_rows(users, X, model._context(users, data["band"][users],
+                                                           data["band"][users]), None)
+    ranks = np.expm1(rows[:, n_comp:2 * n_comp])
+    spread = 0
+    for u in users:
+        mine = rows[r == u, :n_comp]
+        varied = mine.max(axis=0) > mine.min(axis=0)
+        assert np.allclose(mine.min(axis=0), 0.0) and np.allclose(mine.max(axis=0)[varied], 1.0)
+        for c in np.flatnonzero(varied):
+            order = np.argsort(ranks[r == u, c], kind="stable")  # best rank first
+            assert np.all(np.diff(mine[order, c]) <= 1e-6), (u, COMPONENTS[c])
+        spread += int(varied.sum())
+    assert spread > users.size, "most users' components tell their candidates apart"
+    empty = sp.csr_matrix((1, N_ITEMS), dtype=np.float32)
+    cold = np.array([-1])
+    r, i, rows = model._pair_rows(cold, empty, model._context(cold, [0], [0]), None)
+    pop = COMPONENTS.index("pop")
+    np.testing.assert_allclose(rows[:, pop], model._components["pop"].score(cold, empty)[0, i])
+    assert 0 < rows[:, pop].max() < 1.0, "raw shares, not placed (the best would be 1)"
+
+
+def test_rows_built_for_some_candidates_are_those_of_all(model, data):
+    """Training builds rows for the pairs it keeps; each is placed among all the user's
+    candidates, so it equals the row scoring builds."""
+    X, users = data["X"], _users(data)
+    ctx = model._context(users, data["band"][users], data["band"][users])
+    r, i, rows_of = model._candidates(users, X, ctx, None)
+    keep = np.flatnonzero(np.arange(r.size) % 3 == 0)
+    np.testing.assert_array_equal(rows_of(keep), rows_of(slice(None))[keep])
 
 
 def test_rank_rows_must_match_the_catalogue(model):
