@@ -96,7 +96,8 @@ def signal_rows(
     values = masked[:, r, i]  # (n_components, n_pairs)
     # A candidate's rank in each component: how many items that component scores higher.
     out[:, _RANK_COLUMNS] = np.log1p(_ranks(masked, r, values, ordered)).T
-    out[:, :n_comp] = _placed(values, r, ranges, np.diff(X.indptr)[r] > 0).T
+    history = np.diff(X.indptr)[r]
+    out[:, :n_comp] = _placed(values, r, ranges, history > 0).T
     i = i if columns is None else columns[i]
     cat_share = category_share(X, items.category, items.n_categories)
     band = ctx.band[r]
@@ -110,7 +111,7 @@ def signal_rows(
     has_interest = (cat >= 0) & (cat < interests.shape[1])
     out[:, _COLUMN["interest"]] = np.where(
         has_interest, interests[r, np.clip(cat, 0, interests.shape[1] - 1)], False)
-    out[:, _COLUMN["history_size"]] = np.log1p(np.diff(X.indptr))[r]
+    out[:, _COLUMN["history_size"]] = np.log1p(history)
     out[:, _COLUMN["item_log_count"]] = np.log1p(items.count[i])
     out[:, _COLUMN["item_recent"] : _COLUMN["item_idle_days"] + 1] = items.temporal[i]
     out[:, _COLUMN["profile_category"]] = np.where(cat >= 0, profile[r, known_cat], 0.0)
