@@ -27,8 +27,10 @@ from pathlib import Path
 MANIFEST = "manifest.json"
 CURRENT = "current"
 # Raised whenever a saved model's layout changes (2: the recent-popularity component and its
-# signal columns), so an older artifact is refused with a "retrain" message, not a crash.
-FORMAT_VERSION = 2
+# signal columns; 3: the components' scores placed within each user's candidates, which the
+# trees of an older model were not trained on), so an older artifact is refused with a
+# "retrain" message, not a crash or a quietly worse ranking.
+FORMAT_VERSION = 3
 DISTRIBUTION = "community-course-recommender"
 # What a model's numbers depend on beyond the code: recorded so a run can be repeated.
 _LIBRARIES = ("numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "implicit", "joblib",

@@ -62,10 +62,13 @@ def test_unreadable_manifest_is_refused(tmp_path):
     (path / "manifest.json").write_text(json.dumps({"format": 99}), "utf-8")
     with pytest.raises(ArtifactError, match="format 99"):
         verify(path)
-    # a model saved before the recent-popularity component: a clear "retrain", not a crash
-    (path / "manifest.json").write_text(json.dumps({"format": 1}), "utf-8")
-    with pytest.raises(ArtifactError, match="format 1, expected 2 .*train the model again"):
-        verify(path)
+    # a model saved before the recent-popularity component, or before the placed scores
+    # (its trees learned on raw scores): a clear "retrain", not a crash or a worse ranking
+    for older in (1, 2):
+        (path / "manifest.json").write_text(json.dumps({"format": older}), "utf-8")
+        with pytest.raises(ArtifactError,
+                           match=f"format {older}, expected 3 .*train the model again"):
+            verify(path)
 
 
 def test_current_pointing_outside_is_refused(tmp_path):
