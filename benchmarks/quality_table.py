@@ -6,8 +6,9 @@ Usage::
 
 One Markdown row per file: test users, the hybrid's nDCG@10 and what ranked its candidates after
 the guard, the best baseline and the ratio, popularity by band and the ratio, and the lowest
-per-band ratio against the best baseline of that band among bands with at least 30 test users.
-Repeated runs (``--repeats``) show mean ± standard deviation.
+per-band ratio against the best baseline of that band among bands with at least 30 test users,
+with the hybrid's per-user nDCG@10 difference from that baseline ± its standard error (files
+written since the benchmark records it). Repeated runs (``--repeats``) show mean ± standard deviation.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from recommender.training.report import band_comparison  # noqa: E402
+from recommender.training.report import band_comparison, format_gap  # noqa: E402
 
 MIN_BAND_USERS = 30
 
@@ -49,7 +50,8 @@ def row(doc: dict) -> str:
     worst = min(bands, key=lambda r: _mean(r["hybrid"]) / max(_mean(r["baseline"]), 1e-12),
                 default=None)
     band_cell = ("-" if worst is None else
-                 f"{worst['band']} {_ratio(worst['hybrid'], worst['baseline'])}")
+                 f"{worst['band']} {_ratio(worst['hybrid'], worst['baseline'])}"
+                 + (f" ({format_gap(worst['gap'])})" if worst["gap"] else ""))
     hybrid = models["hybrid"]["ndcg@10"]
     return (f"| {doc['dataset']} | {doc['protocol']} | {len(runs)} | "
             f"{_mean(models['hybrid']['users']):.0f} | {_cell(hybrid)} ({', '.join(served)}) | "

@@ -42,6 +42,7 @@ __all__ = [
     "hit_matrix",
     "map_at_k",
     "ndcg_at_k",
+    "paired_band_gaps",
     "precision_at_k",
     "recall_at_k",
     "relevance_matrix",
@@ -327,6 +328,52 @@ def evaluate(
             rows = np.flatnonzero(evaluated & (labels == band))
             result["by_band"][band] = _summary(per_user, rec, rows, int(n_items), k)
     return result
+
+
+def paired_band_gaps(
+    reference,
+    others: dict[str, object],
+    relevant: RelevantLike,
+    user_bands,
+    k: int = DEFAULT_K,
+) -> dict[str, dict[str, dict]]:
+    """Per band, the reference lists' nDCG@k minus each other model's, user by user.
+
+    Two models ranked the same users, so their difference is best judged user by user: a
+    band's mean difference with its standard error tells a gap from the noise of a few dozen
+    users, which two band means side by side cannot.
+
+    Parameters
+    ----------
+    reference : array-like of int, shape (n_users, k')
+        The lists the others are compared with (the hybrid's).
+    others : dict
+        ``{name: lists}`` of the same users, in the same row order.
+    relevant, user_bands, k
+        As in :func:`evaluate`.
+
+    Returns
+    -------
+    dict
+        ``{name: {band: {"difference", "se", "users"}}}``: the mean of reference minus
+        ``name`` over the band's users with relevant items, the standard error of that mean
+        (sample standard deviation over the square root of the users; NaN for one user), and
+        how many users. Bands as in :func:`evaluate`.
+    """
+    k = _check_k(k)
+    ours = ndcg_at_k(reference, relevant, k)
+    labels = _band_labels(user_bands, ours.size)
+    evaluated = ~np.isnan(ours)
+    out: dict[str, dict[str, dict]] = {}
+    for name, lists in others.items():
+        diff = ours - ndcg_at_k(lists, relevant, k)
+        out[name] = {}
+        for band in _band_order(labels[evaluated]):
+            values = diff[evaluated & (labels == band)]
+            se = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else np.nan
+            out[name][band] = {"difference": float(values.mean()), "se": float(se),
+                               "users": int(values.size)}
+    return out
 
 
 def relevance_matrix(

@@ -33,7 +33,7 @@ from models.hybrid import HybridRanker
 from models.neighbours import ItemKNN
 from models.popularity import CategoryPopularity, Popularity
 from recommender.evaluation.candidates import Candidates, describe, split_candidates
-from recommender.evaluation.metrics import evaluate, relevance_matrix
+from recommender.evaluation.metrics import evaluate, paired_band_gaps, relevance_matrix
 from recommender.evaluation.protocols import Split, make_split
 from recommender.training.inputs import FitData, fit_hybrid, prepare_fit
 from recommender.training.report import BAND_ORDER, METRICS, format_table, summarize
@@ -352,13 +352,20 @@ def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed
     """One run of the benchmark at one seed: the document :func:`run_benchmark` describes."""
     t0 = time.perf_counter()
     run = prepare_run(bundle, pipeline, protocol, seed, log)
-    results, tuned, _ = run_baselines(run, seed, budget_s, log, models)
+    results, tuned, lists = run_baselines(run, seed, budget_s, log, models)
     hybrid_params = hybrid_params_from(tuned)
     hybrid, info = fit_hybrid(run.data, hybrid_params, seed)
     fit_s = info["fit_s"]
-    results["hybrid"] = {**run.test_eval.score(hybrid), "fit_s": fit_s,
+    hybrid_lists = run.test_eval.recommend(hybrid)
+    results["hybrid"] = {**run.test_eval.metrics(hybrid_lists), "fit_s": fit_s,
                          "params": hybrid_params, "guard": info["guard"],
                          "validation": info["validation"]}
+    gaps = paired_band_gaps(hybrid_lists, {name: ranked[0] for name, ranked in lists.items()},
+                            run.test_eval.relevant, run.test_eval.bands)
+    for name, by_band in gaps.items():
+        for band, gap in by_band.items():
+            results[name]["by_band"][band]["hybrid_gap"] = {
+                "difference": gap["difference"], "se": gap["se"]}
     log(f"  {'hybrid':<20} nDCG@10 {results['hybrid']['ndcg@10']:.4f}  fit {fit_s:.1f}s  "
         f"ranked by {info['guard']['served_by']}")
     return run.document(results, bundle, seed, time.perf_counter() - t0)

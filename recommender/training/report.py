@@ -11,7 +11,7 @@ import numpy as np
 
 from features.bands import BAND_NAMES
 
-__all__ = ["BAND_ORDER", "METRICS", "band_comparison", "format_table", "summarize"]
+__all__ = ["BAND_ORDER", "METRICS", "band_comparison", "format_gap", "format_table", "summarize"]
 
 METRICS = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
 BAND_ORDER = (*BAND_NAMES, "unknown")
@@ -37,16 +37,18 @@ def band_comparison(models: dict) -> list[dict]:
     """Per age band: the hybrid's nDCG@10 against the best baseline of that band.
 
     ``models`` is a run's ``"models"`` (or a summary's). Returns one row per band the hybrid
-    was scored on, in band order: ``{"band", "users", "hybrid", "best", "baseline"}``.
+    was scored on, in band order: ``{"band", "users", "hybrid", "best", "baseline", "gap"}``,
+    ``gap`` being the best baseline's ``hybrid_gap`` (the hybrid's per-user difference from it
+    and its standard error) or None where the run did not record it.
     """
     hybrid = models.get("hybrid", {}).get("by_band", {})
     rows = []
     for band in sorted(hybrid, key=_band_key):
         best = _best(models, lambda row, b=band: row.get("by_band", {}).get(b, {}).get("ndcg@10"))
+        cell = {} if best is None else models[best]["by_band"][band]
         rows.append({"band": band, "users": hybrid[band]["users"],
                      "hybrid": hybrid[band]["ndcg@10"], "best": best,
-                     "baseline": None if best is None
-                     else models[best]["by_band"][band]["ndcg@10"]})
+                     "baseline": cell.get("ndcg@10"), "gap": cell.get("hybrid_gap")})
     return rows
 
 
@@ -111,13 +113,25 @@ def _band_lines(models: dict, names: list[str]) -> list[str]:
     if rows:
         lines += ["", "hybrid vs the best baseline of each age band (nDCG@10)",
                   f"{'band':<14}{'users':>7}{'hybrid':>16}  {'best baseline':<20}"
-                  f"{'nDCG@10':>16}{'ratio':>10}"]
+                  f"{'nDCG@10':>16}{'ratio':>10}  {'per-user difference ± SE':>26}"]
         for r in rows:
             lines.append(f"{r['band']:<14}{_value(r['users']):>7.0f}{_fmt(r['hybrid'], 16)}  "
                          f"{r['best'] or '-':<20}"
                          + (_fmt(r["baseline"], 16) if r["best"] else f"{'-':>16}")
-                         + f"{_ratio(r['hybrid'], r['baseline'] or 0.0):>10}")
+                         + f"{_ratio(r['hybrid'], r['baseline'] or 0.0):>10}"
+                         + f"  {format_gap(r['gap']):>26}")
+        lines.append("(per-user difference: the hybrid's nDCG@10 minus the baseline's on the same "
+                     "users, with its standard error; a gap within about two standard errors "
+                     "is within the noise of that many users)")
     return lines
+
+
+def format_gap(gap: dict | None) -> str:
+    """``+0.0123 ± 0.0045`` for a ``hybrid_gap`` (a run's or a summary's), ``-`` without one."""
+    if not gap:
+        return "-"
+    se = gap["se"]
+    return f"{_value(gap['difference']):+.4f} ± " + ("n/a" if np.isnan(se) else f"{se:.4f}")
 
 
 def _mean_std(values: list[float]) -> dict:
@@ -127,12 +141,22 @@ def _mean_std(values: list[float]) -> dict:
     return {"mean": float(arr.mean()), "std": std}
 
 
+def _summarize_gaps(gaps: list[dict]) -> dict:
+    """The hybrid's per-user difference from a model over runs: the mean difference (± its
+    spread over the runs) and the mean of the runs' standard errors. The runs rank the same
+    users, so their errors are not independent and are not divided down further."""
+    return {"difference": _mean_std([g["difference"] for g in gaps]),
+            "se": float(np.nanmean([g["se"] for g in gaps]))
+            if not all(np.isnan(g["se"]) for g in gaps) else float("nan")}
+
+
 def summarize(runs: list[dict]) -> dict:
     """Mean and sample standard deviation of every model's figures over repeated runs.
 
     Returns ``{"runs": n, "seeds": [...], "models": {name: {metric: {"mean", "std"}, "users",
-    "fit_s", "by_band": {band: {"ndcg@10": {"mean", "std"}, "users": {"mean", "std"}}}}}}``,
-    over the models every run scored. A band missing from a run (no test user of that band
+    "fit_s", "by_band": {band: {"ndcg@10": {"mean", "std"}, "users": {"mean", "std"},
+    "hybrid_gap": {"difference": {"mean", "std"}, "se"}}}}}}``, over the models every run
+    scored (``hybrid_gap`` for the baselines whose runs recorded it). A band missing from a run (no test user of that band
     under that seed) is averaged over the runs that have it.
     """
     names = [n for n in runs[0]["models"] if all(n in r["models"] for r in runs)]
@@ -141,10 +165,13 @@ def summarize(runs: list[dict]) -> dict:
         rows = [r["models"][name] for r in runs]
         out = {key: _mean_std([row[key] for row in rows]) for key in (*METRICS, "users", "fit_s")}
         bands = sorted({b for row in rows for b in row.get("by_band", {})}, key=_band_key)
-        out["by_band"] = {
-            band: {key: _mean_std([row["by_band"][band][key] for row in rows
-                                   if band in row.get("by_band", {})])
-                   for key in ("ndcg@10", "users")}
-            for band in bands}
+        out["by_band"] = {}
+        for band in bands:
+            cells = [row["by_band"][band] for row in rows if band in row.get("by_band", {})]
+            out["by_band"][band] = {key: _mean_std([c[key] for c in cells])
+                                    for key in ("ndcg@10", "users")}
+            gaps = [c["hybrid_gap"] for c in cells if "hybrid_gap" in c]
+            if gaps:
+                out["by_band"][band]["hybrid_gap"] = _summarize_gaps(gaps)
         models[name] = out
     return {"runs": len(runs), "seeds": [r["seed"] for r in runs], "models": models}

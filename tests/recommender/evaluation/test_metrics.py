@@ -17,6 +17,7 @@ from recommender.evaluation.metrics import (
     hit_matrix,
     map_at_k,
     ndcg_at_k,
+    paired_band_gaps,
     precision_at_k,
     recall_at_k,
     relevance_matrix,
@@ -176,6 +177,27 @@ def test_evaluate_means_coverage_and_bands():
     assert eld["coverage"] == pytest.approx(2 / 20)  # {7, 0}
     assert out["by_band"]["preschool"]["ndcg@10"] == 0.0
     assert out["by_band"]["unknown"]["recall@10"] == pytest.approx(0.5)
+
+
+def test_paired_band_gaps_compare_user_by_user():
+    ours = [_row(7), _row(7), _row(3), _row(5), _row(1)]
+    theirs = [_row(0, 7), _row(0), _row(3), _row(5), _row(2)]
+    rel = [{7}, {7}, {3}, set(), {1}]
+    bands = ["elderly", "elderly", None, "elderly", "working_age"]
+    gaps = paired_band_gaps(ours, {"als": theirs}, rel, bands)["als"]
+    # elderly: 1 - 1/log2(3) and 1 - 0; the user with nothing relevant is left out
+    diffs = [1 - 1 / L2_3, 1.0]
+    assert gaps["elderly"]["users"] == 2
+    assert gaps["elderly"]["difference"] == pytest.approx(np.mean(diffs))
+    assert gaps["elderly"]["se"] == pytest.approx(np.std(diffs, ddof=1) / math.sqrt(2))
+    assert gaps["unknown"] == {"difference": 0.0, "se": pytest.approx(np.nan, nan_ok=True),
+                               "users": 1}
+    assert gaps["working_age"]["difference"] == pytest.approx(1.0)
+    assert list(gaps) == ["working_age", "elderly", "unknown"]
+    # the band means' difference is the mean of the per-user differences
+    a = evaluate(ours, rel, 20, user_bands=bands)["by_band"]["elderly"]["ndcg@10"]
+    b = evaluate(theirs, rel, 20, user_bands=bands)["by_band"]["elderly"]["ndcg@10"]
+    assert gaps["elderly"]["difference"] == pytest.approx(a - b)
 
 
 def test_evaluate_k_names_the_keys_and_without_bands():

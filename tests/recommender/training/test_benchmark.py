@@ -311,10 +311,17 @@ def test_unknown_band_is_reported_and_compared(ended):
                    key=lambda n: doc["models"][n]["by_band"][r["band"]]["ndcg@10"])
         assert r["baseline"] == doc["models"][best]["by_band"][r["band"]]["ndcg@10"]
     section = format_table(doc).split("hybrid vs the best baseline of each age band")[1]
-    band_rows = section.strip().split("\n\n")[0].splitlines()[2:]  # title end, header
+    band_rows = section.strip().split("\n\n")[0].splitlines()[2:-1]  # title end, header, key
     assert [line.split()[0] for line in band_rows] == [r["band"] for r in rows]
-    assert band_rows[-1].split()[-1] == (
-        f"{rows[-1]['hybrid'] / rows[-1]['baseline']:.3f}x")
+    ratio, difference, _, se = band_rows[-1].split()[-4:]
+    assert ratio == f"{rows[-1]['hybrid'] / rows[-1]['baseline']:.3f}x"
+    for r in rows:
+        # the per-user difference from the band's best baseline: the same users, so its mean
+        # is the difference of the band means
+        assert r["gap"]["difference"] == pytest.approx(r["hybrid"] - r["baseline"])
+        assert r["gap"]["se"] > 0 or r["hybrid"] == r["baseline"]
+    assert float(difference) == pytest.approx(rows[-1]["gap"]["difference"], abs=1e-4)
+    assert float(se) == pytest.approx(rows[-1]["gap"]["se"], abs=1e-4)
 
 
 def test_the_recent_window_is_tuned_on_validation(bundle):
@@ -340,6 +347,11 @@ def test_repeats_give_mean_and_std_over_seeds(generic):
         assert cell["mean"] == pytest.approx(np.mean(values))
         assert cell["std"] == pytest.approx(np.std(values, ddof=1))
     assert "±" in format_table(doc) and "mean ± std over 2 seeds" in format_table(doc)
+    band = next(iter(doc["repeats"][0]["models"]["bpr"]["by_band"]))
+    gaps = [run["models"]["bpr"]["by_band"][band]["hybrid_gap"] for run in doc["repeats"]]
+    cell = summary["models"]["bpr"]["by_band"][band]["hybrid_gap"]
+    assert cell["difference"]["mean"] == pytest.approx(np.mean([g["difference"] for g in gaps]))
+    assert cell["se"] == pytest.approx(np.mean([g["se"] for g in gaps]))
     json.dumps(doc)
     # the same seed gives the same figures, BPR included
     again = run_benchmark(bundle, "random", seed=4, budget_s=0.0, log=lambda m: None,
