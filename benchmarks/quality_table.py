@@ -8,7 +8,8 @@ One Markdown row per file: test users, the hybrid's nDCG@10 and what ranked its 
 the guard, the best baseline and the ratio, popularity by band and the ratio, and the lowest
 per-band ratio against the best baseline of that band among bands with at least 30 test users,
 with the hybrid's per-user nDCG@10 difference from that baseline ± its standard error (files
-written since the benchmark records it). Repeated runs (``--repeats``) show mean ± standard deviation.
+written since the benchmark records it). Repeated runs (``--repeats``) show mean ± standard
+deviation.
 """
 
 from __future__ import annotations

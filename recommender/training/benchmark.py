@@ -39,8 +39,8 @@ from recommender.training.inputs import FitData, fit_hybrid, prepare_fit
 from recommender.training.report import BAND_ORDER, METRICS, format_table, summarize
 
 __all__ = ["BASELINES", "METRICS", "Baseline", "Evaluator", "ProtocolRun", "check_repeats",
-           "format_table", "hybrid_params_from", "prepare_run", "run_baselines", "run_benchmark",
-           "tune"]
+           "fit_baseline", "format_table", "hybrid_params_from", "prepare_run", "run_baselines",
+           "run_benchmark", "tune"]
 
 K = 10
 # Protocols whose split is a time cut: the same for every seed, so never repeated.
@@ -185,6 +185,13 @@ def _build(baseline: Baseline, params: dict, seed: int) -> Recommender:
     return baseline.factory(**params, **({"random_state": seed} if baseline.seeded else {}))
 
 
+def fit_baseline(baseline: Baseline, params: dict, inputs: ModelInputs,
+                 seed: int = 0) -> Recommender:
+    """``baseline`` with ``params`` (seeded with ``seed`` if it takes one), fitted on
+    ``inputs`` with the side information it reads."""
+    return _fit(_build(baseline, params, seed), inputs, baseline)
+
+
 def tune(baseline: Baseline, val_inputs: ModelInputs, val_eval: Evaluator,
          budget_s: float, log: Callable[[str], None], seed: int = 0) -> tuple[dict, list[dict]]:
     """Best params of ``baseline`` by validation nDCG@10 (grid order, within ``budget_s``).
@@ -198,7 +205,7 @@ def tune(baseline: Baseline, val_inputs: ModelInputs, val_eval: Evaluator,
         if trials and time.perf_counter() - start > budget_s:
             log(f"  {baseline.name}: time budget reached after {len(trials)} settings")
             break
-        model = _fit(_build(baseline, params, seed), val_inputs, baseline)
+        model = fit_baseline(baseline, params, val_inputs, seed)
         ndcg = val_eval.score(model, baseline.groups)["ndcg@10"]
         trials.append({"params": params, "val_ndcg@10": ndcg})
     best = max(trials, key=lambda t: (np.nan_to_num(t["val_ndcg@10"], nan=-1.0)))
@@ -337,7 +344,7 @@ def run_baselines(run: ProtocolRun, seed: int, budget_s: float, log: Callable[[s
         params, trials = tune(baseline, run.data.validation, run.val_eval, budget_s, log, seed)
         tuned[baseline.name] = params
         t = time.perf_counter()
-        model = _fit(_build(baseline, params, seed), run.data.full, baseline)
+        model = fit_baseline(baseline, params, run.data.full, seed)
         fit_s = time.perf_counter() - t
         lists[baseline.name] = run.test_eval.rank(model, baseline.groups)
         results[baseline.name] = {**run.test_eval.metrics(lists[baseline.name][0]),

@@ -156,8 +156,8 @@ def summarize(runs: list[dict]) -> dict:
     Returns ``{"runs": n, "seeds": [...], "models": {name: {metric: {"mean", "std"}, "users",
     "fit_s", "by_band": {band: {"ndcg@10": {"mean", "std"}, "users": {"mean", "std"},
     "hybrid_gap": {"difference": {"mean", "std"}, "se"}}}}}}``, over the models every run
-    scored (``hybrid_gap`` for the baselines whose runs recorded it). A band missing from a run (no test user of that band
-    under that seed) is averaged over the runs that have it.
+    scored (``hybrid_gap`` for the baselines whose runs recorded it). A band missing from a
+    run (no test user of that band under that seed) is averaged over the runs that have it.
     """
     names = [n for n in runs[0]["models"] if all(n in r["models"] for r in runs)]
     models = {}
