@@ -63,7 +63,8 @@ def row(doc: dict) -> str:
 def main(argv=None) -> None:
     paths = [Path(p) for p in (argv if argv is not None else sys.argv[1:])]
     print("| dataset | protocol | runs | test users | hybrid (ranked by) | best baseline | "
-          "hybrid / best | hybrid / pop-by-band | lowest band ratio (30+ users) |")
+          "hybrid / best | hybrid / pop-by-band | lowest band ratio (30+ users; per-user "
+          "difference ± SE) |")
     print("| --- | --- | ---: | ---: | --- | --- | ---: | ---: | --- |")
     for path in paths:
         print(row(json.loads(path.read_text())))
