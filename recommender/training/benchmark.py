@@ -371,8 +371,10 @@ def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed
                             run.test_eval.relevant, run.test_eval.bands)
     for name, by_band in gaps.items():
         for band, gap in by_band.items():
+            # null, not NaN, for a band of one user: the file stays strict JSON
             results[name]["by_band"][band]["hybrid_gap"] = {
-                "difference": gap["difference"], "se": gap["se"]}
+                "difference": gap["difference"],
+                "se": None if np.isnan(gap["se"]) else gap["se"]}
     log(f"  {'hybrid':<20} nDCG@10 {results['hybrid']['ndcg@10']:.4f}  fit {fit_s:.1f}s  "
         f"ranked by {info['guard']['served_by']}")
     return run.document(results, bundle, seed, time.perf_counter() - t0)

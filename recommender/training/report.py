@@ -131,7 +131,7 @@ def format_gap(gap: dict | None) -> str:
     if not gap:
         return "-"
     se = gap["se"]
-    return f"{_value(gap['difference']):+.4f} ± " + ("n/a" if np.isnan(se) else f"{se:.4f}")
+    return f"{_value(gap['difference']):+.4f} ± " + ("n/a" if se is None else f"{se:.4f}")
 
 
 def _mean_std(values: list[float]) -> dict:
@@ -145,9 +145,9 @@ def _summarize_gaps(gaps: list[dict]) -> dict:
     """The hybrid's per-user difference from a model over runs: the mean difference (± its
     spread over the runs) and the mean of the runs' standard errors. The runs rank the same
     users, so their errors are not independent and are not divided down further."""
+    errors = [g["se"] for g in gaps if g["se"] is not None]
     return {"difference": _mean_std([g["difference"] for g in gaps]),
-            "se": float(np.nanmean([g["se"] for g in gaps]))
-            if not all(np.isnan(g["se"]) for g in gaps) else float("nan")}
+            "se": float(np.mean(errors)) if errors else None}
 
 
 def summarize(runs: list[dict]) -> dict:

@@ -34,7 +34,7 @@ from recommender.training.benchmark import (
     tune,
 )
 from recommender.training.inputs import prepare_fit
-from recommender.training.report import band_comparison
+from recommender.training.report import band_comparison, format_gap, summarize
 
 # The standard baselines (LightFM only if installed); every BASELINES entry must run too.
 REQUIRED = {"hybrid", "popularity", "popularity-recent", "popularity-by-band", "als", "bpr",
@@ -322,6 +322,27 @@ def test_unknown_band_is_reported_and_compared(ended):
         assert r["gap"]["se"] > 0 or r["hybrid"] == r["baseline"]
     assert float(difference) == pytest.approx(rows[-1]["gap"]["difference"], abs=1e-4)
     assert float(se) == pytest.approx(rows[-1]["gap"]["se"], abs=1e-4)
+
+
+def test_a_band_of_one_user_has_no_standard_error():
+    def run(seed: int, se) -> dict:
+        cell = {"ndcg@10": 0.5, "users": 1}
+        row = {m: 0.5 for m in ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage",
+                                "users", "fit_s")}
+        return {"seed": seed, "models": {
+            "hybrid": {**row, "by_band": {"elderly": dict(cell)}},
+            "ease": {**row, "by_band": {"elderly": {**cell, "hybrid_gap": {
+                "difference": 0.1 * seed, "se": se}}}}}}
+
+    lone = summarize([run(1, None), run(2, None)])["models"]["ease"]["by_band"]["elderly"]
+    assert lone["hybrid_gap"] == {"difference": {"mean": pytest.approx(0.15),
+                                                 "std": pytest.approx(0.0707, abs=1e-4)},
+                                  "se": None}
+    assert format_gap(lone["hybrid_gap"]) == "+0.1500 ± n/a"
+    # one run with an error, one without: the mean of those there are
+    mixed = summarize([run(1, 0.02), run(2, None)])["models"]["ease"]["by_band"]["elderly"]
+    assert mixed["hybrid_gap"]["se"] == pytest.approx(0.02)
+    assert json.dumps(lone, allow_nan=False)
 
 
 def test_the_recent_window_is_tuned_on_validation(bundle):
