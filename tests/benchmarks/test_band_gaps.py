@@ -75,7 +75,7 @@ def test_test_figures_are_the_runs_and_both_parts_agree(dataset, run_json, capsy
     parsed = _parse(capsys.readouterr().out)
     assert set(parsed) == {"validation", "test"}
     doc = json.loads(run_json.read_text())
-    for band, (users, ndcg, diff, se) in parsed["test"].items():
+    for band, (users, ndcg, diff, _) in parsed["test"].items():
         for model in MODELS:
             cell = doc["models"][model]["by_band"][band]
             assert users == cell["users"]
