@@ -39,8 +39,8 @@ from recommender.training.inputs import FitData, fit_hybrid, prepare_fit
 from recommender.training.report import BAND_ORDER, METRICS, format_table, summarize
 
 __all__ = ["BASELINES", "METRICS", "Baseline", "Evaluator", "ProtocolRun", "check_repeats",
-           "fit_baseline", "format_table", "hybrid_params_from", "prepare_run", "run_baselines",
-           "run_benchmark", "tune"]
+           "fit_baseline", "format_table", "hybrid_params_from", "prepare_run",
+           "record_band_gaps", "run_baselines", "run_benchmark", "tune"]
 
 K = 10
 # Protocols whose split is a time cut: the same for every seed, so never repeated.
@@ -367,17 +367,28 @@ def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed
     results["hybrid"] = {**run.test_eval.metrics(hybrid_lists), "fit_s": fit_s,
                          "params": hybrid_params, "guard": info["guard"],
                          "validation": info["validation"]}
-    gaps = paired_band_gaps(hybrid_lists, {name: ranked[0] for name, ranked in lists.items()},
-                            run.test_eval.relevant, run.test_eval.bands)
+    record_band_gaps(results, hybrid_lists, lists, run.test_eval)
+    log(f"  {'hybrid':<20} nDCG@10 {results['hybrid']['ndcg@10']:.4f}  fit {fit_s:.1f}s  "
+        f"ranked by {info['guard']['served_by']}")
+    return run.document(results, bundle, seed, time.perf_counter() - t0)
+
+
+def record_band_gaps(results: dict, hybrid_lists: np.ndarray, lists: dict,
+                     evaluator: Evaluator) -> None:
+    """Add ``hybrid_gap`` to every baseline's ``by_band`` in ``results``: the hybrid's nDCG@10
+    minus the baseline's over the band's users, with its standard error
+    (:func:`~recommender.evaluation.metrics.paired_band_gaps`). ``lists`` holds each
+    baseline's ``(items, scores)`` for ``evaluator``'s users, as :meth:`Evaluator.rank` gives
+    them."""
+    gaps = paired_band_gaps(hybrid_lists, {name: ranked[0] for name, ranked in lists.items()
+                                           if name != "hybrid"},
+                            evaluator.relevant, evaluator.bands)
     for name, by_band in gaps.items():
         for band, gap in by_band.items():
             # null, not NaN, for a band of one user: the file stays strict JSON
             results[name]["by_band"][band]["hybrid_gap"] = {
                 "difference": gap["difference"],
                 "se": None if np.isnan(gap["se"]) else gap["se"]}
-    log(f"  {'hybrid':<20} nDCG@10 {results['hybrid']['ndcg@10']:.4f}  fit {fit_s:.1f}s  "
-        f"ranked by {info['guard']['served_by']}")
-    return run.document(results, bundle, seed, time.perf_counter() - t0)
 
 
 def hybrid_params_from(tuned: dict[str, dict]) -> dict:

@@ -25,7 +25,7 @@ from features.frames import DataBundle, with_categorical_ids
 from features.pipeline import FeaturePipeline
 from recommender.evaluation.metrics import hit_matrix
 from recommender.training import artifacts, report_plots
-from recommender.training.benchmark import prepare_run, run_baselines
+from recommender.training.benchmark import prepare_run, record_band_gaps, run_baselines
 from recommender.training.params import artifact_params
 from recommender.training.recipe import fit_recipe
 from recommender.training.report_calibration import (
@@ -103,6 +103,7 @@ def evaluate_artifact(bundle: DataBundle, artifact_dir: Path, protocol: str = "t
     results[MODEL] = {**run.test_eval.metrics(lists[MODEL][0]), "fit_s": info["fit_s"],
                       "params": params, "guard": info["guard"],
                       "validation": info["validation"]}
+    record_band_gaps(results, lists[MODEL][0], lists, run.test_eval)
     timings["model_s"] = time.perf_counter() - t
     log(f"  {manifest['version']:<20} nDCG@10 {results[MODEL]['ndcg@10']:.4f}  "
         f"fit {info['fit_s']:.1f}s  ranked by {info['guard']['served_by']}")

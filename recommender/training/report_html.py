@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
-from recommender.training.report import BAND_ORDER, METRICS
+from recommender.training.report import BAND_ORDER, METRICS, band_comparison, format_gap
 
 __all__ = ["render"]
 
@@ -88,7 +88,7 @@ def render(doc: dict, plots: dict[str, str]) -> str:
                  models[n]["fit_s"]] for n in names], mark),
         _img(plots, "accuracy", "nDCG@10 and recall@10 per model"),
         _guard(models.get("hybrid", {})),
-        "<h2>By age band</h2>", _bands(models, names, label, mark),
+        "<h2>By age band</h2>", _bands(models, names, label, mark), _band_gaps(models),
         _img(plots, "bands", "nDCG@10 per age band"),
         "<h2>Coverage by category</h2>", _categories(doc["coverage_by_category"], names, label),
         _img(plots, "categories", "share of list positions per category"),
@@ -125,6 +125,19 @@ def _bands(models: dict, names: list[str], label: dict, mark: int | None) -> str
     users = ["users", *(max((models[n].get("by_band", {}).get(b, {}).get("users", 0)
                              for n in names), default=0) for b in bands)]
     return _table(head, [*rows, users], mark)
+
+
+def _band_gaps(models: dict) -> str:
+    """Per band, the model against that band's best baseline, user by user."""
+    rows = [[r["band"], r["users"], r["hybrid"], r["best"], r["baseline"], format_gap(r["gap"])]
+            for r in band_comparison(models) if r["best"] is not None]
+    if not rows:
+        return ""
+    return ("<p>Against the best baseline of each band: the difference is the model's nDCG@10 "
+            "minus the baseline's over the same users, ± its standard error. A difference "
+            "within about two standard errors is within the noise of that many users.</p>"
+            + _table(["band", "users", "model nDCG@10", "best baseline", "its nDCG@10",
+                      "difference ± SE"], rows))
 
 
 def _categories(coverage: dict, names: list[str], label: dict) -> str:

@@ -90,6 +90,21 @@ def test_metrics_have_overall_and_by_band_for_the_model_and_every_baseline(metri
         assert sum(f["users"] for f in row["by_band"].values()) == row["users"]
 
 
+def test_every_baseline_has_the_models_per_user_gap_per_band(metrics, evaluated):
+    models = metrics["models"]
+    for name in BASELINES:
+        for band, figures in models[name]["by_band"].items():
+            gap = figures["hybrid_gap"]
+            # the same users: the mean of the per-user differences is the difference of means
+            assert gap["difference"] == pytest.approx(
+                models["hybrid"]["by_band"][band]["ndcg@10"] - figures["ndcg@10"], abs=1e-9)
+            assert gap["se"] is None if figures["users"] == 1 else gap["se"] >= 0
+    assert "hybrid_gap" not in next(iter(models["hybrid"]["by_band"].values()))
+    html = (evaluated[1] / "report.html").read_text("utf-8")
+    assert "Against the best baseline of each band" in html
+    assert "difference ± SE" in html
+
+
 def test_the_report_names_the_artifact_and_how_it_was_evaluated(metrics, artifact, evaluated):
     manifest = verify((artifact / "current").resolve())
     assert metrics["artifact"]["version"] == manifest["version"]
