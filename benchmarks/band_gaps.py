@@ -70,12 +70,13 @@ def table(evaluator: Evaluator, lists: dict, names: list[str]) -> list[str]:
     first, others = names[0], names[1:]
     means = {n: evaluate(lists[n], evaluator.relevant, evaluator.inputs.X.shape[1],
                          user_bands=evaluator.bands)["by_band"] for n in names}
-    gaps = {n: paired_band_gaps(lists[n], {first: lists[first]}, evaluator.relevant,
-                                evaluator.bands)[first] for n in others}
+    # first minus each other model, printed the other way round (same standard error)
+    gaps = paired_band_gaps(lists[first], {n: lists[n] for n in others}, evaluator.relevant,
+                            evaluator.bands)
     lines = []
     for band, gap in gaps[others[0]].items():
         cells = "  ".join(f"{n} {means[n][band]['ndcg@10']:.4f}" for n in names)
-        diffs = "  ".join(f"{n} - {first} {gaps[n][band]['difference']:+.4f} ± "
+        diffs = "  ".join(f"{n} - {first} {-gaps[n][band]['difference']:+.4f} ± "
                           f"{gaps[n][band]['se']:.4f}" for n in others)
         lines.append(f"  {band:<12} {gap['users']:>6}  {cells}  |  {diffs}")
     return lines
