@@ -25,6 +25,14 @@ __all__ = ["GENERIC_EVENTS", "load_benchmark"]
 GENERIC_EVENTS = (*EVENTS, GENERIC_EVENT)
 # datetime64[ns] spans about 1677-09-21 .. 2262-04-11; seconds since epoch beyond this overflow.
 _MAX_EPOCH_SECONDS = 9.2e9
+# Epoch numbers come in seconds, milliseconds, microseconds or nanoseconds; the column's median
+# magnitude tells which (a time after 1973 in one unit is one before 5138 in the next smaller
+# unit, so the bands do not overlap for real data):
+# (median below, units per second, pandas' unit, name).
+_EPOCH_UNITS = ((1e11, 1.0, "s", "seconds"), (1e14, 1e3, "ms", "milliseconds"),
+                (1e17, 1e6, "us", "microseconds"), (np.inf, 1e9, "ns", "nanoseconds"))
+# In a finer unit than seconds, a value before 1973-03-03 is a number of another unit.
+_MIN_FINE_EPOCH_SECONDS = 1e8
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 
 
@@ -45,7 +53,7 @@ def load_benchmark(folder, *, bands: AgeBands | None = None, name: str | None = 
     name : str, optional
         Name of the bundle; the folder name by default.
     timezone : str
-        Time zone that times with a UTC offset (and epoch seconds, which count from UTC) are
+        Time zone that times with a UTC offset (and epoch numbers, which count from UTC) are
         converted to; times without an offset are kept as they are
         (:func:`recommender.data.timestamps.to_district_time`).
 
@@ -53,7 +61,8 @@ def load_benchmark(folder, *, bands: AgeBands | None = None, name: str | None = 
     -------
     DataBundle
         ``kind="generic"``. Timestamps are ISO dates/datetimes or, when every value is a number,
-        seconds since the epoch. Without an ``event`` column every row is ``"interact"``;
+        time since the epoch in seconds, milliseconds, microseconds or nanoseconds (the unit
+        the column's median magnitude says). Without an ``event`` column every row is ``"interact"``;
         without ``weight`` every weight is 1.0. Users and items that interactions reference but
         ``users.csv``/``items.csv`` lack are added with unknown attributes (counted in
         ``meta["added_users"]``/``meta["added_items"]``). Rows keep their file order.
@@ -105,7 +114,9 @@ def _timestamps(values: pd.Series, src: Source, column: str, timezone: str,
     """Parse a time column to naive ``datetime64[ns]`` in ``timezone``.
 
     Text is read as ISO 8601 dates or datetimes; a column whose every value is a number is read
-    as seconds since the Unix epoch. Mixing the two is reported as unparseable rows.
+    as time since the Unix epoch, in the unit its median magnitude says (:func:`_epoch_unit`:
+    seconds, or milliseconds, microseconds or nanoseconds as many exports write). Mixing text
+    and numbers, or numbers of another unit than the column's, is reported as unparseable rows.
     """
     s = values.reset_index(drop=True)
     empty = s.isna().to_numpy()
@@ -115,17 +126,41 @@ def _timestamps(values: pd.Series, src: Source, column: str, timezone: str,
         # A cheap vectorised test first: to_numeric over a column of dates is slow.
         numeric = text.str.fullmatch(_NUMBER).fillna(False).to_numpy()
         s = pd.to_numeric(text.where(~empty)) if numeric[~empty].all() else text.where(~empty)
+    unit = "seconds"
     if pd.api.types.is_numeric_dtype(s):
-        seconds = s.astype("float64").to_numpy()
-        out_of_range = ~(np.abs(np.nan_to_num(seconds, nan=np.inf)) < _MAX_EPOCH_SECONDS)
-        s = pd.to_datetime(pd.Series(np.where(out_of_range, np.nan, seconds)), unit="s",
-                           utc=True)  # epoch seconds count from UTC
+        s, unit = _epoch_times(s)
     out = to_district_time(s, timezone)
     bad = ~empty & out.isna().to_numpy()
     if required:
         src.check(column, "missing timestamp", empty)
-    src.check(column, "unparseable timestamp (want an ISO date/datetime or epoch seconds)", bad)
+    src.check(column, "unparseable timestamp (want an ISO date/datetime or epoch seconds, "
+              f"milliseconds, microseconds or nanoseconds; this column's numbers read as {unit})",
+              bad)
     return out
+
+
+def _epoch_unit(numbers: np.ndarray) -> tuple[float, str, str]:
+    """The unit of a column of epoch numbers by its median magnitude (seconds for a column
+    with no number): units per second, pandas' name of the unit, its name in words."""
+    finite = np.abs(numbers[np.isfinite(numbers)])
+    median = float(np.median(finite)) if finite.size else 0.0
+    return next(unit[1:] for unit in _EPOCH_UNITS if median < unit[0])
+
+
+def _epoch_times(numbers: pd.Series) -> tuple[pd.Series, str]:
+    """Epoch numbers as UTC times, NaT where a value is missing, out of range, or of another
+    unit than the column's; and the unit's name."""
+    values = numbers.astype("float64").to_numpy()
+    per_second, unit, name = _epoch_unit(values)
+    seconds = np.abs(np.nan_to_num(values / per_second, nan=np.inf))
+    bad = ~(seconds < _MAX_EPOCH_SECONDS)
+    if per_second > 1:  # e.g. seconds among milliseconds would read as January 1970
+        bad |= seconds < _MIN_FINE_EPOCH_SECONDS
+    # whole numbers stay integers, exact even in nanoseconds
+    ticks = (pd.Series(np.where(bad, 0, numbers.to_numpy()), dtype="int64")
+             if pd.api.types.is_integer_dtype(numbers) else pd.Series(np.where(bad, 0.0, values)))
+    times = pd.to_datetime(ticks, unit=unit, utc=True)  # epoch numbers count from UTC
+    return times.mask(bad), name
 
 
 def _add_missing(frame: pd.DataFrame, key: str, referenced: pd.Series) -> tuple[pd.DataFrame, int]:

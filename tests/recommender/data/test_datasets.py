@@ -88,6 +88,30 @@ def test_generic_defaults_without_event_weight_and_side_files(tmp_path):
     assert sorted(b.users["user_id"]) == ["1", "2"] and b.items["item_id"].tolist() == ["10"]
 
 
+@pytest.mark.parametrize(("values", "unit"), [
+    (["1700000000", "1700086400.5"], "seconds"),
+    (["1700000000000", "1700086400500"], "milliseconds"),
+    (["1700000000000000", "1700086400500000"], "microseconds"),
+    (["1700000000000000000", "1700086400500000001"], "nanoseconds"),
+])
+def test_epoch_numbers_in_any_unit_read_as_the_same_instants(tmp_path, values, unit):
+    rows = "".join(f"u,i,{v}\n" for v in values)
+    write(tmp_path, "interactions.csv", GOOD + rows)
+    times = load_benchmark(tmp_path, timezone="UTC").interactions["timestamp"].tolist()
+    assert times[0] == pd.Timestamp("2023-11-14 22:13:20")
+    extra = pd.Timedelta(nanoseconds=1) if unit == "nanoseconds" else pd.Timedelta(0)
+    assert times[1] == pd.Timestamp("2023-11-15 22:13:20.5") + extra  # integers stay exact
+
+
+def test_an_epoch_number_of_another_unit_than_its_column_is_named(tmp_path):
+    # seconds among milliseconds would silently read as January 1970
+    write(tmp_path, "interactions.csv",
+          GOOD + "u,i,1700000000000\nu,i,1700000000\nu,i,1700000500000\n")
+    with pytest.raises(DatasetError, match=r"read as milliseconds.*line 3\b") as info:
+        load_benchmark(tmp_path)
+    assert info.value.lines == [3]
+
+
 def test_age_uses_configured_band_edges(tmp_path):
     write(tmp_path, "interactions.csv", "user_id,item_id,timestamp\na,x,2024-01-01\n")
     write(tmp_path, "users.csv", "user_id,age\na,55\n")

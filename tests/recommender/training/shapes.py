@@ -24,6 +24,8 @@ SHAPES = {
     "two-times": "2 distinct timestamps: a time cut's training part has one, so no time cut "
                  "of it can validate",
     "epoch": "timestamps as seconds since the Unix epoch",
+    "epoch-milliseconds": "timestamps as milliseconds since the Unix epoch, as many exports "
+                          "write them",
     "single-time": "every interaction at the same timestamp",
     "no-users-file": "no users.csv",
     "no-ages": "users.csv without age or age_band",
@@ -104,6 +106,8 @@ def _reshape(shape: str, rng: np.random.Generator, inter: pd.DataFrame, users, i
         inter["timestamp"] = np.where(late, "2024-07-01", "2024-01-01")
     elif shape == "epoch":
         inter["timestamp"] = (ts - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
+    elif shape == "epoch-milliseconds":
+        inter["timestamp"] = (ts - pd.Timestamp("1970-01-01")) // pd.Timedelta(milliseconds=1)
     elif shape == "single-time":
         inter["timestamp"] = "2024-05-01"
     else:
