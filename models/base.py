@@ -443,12 +443,15 @@ def top_n(scores: np.ndarray, n: int,
     top_scores = np.take_along_axis(part_scores, order, axis=1)
     if k < n_cols:
         # argpartition picks arbitrarily among items tied at the cut; redo those rows with a
-        # full (score, index) sort so a user's list never depends on the batch around it.
+        # (score, index) sort so a user's list never depends on the batch around it. Only
+        # the items at or above the cut can be in the top k, so only they are sorted (a
+        # full sort per row took minutes over 25,000 users of a 40,000-item catalogue).
         cut = top_scores[:, -1]
         tied = (np.count_nonzero(scores >= cut[:, None], axis=1) > k) & np.isfinite(cut)
         for r in np.flatnonzero(tied):
             tie_key = np.arange(n_cols) if tie_rng is None else tie_rng.random(n_cols)
-            row_order = np.lexsort((tie_key, -scores[r]))[:k]
+            above = np.flatnonzero(scores[r] >= cut[r])
+            row_order = above[np.lexsort((tie_key[above], -scores[r, above]))[:k]]
             top[r], top_scores[r] = row_order, scores[r, row_order]
     valid = top_scores > -np.inf
     ids[:, :k] = np.where(valid, top, -1)
