@@ -59,8 +59,8 @@ from recommender.domain import (
 
 __all__ = ["ChunkResult", "MAX_TEXT", "MAX_VALUE_CHARS", "validate_chunk", "validate_records"]
 
-# Widths of the store's VARCHAR columns (see recommender.data.store._SQL_TYPES): PostgreSQL refuses
-# longer values, so they are rejected here rather than failing a whole insert.
+# Widths of the store's VARCHAR columns (see recommender.data.store.schema._SQL_TYPES): PostgreSQL
+# refuses longer values, so they are rejected here rather than failing a whole insert.
 MAX_TEXT = {"id": MAX_ID_LENGTH, "enum": 32, "bands": 128}
 MAX_VALUE_CHARS = 200  # a rejected cell is quoted in the report up to this length
 _INT32 = (-(2**31), 2**31 - 1)  # the store's INTEGER columns are 32-bit on PostgreSQL

@@ -10,7 +10,7 @@ configuration is built here, in code, and the migrations run on the store's own 
 
 A new migration is a new file in ``versions/`` (the next number as its revision, the previous
 one as ``down_revision``; ``script.py.mako`` is the template); keep
-:func:`recommender.data.store.build_metadata` in step with it (a test compares the two).
+:func:`recommender.data.store.schema.build_metadata` in step with it (a test compares the two).
 """
 
 from __future__ import annotations
