@@ -7,6 +7,12 @@ items is one 3k × 3k inverse (about a second); memory grows with the square of 
 items *with interactions*: an item no row touches has an all-zero Gram row and column, so its
 weights are zero and the inverse of the rest is that of the active items' Gram matrix alone.
 A 50,000-item catalogue of which 10,000 are used is a 10k × 10k problem.
+
+The inverse costs the cube of the active items and several dense copies of their square:
+40,000 used items would need about 13 GB per float64 copy and hours on two cores. So at most
+``max_items`` of them (default 10,000, about a minute and 3 GB) are solved over: the most used
+ones, which hold most of the interactions of any long-tailed catalogue; the rest score 0, as
+unused items do, and are left to other models (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ class EASE(Recommender):
     l2 : float, default 500.0
         The ridge λ added to the diagonal of the Gram matrix (Steck's default for large data;
         small catalogues usually want less).
+    max_items : int, default 10000
+        At most this many items are solved over: those with the most users (ties by the lower
+        index); the others score 0.
 
     Attributes
     ----------
@@ -33,23 +42,30 @@ class EASE(Recommender):
         ``B`` over the active items, with a zero diagonal: score = ``user_row[active_] @
         weights_`` on the active items, 0 on the others.
     active_ : ndarray of int64 or None
-        The items with interactions at fit time (None in a file of an earlier version, whose
-        ``weights_`` cover every item).
+        The items solved over: those with interactions at fit time, the ``max_items`` most
+        used of them (None in a file of an earlier version, whose ``weights_`` cover every
+        item).
     """
 
     _fitted_arrays = ("weights_", "active_")
     _optional_arrays = ("active_",)
 
-    def __init__(self, l2: float = 500.0):
+    def __init__(self, l2: float = 500.0, max_items: int = 10_000):
         self.l2 = l2
+        self.max_items = max_items
 
     def _validate_params(self) -> None:
         check_param("l2", self.l2, "float", low=0.0, low_inclusive=False)
+        check_param("max_items", self.max_items, "int", low=1)
 
     def _fit(self, X: sp.csr_matrix) -> None:
         # Float64 for the inverse: float32 loses the small off-diagonal weights on ill-
         # conditioned Gram matrices; the result is stored as float32.
-        active = np.flatnonzero(X.getnnz(axis=0) > 0)
+        users_per_item = X.getnnz(axis=0)
+        active = np.flatnonzero(users_per_item > 0)
+        if active.size > self.max_items:
+            most_used = np.argsort(-users_per_item[active], kind="stable")[:self.max_items]
+            active = np.sort(active[most_used])
         self.active_ = active.astype(np.int64)
         if active.size == 0:
             self.weights_ = np.zeros((0, 0), dtype=np.float32)

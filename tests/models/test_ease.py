@@ -10,7 +10,7 @@ from tests.models.mixin import RecommenderContract, checkerboard
 
 
 class TestEASE(RecommenderContract):
-    bad_params = {"l2": 0.0}
+    bad_params = {"l2": 0.0, "max_items": 0}
 
     def make_model(self):
         return EASE(l2=100.0)
@@ -49,6 +49,26 @@ def test_the_active_items_solve_the_whole_catalogues_closed_form():
     P = np.linalg.inv(gram)
     B = np.eye(6) - P / np.diag(P)[None, :]
     np.testing.assert_allclose(model.score(np.arange(30), X), dense @ B, atol=1e-5)
+
+
+def test_max_items_solves_over_the_most_used_items_only():
+    # users per item: 6, 2, 5, 1, 5 (a tie at the cut goes to the lower index)
+    dense = np.zeros((6, 5), dtype=np.float32)
+    dense[:, 0] = 1
+    dense[:2, 1] = 1
+    dense[:5, 2] = 1
+    dense[5, 3] = 1
+    dense[1:, 4] = 1
+    X = sp.csr_matrix(dense)
+    model = EASE(l2=1.0, max_items=3).fit(X)
+    assert model.active_.tolist() == [0, 2, 4]
+    kept = dense[:, [0, 2, 4]]
+    scores = model.score(np.arange(6), X)
+    # the capped model is the closed form over the kept items; the others score 0
+    np.testing.assert_allclose(scores[:, [0, 2, 4]],
+                               kept @ EASE(l2=1.0).fit(sp.csr_matrix(kept)).weights_, atol=1e-6)
+    assert np.all(scores[:, [1, 3]] == 0)
+    assert EASE(l2=1.0, max_items=5).fit(X).active_.tolist() == [0, 1, 2, 3, 4]
 
 
 def test_a_file_without_active_items_loads_as_before(tmp_path):
