@@ -18,6 +18,9 @@ courses, a few enrolments each (1 to 30, median 2), quarterly timestamps, and a 
 ``age_band`` instead of an age, unknown for 15 % of the learners::
 
     .venv/bin/python benchmarks/lowrank_dataset.py OUT --shape mooc
+
+``--shape catalogue`` draws a large catalogue: 30,000 users and 40,000 items, nearly all of
+them used (more than EASE solves over, see models/ease.py), about 580k interactions.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ FACTORS = 12
 SHAPES = {
     "movielens": {"users": 943, "items": 1682, "sizes": (4.0, 0.9, 20, 700), "bands": False},
     "mooc": {"users": 200_000, "items": 240, "sizes": (0.8, 0.8, 1, 30), "bands": True},
+    "catalogue": {"users": 30_000, "items": 40_000, "sizes": (2.5, 1.0, 1, 300),
+                  "bands": False},
 }
 UNKNOWN_BAND_SHARE = 0.15
 BAND_EDGES = ((6, "preschool"), (18, "school_age"), (60, "working_age"))
@@ -93,7 +98,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--coarse", action="store_true", help="quarterly timestamps")
     parser.add_argument("--shape", choices=sorted(SHAPES), default="movielens",
-                        help="movielens (default) or mooc (always quarterly)")
+                        help="movielens (default), mooc (always quarterly) or catalogue")
     args = parser.parse_args(argv)
     n = make(args.out, args.seed, args.coarse or args.shape == "mooc", args.shape)
     print(f"{n} interactions written to {args.out}")

@@ -40,6 +40,16 @@ _SPARSE_PARTS = ("data", "indices", "indptr", "shape")
 # items' rows and a block of it is a plain lookup, instead of sparse products that cost
 # ~0.1-0.3 ms per request in scipy's overhead alone.
 DENSE_ITEM_LIMIT = 5000
+# Users scored together make (users x items) float32 matrices, one per component in the hybrid:
+# about this many cells each (32 MB), so a 40,000-item catalogue takes 200 users at a time
+# where the district's 3,000 courses take the callers' usual 1,000-2,000.
+BATCH_CELLS = 8_000_000
+
+
+def batch_size(n_items: int, most: int) -> int:
+    """How many users to score together: at most ``most``, fewer for a large catalogue, so
+    that a batch's dense score rows stay near :data:`BATCH_CELLS` cells."""
+    return max(1, min(int(most), BATCH_CELLS // max(int(n_items), 1)))
 
 
 class NotFittedError(ValueError, AttributeError):

@@ -20,12 +20,13 @@ import scipy.sparse as sp
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
+from models.base import batch_size
 from models.forest import FlatForest
 from models.hybrid.signals import SIGNALS
 
 RANKER_FILE = "ranker.joblib"
 # Validation users turned into signal rows at once (bounds the dense candidate masks).
-_BATCH = 1000
+_BATCH = 1000  # users per batch, fewer for a large catalogue (batch_size)
 # The flat forest scores a large batch in pieces of this many rows: each piece's gathered
 # leaf masks stay small (one 20,000-row call took twice the time of five 4,000-row ones;
 # a served batch of a few residents is one piece).
@@ -207,7 +208,8 @@ def training_rows(
     rng = np.random.default_rng(random_state)
     negatives = negatives_kept(negatives_per_user, users.size)
     feats, labels, owners = [], [], []
-    batches = [users[start : start + _BATCH] for start in range(0, users.size, _BATCH)]
+    size = batch_size(target.shape[1], _BATCH)
+    batches = [users[start : start + size] for start in range(0, users.size, size)]
     for batch, (cand_r, cand_i, rows_of) in zip(batches, _one_ahead(pairs, batches)):
         truth = np.asarray(target[batch][cand_r, cand_i]).ravel() > 0
         keep = _subsample(cand_r, truth, rng, negatives)

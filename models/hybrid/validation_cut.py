@@ -18,6 +18,7 @@ from typing import Self
 import numpy as np
 import scipy.sparse as sp
 
+from models.base import batch_size
 from models.hybrid.calibration import Calibration, fit_isotonic, floor_rate, scale_to_horizon
 from models.hybrid.candidates import (
     blocked_items,
@@ -112,8 +113,9 @@ class ValidationCutMixin:
                          allowed: np.ndarray | None, n: int = 10) -> np.ndarray:
         """Each component's own top-``n`` for ``users``: (n_components, n_users, n)."""
         out = np.full((len(self._component_names()), users.size, n), -1, dtype=np.int64)
-        for start in range(0, users.size, 1000):
-            batch = users[start:start + 1000]
+        size = batch_size(fit_X.shape[1], 1000)
+        for start in range(0, users.size, size):
+            batch = users[start:start + size]
             X = fit_X[batch]
             ctx = self._context(batch)
             scores = component_scores(self._components, batch, X, ctx.band, ctx.community)
@@ -144,8 +146,9 @@ class ValidationCutMixin:
                "outside": np.zeros(n_items), "outside_taken": np.zeros(n_items),
                "blend_lists": np.full((len(names), fold.size, 10), -1, dtype=np.int64)}
         lists = np.full((fold.size, 10), -1, dtype=np.int64)
-        for start in range(0, fold.size, 1000):
-            batch = fold[start:start + 1000]
+        size = batch_size(n_items, 1000)
+        for start in range(0, fold.size, size):
+            batch = fold[start:start + size]
             X = fit_X[batch]
             r, i, rows = self._pair_rows(batch, X, self._context(batch), allowed)
             scores = np.empty((r.size, n_src), dtype=np.float32)

@@ -26,7 +26,7 @@ from features.bands import BAND_NAMES
 from features.frames import DataBundle
 from features.ids import IdMapping
 from features.pipeline import FeaturePipeline, ModelInputs
-from models.base import Recommender
+from models.base import Recommender, batch_size
 from models.collaborative import ALS, BPR
 from models.ease import EASE
 from models.hybrid import HybridRanker
@@ -95,15 +95,16 @@ class Evaluator:
         The history the lists are made from (the split's training part).
     candidates : Candidates, optional
         What every model ranks; default :func:`split_candidates` of ``split``.
-    batch : int, default 2000
-        Users ranked per call.
+    batch : int, optional
+        Users ranked per call: 2,000, fewer for a large catalogue (:func:`models.base.batch_size`).
     tie_seed : int, default 0
         Seed of the order given to equal scores, drawn per user and the same for every model
         (see :meth:`rank`).
     """
 
     def __init__(self, split: Split, mapping: IdMapping, inputs: ModelInputs,
-                 candidates: Candidates | None = None, batch: int = 2000, tie_seed: int = 0):
+                 candidates: Candidates | None = None, batch: int | None = None,
+                 tie_seed: int = 0):
         self.users = mapping.user_index(split.users)
         if (self.users < 0).any():
             raise ValueError("split users missing from the id mapping")
@@ -115,7 +116,7 @@ class Evaluator:
         self.allowed = candidates.mask()
         self.bands = np.array([BAND_NAMES[b] if b >= 0 else "unknown"
                                for b in inputs.user_band[self.users]], dtype=object)
-        self.batch = batch
+        self.batch = batch_size(inputs.X.shape[1], 2000) if batch is None else batch
         self.tie_seed = tie_seed
 
     def side_for(self, model: Recommender, users: np.ndarray, groups: str | None) -> dict:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.frames import DataBundle, positive_mask, with_categorical_ids
+from models.base import batch_size
 from recommender.evaluation.candidates import split_candidates
 from recommender.evaluation.protocols import temporal_split
 from recommender.training.inputs import course_exposure
@@ -71,8 +72,9 @@ def demand_check(bundle: DataBundle, seed: int = 0, params: dict | None = None) 
     offered &= exposure > 0
     forecast = np.zeros(mapping.n_items)
     X = data.full.X
-    for start in range(0, mapping.n_users, BATCH):
-        users = np.arange(start, min(start + BATCH, mapping.n_users))
+    size = batch_size(mapping.n_items, BATCH)
+    for start in range(0, mapping.n_users, size):
+        users = np.arange(start, min(start + size, mapping.n_users))
         forecast += model.take_up(users, X[users], exposure, allowed=offered).sum(axis=0)
     codes = {str(i): k for k, i in enumerate(mapping.item_ids_.tolist())}
     actual = _enrolments(inter, cut, end, codes, mapping.n_items)[offered]

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from features.frames import DataBundle, positive_mask
 from features.ids import IdMapping
+from models.base import batch_size
 from models.hybrid import HybridRanker
 from recommender.evaluation.protocols import Split
 from recommender.training.inputs import course_exposure
@@ -83,8 +84,9 @@ def take_up_pairs(model: HybridRanker, X: sp.csr_matrix, mapping: IdMapping, bun
     if users.size > max_users:
         users = np.sort(rng.choice(users, max_users, replace=False))
     predicted, observed = [], []
-    for start in range(0, users.size, BATCH):
-        batch = users[start:start + BATCH]
+    size = batch_size(X.shape[1], BATCH)
+    for start in range(0, users.size, size):
+        batch = users[start:start + size]
         rows = X[batch]
         p = model.take_up(batch, rows, exposure, allowed=offered)
         unseen = np.ones(p.shape, dtype=bool)

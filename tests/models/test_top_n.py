@@ -62,3 +62,40 @@ def test_recommend_passes_the_generator():
     again = model.recommend(users, X, n=2, filter_seen=False,
                             tie_rng=np.random.default_rng(5))[0]
     assert np.array_equal(drawn, again)
+
+
+def _full_sort_reference(scores: np.ndarray, n: int, seed: int | None) -> list[list[int]]:
+    """Each row sorted whole by (score descending, tie key): what top_n must give."""
+    rng = None if seed is None else np.random.default_rng(seed)
+    out = []
+    for row in scores:
+        key = np.arange(row.size) if rng is None else rng.random(row.size)
+        order = np.lexsort((key, -row))[:n]
+        out.append([int(i) for i in order if row[i] > -np.inf])
+    return out
+
+
+def test_rows_tied_at_the_cut_match_a_full_sort():
+    # Only the items at or above the cut are re-sorted for a tied row; the lists (and, with a
+    # generator, the order drawn for the ties) must be those of sorting the whole row.
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 4, size=(60, 30)).astype(np.float32)
+    scores[rng.random(scores.shape) < 0.2] = -np.inf
+    ids, _ = top_n(scores, 5)
+    assert [[i for i in row if i >= 0] for row in ids.tolist()] == _full_sort_reference(
+        scores, 5, None)
+    # with a generator: the k best scores, each item once, in descending order
+    ids, vals = top_n(scores, 5, np.random.default_rng(6))
+    for row, got, got_vals in zip(scores, ids, vals):
+        finite = np.sort(row[row > -np.inf])[::-1][:5]
+        kept = got[got >= 0]
+        assert len(set(kept.tolist())) == kept.size == finite.size
+        assert np.array_equal(row[kept], finite) and np.array_equal(got_vals[:kept.size], finite)
+
+
+def test_batch_size_bounds_the_cells_of_a_batch():
+    from models.base import BATCH_CELLS, batch_size
+
+    assert batch_size(3000, 2000) == 2000  # the district's catalogue: the callers' usual size
+    assert batch_size(40_000, 2000) == BATCH_CELLS // 40_000 == 200
+    assert batch_size(10**9, 1000) == 1 and batch_size(0, 500) == 500

@@ -29,13 +29,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features.availability import available_on
+from models.base import batch_size
 from models.hybrid.calibration import exposure_days
 from recommender.domain import BAND_NAMES
 from recommender.serving.errors import NotFound, ServiceError
 from recommender.serving.holder import Snapshot
 
 ALL = "all"
-BATCH = 2000  # residents scored per model call: (2000 x courses) float32 arrays
+BATCH = 2000  # residents scored per model call at most (fewer for many courses: batch_size)
 
 
 class ModelNotCalibrated(ServiceError):
@@ -177,11 +178,12 @@ def compute_demand(snap: Snapshot, index: CohortIndex, horizon_days: int, today:
     has_history = np.diff(engine.history_rows(np.arange(index.group.size)).indptr) > 0
     users, weights = scored_residents(index, has_history, cap)
     if offered.any():
-        for start in range(0, users.size, BATCH):
-            batch = users[start:start + BATCH]
+        size = batch_size(n_items, BATCH)
+        for start in range(0, users.size, size):
+            batch = users[start:start + size]
             p = engine.model.take_up(batch, engine.history_rows(batch), exposure,
                                      allowed=candidates)
-            groups = sp.csr_matrix((weights[start:start + BATCH],
+            groups = sp.csr_matrix((weights[start:start + size],
                                     (index.group[batch], np.arange(batch.size))),
                                    shape=(len(index.keys), batch.size))
             demand += groups @ p
