@@ -63,8 +63,9 @@ def load_benchmark(folder, *, bands: AgeBands | None = None, name: str | None = 
         ``kind="generic"``. Timestamps are ISO dates/datetimes or, when every value is a number,
         time since the epoch in seconds, milliseconds, microseconds or nanoseconds (the unit
         the column's median magnitude says). Without an ``event`` column every row is
-        ``"interact"``; without ``weight`` every weight is 1.0. Users and items that interactions reference but
-        ``users.csv``/``items.csv`` lack are added with unknown attributes (counted in
+        ``"interact"``; without ``weight`` every weight is 1.0. Users and items that
+        interactions reference but ``users.csv``/``items.csv`` lack are added with unknown
+        attributes (counted in
         ``meta["added_users"]``/``meta["added_items"]``). Rows keep their file order.
 
     Raises
