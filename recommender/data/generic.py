@@ -65,8 +65,8 @@ def load_benchmark(folder, *, bands: AgeBands | None = None, name: str | None = 
         the column's median magnitude says). Without an ``event`` column every row is
         ``"interact"``; without ``weight`` every weight is 1.0. Users and items that
         interactions reference but ``users.csv``/``items.csv`` lack are added with unknown
-        attributes (counted in
-        ``meta["added_users"]``/``meta["added_items"]``). Rows keep their file order.
+        attributes (counted in ``meta["added_users"]``/``meta["added_items"]``). Rows keep
+        their file order.
 
     Raises
     ------
