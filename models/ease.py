@@ -10,9 +10,9 @@ A 50,000-item catalogue of which 10,000 are used is a 10k × 10k problem.
 
 The inverse costs the cube of the active items and several dense copies of their square:
 40,000 used items would need about 13 GB per float64 copy and hours on two cores. So at most
-``max_items`` of them (default 10,000, about a minute and 3 GB) are solved over: the most used
-ones, which hold most of the interactions of any long-tailed catalogue; the rest score 0, as
-unused items do, and are left to other models (docs/decisions.md).
+``max_items`` of them (default 10,000: about 30 s and a 4 GB peak on 2 cores) are solved
+over: the most used ones, which hold most of the interactions of any long-tailed catalogue;
+the rest score 0, as unused items do, and are left to other models (docs/decisions.md).
 """
 
 from __future__ import annotations
