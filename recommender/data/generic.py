@@ -127,16 +127,16 @@ def _timestamps(values: pd.Series, src: Source, column: str, timezone: str,
         # A cheap vectorised test first: to_numeric over a column of dates is slow.
         numeric = text.str.fullmatch(_NUMBER).fillna(False).to_numpy()
         s = pd.to_numeric(text.where(~empty)) if numeric[~empty].all() else text.where(~empty)
-    unit = "seconds"
+    read_as = ""  # for a column of numbers: the unit they were read in
     if pd.api.types.is_numeric_dtype(s):
         s, unit = _epoch_times(s)
+        read_as = f"; this column's numbers read as {unit}"
     out = to_district_time(s, timezone)
     bad = ~empty & out.isna().to_numpy()
     if required:
         src.check(column, "missing timestamp", empty)
     src.check(column, "unparseable timestamp (want an ISO date/datetime or epoch seconds, "
-              f"milliseconds, microseconds or nanoseconds; this column's numbers read as {unit})",
-              bad)
+              f"milliseconds, microseconds or nanoseconds{read_as})", bad)
     return out
 
 
