@@ -24,6 +24,7 @@ from implicit.cpu.bpr import BayesianPersonalizedRanking
 from threadpoolctl import threadpool_limits
 
 from models.base import Recommender, check_bool, check_param
+from models.weighting import ValueWeighting
 
 
 def _check_common(model: Recommender) -> None:
@@ -164,7 +165,7 @@ class _Factorization(Recommender):
         self.mean_user_factor_ = self.user_factors_.mean(axis=0).astype(np.float32)
 
 
-class ALS(_Factorization):
+class ALS(ValueWeighting, _Factorization):
     """Implicit-feedback alternating least squares (Hu, Koren & Volinsky 2008) via implicit.
 
     Parameters
@@ -185,13 +186,21 @@ class ALS(_Factorization):
     fold_in : bool, default True
         Recompute every user's factors from the row given at scoring time (an exact solve, so
         refreshed histories count); False uses the fit-time factors for known users.
+    weighting : {"raw", "binary", "log"}, default "raw"
+        How the matrix's values are read before ``alpha`` scales them
+        (:mod:`models.weighting`).
 
     Attributes
     ----------
     user_factors_ : ndarray of float32, shape (n_users, factors)
     item_factors_ : ndarray of float32, shape (n_items, factors)
     mean_user_factor_ : ndarray of float32, shape (factors,)
+    value_scale_ : float or None
+        What ``weighting="log"`` reads as 1 (:class:`~models.weighting.ValueWeighting`).
     """
+
+    _fitted_arrays = (*_Factorization._fitted_arrays, "value_scale_")
+    _optional_arrays = ("value_scale_",)
 
     def __init__(
         self,
@@ -202,6 +211,7 @@ class ALS(_Factorization):
         random_state: int | None = None,
         num_threads: int = 0,
         fold_in: bool = True,
+        weighting: str = "raw",
     ):
         self.factors = factors
         self.regularization = regularization
@@ -210,6 +220,7 @@ class ALS(_Factorization):
         self.random_state = random_state
         self.num_threads = num_threads
         self.fold_in = fold_in
+        self.weighting = weighting
 
     def _fold(self, X: sp.csr_matrix) -> np.ndarray:
         return _als_fold_in(self, X)
@@ -217,9 +228,13 @@ class ALS(_Factorization):
     def _validate_params(self) -> None:
         _check_common(self)
         check_param("alpha", self.alpha, "float", low=0.0, low_inclusive=False)
+        self._check_weighting()
 
     def _fit(self, X: sp.csr_matrix) -> None:
-        self._fit_implicit(AlternatingLeastSquares, X, alpha=float(self.alpha))
+        self._fit_implicit(AlternatingLeastSquares, self._weigh_fit(X), alpha=float(self.alpha))
+
+    def _score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
+        return super()._score(users, self._weigh(X))
 
 
 class BPR(_Factorization):

@@ -22,9 +22,10 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from models.base import DENSE_ITEM_LIMIT, Recommender, check_param
+from models.weighting import ValueWeighting
 
 
-class EASE(Recommender):
+class EASE(ValueWeighting, Recommender):
     """Embarrassingly shallow autoencoder: a closed-form item-item regression.
 
     Parameters
@@ -35,6 +36,8 @@ class EASE(Recommender):
     max_items : int, default 10000
         At most this many items are solved over: those with the most users (ties by the lower
         index); the others score 0.
+    weighting : {"raw", "binary", "log"}, default "raw"
+        How the matrix's values are read (:mod:`models.weighting`).
 
     Attributes
     ----------
@@ -45,20 +48,25 @@ class EASE(Recommender):
         The items solved over: those with interactions at fit time, the ``max_items`` most
         used of them (None in a file of an earlier version, whose ``weights_`` cover every
         item).
+    value_scale_ : float or None
+        What ``weighting="log"`` reads as 1 (:class:`~models.weighting.ValueWeighting`).
     """
 
-    _fitted_arrays = ("weights_", "active_")
-    _optional_arrays = ("active_",)
+    _fitted_arrays = ("weights_", "active_", "value_scale_")
+    _optional_arrays = ("active_", "value_scale_")
 
-    def __init__(self, l2: float = 500.0, max_items: int = 10_000):
+    def __init__(self, l2: float = 500.0, max_items: int = 10_000, weighting: str = "raw"):
         self.l2 = l2
         self.max_items = max_items
+        self.weighting = weighting
 
     def _validate_params(self) -> None:
         check_param("l2", self.l2, "float", low=0.0, low_inclusive=False)
         check_param("max_items", self.max_items, "int", low=1)
+        self._check_weighting()
 
     def _fit(self, X: sp.csr_matrix) -> None:
+        X = self._weigh_fit(X)
         # Float64 for the inverse: float32 loses the small off-diagonal weights on ill-
         # conditioned Gram matrices; the result is stored as float32.
         users_per_item = X.getnnz(axis=0)
@@ -91,6 +99,7 @@ class EASE(Recommender):
         self.weights_ = np.ascontiguousarray(weights, dtype=np.float32)
 
     def _score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
+        X = self._weigh(X)
         # Every item active (the usual case), or an earlier version's file: no column slicing.
         if self.active_ is None or self.active_.size == self.n_items_:
             return np.asarray(X @ self.weights_, dtype=np.float32)

@@ -11,12 +11,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from models.base import DENSE_ITEM_LIMIT, Recommender, check_param
+from models.weighting import ValueWeighting
 
 # Rows of the item-item product made dense at once: bounds memory to _CHUNK × n_items floats.
 _CHUNK = 512
 
 
-class ItemKNN(Recommender):
+class ItemKNN(ValueWeighting, Recommender):
     """Item-item collaborative filtering with shrunk cosine similarity.
 
     ``sim(i, j) = x_i · x_j / (‖x_i‖ ‖x_j‖ + shrinkage)`` over the item columns of the
@@ -28,24 +29,32 @@ class ItemKNN(Recommender):
         Neighbours kept per item.
     shrinkage : float, default 0.0
         Added to the cosine denominator: damps similarities resting on few co-occurrences.
+    weighting : {"raw", "binary", "log"}, default "raw"
+        How the matrix's values are read (:mod:`models.weighting`).
 
     Attributes
     ----------
     similarity_ : scipy.sparse.csr_matrix of float32, shape (n_items, n_items)
         Row ``i`` holds the ``k`` nearest neighbours of item ``i``.
+    value_scale_ : float or None
+        What ``weighting="log"`` reads as 1 (:class:`~models.weighting.ValueWeighting`).
     """
 
-    _fitted_arrays = ("similarity_",)
+    _fitted_arrays = ("similarity_", "value_scale_")
+    _optional_arrays = ("value_scale_",)
 
-    def __init__(self, k: int = 100, shrinkage: float = 0.0):
+    def __init__(self, k: int = 100, shrinkage: float = 0.0, weighting: str = "raw"):
         self.k = k
         self.shrinkage = shrinkage
+        self.weighting = weighting
 
     def _validate_params(self) -> None:
         check_param("k", self.k, "int", low=1)
         check_param("shrinkage", self.shrinkage, "float", low=0.0)
+        self._check_weighting()
 
     def _fit(self, X: sp.csr_matrix) -> None:
+        X = self._weigh_fit(X)
         item_users = sp.csr_matrix(X.T, dtype=np.float64)
         norms = np.sqrt(np.asarray(item_users.multiply(item_users).sum(axis=1)).ravel())
         gram = sp.csr_matrix(item_users @ item_users.T)
@@ -80,6 +89,7 @@ class ItemKNN(Recommender):
         self.similarity_ = similarity
 
     def _score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
+        X = self._weigh(X)
         dense = self._dense_similarity()
         if dense is not None:
             return np.asarray(X @ dense, dtype=np.float32)

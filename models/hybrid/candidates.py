@@ -36,15 +36,18 @@ def new_components(
     als_iterations: int,
     random_state: int | None,
     recent_window_days: float | None = None,
+    weighting: dict[str, str] | None = None,
 ) -> dict[str, Recommender]:
-    """Unfitted components; ALS only when ``als_factors`` is nonzero."""
+    """Unfitted components; ALS only when ``als_factors`` is nonzero. ``weighting`` maps
+    ``"ease"``, ``"knn"`` and ``"als"`` to how each reads the matrix's values (default raw)."""
+    weighting = {"ease": "raw", "knn": "raw", "als": "raw", **(weighting or {})}
     comps: dict[str, Recommender] = {
         "pop": Popularity(),
         "pop_band": Popularity(shrinkage=10.0),
         "pop_local": Popularity(shrinkage=10.0),
         "cat_band": CategoryPopularity(shrinkage=10.0),
-        "ease": EASE(l2=ease_l2),
-        "knn": ItemKNN(k=knn_neighbours),
+        "ease": EASE(l2=ease_l2, weighting=weighting["ease"]),
+        "knn": ItemKNN(k=knn_neighbours, weighting=weighting["knn"]),
         "content": ContentModel(),
         # What is taken up now: a validation or test period is mostly about what is running
         # then, which all-time counts cannot tell from what has faded.
@@ -56,6 +59,7 @@ def new_components(
             regularization=als_regularization,
             iterations=als_iterations,
             random_state=random_state,
+            weighting=weighting["als"],
         )
     return comps
 

@@ -50,6 +50,7 @@ from models.hybrid.signals import (
     signal_rows,
 )
 from models.hybrid.validation_cut import ValidationCutMixin
+from models.weighting import WEIGHTINGS
 
 
 class HybridRanker(ValidationCutMixin, Recommender):
@@ -61,6 +62,9 @@ class HybridRanker(ValidationCutMixin, Recommender):
         Usually the values tuned for the matching baselines. ``als_factors=0`` (the default)
         leaves ALS out: on every protocol we measured it added nothing once EASE and item-kNN
         were in, and it was the slowest component to fit (docs/decisions.md).
+    ease_weighting, knn_weighting, als_weighting : {"raw", "binary", "log"}, default "raw"
+        How those components read the matrix's values (:mod:`models.weighting`); usually the
+        values tuned for the matching baselines.
     recent_window_days : float or None, default None
         The window of the recent-popularity component (``pop_recent``): interactions whose
         pair's latest event lies at most this many days before the cut, as the
@@ -139,6 +143,9 @@ class HybridRanker(ValidationCutMixin, Recommender):
         als_factors: int = 0,
         als_regularization: float = 0.05,
         als_iterations: int = 12,
+        ease_weighting: str = "raw",
+        knn_weighting: str = "raw",
+        als_weighting: str = "raw",
         recent_window_days: float | None = None,
         n_candidates: int = 50,
         max_train_users: int = 20000,
@@ -155,6 +162,9 @@ class HybridRanker(ValidationCutMixin, Recommender):
         self.als_factors = als_factors
         self.als_regularization = als_regularization
         self.als_iterations = als_iterations
+        self.ease_weighting = ease_weighting
+        self.knn_weighting = knn_weighting
+        self.als_weighting = als_weighting
         self.recent_window_days = recent_window_days
         self.n_candidates = n_candidates
         self.max_train_users = max_train_users
@@ -172,6 +182,10 @@ class HybridRanker(ValidationCutMixin, Recommender):
         check_param("als_factors", self.als_factors, "int", low=0)
         check_param("als_regularization", self.als_regularization, "float", low=0.0)
         check_param("als_iterations", self.als_iterations, "int", low=1)
+        for name in ("ease_weighting", "knn_weighting", "als_weighting"):
+            if getattr(self, name) not in WEIGHTINGS:
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be one of "
+                                 f"{', '.join(WEIGHTINGS)}")
         if self.recent_window_days is not None:
             check_param("recent_window_days", self.recent_window_days, "float", low=0.0,
                         low_inclusive=False)
@@ -276,6 +290,8 @@ class HybridRanker(ValidationCutMixin, Recommender):
             als_factors=self.als_factors, als_regularization=self.als_regularization,
             als_iterations=self.als_iterations, random_state=self.random_state,
             recent_window_days=self.recent_window_days,
+            weighting={"ease": self.ease_weighting, "knn": self.knn_weighting,
+                       "als": self.als_weighting},
         )
         self._components = fit_components(
             comps, X, user_band=self.user_band_, user_community=self.user_community_,

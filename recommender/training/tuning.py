@@ -21,6 +21,7 @@ from pathlib import Path
 from features.frames import DataBundle, with_categorical_ids
 from features.pipeline import FeaturePipeline
 from models.hybrid import HybridRanker
+from models.weighting import WEIGHTINGS
 from recommender.training.inputs import FitData, fit_hybrid
 from recommender.training.params import write_params
 from recommender.training.recipe import served_inputs
@@ -32,7 +33,9 @@ OBJECTIVE = "ndcg@10"
 # the values the benchmark's grids tune the matching baselines over.
 SEARCH_SPACE = {
     "ease_l2": ("float", 10.0, 2000.0, {"log": True}),
+    "ease_weighting": ("categorical", list(WEIGHTINGS), None, None),
     "knn_neighbours": ("int", 10, 400, {"log": True}),
+    "knn_weighting": ("categorical", list(WEIGHTINGS), None, None),
     "n_candidates": ("int", 20, 100, {"step": 10}),
     "negatives_per_user": ("int", 10, 60, {"step": 10}),
     "learning_rate": ("float", 0.03, 0.3, {"log": True}),

@@ -20,6 +20,7 @@ class TestALS(RecommenderContract):
         "num_threads": -1,
         "random_state": "seed",
         "fold_in": "yes",
+        "weighting": None,
     }
 
     def make_model(self):
@@ -29,6 +30,11 @@ class TestALS(RecommenderContract):
 class TestALSWithoutFoldIn(TestALS):
     def make_model(self):
         return super().make_model().set_params(fold_in=False)
+
+
+class TestALSLogWeighting(TestALS):
+    def make_model(self):
+        return super().make_model().set_params(weighting="log")
 
 
 class TestBPR(RecommenderContract):

@@ -10,10 +10,15 @@ from tests.models.mixin import RecommenderContract, checkerboard
 
 
 class TestEASE(RecommenderContract):
-    bad_params = {"l2": 0.0, "max_items": 0}
+    bad_params = {"l2": 0.0, "max_items": 0, "weighting": "squared"}
 
     def make_model(self):
         return EASE(l2=100.0)
+
+
+class TestEASELogWeighting(TestEASE):
+    def make_model(self):
+        return EASE(l2=100.0, weighting="log")
 
 
 def test_weights_solve_the_constrained_least_squares():

@@ -159,7 +159,8 @@ class TestHybridRanker(RecommenderContract):
 
     bad_params = {"n_candidates": 0, "ease_l2": -1.0, "holdout_fraction": 1.0,
                   "als_factors": -1, "learning_rate": 0.0, "max_leaf_nodes": 1,
-                  "negatives_per_user": 2.5, "random_state": "seed"}
+                  "negatives_per_user": 2.5, "random_state": "seed",
+                  "knn_weighting": "counts"}
     sklearn_files = frozenset({"ranker.joblib"})
 
     def make_model(self):
@@ -181,6 +182,20 @@ class TestHybridRankerWithALS(TestHybridRanker):
 
     def test_als_is_off_by_default(self, model):
         assert model.components == COMPONENTS
+
+
+class TestHybridRankerWeighingValues(TestHybridRankerWithALS):
+    """The components that read the matrix's values read them as the hybrid says."""
+
+    def make_model(self):
+        return HybridRanker(als_factors=4, als_iterations=3, n_candidates=4, max_iter=30,
+                            max_leaf_nodes=7, knn_neighbours=10, ease_weighting="binary",
+                            knn_weighting="log", als_weighting="binary")
+
+    def test_components_read_the_values_as_told(self, model):
+        comps = model._components
+        assert (comps["ease"].weighting, comps["knn"].weighting, comps["als"].weighting) == (
+            "binary", "log", "binary")
 
 
 def test_fit_requires_a_validation_cut(data):

@@ -10,10 +10,15 @@ from tests.models.mixin import RecommenderContract, checkerboard
 
 
 class TestItemKNN(RecommenderContract):
-    bad_params = {"k": 0, "shrinkage": -1.0}
+    bad_params = {"k": 0, "shrinkage": -1.0, "weighting": "Binary"}
 
     def make_model(self):
         return ItemKNN(k=20, shrinkage=0.5)
+
+
+class TestItemKNNBinaryWeighting(TestItemKNN):
+    def make_model(self):
+        return ItemKNN(k=20, shrinkage=0.5, weighting="binary")
 
 
 def test_similarity_is_shrunk_cosine_without_self():

@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from typer.testing import CliRunner
 
 from features.availability import AVAILABLE_AT_CUT, FULL_CATALOGUE
 from features.bands import BAND_NAMES
 from features.pipeline import FeaturePipeline
+from models.weighting import WEIGHTINGS
 from recommender.cli import app
 from recommender.data.datasets import load_dataset, load_district
 from recommender.evaluation.protocols import make_split
@@ -28,6 +30,7 @@ from recommender.training.benchmark import (
     METRICS,
     Evaluator,
     check_repeats,
+    distinct_settings,
     format_table,
     hybrid_params_from,
     run_benchmark,
@@ -162,7 +165,9 @@ def test_tune_picks_the_best_validation_point(bundle):
     ease = next(b for b in BASELINES if b.name == "ease")
     logs: list[str] = []
     params, trials = tune(ease, val_inputs, val_eval, budget_s=1e9, log=logs.append)
-    assert [t["params"] for t in trials] == [{"l2": v} for v in ease.grid["l2"]]
+    # The district's cells sum weighted events, so every weighting reads them differently.
+    assert [t["params"] for t in trials] == [{"weighting": w, "l2": v}
+                                             for w in WEIGHTINGS for v in ease.grid["l2"]]
     best = max(t["val_ndcg@10"] for t in trials)
     assert params == next(t["params"] for t in trials if t["val_ndcg@10"] == best)
     assert logs == []
@@ -489,8 +494,25 @@ def test_a_model_scoring_cold_items_alike_gets_the_random_order_figure(bundle):
 
 
 def test_the_hybrid_takes_the_baselines_tuned_values():
-    tuned = {"ease": {"l2": 50.0}, "item-knn": {"k": 20}, "popularity-recent": {"window": 7.0},
-             "als": {"factors": 64}}
-    assert hybrid_params_from(tuned) == {"ease_l2": 50.0, "knn_neighbours": 20,
+    tuned = {"ease": {"l2": 50.0, "weighting": "log"}, "item-knn": {"k": 20},
+             "popularity-recent": {"window": 7.0}, "als": {"factors": 64}}
+    assert hybrid_params_from(tuned) == {"ease_l2": 50.0, "ease_weighting": "log",
+                                         "knn_neighbours": 20, "knn_weighting": "raw",
                                          "recent_window_days": 7.0}
     assert hybrid_params_from({"popularity-recent": {}}) == {}
+
+
+def test_weightings_that_read_the_matrix_alike_are_tried_once():
+    grid = next(b for b in BASELINES if b.name == "ease").grid
+    varied = sp.csr_matrix(np.array([[1.0, 0.0, 3.0], [2.0, 5.0, 0.0]], dtype=np.float32))
+    ones, twos = varied.copy(), varied.copy()
+    ones.data[:] = 1.0
+    twos.data[:] = 2.0
+
+    def weightings(X) -> list[str]:
+        return list(dict.fromkeys(s["weighting"] for s in distinct_settings(grid, X)))
+
+    assert weightings(varied) == ["raw", "binary", "log"]
+    assert weightings(ones) == ["raw"]  # no weights: the grid of l2 alone, as before
+    assert weightings(twos) == ["raw", "binary"]  # log reads equal values as 1, as binary
+    assert len(distinct_settings(grid, ones)) == len(grid["l2"])

@@ -57,8 +57,12 @@ def test_tune_writes_the_best_params_and_records_every_trial(tuned):
     defaults = HybridRanker().get_params()
     # the first trial is the defaults, so the best is never worse than them
     # (the CSV writes None, the recent window's default, as an empty cell)
-    assert all((float(rows[0][k]) if rows[0][k] != "" else None) == defaults[k]
-               for k in SEARCH_SPACE)
+    def cell(text: str, default):
+        if text == "":
+            return None
+        return text if isinstance(default, str) else float(text)
+
+    assert all(cell(rows[0][k], defaults[k]) == defaults[k] for k in SEARCH_SPACE)
     values = [float(r["validation_ndcg@10"]) for r in rows]
     assert doc["tuning"]["value"] == max(values)
     assert doc["tuning"]["defaults_value"] == values[0]
