@@ -13,6 +13,8 @@ ordinary package client is a local copy to read::
 ``ml-100k.item``. Every rating becomes an interaction (the rating itself is left out: the engine
 ranks what people take up, not how they liked it) at its Unix timestamp; users keep their age,
 gender and occupation; a movie's first genre is its category and all its genres its tags.
+``--ratings-as-weights`` keeps the rating (1-5) as the ``weight`` column: real weights, for
+the models that read them (models/weighting.py).
 
 F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and Context.
 ACM Transactions on Interactive Intelligent Systems 5, 4, Article 19.
@@ -42,11 +44,12 @@ def _atomic(source: Path, kind: str) -> pd.DataFrame:
     return frame
 
 
-def convert(source: Path, out: Path) -> dict:
+def convert(source: Path, out: Path, ratings_as_weights: bool = False) -> dict:
     """Write ``interactions.csv``, ``users.csv`` and ``items.csv`` under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    inter = _atomic(source, "inter")
-    inter[["user_id", "item_id", "timestamp"]].to_csv(out / "interactions.csv", index=False)
+    inter = _atomic(source, "inter").rename(columns={"rating": "weight"})
+    columns = ["user_id", "item_id", "timestamp"] + (["weight"] if ratings_as_weights else [])
+    inter[columns].to_csv(out / "interactions.csv", index=False)
     users = _atomic(source, "user")
     users[["user_id", "age", "gender", "occupation"]].to_csv(out / "users.csv", index=False)
     items = _atomic(source, "item").rename(columns={"movie_title": "title"})
@@ -61,8 +64,10 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="the RecBole wheel, or a folder of its files")
     parser.add_argument("out", type=Path)
+    parser.add_argument("--ratings-as-weights", action="store_true",
+                        help="keep each rating (1-5) as the interaction's weight")
     args = parser.parse_args(argv)
-    counts = convert(args.source, args.out)
+    counts = convert(args.source, args.out, args.ratings_as_weights)
     print(f"{args.out}: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
 
 

@@ -55,3 +55,11 @@ def test_atomic_files_become_the_generic_format(tmp_path, make):
     assert items.loc["10", "category"] == "Animation"
     assert items.loc["10", "tags"] == "Animation|Children's|Comedy"
     assert items.loc["11", "title"] == "Heat"
+    assert (inter["weight"] == 1.0).all()  # the rating is left out by default
+
+
+def test_ratings_can_be_kept_as_weights(tmp_path):
+    source = _folder(tmp_path / "source")
+    movielens.convert(source, tmp_path / "out", ratings_as_weights=True)
+    inter = load_benchmark(tmp_path / "out").interactions
+    assert inter["weight"].tolist() == [4.0, 2.0, 5.0]
