@@ -154,9 +154,11 @@ def candidate_mask(
     interests: np.ndarray,
     item_category: np.ndarray,
     n_candidates: int,
+    tie_order: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Which items are candidates for each user, and every component's scores with the
     blocked items at ``-inf`` (what the components' ranks are counted on), also sorted.
+    ``tie_order`` (n_users, n_items): see :func:`top_columns`.
 
     Returns
     -------
@@ -177,7 +179,7 @@ def candidate_mask(
     ordered = None
     if k < n_items:
         ordered = np.sort(masked, axis=2)
-        candidate = top_columns(masked, k, ordered).any(axis=0)
+        candidate = top_columns(masked, k, ordered, tie_order).any(axis=0)
     else:
         candidate = np.ones((n, n_items), dtype=bool)
     if interests.any():  # every course of a declared interest is a candidate
@@ -189,10 +191,14 @@ def candidate_mask(
     return candidate, masked, ordered
 
 
-def top_columns(scores: np.ndarray, k: int, ordered: np.ndarray | None = None) -> np.ndarray:
+def top_columns(scores: np.ndarray, k: int, ordered: np.ndarray | None = None,
+                tie_order: np.ndarray | None = None) -> np.ndarray:
     """Mask of the ``k`` best columns of each row of ``scores`` (float32, items on the last
     axis, ``k`` < their number), equal scores by the lower column first. ``ordered``:
-    ``scores`` sorted along the last axis, if the caller has them.
+    ``scores`` sorted along the last axis, if the caller has them. ``tie_order``: distinct
+    values shaped as the last two axes of ``scores``; equal scores by the lower of them
+    instead (the benchmark's random order among equal scores, so that which of many equal
+    courses become candidates is not decided by their ids).
 
     A component's top ``n_candidates`` often ends inside a run of equal scores (zeros, small
     counts). ``argpartition`` would pick among them by where they sit in the array, so the
@@ -212,5 +218,10 @@ def top_columns(scores: np.ndarray, k: int, ordered: np.ndarray | None = None) -
     above = scores > kth
     tied = scores == kth  # -0.0 == 0.0: a sign does not order equal scores
     room = k - above.sum(axis=-1, keepdims=True)
-    # (a cumulative sum of booleans in their default int64 took 6x the time of int32)
-    return above | (tied & (np.cumsum(tied, axis=-1, dtype=np.int32) <= room))
+    if tie_order is None:
+        # (a cumulative sum of booleans in their default int64 took 6x the time of int32)
+        return above | (tied & (np.cumsum(tied, axis=-1, dtype=np.int32) <= room))
+    # The tied columns with the ``room`` lowest tie_order values: below the room-th of them.
+    key = np.where(tied, tie_order, np.inf)
+    last = np.take_along_axis(np.sort(key, axis=-1), np.maximum(room - 1, 0), axis=-1)
+    return above | (tied & (key <= last) & (room > 0))

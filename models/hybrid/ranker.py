@@ -384,16 +384,19 @@ class HybridRanker(ValidationCutMixin, Recommender):
         return Context(band, community, interests, attributes)
 
     def _pair_rows(self, users: np.ndarray, X: sp.csr_matrix, ctx: Context,
-                   allowed: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   allowed: Any, tie_order: Any = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidates and their signal rows: (row index, item index, features)."""
-        r, i, rows_of = self._candidates(users, X, ctx, allowed)
+        r, i, rows_of = self._candidates(users, X, ctx, allowed, tie_order)
         return r, i, rows_of(slice(None))
 
-    def _candidates(self, users: np.ndarray, X: sp.csr_matrix, ctx: Context, allowed: Any
+    def _candidates(self, users: np.ndarray, X: sp.csr_matrix, ctx: Context, allowed: Any,
+                    tie_order: Any = None
                     ) -> tuple[np.ndarray, np.ndarray, Callable[[Any], np.ndarray]]:
         """Candidates as (row index, item index) and a function giving the signal rows of
         the pairs it selects (an index into both, keeping them sorted by row): training keeps
-        a few pairs per user and builds rows for those alone."""
+        a few pairs per user and builds rows for those alone. ``tie_order``: see
+        :meth:`_score`."""
         scores = component_scores(self._components, users, X, ctx.band, ctx.community)
         blocked = blocked_items(X, allowed)
         # Only the allowed courses can be candidates or outrank one (a blocked course scores
@@ -405,11 +408,12 @@ class HybridRanker(ValidationCutMixin, Recommender):
         if columns is not None and columns.size < blocked.shape[1]:
             scores = {name: s[:, columns] for name, s in scores.items()}
             blocked = blocked[:, columns]
+            tie_order = None if tie_order is None else tie_order[:, columns]
         else:
             columns = None
         category = self.item_category_ if columns is None else self.item_category_[columns]
         candidate, masked, ordered = candidate_mask(scores, blocked, ctx.interests,
-                                                    category, self.n_candidates)
+                                                    category, self.n_candidates, tie_order)
         r, at = np.nonzero(candidate)
         i = at if columns is None else columns[at]
         profile = profile_scores(ctx.attributes, self.profile_lift_, self.profile_offsets_,
@@ -434,15 +438,25 @@ class HybridRanker(ValidationCutMixin, Recommender):
         user_interests: Any = None,
         user_attributes: Any = None,
         allowed: Any = None,
+        tie_order: Any = None,
     ) -> np.ndarray:
+        """The scores of every item; ``tie_order`` (n_users, n_items) of distinct numbers, if
+        given, orders the courses equal in score and in every tie signal, where serving takes
+        the lower item index: at the candidates' cut and in the list. The benchmark gives it
+        its random order among equal scores, so that a course the hybrid knows nothing more
+        about is not placed by its id (every other model's equal scores are ordered at
+        random there)."""
         ctx = self._context(users, user_band, user_community, user_interests, user_attributes)
-        r, i, rows = self._pair_rows(users, X, ctx, allowed)
+        if tie_order is not None:
+            tie_order = np.asarray(tie_order, dtype=np.float64).reshape(users.size, X.shape[1])
+        r, i, rows = self._pair_rows(users, X, ctx, allowed, tie_order)
         # Items outside the candidate set rank below every candidate, by global popularity.
         pop = self.item_count_ / max(float(self.item_count_.max(initial=0)), 1.0)
         out = np.broadcast_to(-2.0 + pop, (users.size, X.shape[1])).astype(np.float32)
         if rows.shape[0]:
             # equal scores stepped apart in the order the served lists use (see untied)
-            out[r, i] = untied(r, i, self._candidate_scores(r, i, rows), rows)
+            ties = None if tie_order is None else tie_order[r, i]
+            out[r, i] = untied(r, i, self._candidate_scores(r, i, rows), rows, ties)
         return out
 
     def rank(self, users, X, n: int = 10, **side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

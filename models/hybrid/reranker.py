@@ -285,20 +285,24 @@ TIE_SIGNALS = (SIGNALS.index("pop_band"), SIGNALS.index("pop"))
 
 
 def candidate_order(r: np.ndarray, i: np.ndarray, score: np.ndarray,
-                    rows: np.ndarray) -> np.ndarray:
+                    rows: np.ndarray, tie_order: np.ndarray | None = None) -> np.ndarray:
     """The candidate pairs sorted by user, then best first: by ``score``, equal scores by
-    :data:`TIE_SIGNALS`, then by the lower item index.
+    :data:`TIE_SIGNALS`, then by the lower ``tie_order`` (one value per pair; the benchmark's
+    random order), then by the lower item index.
 
     Scores compare as the float32 the lists carry: two scores equal there are equal, whatever
     bits below it the sum of the trees left (they differ between summation orders)."""
     score = np.asarray(score, dtype=np.float32)
-    keys = [i] + [-rows[:, c] for c in reversed(TIE_SIGNALS)] + [-score, r]
+    last = [i] if tie_order is None else [i, tie_order]
+    keys = last + [-rows[:, c] for c in reversed(TIE_SIGNALS)] + [-score, r]
     return np.lexsort(keys)
 
 
-def untied(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def untied(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray,
+           tie_order: np.ndarray | None = None) -> np.ndarray:
     """``score`` with each run of a user's equal scores stepped down a few float32 units in
-    :func:`candidate_order`, so that a plain sort of the scores gives that order.
+    :func:`candidate_order` (with ``tie_order``), so that a plain sort of the scores gives
+    that order.
 
     Every distinct score keeps its place: a step that would reach the user's next lower score
     is not taken (that pair keeps its score and ties with the run's first).
@@ -306,7 +310,7 @@ def untied(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray) ->
     if score.size == 0:
         return score
     score = np.asarray(score, dtype=np.float32)  # the precision candidate_order compares in
-    order = candidate_order(r, i, score, rows)
+    order = candidate_order(r, i, score, rows, tie_order)
     r_o, s_o = r[order], score[order]
     new_run = np.r_[True, (r_o[1:] != r_o[:-1]) | (s_o[1:] != s_o[:-1])]
     starts = np.flatnonzero(new_run)

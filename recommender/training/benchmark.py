@@ -168,9 +168,14 @@ class Evaluator:
         for start in range(0, self.users.size, self.batch):
             users = self.users[start:start + self.batch]
             rows = self.inputs.X[users]
+            side = self.side_for(model, users, groups)
+            if isinstance(model, HybridRanker):
+                # The hybrid orders its own equal scores (band popularity, then popularity);
+                # what still ties it would order by item id: at random here, as for the rest.
+                side["tie_order"] = tie_rng.random((users.size, rows.shape[1]))
             ids, scores = model.recommend(users, rows, n=K, filter_seen=True,
                                           candidates=self.candidates.indices, tie_rng=tie_rng,
-                                          **self.side_for(model, users, groups))
+                                          **side)
             ids_out.append(ids)
             scores_out.append(scores)
         if not ids_out:

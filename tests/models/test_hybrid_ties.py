@@ -1,7 +1,9 @@
-"""The hybrid's order among equal scores: band popularity, then popularity, then item index."""
+"""The hybrid's order among equal scores: band popularity, then popularity, then item index
+(or, in the benchmark, a random order in its place)."""
 
 import numpy as np
 
+from models.hybrid.candidates import top_columns
 from models.hybrid.reranker import TIE_SIGNALS, candidate_order, top_n, untied
 from models.hybrid.signals import SIGNALS
 
@@ -54,3 +56,27 @@ def test_a_step_never_reaches_the_next_lower_score():
     stepped = untied(r, i, score, rows)
     assert stepped[3] == below  # the lower score keeps its place, below every step
     assert (stepped[:3] > below).all()
+
+
+def test_a_tie_order_replaces_the_index_among_pairs_equal_in_every_signal():
+    r = np.zeros(5, dtype=np.int64)
+    i = np.array([0, 1, 2, 3, 4])
+    score = np.array([0.5, 0.5, 0.5, 0.9, 0.5], dtype=np.float32)
+    rows = _rows([0.3, 0.3, 0.3, 0.0, 0.1], [1.0, 1.0, 1.0, 0.0, 1.0])
+    tie = np.array([0.7, 0.2, 0.5, 0.1, 0.0])
+    # 0, 1 and 2 tie in score and signals: the tie order places them (1, 2, 0), not their
+    # index; it never passes the score (3 first) or a signal (4, lower band popularity, last)
+    assert i[candidate_order(r, i, score, rows, tie)].tolist() == [3, 1, 2, 0, 4]
+    stepped = untied(r, i, score, rows, tie)
+    assert np.argsort(-stepped, kind="stable").tolist() == [3, 1, 2, 0, 4]
+
+
+def test_the_candidates_cut_through_equal_scores_by_the_tie_order():
+    scores = np.array([[[3.0, 1.0, 1.0, 1.0, 1.0, 0.0]]], dtype=np.float32)
+    assert top_columns(scores, 3)[0, 0].tolist() == [True, True, True, False, False, False]
+    tie = np.array([[0.9, 0.8, 0.6, 0.1, 0.3, 0.0]])
+    assert top_columns(scores, 3, tie_order=tie)[0, 0].tolist() == [
+        True, False, False, True, True, False]
+    # no room left among the ties: none of them
+    assert top_columns(scores, 1, tie_order=tie)[0, 0].tolist() == [
+        True, False, False, False, False, False]

@@ -31,6 +31,7 @@ from recommender.training.benchmark import (
     Evaluator,
     check_repeats,
     distinct_settings,
+    fit_baseline,
     format_table,
     hybrid_params_from,
     run_benchmark,
@@ -516,3 +517,29 @@ def test_weightings_that_read_the_matrix_alike_are_tried_once():
     assert weightings(ones) == ["raw"]  # no weights: the grid of l2 alone, as before
     assert weightings(twos) == ["raw", "binary"]  # log reads equal values as 1, as binary
     assert len(distinct_settings(grid, ones)) == len(grid["l2"])
+
+
+def test_the_hybrid_knowing_nothing_of_held_out_items_gets_the_random_order_figure(tmp_path):
+    """Without items.csv nothing tells held-out courses apart: the hybrid's equal scores are
+    ordered at random per user, as every baseline's are, not by the courses' ids."""
+    from recommender.training.inputs import fit_hybrid
+    from tests.recommender.training.shapes import write_shape
+
+    bundle = load_dataset(write_shape(tmp_path / "d", "no-items-file", seed=0))
+    split = make_split(bundle, "cold-item", seed=0)
+    data = prepare_fit(split.train, FeaturePipeline().fit(bundle), "cold-item", seed=1,
+                       warm_only=True)
+    hybrid, _ = fit_hybrid(data, {"max_iter": 20}, seed=0)
+    baseline = fit_baseline(next(b for b in BASELINES if b.name == "popularity"), {},
+                            data.full)
+    figures = {"hybrid": [], "popularity": []}
+    lists = []
+    for seed in range(6):
+        evaluator = Evaluator(split, data.mapping, data.full, tie_seed=seed)
+        lists.append(evaluator.recommend(hybrid))
+        figures["hybrid"].append(evaluator.metrics(lists[-1])["ndcg@10"])
+        figures["popularity"].append(evaluator.score(baseline)["ndcg@10"])
+    assert not all(np.array_equal(lists[0], other) for other in lists[1:])
+    assert len({tuple(row) for row in lists[0]}) > 1  # users get different orders
+    hybrid_mean, pop_mean = np.mean(figures["hybrid"]), np.mean(figures["popularity"])
+    assert abs(hybrid_mean - pop_mean) < 0.25 * pop_mean, figures
