@@ -25,6 +25,12 @@ import scipy.sparse as sp
 WEIGHTINGS = ("raw", "binary", "log")
 
 
+def check_weighting(name: str, value: object) -> None:
+    """Raise ``ValueError`` naming ``name=value`` unless it is one of :data:`WEIGHTINGS`."""
+    if value not in WEIGHTINGS:
+        raise ValueError(f"{name}={value!r}: must be one of {', '.join(WEIGHTINGS)}")
+
+
 def value_scale(X: sp.csr_matrix) -> float:
     """The median of ``X``'s positive stored values (1.0 when it has none): what ``"log"``
     reads as 1."""
@@ -66,9 +72,7 @@ class ValueWeighting:
     value_scale_: float | None
 
     def _check_weighting(self) -> None:
-        if self.weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting={self.weighting!r}: must be one of "
-                             f"{', '.join(WEIGHTINGS)}")
+        check_weighting("weighting", self.weighting)
 
     def _weigh_fit(self, X: sp.csr_matrix) -> sp.csr_matrix:
         self.value_scale_ = value_scale(X)

@@ -50,7 +50,7 @@ from models.hybrid.signals import (
     signal_rows,
 )
 from models.hybrid.validation_cut import ValidationCutMixin
-from models.weighting import WEIGHTINGS
+from models.weighting import check_weighting
 
 
 class HybridRanker(ValidationCutMixin, Recommender):
@@ -183,9 +183,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
         check_param("als_regularization", self.als_regularization, "float", low=0.0)
         check_param("als_iterations", self.als_iterations, "int", low=1)
         for name in ("ease_weighting", "knn_weighting", "als_weighting"):
-            if getattr(self, name) not in WEIGHTINGS:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be one of "
-                                 f"{', '.join(WEIGHTINGS)}")
+            check_weighting(name, getattr(self, name))
         if self.recent_window_days is not None:
             check_param("recent_window_days", self.recent_window_days, "float", low=0.0,
                         low_inclusive=False)
