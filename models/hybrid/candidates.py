@@ -221,7 +221,11 @@ def top_columns(scores: np.ndarray, k: int, ordered: np.ndarray | None = None,
     if tie_order is None:
         # (a cumulative sum of booleans in their default int64 took 6x the time of int32)
         return above | (tied & (np.cumsum(tied, axis=-1, dtype=np.int32) <= room))
-    # The tied columns with the ``room`` lowest tie_order values: below the room-th of them.
-    key = np.where(tied, tie_order, np.inf)
-    last = np.take_along_axis(np.sort(key, axis=-1), np.maximum(room - 1, 0), axis=-1)
-    return above | (tied & (key <= last) & (room > 0))
+    # The same count, with the columns taken in tie_order: one sort per user, shared by
+    # every leading axis (the components), instead of a sort of each component's row.
+    perm = np.broadcast_to(np.argsort(tie_order, axis=-1), tied.shape)
+    tied_in_order = np.take_along_axis(tied, perm, axis=-1)
+    keep_in_order = tied_in_order & (np.cumsum(tied_in_order, axis=-1, dtype=np.int32) <= room)
+    keep = np.zeros_like(tied)
+    np.put_along_axis(keep, perm, keep_in_order, axis=-1)
+    return above | keep

@@ -80,3 +80,15 @@ def test_the_candidates_cut_through_equal_scores_by_the_tie_order():
     # no room left among the ties: none of them
     assert top_columns(scores, 1, tie_order=tie)[0, 0].tolist() == [
         True, False, False, False, False, False]
+
+
+def test_the_cut_by_tie_order_keeps_the_lowest_tie_orders_of_each_run_at_the_cut():
+    rng = np.random.default_rng(4)
+    scores = rng.integers(0, 4, (3, 5, 30)).astype(np.float32)  # 3 components, many ties
+    tie = rng.random((5, 30))
+    got = top_columns(scores, 7, tie_order=tie)
+    for c in range(3):
+        for u in range(5):
+            # brute force: best score first, then the lower tie order
+            want = np.lexsort((tie[u], -scores[c, u]))[:7]
+            assert set(np.flatnonzero(got[c, u])) == set(want.tolist())
