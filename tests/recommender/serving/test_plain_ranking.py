@@ -53,9 +53,11 @@ def _plain_ranks(masked, rows, values, ordered=None):
     return (masked[:, rows, :] > values[:, :, None]).sum(axis=2).astype(np.float32)
 
 
-def _plain_candidate_mask(scores, blocked, interests, item_category, n_candidates):
+def _plain_candidate_mask(scores, blocked, interests, item_category, n_candidates,
+                          tie_order=None):
     """Each component's top ``n_candidates`` allowed items (equal scores: the lower column
     first), one component at a time."""
+    assert tie_order is None  # serving orders equal scores by column, never at random
     n, n_items = blocked.shape
     k = min(n_candidates, n_items)
     candidate = np.zeros((n, n_items), dtype=bool)
