@@ -199,6 +199,7 @@ class Recommender(ABC):
         filter_seen: bool = True,
         candidates: np.ndarray | None = None,
         tie_rng: np.random.Generator | None = None,
+        tie_keys: np.ndarray | None = None,
         **side: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items for a batch of users.
@@ -219,6 +220,10 @@ class Recommender(ABC):
             Order equal scores at random, per user, with this generator (evaluation: a model
             that scores items alike then gets what such a list is worth, not the luck of the
             id order). Default: ties go to the lower item index.
+        tie_keys : ndarray of float, shape (n_users, n_items_), optional
+            Instead of ``tie_rng``: equal scores by the lower key (one random key per user
+            and item, drawn once and given to every model, orders equal scores the same way
+            in every model's list).
         **side
             Passed to :meth:`score`.
 
@@ -246,7 +251,7 @@ class Recommender(ABC):
             allowed = np.zeros(self.n_items_, dtype=bool)
             allowed[self._check_candidates(candidates)] = True
             scores[:, ~allowed] = -np.inf
-        ids, vals = top_n(scores, int(n), tie_rng)
+        ids, vals = top_n(scores, int(n), tie_rng, tie_keys)
         if single:
             return ids[0], vals[0]
         return ids, vals
@@ -424,10 +429,11 @@ def float32_keys(x: np.ndarray) -> np.ndarray:
     return np.where(bits < 0, bits ^ np.int32(0x7FFFFFFF), bits).astype(np.int64)
 
 
-def top_n(scores: np.ndarray, n: int,
-          tie_rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+def top_n(scores: np.ndarray, n: int, tie_rng: np.random.Generator | None = None,
+          tie_keys: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise top-``n`` of a score matrix, best first, ties to the lower column index (with
-    ``tie_rng``: ties in a random order, drawn per row).
+    ``tie_rng``: ties in a random order, drawn per row; with ``tie_keys``, shaped as
+    ``scores``: ties by the lower key).
 
     Entries equal to ``-inf`` are never returned: their slots are padded with ``-1`` / ``-inf``,
     as are the slots beyond the number of columns.
@@ -448,7 +454,12 @@ def top_n(scores: np.ndarray, n: int,
     else:
         part = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols))
     part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part if tie_rng is None else tie_rng.random(part.shape), -part_scores))
+    if tie_keys is not None:
+        tie_keys = np.asarray(tie_keys).reshape(n_rows, n_cols)
+        part_keys = np.take_along_axis(tie_keys, part, axis=1)
+    else:
+        part_keys = part if tie_rng is None else tie_rng.random(part.shape)
+    order = np.lexsort((part_keys, -part_scores))
     top = np.take_along_axis(part, order, axis=1)
     top_scores = np.take_along_axis(part_scores, order, axis=1)
     if k < n_cols:
@@ -459,7 +470,10 @@ def top_n(scores: np.ndarray, n: int,
         cut = top_scores[:, -1]
         tied = (np.count_nonzero(scores >= cut[:, None], axis=1) > k) & np.isfinite(cut)
         for r in np.flatnonzero(tied):
-            tie_key = np.arange(n_cols) if tie_rng is None else tie_rng.random(n_cols)
+            if tie_keys is not None:
+                tie_key = tie_keys[r]
+            else:
+                tie_key = np.arange(n_cols) if tie_rng is None else tie_rng.random(n_cols)
             above = np.flatnonzero(scores[r] >= cut[r])
             row_order = above[np.lexsort((tie_key[above], -scores[r, above]))[:k]]
             top[r], top_scores[r] = row_order, scores[r, row_order]

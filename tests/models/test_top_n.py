@@ -99,3 +99,14 @@ def test_batch_size_bounds_the_cells_of_a_batch():
     assert batch_size(3000, 2000) == 2000  # the district's catalogue: the callers' usual size
     assert batch_size(40_000, 2000) == BATCH_CELLS // 40_000 == 200
     assert batch_size(10**9, 1000) == 1 and batch_size(0, 500) == 500
+
+
+def test_tie_keys_order_equal_scores_by_the_lower_key_at_the_cut_too():
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 3, (40, 25)).astype(np.float32)  # many ties, also at the cut
+    keys = rng.random((40, 25))
+    ids, vals = top_n(scores, 6, tie_keys=keys)
+    for r in range(40):
+        want = np.lexsort((keys[r], -scores[r]))[:6]
+        assert ids[r].tolist() == want.tolist()
+        assert vals[r].tolist() == scores[r, want].tolist()

@@ -541,5 +541,6 @@ def test_the_hybrid_knowing_nothing_of_held_out_items_gets_the_random_order_figu
         figures["popularity"].append(evaluator.score(baseline)["ndcg@10"])
     assert not all(np.array_equal(lists[0], other) for other in lists[1:])
     assert len({tuple(row) for row in lists[0]}) > 1  # users get different orders
-    hybrid_mean, pop_mean = np.mean(figures["hybrid"]), np.mean(figures["popularity"])
-    assert abs(hybrid_mean - pop_mean) < 0.25 * pop_mean, figures
+    # the same random keys order every model's equal scores: knowing nothing more than
+    # popularity does about these courses, the hybrid lists them as it does
+    assert figures["hybrid"] == figures["popularity"], figures
