@@ -454,11 +454,13 @@ def top_n(scores: np.ndarray, n: int, tie_rng: np.random.Generator | None = None
     else:
         part = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols))
     part_scores = np.take_along_axis(scores, part, axis=1)
-    if tie_keys is not None:
+    if tie_keys is None and tie_rng is not None:
+        tie_keys = tie_rng.random((n_rows, n_cols))
+    if tie_keys is None:  # the lower index first
+        part_keys = part
+    else:
         tie_keys = np.asarray(tie_keys).reshape(n_rows, n_cols)
         part_keys = np.take_along_axis(tie_keys, part, axis=1)
-    else:
-        part_keys = part if tie_rng is None else tie_rng.random(part.shape)
     order = np.lexsort((part_keys, -part_scores))
     top = np.take_along_axis(part, order, axis=1)
     top_scores = np.take_along_axis(part_scores, order, axis=1)
@@ -470,10 +472,7 @@ def top_n(scores: np.ndarray, n: int, tie_rng: np.random.Generator | None = None
         cut = top_scores[:, -1]
         tied = (np.count_nonzero(scores >= cut[:, None], axis=1) > k) & np.isfinite(cut)
         for r in np.flatnonzero(tied):
-            if tie_keys is not None:
-                tie_key = tie_keys[r]
-            else:
-                tie_key = np.arange(n_cols) if tie_rng is None else tie_rng.random(n_cols)
+            tie_key = np.arange(n_cols) if tie_keys is None else tie_keys[r]
             above = np.flatnonzero(scores[r] >= cut[r])
             row_order = above[np.lexsort((tie_key[above], -scores[r, above]))[:k]]
             top[r], top_scores[r] = row_order, scores[r, row_order]

@@ -137,14 +137,17 @@ class Evaluator:
         self.batch = batch_size(inputs.X.shape[1], 2000) if batch is None else batch
         self.tie_seed = tie_seed
 
-    def side_for(self, model: Recommender, users: np.ndarray, groups: str | None) -> dict:
+    def side_for(self, model: Recommender, users: np.ndarray, groups: str | None,
+                 keys: np.ndarray) -> dict:
         if isinstance(model, HybridRanker):
             # The hybrid draws its own candidates from the allowed items (as it learned to on
             # the validation cut); ``candidates=`` alone would only mask its pool afterwards.
+            # It orders its own equal scores (band popularity, then popularity); what still
+            # ties it would order by item id: by the tie keys here, as every other model.
             return {"user_band": self.inputs.user_band[users],
                     "user_community": self.inputs.user_community[users],
                     "user_attributes": self.inputs.user_attributes[users],
-                    "allowed": self.allowed}
+                    "allowed": self.allowed, "tie_order": keys}
         if groups == "band":
             return {"user_groups": self.inputs.user_band[users]}
         return {}
@@ -173,14 +176,9 @@ class Evaluator:
             # One random key per user and item orders every model's equal scores: the same
             # keys for every model, so two models that know equally little list alike.
             keys = tie_rng.random((users.size, rows.shape[1]))
-            side = self.side_for(model, users, groups)
-            if isinstance(model, HybridRanker):
-                # The hybrid orders its own equal scores (band popularity, then popularity);
-                # what still ties it would order by item id: by the keys here, as the rest.
-                side["tie_order"] = keys
             ids, scores = model.recommend(users, rows, n=K, filter_seen=True,
                                           candidates=self.candidates.indices, tie_keys=keys,
-                                          **side)
+                                          **self.side_for(model, users, groups, keys))
             ids_out.append(ids)
             scores_out.append(scores)
         if not ids_out:
