@@ -277,28 +277,21 @@ def _user_then_key_order(cand_r: np.ndarray, truth: np.ndarray, key: np.ndarray)
     return np.argsort(packed, kind="stable")
 
 
-# Equal scores are ordered by these signals, best first, then by the lower item index. The
-# trees give many candidates of a resident with no history the same score (their signals fall
-# in the same bins): among those, the popular courses of the resident's band come first, as
-# popularity by band would order them, not the courses whose ids sort first.
-TIE_SIGNALS = (SIGNALS.index("pop_band"), SIGNALS.index("pop"))
-
-
 def candidate_order(r: np.ndarray, i: np.ndarray, score: np.ndarray,
-                    rows: np.ndarray, tie_order: np.ndarray | None = None) -> np.ndarray:
-    """The candidate pairs sorted by user, then best first: by ``score``, equal scores by
-    :data:`TIE_SIGNALS`, then by the lower ``tie_order`` (one value per pair; the benchmark's
-    random order), then by the lower item index.
+                    tie_order: np.ndarray | None = None) -> np.ndarray:
+    """The candidate pairs sorted by user, then best first: by ``score``, equal scores by the
+    lower ``tie_order`` (one value per pair; the benchmark's random order), then by the lower
+    item index. So a model served by one component ranks exactly as that component does
+    (docs/decisions.md "Equal scores: no tie rule of the hybrid's own").
 
     Scores compare as the float32 the lists carry: two scores equal there are equal, whatever
     bits below it the sum of the trees left (they differ between summation orders)."""
     score = np.asarray(score, dtype=np.float32)
     last = [i] if tie_order is None else [i, tie_order]
-    keys = last + [-rows[:, c] for c in reversed(TIE_SIGNALS)] + [-score, r]
-    return np.lexsort(keys)
+    return np.lexsort(last + [-score, r])
 
 
-def untied(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray,
+def untied(r: np.ndarray, i: np.ndarray, score: np.ndarray,
            tie_order: np.ndarray | None = None) -> np.ndarray:
     """``score`` with each run of a user's equal scores stepped down a few float32 units in
     :func:`candidate_order` (with ``tie_order``), so that a plain sort of the scores gives
@@ -310,7 +303,7 @@ def untied(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray,
     if score.size == 0:
         return score
     score = np.asarray(score, dtype=np.float32)  # the precision candidate_order compares in
-    order = candidate_order(r, i, score, rows, tie_order)
+    order = candidate_order(r, i, score, tie_order)
     r_o, s_o = r[order], score[order]
     new_run = np.r_[True, (r_o[1:] != r_o[:-1]) | (s_o[1:] != s_o[:-1])]
     starts = np.flatnonzero(new_run)
@@ -338,7 +331,7 @@ def top_n(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray, n_u
     items = np.full((n_users, n), -1, dtype=np.int64)
     scores = np.full((n_users, n), -np.inf, dtype=np.float32)
     sig = np.full((n_users, n, len(SIGNALS)), np.nan, dtype=np.float32)
-    order, place = _places(r, i, score, rows)
+    order, place = _places(r, i, score)
     top = place < n
     pick, at = order[top], place[top]  # only the listed pairs' rows are gathered
     items[r[pick], at] = i[pick]
@@ -347,20 +340,18 @@ def top_n(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray, n_u
     return items, scores, sig
 
 
-def ranks_within_user(r: np.ndarray, i: np.ndarray, score: np.ndarray,
-                      rows: np.ndarray) -> np.ndarray:
+def ranks_within_user(r: np.ndarray, i: np.ndarray, score: np.ndarray) -> np.ndarray:
     """Each candidate pair's 0-based place in its user's list ordered by ``score`` (equal
     scores as :func:`candidate_order` orders them)."""
-    order, place = _places(r, i, score, rows)
+    order, place = _places(r, i, score)
     rank = np.empty(r.size, dtype=np.float64)
     rank[order] = place
     return rank
 
 
-def _places(r: np.ndarray, i: np.ndarray, score: np.ndarray,
-            rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _places(r: np.ndarray, i: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The pairs in :func:`candidate_order`, and each one's place in its user's list there."""
-    order = candidate_order(r, i, score, rows)
+    order = candidate_order(r, i, score)
     r_o = r[order]
     return order, np.arange(r.size) - np.searchsorted(r_o, r_o, side="left")
 

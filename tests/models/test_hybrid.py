@@ -588,6 +588,22 @@ def test_serve_with_a_component_ranks_by_its_scores(data):
         assert np.all((finite > 0) & (finite <= 1)) and np.all(np.diff(finite) <= 0)
 
 
+def test_served_by_a_component_the_model_lists_as_that_component_does_ties_included(data):
+    """Newcomers' popularity-by-band scores tie within a band wherever two courses have the
+    same count; given the benchmark's random keys the hybrid orders those ties by the keys
+    alone, exactly as the component does, so falling back on a component ranks as it."""
+    model = fit_model(data).serve_with("pop")
+    users = _users(data)
+    X = sp.csr_matrix(data["X"].shape, dtype=np.float32)  # no history: every item open
+    keys = np.random.default_rng(3).random(X.shape)
+    counts = model._components["pop"]._score(users[:1], X[:1])[0]
+    assert np.unique(counts).size < counts.size, "the data must hold equal scores"
+    n = SMALL["n_candidates"]
+    want = model._components["pop"].recommend(users, X, n=n, tie_keys=keys)[0]
+    got = model.recommend(users, X, n=n, tie_keys=keys, tie_order=keys, **_side(data, users))[0]
+    np.testing.assert_array_equal(got, want)
+
+
 def test_serve_with_a_blend_averages_the_trees_and_the_components_reciprocal_ranks(data):
     """``reranker+ease``: each candidate scores 1/2 / (1 + its place in the trees' list) +
     1/2 / (1 + EASE's rank of it), and the list is in that order."""
