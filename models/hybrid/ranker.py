@@ -348,9 +348,16 @@ class HybridRanker(ValidationCutMixin, Recommender):
         elif not trees:
             score = component_score(rows, component)
         else:
-            tree_rank = ranks_within_user(r, i, self._reranker.predict(rows))
+            tree_rank = ranks_within_user(r, i, self._reranker.predict(rows), rows)
             score = blended(tree_rank, component_score(rows, component))
         return with_interests(score, rows, self.interest_boost)
+
+    def _tie_rows(self, rows: np.ndarray) -> np.ndarray | None:
+        """The signal rows that order equal scores where the trees rank (alone or blended);
+        ``None`` for a component served alone, whose equal scores keep its own order
+        (:data:`~models.hybrid.reranker.TIE_SIGNALS`)."""
+        trees, _ = source_parts(str(self.served_by_))
+        return rows if trees else None
 
     # -- scoring ------------------------------------------------------------------------------
     def _context(self, users: np.ndarray, user_band: Any = None, user_community: Any = None,
@@ -439,10 +446,11 @@ class HybridRanker(ValidationCutMixin, Recommender):
         tie_order: Any = None,
     ) -> np.ndarray:
         """The scores of every item; ``tie_order`` (n_users, n_items) of distinct numbers, if
-        given, orders the courses equal in score where serving takes the lower item index: at
-        the candidates' cut and in the list. The benchmark gives it its random order among
-        equal scores, so that a course the hybrid knows nothing more about is not placed by
-        its id (every other model's equal scores are ordered at random there)."""
+        given, orders the courses equal in score (and, where the trees rank, in every tie
+        signal), where serving takes the lower item index: at the candidates' cut and in the
+        list. The benchmark gives it its random order among equal scores, so that a course the
+        hybrid knows nothing more about is not placed by its id (every other model's equal
+        scores are ordered at random there)."""
         ctx = self._context(users, user_band, user_community, user_interests, user_attributes)
         if tie_order is not None:
             tie_order = np.asarray(tie_order, dtype=np.float64).reshape(users.size, X.shape[1])
@@ -453,7 +461,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
         if rows.shape[0]:
             # equal scores stepped apart in the order the served lists use (see untied)
             ties = None if tie_order is None else tie_order[r, i]
-            out[r, i] = untied(r, i, self._candidate_scores(r, i, rows), ties)
+            out[r, i] = untied(r, i, self._candidate_scores(r, i, rows), self._tie_rows(rows), ties)
         return out
 
     def rank(self, users, X, n: int = 10, **side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -473,7 +481,8 @@ class HybridRanker(ValidationCutMixin, Recommender):
             side.get("user_attributes"),
         )
         r, i, rows = self._pair_rows(users, X, ctx, side.get("allowed"))
-        return top_n(r, i, self._candidate_scores(r, i, rows), rows, users.size, n)
+        return top_n(r, i, self._candidate_scores(r, i, rows), rows, users.size, n,
+                     by_tie_signals=self._tie_rows(rows) is not None)
 
     # -- explanations -------------------------------------------------------------------------
     @property

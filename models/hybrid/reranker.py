@@ -277,25 +277,36 @@ def _user_then_key_order(cand_r: np.ndarray, truth: np.ndarray, key: np.ndarray)
     return np.argsort(packed, kind="stable")
 
 
+# Where the trees rank, equal scores are ordered by these signals, best first. The trees give
+# many candidates of a resident with no history the same score (their signals fall in the same
+# bins): among those, the popular courses of the resident's band come first, as popularity by
+# band would order them. A component served alone keeps its own order among its equal scores,
+# so a model that falls back on a component lists exactly what that component lists.
+TIE_SIGNALS = (SIGNALS.index("pop_band"), SIGNALS.index("pop"))
+
+
 def candidate_order(r: np.ndarray, i: np.ndarray, score: np.ndarray,
+                    tie_rows: np.ndarray | None = None,
                     tie_order: np.ndarray | None = None) -> np.ndarray:
-    """The candidate pairs sorted by user, then best first: by ``score``, equal scores by the
-    lower ``tie_order`` (one value per pair; the benchmark's random order), then by the lower
-    item index. So a model served by one component ranks exactly as that component does
-    (docs/decisions.md "Equal scores: no tie rule of the hybrid's own").
+    """The candidate pairs sorted by user, then best first: by ``score``; equal scores by
+    :data:`TIE_SIGNALS` of ``tie_rows`` (the pairs' signal rows, given where the trees rank),
+    then by the lower ``tie_order`` (one value per pair; the benchmark's random order), then
+    by the lower item index.
 
     Scores compare as the float32 the lists carry: two scores equal there are equal, whatever
     bits below it the sum of the trees left (they differ between summation orders)."""
     score = np.asarray(score, dtype=np.float32)
-    last = [i] if tie_order is None else [i, tie_order]
-    return np.lexsort(last + [-score, r])
+    keys = [i] if tie_order is None else [i, tie_order]
+    if tie_rows is not None:
+        keys += [-tie_rows[:, c] for c in reversed(TIE_SIGNALS)]
+    return np.lexsort(keys + [-score, r])
 
 
-def untied(r: np.ndarray, i: np.ndarray, score: np.ndarray,
+def untied(r: np.ndarray, i: np.ndarray, score: np.ndarray, tie_rows: np.ndarray | None = None,
            tie_order: np.ndarray | None = None) -> np.ndarray:
     """``score`` with each run of a user's equal scores stepped down a few float32 units in
-    :func:`candidate_order` (with ``tie_order``), so that a plain sort of the scores gives
-    that order.
+    :func:`candidate_order` (with ``tie_rows`` and ``tie_order``), so that a plain sort of the
+    scores gives that order.
 
     Every distinct score keeps its place: a step that would reach the user's next lower score
     is not taken (that pair keeps its score and ties with the run's first).
@@ -303,7 +314,7 @@ def untied(r: np.ndarray, i: np.ndarray, score: np.ndarray,
     if score.size == 0:
         return score
     score = np.asarray(score, dtype=np.float32)  # the precision candidate_order compares in
-    order = candidate_order(r, i, score, tie_order)
+    order = candidate_order(r, i, score, tie_rows, tie_order)
     r_o, s_o = r[order], score[order]
     new_run = np.r_[True, (r_o[1:] != r_o[:-1]) | (s_o[1:] != s_o[:-1])]
     starts = np.flatnonzero(new_run)
@@ -321,8 +332,9 @@ def untied(r: np.ndarray, i: np.ndarray, score: np.ndarray,
 
 
 def top_n(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray, n_users: int,
-          n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each user's ``n`` best candidates in :func:`candidate_order`.
+          n: int, by_tie_signals: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each user's ``n`` best candidates in :func:`candidate_order`, equal scores by the
+    :data:`TIE_SIGNALS` of ``rows`` if ``by_tie_signals`` (where the trees rank).
 
     ``(r, i)`` are the candidate pairs (user row, item), ``rows`` their signal rows. Returns
     ``(items (n_users, n) int, scores (n_users, n) float32, signals (n_users, n,
@@ -331,7 +343,7 @@ def top_n(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray, n_u
     items = np.full((n_users, n), -1, dtype=np.int64)
     scores = np.full((n_users, n), -np.inf, dtype=np.float32)
     sig = np.full((n_users, n, len(SIGNALS)), np.nan, dtype=np.float32)
-    order, place = _places(r, i, score)
+    order, place = _places(r, i, score, rows if by_tie_signals else None)
     top = place < n
     pick, at = order[top], place[top]  # only the listed pairs' rows are gathered
     items[r[pick], at] = i[pick]
@@ -340,18 +352,20 @@ def top_n(r: np.ndarray, i: np.ndarray, score: np.ndarray, rows: np.ndarray, n_u
     return items, scores, sig
 
 
-def ranks_within_user(r: np.ndarray, i: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Each candidate pair's 0-based place in its user's list ordered by ``score`` (equal
-    scores as :func:`candidate_order` orders them)."""
-    order, place = _places(r, i, score)
+def ranks_within_user(r: np.ndarray, i: np.ndarray, score: np.ndarray,
+                      rows: np.ndarray) -> np.ndarray:
+    """Each candidate pair's 0-based place in its user's list ordered by the trees' ``score``
+    (equal scores as :func:`candidate_order` orders them with the signal ``rows``)."""
+    order, place = _places(r, i, score, rows)
     rank = np.empty(r.size, dtype=np.float64)
     rank[order] = place
     return rank
 
 
-def _places(r: np.ndarray, i: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _places(r: np.ndarray, i: np.ndarray, score: np.ndarray,
+            tie_rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """The pairs in :func:`candidate_order`, and each one's place in its user's list there."""
-    order = candidate_order(r, i, score)
+    order = candidate_order(r, i, score, tie_rows)
     r_o = r[order]
     return order, np.arange(r.size) - np.searchsorted(r_o, r_o, side="left")
 

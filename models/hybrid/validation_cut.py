@@ -159,7 +159,7 @@ class ValidationCutMixin:
             # the order the trees serve: their score with declared interests (none here, so
             # it is also the trees' own order, which the blends take)
             tree_rank = ranks_within_user(
-                r, i, with_interests(scores[:, 0], rows, self.interest_boost))
+                r, i, with_interests(scores[:, 0], rows, self.interest_boost), rows)
             listed = tree_rank < 10
             lists[start + r[listed], tree_rank[listed].astype(np.int64)] = i[listed]
             for c in range(len(names)):

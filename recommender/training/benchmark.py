@@ -142,8 +142,9 @@ class Evaluator:
         if isinstance(model, HybridRanker):
             # The hybrid draws its own candidates from the allowed items (as it learned to on
             # the validation cut); ``candidates=`` alone would only mask its pool afterwards.
-            # Its equal scores would go by item index: by the tie keys here, as every other
-            # model's.
+            # It orders its own equal scores where the trees rank (band popularity, then
+            # popularity); what still ties it would order by item id: by the tie keys here,
+            # as every other model.
             return {"user_band": self.inputs.user_band[users],
                     "user_community": self.inputs.user_community[users],
                     "user_attributes": self.inputs.user_attributes[users],

@@ -1,14 +1,14 @@
-"""The hybrid's order among equal scores: the lower item index, or, in the benchmark, its
-random order in the index's place; never a signal of the hybrid's own, so a model served by
-one component lists that component's equal scores as the component itself does."""
+"""The hybrid's order among equal scores: where the trees rank, band popularity, then
+popularity; then the lower item index, or, in the benchmark, its random order in the index's
+place. A component served alone keeps its own order: no tie signals."""
 
 import numpy as np
 
 from models.hybrid.candidates import top_columns
-from models.hybrid.reranker import candidate_order, top_n, untied
+from models.hybrid.reranker import TIE_SIGNALS, candidate_order, top_n, untied
 from models.hybrid.signals import SIGNALS
 
-POP_BAND, POP = SIGNALS.index("pop_band"), SIGNALS.index("pop")
+POP_BAND, POP = TIE_SIGNALS
 
 
 def _rows(pop_band, pop):
@@ -17,15 +17,25 @@ def _rows(pop_band, pop):
     return rows
 
 
-def test_equal_scores_go_by_index_whatever_the_popularity_signals_say():
+def test_where_the_trees_rank_equal_scores_go_by_band_popularity_then_popularity_then_index():
+    r = np.zeros(5, dtype=np.int64)
+    i = np.array([0, 1, 2, 3, 4])
+    score = np.array([0.5, 0.5, 0.5, 0.9, 0.5], dtype=np.float32)
+    rows = _rows([0.1, 0.3, 0.3, 0.0, 0.3], [5.0, 1.0, 2.0, 0.0, 2.0])
+    assert i[candidate_order(r, i, score, rows)].tolist() == [3, 2, 4, 1, 0]
+    items, scores, _ = top_n(r, i, score, rows, 1, 5)
+    assert items[0].tolist() == [3, 2, 4, 1, 0]
+    assert scores[0].tolist() == [np.float32(0.9)] + [np.float32(0.5)] * 4
+
+
+def test_without_tie_signals_equal_scores_go_by_index_whatever_the_signals_say():
     r = np.zeros(5, dtype=np.int64)
     i = np.array([0, 1, 2, 3, 4])
     score = np.array([0.5, 0.5, 0.5, 0.9, 0.5], dtype=np.float32)
     rows = _rows([0.1, 0.3, 0.3, 0.0, 0.3], [5.0, 1.0, 2.0, 0.0, 2.0])
     assert i[candidate_order(r, i, score)].tolist() == [3, 0, 1, 2, 4]
-    items, scores, signals = top_n(r, i, score, rows, 1, 5)
+    items, _, signals = top_n(r, i, score, rows, 1, 5, by_tie_signals=False)
     assert items[0].tolist() == [3, 0, 1, 2, 4]
-    assert scores[0].tolist() == [np.float32(0.9)] + [np.float32(0.5)] * 4
     assert signals[0, :, POP].tolist() == [0.0, 5.0, 1.0, 2.0, 2.0]  # each pair's own row
 
 
@@ -34,8 +44,9 @@ def test_untied_scores_sort_into_that_order_and_keep_distinct_ones_in_place():
     r = np.repeat(np.arange(50), 40)
     i = np.tile(np.arange(40), 50)
     score = np.round(rng.random(r.size), 1).astype(np.float32)  # many ties per user
-    stepped = untied(r, i, score)
-    want = candidate_order(r, i, score)
+    rows = _rows(np.round(rng.random(r.size), 1), rng.random(r.size))
+    stepped = untied(r, i, score, rows)
+    want = candidate_order(r, i, score, rows)
     got = np.lexsort((i, -stepped, r))
     assert np.array_equal(got, want)
     # a distinct score never passes another: the order of the original scores holds
@@ -53,20 +64,26 @@ def test_a_step_never_reaches_the_next_lower_score():
     score = np.array([top, top, top, below], dtype=np.float32)
     r = np.zeros(4, dtype=np.int64)
     i = np.arange(4)
-    stepped = untied(r, i, score)
+    rows = _rows([3, 2, 1, 9], [0, 0, 0, 0])
+    stepped = untied(r, i, score, rows)
     assert stepped[3] == below  # the lower score keeps its place, below every step
     assert (stepped[:3] > below).all()
 
 
-def test_a_tie_order_replaces_the_index_among_equal_scores():
+def test_a_tie_order_replaces_the_index_among_pairs_equal_in_every_signal():
     r = np.zeros(5, dtype=np.int64)
     i = np.array([0, 1, 2, 3, 4])
     score = np.array([0.5, 0.5, 0.5, 0.9, 0.5], dtype=np.float32)
+    rows = _rows([0.3, 0.3, 0.3, 0.0, 0.1], [1.0, 1.0, 1.0, 0.0, 1.0])
     tie = np.array([0.7, 0.2, 0.5, 0.1, 0.0])
-    # 0, 1, 2 and 4 tie in score: the tie order places them (4, 1, 2, 0), not their index;
-    # it never passes a score (3 first)
-    assert i[candidate_order(r, i, score, tie)].tolist() == [3, 4, 1, 2, 0]
-    stepped = untied(r, i, score, tie)
+    # 0, 1 and 2 tie in score and signals: the tie order places them (1, 2, 0), not their
+    # index; it never passes the score (3 first) or a signal (4, lower band popularity, last)
+    assert i[candidate_order(r, i, score, rows, tie)].tolist() == [3, 1, 2, 0, 4]
+    stepped = untied(r, i, score, rows, tie)
+    assert np.argsort(-stepped, kind="stable").tolist() == [3, 1, 2, 0, 4]
+    # without the signals (a component served alone) the tie order alone places the four
+    assert i[candidate_order(r, i, score, None, tie)].tolist() == [3, 4, 1, 2, 0]
+    stepped = untied(r, i, score, None, tie)
     assert np.argsort(-stepped, kind="stable").tolist() == [3, 4, 1, 2, 0]
 
 
