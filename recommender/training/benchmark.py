@@ -67,6 +67,11 @@ BASELINES = (
     Baseline("popularity-recent", Popularity, {"window": [7.0, 30.0, 90.0, 365.0]},
              recency=True),
     Baseline("popularity-by-band", Popularity, {"shrinkage": [1.0, 10.0]}, groups="band"),
+    # Both at once: what the user's age band takes up now (a band's recent counts, shrunk
+    # towards everyone's recent counts), the simple answer for a newcomer of a known age.
+    Baseline("popularity-recent-by-band", Popularity,
+             {"window": [7.0, 30.0, 90.0, 365.0], "shrinkage": [1.0, 10.0, 100.0]},
+             groups="band", recency=True),
     # How the matrix's values are read (models/weighting.py) varies slowest: a budget that
     # runs out tries the raw values over the rest of the grid first, as before it existed.
     Baseline("als", ALS, {"weighting": list(WEIGHTINGS), "factors": [32, 64, 128],

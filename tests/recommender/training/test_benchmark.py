@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -359,6 +360,25 @@ def test_the_recent_window_is_tuned_on_validation(bundle):
     assert [t["params"] for t in row["tuning"]] == [{"window": w} for w in windows]
     best = max(row["tuning"], key=lambda t: t["val_ndcg@10"])
     assert row["params"] == best["params"]
+
+
+def test_recent_popularity_by_band_ranks_what_the_band_takes_up_now():
+    """The band's recent counts decide, not everyone's: fitted on a matrix where the elderly
+    took item 0 lately and everyone else item 1, an elderly newcomer gets item 0 first, a
+    working-age one item 1, and only pairs inside the window count."""
+    baseline = next(b for b in BASELINES if b.name == "popularity-recent-by-band")
+    X = sp.csr_matrix(np.array([[1, 0, 1], [1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 1, 1]],
+                               dtype=np.float32))
+    # the pairs' ages in days; item 2 was taken long ago by the elderly and by one other
+    age = sp.csr_matrix(np.array([[2, 0, 400], [3, 0, 0], [0, 1, 0], [0, 5, 0], [0, 4, 500]],
+                                 dtype=np.float32))
+    band = np.array([3, 3, 2, 2, 2])  # elderly, elderly, working-age x3
+    inputs = SimpleNamespace(X=X, user_band=band, pair_age=age, item_category=None)
+    model = fit_baseline(baseline, {"window": 30.0, "shrinkage": 1.0}, inputs)
+    newcomers = sp.csr_matrix((2, 3), dtype=np.float32)
+    ranked = model.recommend(np.array([5, 6]), newcomers, n=3, user_groups=np.array([3, 2]))[0]
+    assert ranked[:, 0].tolist() == [0, 1]
+    assert ranked[:, 2].tolist() == [2, 2]  # nothing of item 2 lies inside the window
 
 
 def test_repeats_give_mean_and_std_over_seeds(generic):

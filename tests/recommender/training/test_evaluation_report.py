@@ -29,8 +29,8 @@ from recommender.training.report_metrics import (
     score_summary,
 )
 
-BASELINES = {"popularity", "popularity-recent", "popularity-by-band", "als", "bpr", "item-knn",
-             "ease", "category-popularity"}
+BASELINES = {"popularity", "popularity-recent", "popularity-by-band",
+             "popularity-recent-by-band", "als", "bpr", "item-knn", "ease", "category-popularity"}
 METRIC_KEYS = {"ndcg@10", "precision@10", "recall@10", "map@10", "coverage", "users"}
 
 
