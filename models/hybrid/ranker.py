@@ -352,12 +352,11 @@ class HybridRanker(ValidationCutMixin, Recommender):
             score = blended(tree_rank, component_score(rows, component))
         return with_interests(score, rows, self.interest_boost)
 
-    def _tie_rows(self, rows: np.ndarray) -> np.ndarray | None:
-        """The signal rows that order equal scores where the trees rank (alone or blended);
-        ``None`` for a component served alone, whose equal scores keep its own order
-        (:data:`~models.hybrid.reranker.TIE_SIGNALS`)."""
-        trees, _ = source_parts(str(self.served_by_))
-        return rows if trees else None
+    @property
+    def _ties_by_signals(self) -> bool:
+        """Whether equal scores go by the :data:`~models.hybrid.reranker.TIE_SIGNALS`: where
+        the trees rank (alone or blended); a component served alone keeps its own order."""
+        return source_parts(str(self.served_by_))[0]
 
     # -- scoring ------------------------------------------------------------------------------
     def _context(self, users: np.ndarray, user_band: Any = None, user_community: Any = None,
@@ -461,7 +460,8 @@ class HybridRanker(ValidationCutMixin, Recommender):
         if rows.shape[0]:
             # equal scores stepped apart in the order the served lists use (see untied)
             ties = None if tie_order is None else tie_order[r, i]
-            out[r, i] = untied(r, i, self._candidate_scores(r, i, rows), self._tie_rows(rows), ties)
+            tie_rows = rows if self._ties_by_signals else None
+            out[r, i] = untied(r, i, self._candidate_scores(r, i, rows), tie_rows, ties)
         return out
 
     def rank(self, users, X, n: int = 10, **side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -482,7 +482,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
         )
         r, i, rows = self._pair_rows(users, X, ctx, side.get("allowed"))
         return top_n(r, i, self._candidate_scores(r, i, rows), rows, users.size, n,
-                     by_tie_signals=self._tie_rows(rows) is not None)
+                     by_tie_signals=self._ties_by_signals)
 
     # -- explanations -------------------------------------------------------------------------
     @property
