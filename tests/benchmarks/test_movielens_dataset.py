@@ -1,9 +1,12 @@
-"""The MovieLens-100k converter reads RecBole's atomic files (a folder or the wheel) into the
-generic benchmark format, which the engine's own loader then reads without loss."""
+"""The MovieLens converter reads RecBole's atomic files of MovieLens-100k (a folder or the
+wheel) and LensKit's copy of ml-latest-small (a folder or the source archive) into the generic
+benchmark format, which the engine's own loader then reads without loss."""
 
 from __future__ import annotations
 
 import importlib.util
+import io
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -63,3 +66,64 @@ def test_ratings_can_be_kept_as_weights(tmp_path):
     movielens.convert(source, tmp_path / "out", ratings_as_weights=True)
     inter = load_benchmark(tmp_path / "out").interactions
     assert inter["weight"].tolist() == [4.0, 2.0, 5.0]
+
+
+LATEST_SMALL = {
+    "ratings": "userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n1,1029,3.0,1260759179\n"
+               "7,31,4.5,1011208436\n",
+    "movies": "movieId,title,genres\n31,Dangerous Minds (1995),Drama\n"
+              "1029,Dumbo (1941),Animation|Children|Drama|Musical\n"
+              "5000,A Film Nobody Tagged (2001),(no genres listed)\n",
+}
+
+
+def _latest_small_folder(path: Path) -> Path:
+    path.mkdir()
+    for name, text in LATEST_SMALL.items():
+        (path / f"{name}.csv").write_text(text, "utf-8")
+    return path
+
+
+def _lenskit_archive(path: Path) -> Path:
+    """A source archive laid out as LensKit's on PyPI: the data under ``lenskit-X/data/``."""
+    with tarfile.open(path, "w:gz") as archive:
+        for name, text in LATEST_SMALL.items():
+            data = text.encode("utf-8")
+            member = tarfile.TarInfo("lenskit-2026.4.0/" + movielens.LATEST_SMALL.format(name))
+            member.size = len(data)
+            archive.addfile(member, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("make", [_latest_small_folder,
+                                  lambda p: _lenskit_archive(p.with_suffix(".tar.gz"))])
+def test_ml_latest_small_becomes_the_generic_format_without_users(tmp_path, make):
+    source = make(tmp_path / "source")
+    out = tmp_path / "out"
+    counts = movielens.convert(source, out)
+    assert counts == {"interactions": 3, "users": 2, "items": 3}
+    assert not (out / "users.csv").exists()  # no ages: every user's band is unknown
+    bundle = load_benchmark(out)
+    inter = bundle.interactions
+    assert inter["item_id"].astype(str).tolist() == ["31", "1029", "31"]
+    assert (inter["weight"] == 1.0).all()
+    items = bundle.items.set_index("item_id")
+    assert items.loc["1029", "category"] == "Animation"
+    assert items.loc["1029", "tags"] == "Animation|Children|Drama|Musical"
+    # "(no genres listed)" is no genre at all, not a genre of that name
+    assert items[["category", "tags"]].loc["5000"].isna().all()
+
+
+def test_ml_latest_small_half_star_ratings_can_be_weights(tmp_path):
+    movielens.convert(_latest_small_folder(tmp_path / "source"), tmp_path / "out",
+                      ratings_as_weights=True)
+    inter = load_benchmark(tmp_path / "out").interactions
+    assert inter["weight"].tolist() == [2.5, 3.0, 4.5]
+
+
+def test_an_archive_without_the_dataset_is_named(tmp_path):
+    empty = tmp_path / "other-1.0.tar.gz"
+    with tarfile.open(empty, "w:gz"):
+        pass
+    with pytest.raises(SystemExit, match="no data/ml-latest-small/ratings.csv inside"):
+        movielens.convert(empty, tmp_path / "out")
