@@ -56,8 +56,8 @@ class RawScores(HybridRanker):
     """Every user's rows carry the components' raw scores, not their place among the user's
     candidates (what the rows held before the placement)."""
 
-    def _candidates(self, users, X, ctx, allowed):
-        r, i, rows_of = super()._candidates(users, X, ctx, allowed)
+    def _candidates(self, users, X, ctx, allowed, *rest):
+        r, i, rows_of = super()._candidates(users, X, ctx, allowed, *rest)
 
         def raw(select):
             placed, signals._placed = signals._placed, lambda values, *rest: values
@@ -75,8 +75,8 @@ def without(*names: str) -> type[HybridRanker]:
 
     class Without(HybridRanker):
         # Training builds rows for the pairs it keeps, serving for all: both go through here.
-        def _candidates(self, users, X, ctx, allowed):
-            r, i, rows_of = super()._candidates(users, X, ctx, allowed)
+        def _candidates(self, users, X, ctx, allowed, *rest):
+            r, i, rows_of = super()._candidates(users, X, ctx, allowed, *rest)
 
             def blanked(select):
                 rows = rows_of(select)
