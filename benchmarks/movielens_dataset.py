@@ -18,8 +18,8 @@ the models that read them (models/weighting.py).
 
 The LensKit source archive on PyPI ships ml-latest-small (``data/ml-latest-small/``: 671
 users, 9,125 movies, 100,004 ratings from 1995 to 2016, no demographics), a second real dataset
-of another shape: six times the catalogue, users with no age (no ``users.csv`` is written), half
-a star steps in the ratings. ``SOURCE`` is then that archive (``lenskit-*.tar.gz``) or a folder
+of another shape: five times the catalogue, users with no age (no ``users.csv`` is written),
+ratings in half stars. ``SOURCE`` is then that archive (``lenskit-*.tar.gz``) or a folder
 holding its ``ratings.csv`` and ``movies.csv``::
 
     # lenskit-2026.4.0.tar.gz, "Download files" on https://pypi.org/project/lenskit/2026.4.0/
@@ -116,7 +116,8 @@ def main(argv=None) -> None:
                              "either's files")
     parser.add_argument("out", type=Path)
     parser.add_argument("--ratings-as-weights", action="store_true",
-                        help="keep each rating (1-5) as the interaction's weight")
+                        help="keep each rating (1-5; 0.5-5 in ml-latest-small) as the "
+                             "interaction's weight")
     args = parser.parse_args(argv)
     counts = convert(args.source, args.out, args.ratings_as_weights)
     print(f"{args.out}: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
