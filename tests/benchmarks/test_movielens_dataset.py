@@ -30,11 +30,15 @@ FILES = {
 }
 
 
-def _folder(path: Path) -> Path:
+def _write_folder(path: Path, files: dict[str, str], name: str) -> Path:
     path.mkdir()
-    for kind, text in FILES.items():
-        (path / f"ml-100k.{kind}").write_text(text, "utf-8")
+    for kind, text in files.items():
+        (path / name.format(kind)).write_text(text, "utf-8")
     return path
+
+
+def _folder(path: Path) -> Path:
+    return _write_folder(path, FILES, "ml-100k.{}")
 
 
 def _wheel(path: Path) -> Path:
@@ -78,10 +82,7 @@ LATEST_SMALL = {
 
 
 def _latest_small_folder(path: Path) -> Path:
-    path.mkdir()
-    for name, text in LATEST_SMALL.items():
-        (path / f"{name}.csv").write_text(text, "utf-8")
-    return path
+    return _write_folder(path, LATEST_SMALL, "{}.csv")
 
 
 def _lenskit_archive(path: Path) -> Path:
