@@ -57,56 +57,62 @@ def _atomic(source: Path, kind: str) -> pd.DataFrame:
     return frame
 
 
+def _read_ml100k(source: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """MovieLens-100k's ratings, users and movies; a movie's genres ``|``-joined."""
+    inter = _atomic(source, "inter")
+    users = _atomic(source, "user")[["user_id", "age", "gender", "occupation"]]
+    items = _atomic(source, "item").rename(columns={"movie_title": "title"})
+    items["genres"] = items["class"].str.split(" ").str.join("|")
+    return inter, users, items
+
+
 def _is_latest_small(source: Path) -> bool:
     if source.is_dir():
         return (source / "ratings.csv").exists()
     return source.name.endswith((".tar.gz", ".tgz"))
 
 
-def _latest_small_csv(source: Path, name: str) -> pd.DataFrame:
-    """One CSV of ml-latest-small, from its folder or from inside the LensKit source archive."""
+def _read_latest_small(source: Path) -> tuple[pd.DataFrame, None, pd.DataFrame]:
+    """ml-latest-small's ratings and movies, from its folder or from inside the LensKit source
+    archive (opened once); it has no users file."""
+    names = ("ratings", "movies")
     if source.is_dir():
-        return pd.read_csv(source / f"{name}.csv", dtype=str, keep_default_na=False)
-    with tarfile.open(source) as archive:
-        wanted = LATEST_SMALL.format(name)
-        member = next((m for m in archive.getmembers() if m.name.endswith("/" + wanted)), None)
-        if member is None:
-            raise SystemExit(f"{source}: no {wanted} inside (is it LensKit's source archive?)")
-        text = archive.extractfile(member).read().decode("utf-8")
-    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-
-
-def _convert_latest_small(source: Path, out: Path, ratings_as_weights: bool) -> dict:
-    ratings = _latest_small_csv(source, "ratings").rename(
-        columns={"userId": "user_id", "movieId": "item_id", "rating": "weight"})
-    columns = ["user_id", "item_id", "timestamp"] + (["weight"] if ratings_as_weights else [])
-    ratings[columns].to_csv(out / "interactions.csv", index=False)
-    items = _latest_small_csv(source, "movies").rename(columns={"movieId": "item_id"})
+        texts = {name: (source / f"{name}.csv").read_text("utf-8") for name in names}
+    else:
+        with tarfile.open(source) as archive:
+            members = {m.name: m for m in archive.getmembers()}
+            texts = {}
+            for name in names:
+                wanted = LATEST_SMALL.format(name)
+                member = next((m for n, m in members.items() if n.endswith("/" + wanted)), None)
+                if member is None:
+                    raise SystemExit(f"{source}: no {wanted} inside (is it LensKit's source "
+                                     "archive?)")
+                texts[name] = archive.extractfile(member).read().decode("utf-8")
+    frames = {name: pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+              for name, text in texts.items()}
+    inter = frames["ratings"].rename(columns={"userId": "user_id", "movieId": "item_id"})
+    items = frames["movies"].rename(columns={"movieId": "item_id"})
     # "(no genres listed)" is the dataset's way of saying it has none: no category then.
-    genres = items["genres"].where(items["genres"] != "(no genres listed)", "")
-    items["category"] = genres.str.split("|").str[0]
-    items["tags"] = genres
-    items[["item_id", "title", "category", "tags"]].to_csv(out / "items.csv", index=False)
-    return {"interactions": len(ratings), "users": ratings["user_id"].nunique(),
-            "items": len(items)}
+    items["genres"] = items["genres"].where(items["genres"] != "(no genres listed)", "")
+    return inter, None, items
 
 
 def convert(source: Path, out: Path, ratings_as_weights: bool = False) -> dict:
     """Write ``interactions.csv``, ``items.csv`` and (where ages are known) ``users.csv``."""
+    read = _read_latest_small if _is_latest_small(source) else _read_ml100k
+    inter, users, items = read(source)
     out.mkdir(parents=True, exist_ok=True)
-    if _is_latest_small(source):
-        return _convert_latest_small(source, out, ratings_as_weights)
-    inter = _atomic(source, "inter").rename(columns={"rating": "weight"})
+    inter = inter.rename(columns={"rating": "weight"})
     columns = ["user_id", "item_id", "timestamp"] + (["weight"] if ratings_as_weights else [])
     inter[columns].to_csv(out / "interactions.csv", index=False)
-    users = _atomic(source, "user")
-    users[["user_id", "age", "gender", "occupation"]].to_csv(out / "users.csv", index=False)
-    items = _atomic(source, "item").rename(columns={"movie_title": "title"})
-    genres = items["class"].str.split(" ")
-    items["category"] = genres.str[0]
-    items["tags"] = genres.str.join("|")
+    if users is not None:
+        users.to_csv(out / "users.csv", index=False)
+    items["category"] = items["genres"].str.split("|").str[0]
+    items["tags"] = items["genres"]
     items[["item_id", "title", "category", "tags"]].to_csv(out / "items.csv", index=False)
-    return {"interactions": len(inter), "users": len(users), "items": len(items)}
+    n_users = len(users) if users is not None else inter["user_id"].nunique()
+    return {"interactions": len(inter), "users": n_users, "items": len(items)}
 
 
 def main(argv=None) -> None:
