@@ -180,6 +180,11 @@ class CourseFeatures:
         )
         return self
 
+    @property
+    def n_text_features(self) -> int:
+        """Columns of the text block, which comes first in :meth:`content_matrix`."""
+        return 0 if self.vectorizer_ is None else len(self.vectorizer_.vocabulary_)
+
     def _bands_matrix(self, rows: pd.DataFrame, idx: np.ndarray, n: int) -> sp.csr_matrix:
         return self._lists_matrix(rows, "target_bands", self.target_bands_, idx, n)
 

@@ -63,6 +63,9 @@ class ModelInputs:
         Days from each pair's latest event to the cut-off
         (:func:`features.event_log.pair_age_matrix`), when the pipeline was asked for it
         (``FeaturePipeline(pair_ages=True)``): what recent-window popularity counts.
+    text_columns : int
+        How many of ``item_features``' columns, the first ones, are its text block
+        (:attr:`features.courses.CourseFeatures.n_text_features`).
     """
 
     X: sp.csr_matrix
@@ -76,6 +79,13 @@ class ModelInputs:
     item_temporal: np.ndarray
     cutoff: pd.Timestamp
     pair_age: sp.csr_matrix | None = None
+    text_columns: int = 0
+
+    @property
+    def item_metadata(self) -> sp.csr_matrix:
+        """The content matrix without its text block: category, target bands, tags and fee
+        tier, a few columns per item where the title's character n-grams are dozens."""
+        return self.item_features[:, self.text_columns:]
 
     def side(self) -> dict:
         """The side arrays as keyword arguments of ``HybridRanker.fit``."""
@@ -206,7 +216,8 @@ class FeaturePipeline:
                                self.recent_fraction)
         ages = self._timed("pair_ages", pair_age_matrix, events) if self.pair_ages else None
         return ModelInputs(X, band, community, attributes, category, bands, item_community,
-                           content, temporal, cut, ages)
+                           content, temporal, cut, ages,
+                           text_columns=self.courses_.n_text_features)
 
     def fit_transform(self, bundle: DataBundle, cutoff=None) -> ModelInputs:
         """``fit(bundle).transform(bundle, cutoff)``."""

@@ -163,3 +163,16 @@ def test_a_split_part_reuses_its_wholes_item_arrays(district):
     reused = p.transform(part, cutoff=CUTOFF, same_items=whole)
     _assert_same(reused, p.transform(part, cutoff=CUTOFF))
     assert reused.item_features is whole.item_features
+
+
+def test_item_metadata_is_the_content_without_its_text_block(district):
+    p = FeaturePipeline().fit(district)
+    f = p.transform(district, cutoff=CUTOFF)
+    names = p.courses_.content_feature_names_
+    n_text = sum(name.startswith("text_") for name in names)
+    assert n_text > 0 and f.text_columns == n_text == p.courses_.n_text_features
+    metadata = f.item_metadata
+    assert metadata.shape == (f.item_features.shape[0], len(names) - n_text)
+    assert (metadata != f.item_features[:, n_text:]).nnz == 0
+    # every course has a category, so every row keeps something
+    assert (metadata.getnnz(axis=1) > 0).all()
