@@ -15,6 +15,11 @@ $(BIN)/recommender: pyproject.toml
 	$(BIN)/python -m pip install --upgrade --progress-bar on pip
 	@echo "== 3/3 installing the recommender and its dependencies (numpy, pandas, scikit-learn, FastAPI, ...)"
 	$(BIN)/python -m pip install --progress-bar on -e ".[dev]"
+	@echo "== 3b LightFM, the benchmark's comparison library (built from source: needs a C compiler)"
+	$(BIN)/python -m pip install --progress-bar on -e ".[compare]" || { \
+	  echo "== LightFM could not be built: the benchmark will leave it out and say so."; \
+	  echo "   Install a C compiler and the Python headers, then: $(BIN)/pip install -e '.[compare]'"; \
+	  test -z "$$CI"; }
 	touch $(BIN)/recommender
 	@echo "== installed: $(BIN)/recommender"
 
