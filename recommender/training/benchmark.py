@@ -349,8 +349,10 @@ class ProtocolRun:
     val_eval: Evaluator
     candidates: dict
 
-    def document(self, results: dict, bundle: DataBundle, seed: int, seconds: float) -> dict:
-        """The benchmark's JSON document of this run with ``results`` as its models."""
+    def document(self, results: dict, bundle: DataBundle, seed: int, seconds: float,
+                 models: list[str] | None = None) -> dict:
+        """The benchmark's JSON document of this run with ``results`` as its models (those of
+        ``models``, default every baseline: which of them were left out, and why)."""
         split, val = self.split, self.data.split
         bands = pd.Series(self.test_eval.bands).value_counts()
         return {
@@ -360,7 +362,8 @@ class ProtocolRun:
                       "items": int(self.data.mapping.n_items),
                       "train_interactions": int(len(split.train.interactions)),
                       "users_by_band": {b: int(bands.get(b, 0)) for b in BAND_ORDER}},
-            "candidates": self.candidates, "models": results, "seconds": seconds,
+            "candidates": self.candidates, "models": results, "left_out": left_out(models),
+            "seconds": seconds,
         }
 
 
@@ -442,8 +445,7 @@ def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed
     record_band_gaps(results, hybrid_lists, lists, run.test_eval)
     log(f"  {'hybrid':<20} nDCG@10 {results['hybrid']['ndcg@10']:.4f}  fit {fit_s:.1f}s  "
         f"ranked by {info['guard']['served_by']}")
-    return {**run.document(results, bundle, seed, time.perf_counter() - t0),
-            "left_out": left_out(models)}
+    return run.document(results, bundle, seed, time.perf_counter() - t0, models)
 
 
 def record_band_gaps(results: dict, hybrid_lists: np.ndarray, lists: dict,
