@@ -18,7 +18,7 @@ $(BIN)/recommender: pyproject.toml
 	@echo "== 3b LightFM, the benchmark's comparison library (built from source: needs a C compiler)"
 	$(BIN)/python -m pip install --progress-bar on -e ".[compare]" || { \
 	  echo "== LightFM could not be built: the benchmark will leave it out and say so."; \
-	  echo "   Install a C compiler and the Python headers, then: $(BIN)/pip install -e '.[compare]'"; \
+	  echo "   Install a C compiler and the Python headers, then: $(BIN)/python -m pip install --progress-bar on -e '.[compare]'"; \
 	  test -z "$$CI"; }
 	touch $(BIN)/recommender
 	@echo "== installed: $(BIN)/recommender"
