@@ -10,8 +10,9 @@ Features, each row scaled to sum to 1 (as LightFM's own ``Dataset`` builds them)
 
 - a user: their own identity if they have interactions at fit time, their age band and their
   profile attributes (``user_band``, ``user_attributes``), when ``side_features``;
-- an item: its own identity if it has interactions at fit time, and its content row
-  (``item_features``: category, tags, target bands, title words), when ``side_features``.
+- an item: its own identity if it has interactions at fit time, and its row of
+  ``item_features``, when ``side_features`` (the benchmark passes the items' metadata:
+  category, target bands, tags, fee tier; ``ModelInputs.item_metadata``).
 
 An identity with no interactions would keep its random initial embedding, so a user or an item
 without interactions is represented by its side features alone: that is how LightFM ranks a
