@@ -15,7 +15,7 @@ from features.bands import BAND_NAMES
 from features.codes import codes, distinct
 from features.frames import DataBundle
 from features.ids import IdMapping
-from features.tables import aligned, multi_hot, split_multi
+from features.tables import aligned, multi_hot, one_hot, split_multi
 
 __all__ = ["CONTENT_COLUMNS", "CharGrams", "CourseFeatures", "DEFAULT_BLOCK_WEIGHTS"]
 
@@ -64,14 +64,6 @@ def _normalize(m) -> sp.csr_matrix:
     """Row L2 normalisation that accepts zero columns and leaves all-zero rows at zero."""
     m = sp.csr_matrix(m, dtype=np.float64)
     return normalize(m) if m.shape[1] else m
-
-
-def _one_hot(code: np.ndarray, width: int) -> sp.csr_matrix:
-    ok = code >= 0
-    return sp.csr_matrix(
-        (np.ones(int(ok.sum()), dtype=np.float64), (np.flatnonzero(ok), code[ok])),
-        shape=(len(code), width),
-    )
 
 
 def _scatter(idx: np.ndarray, n: int) -> sp.csr_matrix:
@@ -216,7 +208,7 @@ class CourseFeatures:
             code = np.full(n, -1, dtype=np.int64)
             if col in rows and len(idx):
                 code[idx] = codes(rows[col], vocab)
-            blocks.append(weight * _normalize(_one_hot(code, len(vocab))))
+            blocks.append(weight * _normalize(one_hot(code, len(vocab))))
             if col == "category":
                 blocks.append(w["target_bands"] * _normalize(self._bands_matrix(rows, idx, n)))
                 blocks.append(w["tags"] * _normalize(self._tags_matrix(rows, idx, n)))

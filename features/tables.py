@@ -10,7 +10,7 @@ from features.bands import AgeBands
 from features.codes import band_codes, codes
 from features.ids import IdMapping
 
-__all__ = ["aligned", "multi_hot", "split_multi", "user_ages"]
+__all__ = ["aligned", "multi_hot", "one_hot", "split_multi", "user_ages"]
 
 
 def aligned(frame: pd.DataFrame, key: str, index_of) -> tuple[np.ndarray, pd.DataFrame]:
@@ -33,6 +33,17 @@ def split_multi(values: pd.Series) -> pd.Series:
     """Lists from ``|``-separated strings (stripped, empties dropped; NA gives an empty list)."""
     return values.fillna("").astype(str).map(
         lambda s: [t.strip() for t in s.split("|") if t.strip()]
+    )
+
+
+def one_hot(code: np.ndarray, width: int) -> sp.csr_matrix:
+    """``len(code) x width`` 0/1 matrix (float64 CSR): row ``r`` has a 1 at column
+    ``code[r]``, none where the code is -1 (unknown)."""
+    code = np.asarray(code)
+    ok = code >= 0
+    return sp.csr_matrix(
+        (np.ones(int(ok.sum()), dtype=np.float64), (np.flatnonzero(ok), code[ok])),
+        shape=(len(code), width),
     )
 
 

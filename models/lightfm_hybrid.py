@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
+from features.tables import one_hot
 from models.base import Recommender, check_bool, check_param
 
 LOSSES = ("warp", "bpr")
@@ -52,29 +53,18 @@ def missing() -> str | None:
     return None
 
 
-def _one_hot(codes: np.ndarray) -> sp.csr_matrix:
-    """One column per value of each column of ``codes`` (int, -1 unknown: no column set)."""
+def _code_columns(codes: np.ndarray) -> sp.csr_matrix:
+    """One 0/1 column per value of each column of ``codes`` (int, -1 unknown: none set)."""
     codes = np.asarray(codes, dtype=np.int64).reshape(len(codes), -1)
-    blocks = []
-    for column in codes.T:
-        width = int(column.max()) + 1 if column.size else 0
-        known = np.flatnonzero(column >= 0)
-        blocks.append(sp.csr_matrix(
-            (np.ones(known.size, dtype=np.float32), (known, column[known])),
-            shape=(len(column), max(width, 0))))
+    blocks = [one_hot(column, int(column.max(initial=-1)) + 1) for column in codes.T]
     return sp.hstack(blocks, format="csr") if blocks else sp.csr_matrix((len(codes), 0))
-
-
-def _identity(active: np.ndarray) -> sp.csr_matrix:
-    """One column per entity, set only where ``active``."""
-    n = active.size
-    rows = np.flatnonzero(active)
-    return sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, rows)), shape=(n, n))
 
 
 def feature_rows(active: np.ndarray, side: list[sp.csr_matrix]) -> sp.csr_matrix:
     """``[identity where active | side blocks...]``, each row scaled to sum to 1."""
-    matrix = sp.hstack([_identity(active), *side], format="csr", dtype=np.float32)
+    # One column per entity, set only where it is active.
+    identity = one_hot(np.where(active, np.arange(active.size), -1), active.size)
+    matrix = sp.hstack([identity, *side], format="csr", dtype=np.float32)
     return normalize(matrix, norm="l1", axis=1).astype(np.float32).tocsr()
 
 
@@ -148,7 +138,7 @@ class LightFMHybrid(Recommender):
                 if codes is not None:
                     if len(codes) != n_users:
                         raise ValueError(f"{name} has {len(codes)} rows, expected {n_users}")
-                    user_side.append(_one_hot(codes))
+                    user_side.append(_code_columns(codes))
             if item_features is not None:
                 if item_features.shape[0] != n_items:
                     raise ValueError(f"item_features has {item_features.shape[0]} rows, "

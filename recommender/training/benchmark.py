@@ -402,12 +402,12 @@ def run_baselines(run: ProtocolRun, seed: int, budget_s: float, log: Callable[[s
     results: dict[str, dict] = {}
     tuned: dict[str, dict] = {}
     lists: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    cannot_run = left_out(models)
     for baseline in BASELINES:
         if models and baseline.name not in models:
             continue
-        reason = baseline.missing() if baseline.missing else None
-        if reason:
-            log(f"  {baseline.name:<20} left out of this run: {reason}")
+        if baseline.name in cannot_run:
+            log(f"  {baseline.name:<20} left out of this run: {cannot_run[baseline.name]}")
             continue
         params, trials = tune(baseline, run.data.validation, run.val_eval, budget_s, log, seed)
         tuned[baseline.name] = params

@@ -8,6 +8,7 @@ test command's install step builds it there.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -97,6 +98,6 @@ def test_feature_rows_sum_to_one_and_skip_the_identity_of_the_inactive():
 
 def test_missing_names_the_install_command(monkeypatch):
     assert missing() is None
-    monkeypatch.setitem(__import__("sys").modules, "lightfm", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "lightfm", None)  # as if not installed
     reason = missing()
     assert reason is not None and "pip install -e '.[compare]'" in reason
