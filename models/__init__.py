@@ -8,6 +8,7 @@ from models.base import NotFittedError, Recommender, top_n
 from models.collaborative import ALS, BPR
 from models.content import ContentModel
 from models.ease import EASE
+from models.factor_autoencoder import FactorAutoencoder
 from models.lightfm_hybrid import LightFMHybrid
 from models.neighbours import ItemKNN
 from models.popularity import CategoryPopularity, Popularity
@@ -18,6 +19,7 @@ __all__ = [
     "CategoryPopularity",
     "EASE",
     "ContentModel",
+    "FactorAutoencoder",
     "ItemKNN",
     "LightFMHybrid",
     "NotFittedError",

@@ -1,7 +1,8 @@
 """Stage 1 of the hybrid: the component models and the candidates they propose.
 
 Each component (popularity global / by band / by community x band / over the recent window,
-category popularity by band, EASE, item-kNN, ALS when it is on, content) is fitted on the same
+category popularity by band, EASE, item-kNN, the factor autoencoder and ALS when they are on,
+content) is fitted on the same
 matrix and scores every item for a user. A user's candidates are the union of every
 component's top ``n_candidates`` unseen, allowed items, plus every course of a category the user
 declared an interest in.
@@ -18,13 +19,14 @@ from models.base import Recommender
 from models.collaborative import ALS
 from models.content import ContentModel
 from models.ease import EASE
+from models.factor_autoencoder import FactorAutoencoder
 from models.neighbours import ItemKNN
 from models.popularity import CategoryPopularity, Popularity
 
 N_BANDS = 4
 # Every component's name, in the order of the stage-2 signal columns.
 COMPONENTS = ("pop", "pop_band", "pop_local", "cat_band", "ease", "knn", "als", "content",
-              "pop_recent")
+              "pop_recent", "factor_ae")
 
 
 def new_components(
@@ -37,10 +39,13 @@ def new_components(
     random_state: int | None,
     recent_window_days: float | None = None,
     weighting: dict[str, str] | None = None,
+    factor_ae: dict[str, Any] | None = None,
 ) -> dict[str, Recommender]:
-    """Unfitted components; ALS only when ``als_factors`` is nonzero. ``weighting`` maps
-    ``"ease"``, ``"knn"`` and ``"als"`` to how each reads the matrix's values (default raw)."""
-    weighting = {"ease": "raw", "knn": "raw", "als": "raw", **(weighting or {})}
+    """Unfitted components; ALS only when ``als_factors`` is nonzero, the factor autoencoder
+    only when ``factor_ae`` (its params) is given. ``weighting`` maps ``"ease"``, ``"knn"``,
+    ``"als"`` and ``"factor_ae"`` to how each reads the matrix's values (default raw)."""
+    weighting = {"ease": "raw", "knn": "raw", "als": "raw", "factor_ae": "raw",
+                 **(weighting or {})}
     comps: dict[str, Recommender] = {
         "pop": Popularity(),
         "pop_band": Popularity(shrinkage=10.0),
@@ -61,6 +66,9 @@ def new_components(
             random_state=random_state,
             weighting=weighting["als"],
         )
+    if factor_ae:
+        comps["factor_ae"] = FactorAutoencoder(**factor_ae, weighting=weighting["factor_ae"],
+                                               random_state=random_state)
     return comps
 
 
@@ -116,7 +124,8 @@ def component_scores(
     """Every component's scores for the users, ``{name: (n_users, n_items) float32}``.
 
     A component that is off (ALS by default) scores all zeros, so the signal rows keep the
-    columns the re-ranker was trained with.
+    columns the re-ranker was trained with (and a model saved before a component existed
+    still ranks).
     """
     # The components' own hooks: ``X`` and the groups were checked once by the caller, and
     # the public ``score`` would check them again per component (~40 us each per request).
@@ -129,8 +138,9 @@ def component_scores(
         else:
             scores = model._score(users, X)
         out[name] = np.asarray(scores, dtype=np.float32)
-    if "als" not in out:
-        out["als"] = np.zeros_like(out["pop"])
+    for name in COMPONENTS:
+        if name not in out:
+            out[name] = np.zeros_like(out["pop"])
     return out
 
 

@@ -62,7 +62,13 @@ class HybridRanker(ValidationCutMixin, Recommender):
         Usually the values tuned for the matching baselines. ``als_factors=0`` (the default)
         leaves ALS out: on every protocol we measured it added nothing once EASE and item-kNN
         were in, and it was the slowest component to fit (docs/decisions.md).
-    ease_weighting, knn_weighting, als_weighting : {"raw", "binary", "log"}, default "raw"
+    factor_ae_factors, factor_ae_epochs, factor_ae_l2 : the factor autoencoder's params
+        (:class:`models.factor_autoencoder.FactorAutoencoder`), usually those tuned for the
+        ``factor-autoencoder`` baseline. ``factor_ae_factors=0`` leaves it out. 20 epochs by
+        default: a pass over 400,000 residents takes a few seconds, and the component is
+        fitted twice (at the validation cut and on everything).
+    ease_weighting, knn_weighting, als_weighting, factor_ae_weighting : {"raw", "binary", \
+"log"}, default "raw"
         How those components read the matrix's values (:mod:`models.weighting`); usually the
         values tuned for the matching baselines.
     recent_window_days : float or None, default None
@@ -146,6 +152,10 @@ class HybridRanker(ValidationCutMixin, Recommender):
         ease_weighting: str = "raw",
         knn_weighting: str = "raw",
         als_weighting: str = "raw",
+        factor_ae_factors: int = 64,
+        factor_ae_epochs: int = 20,
+        factor_ae_l2: float = 1e-4,
+        factor_ae_weighting: str = "raw",
         recent_window_days: float | None = None,
         n_candidates: int = 50,
         max_train_users: int = 20000,
@@ -165,6 +175,10 @@ class HybridRanker(ValidationCutMixin, Recommender):
         self.ease_weighting = ease_weighting
         self.knn_weighting = knn_weighting
         self.als_weighting = als_weighting
+        self.factor_ae_factors = factor_ae_factors
+        self.factor_ae_epochs = factor_ae_epochs
+        self.factor_ae_l2 = factor_ae_l2
+        self.factor_ae_weighting = factor_ae_weighting
         self.recent_window_days = recent_window_days
         self.n_candidates = n_candidates
         self.max_train_users = max_train_users
@@ -182,7 +196,10 @@ class HybridRanker(ValidationCutMixin, Recommender):
         check_param("als_factors", self.als_factors, "int", low=0)
         check_param("als_regularization", self.als_regularization, "float", low=0.0)
         check_param("als_iterations", self.als_iterations, "int", low=1)
-        for name in ("ease_weighting", "knn_weighting", "als_weighting"):
+        check_param("factor_ae_factors", self.factor_ae_factors, "int", low=0)
+        check_param("factor_ae_epochs", self.factor_ae_epochs, "int", low=0)
+        check_param("factor_ae_l2", self.factor_ae_l2, "float", low=0.0)
+        for name in ("ease_weighting", "knn_weighting", "als_weighting", "factor_ae_weighting"):
             check_weighting(name, getattr(self, name))
         if self.recent_window_days is not None:
             check_param("recent_window_days", self.recent_window_days, "float", low=0.0,
@@ -289,7 +306,10 @@ class HybridRanker(ValidationCutMixin, Recommender):
             als_iterations=self.als_iterations, random_state=self.random_state,
             recent_window_days=self.recent_window_days,
             weighting={"ease": self.ease_weighting, "knn": self.knn_weighting,
-                       "als": self.als_weighting},
+                       "als": self.als_weighting, "factor_ae": self.factor_ae_weighting},
+            factor_ae=(None if not self.factor_ae_factors else
+                       {"factors": self.factor_ae_factors, "epochs": self.factor_ae_epochs,
+                        "l2": self.factor_ae_l2}),
         )
         self._components = fit_components(
             comps, X, user_band=self.user_band_, user_community=self.user_community_,

@@ -28,8 +28,9 @@ PROFILE_REASON_LIFT = float(np.log(1.5))
 REASON_TOP = 20
 # Components whose reason is given only when no other reason is, best-ranking first: they
 # add little next to the others (the popularity of a category, of a course across the
-# district, co-occurrence and content, which ``similar_to_taken`` already says).
-_OTHER_REASONS = ("cat_band", "pop", "pop_recent", "ease", "knn", "content")
+# district, co-occurrence and content, which ``similar_to_taken`` already says, and the
+# factor autoencoder, which vouches for most of a list).
+_OTHER_REASONS = ("cat_band", "pop", "pop_recent", "ease", "knn", "content", "factor_ae")
 _COLUMN = {name: SIGNALS.index(name) for name in
            ("interest", "eligible", "same_community", "profile_category", "item_log_count")}
 # How many (band, community, history) contexts of reasons an explainer keeps.
@@ -170,7 +171,7 @@ class Explainer:
         if has_history:
             said["ease"] = said["knn"] = Reason("taken_together")
             said["content"] = Reason("like_your_courses")
-            said["als"] = Reason("residents_like_you")
+            said["als"] = said["factor_ae"] = Reason("residents_like_you")
         words = _ContextReasons(band, said,
                                 Reason("made_for_band", {"band": band}) if band else None,
                                 Reason("in_your_community", community))

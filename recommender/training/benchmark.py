@@ -29,6 +29,7 @@ from features.pipeline import FeaturePipeline, ModelInputs
 from models.base import Recommender, batch_size
 from models.collaborative import ALS, BPR
 from models.ease import EASE
+from models.factor_autoencoder import FactorAutoencoder
 from models.hybrid import HybridRanker
 from models.lightfm_hybrid import LightFMHybrid
 from models.lightfm_hybrid import missing as lightfm_missing
@@ -90,6 +91,11 @@ BASELINES = (
     # l2 200 first: the middle of the grid, EASE's default; a large catalogue's budget may
     # allow only a few of EASE's fits (a 9,000-item one, three in 60 s).
     Baseline("ease", EASE, {"l2": [200.0, 50.0, 1000.0, 10.0], "weighting": list(WEIGHTINGS)}),
+    # A low-rank autoencoder with a softmax loss (models/factor_autoencoder.py); 20 epochs
+    # first, as the hybrid fits it, since a pass over 200,000 users takes seconds.
+    Baseline("factor-autoencoder", FactorAutoencoder,
+             {"epochs": [20, 60], "factors": [64, 128], "l2": [1e-4, 1e-5, 1e-3],
+              "weighting": list(WEIGHTINGS)}, seeded=True),
     # The cold-item reference: a new course ranked by its category's popularity in
     # the resident's band. Run on every protocol; it counts among the baselines to beat.
     Baseline("category-popularity", CategoryPopularity, {"shrinkage": [1.0, 10.0]},
@@ -475,6 +481,12 @@ def hybrid_params_from(tuned: dict[str, dict]) -> dict:
     if "ease" in tuned:
         params["ease_l2"] = tuned["ease"].get("l2", 200.0)
         params["ease_weighting"] = tuned["ease"].get("weighting", "raw")
+    if "factor-autoencoder" in tuned:
+        chosen = tuned["factor-autoencoder"]
+        params["factor_ae_factors"] = chosen.get("factors", 64)
+        params["factor_ae_epochs"] = chosen.get("epochs", 20)
+        params["factor_ae_l2"] = chosen.get("l2", 1e-4)
+        params["factor_ae_weighting"] = chosen.get("weighting", "raw")
     if "item-knn" in tuned:
         params["knn_neighbours"] = tuned["item-knn"].get("k", 100)
         params["knn_weighting"] = tuned["item-knn"].get("weighting", "raw")

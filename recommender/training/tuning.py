@@ -42,6 +42,8 @@ SEARCH_SPACE = {
     "max_iter": ("int", 50, 300, {"step": 50}),
     "max_leaf_nodes": ("int", 7, 63, {"log": True}),
     "als_factors": ("categorical", [0, 32, 64], None, None),
+    "factor_ae_factors": ("categorical", [0, 32, 64, 128], None, None),
+    "factor_ae_epochs": ("categorical", [20, 60], None, None),
     # None: the recent window of the items' activity (5 % of the data's span); else days, the
     # popularity-recent baseline's grid
     "recent_window_days": ("categorical", [None, 7.0, 30.0, 90.0, 365.0], None, None),

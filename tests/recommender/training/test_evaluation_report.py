@@ -33,7 +33,8 @@ from recommender.training.report_metrics import (
 # LightFM where it is installed (always in CI); elsewhere the report says it was left out.
 LEFT_OUT = benchmark.left_out()
 BASELINES = {"popularity", "popularity-recent", "popularity-by-band",
-             "popularity-recent-by-band", "als", "bpr", "item-knn", "ease", "category-popularity",
+             "popularity-recent-by-band", "als", "bpr", "item-knn", "ease", "factor-autoencoder",
+             "category-popularity",
              "lightfm"} - set(LEFT_OUT)
 METRIC_KEYS = {"ndcg@10", "precision@10", "recall@10", "map@10", "coverage", "users"}
 

@@ -1,0 +1,209 @@
+"""A low-rank autoencoder of the user's row, trained with a ranking loss (a softmax over items).
+
+EASE (models/ease.py) is the full-rank linear autoencoder fitted by least squares: one weight
+per pair of items, which on a catalogue of a few thousand items and a few hundred users is far
+more than the data holds, and a squared loss that weighs every item alike rather than the
+top of the list. This model keeps EASE's shape (scores are a function of the user's row, so a
+new user or a refreshed history needs no refit) and changes both:
+
+- rank: an item ``j`` in the row adds its embedding ``p_j`` to the user's vector
+  ``h = sum_j x_j p_j / (sum_j x_j)^0.5``, and item ``i`` scores ``h . q_i + b_i``;
+- loss: the multinomial log-likelihood of held-out items, ``-log softmax(scores)[i]``, which
+  rewards putting the right items above all others, as LightFM's WARP and sampled-softmax
+  factor models do. Each epoch holds out a random ``holdout`` share of every row's entries
+  and learns to rank them from the rest: the task the model is used for, and no way to
+  score an item by its own presence in the row.
+
+Trained by mini-batch Adam in numpy, over the full softmax of at most ``max_items`` items (the
+most used; the rest score 0, as in EASE). Scores are the softmax probabilities: in [0, 1],
+0 for items never seen at fit time. An empty row scores the item biases: popularity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from models.base import Recommender, check_param
+from models.weighting import ValueWeighting
+
+# Adam's moment decay rates and its denominator's floor (Kingma & Ba's defaults).
+_BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
+# The row's vector is its weighted sum of item embeddings over sqrt of the row's weight:
+# between a sum (long histories dominate) and a mean (one item says as much as a hundred).
+_ROW_NORM_POWER = 0.5
+
+
+class FactorAutoencoder(ValueWeighting, Recommender):
+    """Low-rank row autoencoder with a softmax loss on held-out entries.
+
+    Parameters
+    ----------
+    factors : int, default 64
+        Size of the item embeddings (input and output).
+    epochs : int, default 60
+        Passes over the users.
+    learning_rate : float, default 0.003
+        Adam's step size.
+    l2 : float, default 1e-4
+        Weight decay added to every gradient (embeddings; the biases too).
+    holdout : float, default 0.2
+        Share of each row's entries held out as targets in an epoch (drawn afresh each epoch).
+    batch_size : int, default 256
+        Users per gradient step.
+    max_items : int, default 10000
+        The softmax runs over at most this many items, those with the most users.
+    weighting : {"raw", "binary", "log"}, default "raw"
+        How the matrix's values are read (:mod:`models.weighting`).
+    random_state : int or None
+        Seed of the initial embeddings, the order of users and the held-out entries.
+
+    Attributes
+    ----------
+    encoder_, decoder_ : ndarray of float32, shape (n_active, factors)
+        Input and output embeddings of the active items.
+    bias_ : ndarray of float32, shape (n_active,)
+    active_ : ndarray of int64
+        The items the softmax runs over.
+    value_scale_ : float or None
+        What ``weighting="log"`` reads as 1.
+    """
+
+    _fitted_arrays = ("encoder_", "decoder_", "bias_", "active_", "value_scale_")
+    _optional_arrays = ("value_scale_",)
+
+    def __init__(self, factors: int = 64, epochs: int = 60, learning_rate: float = 0.003,
+                 l2: float = 1e-4, holdout: float = 0.2, batch_size: int = 256,
+                 max_items: int = 10_000, weighting: str = "raw",
+                 random_state: int | None = None):
+        self.factors = factors
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.l2 = l2
+        self.holdout = holdout
+        self.batch_size = batch_size
+        self.max_items = max_items
+        self.weighting = weighting
+        self.random_state = random_state
+
+    def _validate_params(self) -> None:
+        check_param("factors", self.factors, "int", low=1)
+        check_param("epochs", self.epochs, "int", low=0)
+        check_param("learning_rate", self.learning_rate, "float", low=0.0, low_inclusive=False)
+        check_param("l2", self.l2, "float", low=0.0)
+        check_param("holdout", self.holdout, "float", low=0.0, low_inclusive=False, high=1.0,
+                    high_inclusive=False)
+        check_param("batch_size", self.batch_size, "int", low=1)
+        check_param("max_items", self.max_items, "int", low=1)
+        if self.random_state is not None:
+            check_param("random_state", self.random_state, "int", low=0)
+        self._check_weighting()
+
+    def _fit(self, X: sp.csr_matrix) -> None:
+        X = self._weigh_fit(X)
+        users_per_item = X.getnnz(axis=0)
+        active = np.flatnonzero(users_per_item > 0)
+        if active.size > self.max_items:
+            most_used = np.argsort(-users_per_item[active], kind="stable")[:self.max_items]
+            active = np.sort(active[most_used])
+        self.active_ = active.astype(np.int64)
+        rng = np.random.default_rng(self.random_state)
+        rows = sp.csr_matrix(X[:, active], dtype=np.float32)
+        rows = rows[np.flatnonzero(rows.getnnz(axis=1))]  # an empty row teaches nothing
+        params = _initial_params(rows, int(self.factors), rng)
+        _train(params, rows, self, rng)
+        self.encoder_, self.decoder_, self.bias_ = params
+
+    def _score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
+        scores = np.zeros((X.shape[0], self.n_items_), dtype=np.float32)
+        if self.active_.size == 0:
+            return scores
+        rows = sp.csr_matrix(self._weigh(X)[:, self.active_], dtype=np.float32)
+        logits = _logits(rows, self.encoder_, self.decoder_, self.bias_)
+        scores[:, self.active_] = _softmax(logits)
+        return scores
+
+
+def _initial_params(rows: sp.csr_matrix, factors: int,
+                    rng: np.random.Generator) -> list[np.ndarray]:
+    """Small random embeddings, and biases at the items' centred log counts (where the
+    softmax starts: popularity)."""
+    n_items = rows.shape[1]
+    encoder = (rng.standard_normal((n_items, factors)) * 0.01).astype(np.float32)
+    decoder = (rng.standard_normal((n_items, factors)) * 0.01).astype(np.float32)
+    bias = np.log1p(rows.getnnz(axis=0)).astype(np.float32)
+    return [encoder, decoder, bias - bias.mean()]
+
+
+def _row_norms(rows: sp.csr_matrix) -> np.ndarray:
+    weight = np.asarray(rows.sum(axis=1), dtype=np.float32).ravel()
+    return np.where(weight > 0, weight, 1.0) ** -_ROW_NORM_POWER
+
+
+def _logits(rows: sp.csr_matrix, encoder: np.ndarray, decoder: np.ndarray,
+            bias: np.ndarray) -> np.ndarray:
+    hidden = np.asarray(rows @ encoder) * _row_norms(rows)[:, None]
+    return hidden @ decoder.T + bias
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    out = np.exp(logits - logits.max(axis=1, keepdims=True))
+    out /= out.sum(axis=1, keepdims=True)
+    return out.astype(np.float32, copy=False)
+
+
+def _train(params: list[np.ndarray], rows: sp.csr_matrix, model: FactorAutoencoder,
+           rng: np.random.Generator) -> None:
+    """Mini-batch Adam on the held-out entries' softmax loss, in place on ``params``."""
+    moments = [np.zeros_like(p) for p in params]
+    squares = [np.zeros_like(p) for p in params]
+    batch, lr, l2 = int(model.batch_size), float(model.learning_rate), float(model.l2)
+    step = 0
+    for _ in range(int(model.epochs)):
+        shuffled = rows[rng.permutation(rows.shape[0])]
+        held = rng.random(shuffled.nnz) < float(model.holdout)
+        inputs = sp.csr_matrix((np.where(held, 0.0, shuffled.data).astype(np.float32),
+                                shuffled.indices, shuffled.indptr), shape=shuffled.shape)
+        targets = sp.csr_matrix((np.where(held, shuffled.data, 0.0).astype(np.float32),
+                                 shuffled.indices, shuffled.indptr), shape=shuffled.shape)
+        for start in range(0, rows.shape[0], batch):
+            grads = _gradients(params, inputs[start:start + batch],
+                               targets[start:start + batch], l2)
+            if grads is None:
+                continue
+            step += 1
+            _adam_step(params, grads, moments, squares, lr, step)
+
+
+def _gradients(params: list[np.ndarray], inputs: sp.csr_matrix, targets: sp.csr_matrix,
+               l2: float) -> list[np.ndarray] | None:
+    """Gradients of the batch's mean held-out log-loss (per unit of target weight), or None
+    when the batch holds nothing out."""
+    encoder, decoder, bias = params
+    target_weight = np.asarray(targets.sum(axis=1), dtype=np.float32).ravel()
+    total = float(target_weight.sum())
+    if total <= 0:
+        return None
+    norms = _row_norms(inputs)
+    hidden = np.asarray(inputs @ encoder) * norms[:, None]
+    probs = _softmax(hidden @ decoder.T + bias)
+    # d(-sum_i t_i log p_i)/d logits = p * sum(t) - t, per unit of the batch's target weight.
+    grad_logits = probs * target_weight[:, None]
+    grad_logits -= targets.toarray()
+    grad_logits /= total
+    grad_hidden = (grad_logits @ decoder) * norms[:, None]
+    return [np.asarray(inputs.T @ grad_hidden) + l2 * encoder,
+            grad_logits.T @ hidden + l2 * decoder,
+            grad_logits.sum(axis=0) + l2 * bias]
+
+
+def _adam_step(params: list[np.ndarray], grads: list[np.ndarray], moments: list[np.ndarray],
+               squares: list[np.ndarray], lr: float, step: int) -> None:
+    first_fix = 1.0 - _BETA1 ** step
+    second_fix = 1.0 - _BETA2 ** step
+    for param, grad, m, v in zip(params, grads, moments, squares):
+        m *= _BETA1
+        m += (1.0 - _BETA1) * grad
+        v *= _BETA2
+        v += (1.0 - _BETA2) * grad * grad
+        param -= (lr / first_fix) * m / (np.sqrt(v / second_fix) + _EPS)
