@@ -94,7 +94,7 @@ class ModelInputs:
             "user_attributes": self.user_attributes, "item_category": self.item_category,
             "item_bands": self.item_bands,
             "item_community": self.item_community, "item_features": self.item_features,
-            "item_temporal": self.item_temporal,
+            "item_metadata": self.item_metadata, "item_temporal": self.item_temporal,
         }
 
 

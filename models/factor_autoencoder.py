@@ -14,12 +14,20 @@ new user or a refreshed history needs no refit) and changes both:
   and learns to rank them from the rest: the task the model is used for, and no way to
   score an item by its own presence in the row.
 
+With ``fit(X, item_features=F)`` an item's output embedding and bias are its own plus those
+of its features (category, target bands, tags: F's rows scaled to sum to 1), as LightFM
+builds an item from its features: a course nobody has taken yet is scored by its features
+alone, and ranked for a user by how their row relates to courses like it.
+
 Trained by mini-batch Adam in numpy, over the full softmax of at most ``max_items`` items (the
-most used; the rest score 0, as in EASE). Scores are the softmax probabilities: in [0, 1],
-0 for items never seen at fit time. An empty row scores the item biases: popularity.
+most used). Scores are softmax probabilities, in [0, 1]: over every item with features, over
+the items seen at fit time without (the others score 0, as in EASE). An empty row scores the
+item biases: popularity.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,6 +59,10 @@ class FactorAutoencoder(ValueWeighting, Recommender):
         Share of each row's entries held out as targets in an epoch (drawn afresh each epoch).
     batch_size : int, default 256
         Users per gradient step.
+    epoch_users : int or None, default None
+        At most this many users per epoch, drawn afresh each epoch (None: all of them): the
+        softmax costs users x items x factors per pass, so a large district trains on a
+        sample of its residents per pass, as the hybrid's trees do.
     max_items : int, default 10000
         The softmax runs over at most this many items, those with the most users.
     weighting : {"raw", "binary", "log"}, default "raw"
@@ -60,28 +72,34 @@ class FactorAutoencoder(ValueWeighting, Recommender):
 
     Attributes
     ----------
-    encoder_, decoder_ : ndarray of float32, shape (n_active, factors)
-        Input and output embeddings of the active items.
-    bias_ : ndarray of float32, shape (n_active,)
+    encoder_ : ndarray of float32, shape (n_active, factors)
+        Input embeddings of the active items.
+    decoder_ : ndarray of float32, shape (n_items, factors)
+        Every item's output embedding (its own and its features').
+    bias_ : ndarray of float32, shape (n_items,)
     active_ : ndarray of int64
-        The items the softmax runs over.
+        The items the softmax was trained over: an item in a row adds to the user's vector
+        only if it is one of them.
+    scored_ : ndarray of bool, shape (n_items,)
+        The items scored: every item with features, the active ones without.
     value_scale_ : float or None
         What ``weighting="log"`` reads as 1.
     """
 
-    _fitted_arrays = ("encoder_", "decoder_", "bias_", "active_", "value_scale_")
+    _fitted_arrays = ("encoder_", "decoder_", "bias_", "active_", "scored_", "value_scale_")
     _optional_arrays = ("value_scale_",)
 
     def __init__(self, factors: int = 64, epochs: int = 60, learning_rate: float = 0.003,
                  l2: float = 1e-4, holdout: float = 0.2, batch_size: int = 256,
-                 max_items: int = 10_000, weighting: str = "raw",
-                 random_state: int | None = None):
+                 epoch_users: int | None = None, max_items: int = 10_000,
+                 weighting: str = "raw", random_state: int | None = None):
         self.factors = factors
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.l2 = l2
         self.holdout = holdout
         self.batch_size = batch_size
+        self.epoch_users = epoch_users
         self.max_items = max_items
         self.weighting = weighting
         self.random_state = random_state
@@ -94,12 +112,14 @@ class FactorAutoencoder(ValueWeighting, Recommender):
         check_param("holdout", self.holdout, "float", low=0.0, low_inclusive=False, high=1.0,
                     high_inclusive=False)
         check_param("batch_size", self.batch_size, "int", low=1)
+        if self.epoch_users is not None:
+            check_param("epoch_users", self.epoch_users, "int", low=1)
         check_param("max_items", self.max_items, "int", low=1)
         if self.random_state is not None:
             check_param("random_state", self.random_state, "int", low=0)
         self._check_weighting()
 
-    def _fit(self, X: sp.csr_matrix) -> None:
+    def _fit(self, X: sp.csr_matrix, item_features: Any = None) -> None:
         X = self._weigh_fit(X)
         users_per_item = X.getnnz(axis=0)
         active = np.flatnonzero(users_per_item > 0)
@@ -107,32 +127,73 @@ class FactorAutoencoder(ValueWeighting, Recommender):
             most_used = np.argsort(-users_per_item[active], kind="stable")[:self.max_items]
             active = np.sort(active[most_used])
         self.active_ = active.astype(np.int64)
+        features = _feature_rows(item_features, X.shape[1])
         rng = np.random.default_rng(self.random_state)
         rows = sp.csr_matrix(X[:, active], dtype=np.float32)
         rows = rows[np.flatnonzero(rows.getnnz(axis=1))]  # an empty row teaches nothing
-        params = _initial_params(rows, int(self.factors), rng)
-        _train(params, rows, self, rng)
-        self.encoder_, self.decoder_, self.bias_ = params
+        params = _initial_params(rows, int(self.factors), rng,
+                                 0 if features is None else features.shape[1])
+        _train(params, rows, self, rng, None if features is None else features[active])
+        self.encoder_ = params[0]
+        self.decoder_, self.bias_ = _item_outputs(params, active, features, X.shape[1])
+        self.scored_ = np.ones(X.shape[1], dtype=bool) if features is not None else (
+            np.isin(np.arange(X.shape[1]), active))
 
     def _score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
         scores = np.zeros((X.shape[0], self.n_items_), dtype=np.float32)
-        if self.active_.size == 0:
+        if self.active_.size == 0 and not self.scored_.any():
             return scores
         rows = sp.csr_matrix(self._weigh(X)[:, self.active_], dtype=np.float32)
-        logits = _logits(rows, self.encoder_, self.decoder_, self.bias_)
-        scores[:, self.active_] = _softmax(logits)
+        scored = np.flatnonzero(self.scored_)
+        logits = _logits(rows, self.encoder_, self.decoder_[scored], self.bias_[scored])
+        scores[:, scored] = _softmax(logits)
         return scores
 
 
-def _initial_params(rows: sp.csr_matrix, factors: int,
-                    rng: np.random.Generator) -> list[np.ndarray]:
+def _feature_rows(item_features: Any, n_items: int) -> sp.csr_matrix | None:
+    """The items' feature rows scaled to sum to 1 (an item with many tags is not louder than
+    one with a category alone), or None."""
+    if item_features is None:
+        return None
+    features = sp.csr_matrix(item_features, dtype=np.float32)
+    if features.shape[0] != n_items:
+        raise ValueError(f"item_features has {features.shape[0]} rows, the matrix {n_items} "
+                         "items")
+    if features.shape[1] == 0:
+        return None
+    features = abs(features)
+    totals = np.asarray(features.sum(axis=1)).ravel()
+    return sp.diags(np.where(totals > 0, 1.0 / np.maximum(totals, 1e-12), 0.0)
+                    .astype(np.float32)) @ features
+
+
+def _item_outputs(params: list[np.ndarray], active: np.ndarray,
+                  features: sp.csr_matrix | None, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every item's output embedding and bias: an active item's own plus its features', an
+    item never seen at fit time its features' alone (zeros without features)."""
+    decoder = np.zeros((n_items, params[1].shape[1]), dtype=np.float32)
+    bias = np.zeros(n_items, dtype=np.float32)
+    if features is not None:
+        decoder += np.asarray(features @ params[3], dtype=np.float32)
+        bias += np.asarray(features @ params[4], dtype=np.float32).ravel()
+    decoder[active] += params[1]
+    bias[active] += params[2]
+    return decoder, bias
+
+
+def _initial_params(rows: sp.csr_matrix, factors: int, rng: np.random.Generator,
+                    n_features: int = 0) -> list[np.ndarray]:
     """Small random embeddings, and biases at the items' centred log counts (where the
-    softmax starts: popularity)."""
+    softmax starts: popularity); with features, their output embeddings and biases at 0."""
     n_items = rows.shape[1]
     encoder = (rng.standard_normal((n_items, factors)) * 0.01).astype(np.float32)
     decoder = (rng.standard_normal((n_items, factors)) * 0.01).astype(np.float32)
     bias = np.log1p(rows.getnnz(axis=0)).astype(np.float32)
-    return [encoder, decoder, bias - bias.mean()]
+    params = [encoder, decoder, bias - bias.mean()]
+    if n_features:
+        params += [np.zeros((n_features, factors), dtype=np.float32),
+                   np.zeros(n_features, dtype=np.float32)]
+    return params
 
 
 def _row_norms(rows: sp.csr_matrix) -> np.ndarray:
@@ -153,22 +214,25 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _train(params: list[np.ndarray], rows: sp.csr_matrix, model: FactorAutoencoder,
-           rng: np.random.Generator) -> None:
-    """Mini-batch Adam on the held-out entries' softmax loss, in place on ``params``."""
+           rng: np.random.Generator, features: sp.csr_matrix | None = None) -> None:
+    """Mini-batch Adam on the held-out entries' softmax loss, in place on ``params``;
+    ``features``: the active items' feature rows, whose embeddings add to the items' own."""
     moments = [np.zeros_like(p) for p in params]
     squares = [np.zeros_like(p) for p in params]
     batch, lr, l2 = int(model.batch_size), float(model.learning_rate), float(model.l2)
     step = 0
+    n_users = rows.shape[0] if model.epoch_users is None else min(rows.shape[0],
+                                                                   int(model.epoch_users))
     for _ in range(int(model.epochs)):
-        shuffled = rows[rng.permutation(rows.shape[0])]
+        shuffled = rows[rng.permutation(rows.shape[0])[:n_users]]
         held = rng.random(shuffled.nnz) < float(model.holdout)
         inputs = sp.csr_matrix((np.where(held, 0.0, shuffled.data).astype(np.float32),
                                 shuffled.indices, shuffled.indptr), shape=shuffled.shape)
         targets = sp.csr_matrix((np.where(held, shuffled.data, 0.0).astype(np.float32),
                                  shuffled.indices, shuffled.indptr), shape=shuffled.shape)
-        for start in range(0, rows.shape[0], batch):
+        for start in range(0, n_users, batch):
             grads = _gradients(params, inputs[start:start + batch],
-                               targets[start:start + batch], l2)
+                               targets[start:start + batch], l2, features)
             if grads is None:
                 continue
             step += 1
@@ -176,10 +240,13 @@ def _train(params: list[np.ndarray], rows: sp.csr_matrix, model: FactorAutoencod
 
 
 def _gradients(params: list[np.ndarray], inputs: sp.csr_matrix, targets: sp.csr_matrix,
-               l2: float) -> list[np.ndarray] | None:
+               l2: float, features: sp.csr_matrix | None = None) -> list[np.ndarray] | None:
     """Gradients of the batch's mean held-out log-loss (per unit of target weight), or None
     when the batch holds nothing out."""
-    encoder, decoder, bias = params
+    encoder, decoder, bias = params[:3]
+    if features is not None:  # an item's output is its own embedding plus its features'
+        decoder = decoder + np.asarray(features @ params[3])
+        bias = bias + np.asarray(features @ params[4]).ravel()
     target_weight = np.asarray(targets.sum(axis=1), dtype=np.float32).ravel()
     total = float(target_weight.sum())
     if total <= 0:
@@ -192,9 +259,14 @@ def _gradients(params: list[np.ndarray], inputs: sp.csr_matrix, targets: sp.csr_
     grad_logits -= targets.toarray()
     grad_logits /= total
     grad_hidden = (grad_logits @ decoder) * norms[:, None]
-    return [np.asarray(inputs.T @ grad_hidden) + l2 * encoder,
-            grad_logits.T @ hidden + l2 * decoder,
-            grad_logits.sum(axis=0) + l2 * bias]
+    grad_decoder = grad_logits.T @ hidden
+    grad_bias = grad_logits.sum(axis=0)
+    grads = [np.asarray(inputs.T @ grad_hidden) + l2 * encoder,
+             grad_decoder + l2 * params[1], grad_bias + l2 * params[2]]
+    if features is not None:
+        grads += [np.asarray(features.T @ grad_decoder) + l2 * params[3],
+                  np.asarray(features.T @ grad_bias).ravel() + l2 * params[4]]
+    return grads
 
 
 def _adam_step(params: list[np.ndarray], grads: list[np.ndarray], moments: list[np.ndarray],

@@ -82,6 +82,7 @@ def fit_components(
     item_features: Any,
     item_recent: np.ndarray,
     pair_age: Any = None,
+    item_metadata: Any = None,
 ) -> dict[str, Recommender]:
     """Fit every component on ``X`` with the side information it reads; returns ``comps``.
 
@@ -98,6 +99,8 @@ def fit_components(
             model.fit(X, user_groups=local_group(user_band, user_community))
         elif name == "content":
             model.fit(X, item_features=item_features)
+        elif name == "factor_ae":  # a course nobody took yet is ranked by its metadata
+            model.fit(X, item_features=item_metadata)
         elif name == "pop_recent" and model.window is not None:
             model.fit(X, pair_age=pair_age)
         elif name == "pop_recent":

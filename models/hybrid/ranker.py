@@ -62,11 +62,13 @@ class HybridRanker(ValidationCutMixin, Recommender):
         Usually the values tuned for the matching baselines. ``als_factors=0`` (the default)
         leaves ALS out: on every protocol we measured it added nothing once EASE and item-kNN
         were in, and it was the slowest component to fit (docs/decisions.md).
-    factor_ae_factors, factor_ae_epochs, factor_ae_l2 : the factor autoencoder's params
-        (:class:`models.factor_autoencoder.FactorAutoencoder`), usually those tuned for the
-        ``factor-autoencoder`` baseline. ``factor_ae_factors=0`` leaves it out. 20 epochs by
-        default: a pass over 400,000 residents takes a few seconds, and the component is
-        fitted twice (at the validation cut and on everything).
+    factor_ae_factors, factor_ae_epochs, factor_ae_l2, factor_ae_epoch_users : the factor
+        autoencoder's params (:class:`models.factor_autoencoder.FactorAutoencoder`), usually
+        those tuned for the ``factor-autoencoder`` baseline. ``factor_ae_factors=0`` (the
+        default) leaves it out: its softmax costs users x courses x factors per pass, and on
+        a 100,000-resident district it made training several times longer
+        (docs/decisions.md); tuning turns it on where validation says it pays. At most
+        ``factor_ae_epoch_users`` users per pass (None: all).
     ease_weighting, knn_weighting, als_weighting, factor_ae_weighting : {"raw", "binary", \
 "log"}, default "raw"
         How those components read the matrix's values (:mod:`models.weighting`); usually the
@@ -152,10 +154,11 @@ class HybridRanker(ValidationCutMixin, Recommender):
         ease_weighting: str = "raw",
         knn_weighting: str = "raw",
         als_weighting: str = "raw",
-        factor_ae_factors: int = 64,
+        factor_ae_factors: int = 0,
         factor_ae_epochs: int = 20,
         factor_ae_l2: float = 1e-4,
         factor_ae_weighting: str = "raw",
+        factor_ae_epoch_users: int | None = 20000,
         recent_window_days: float | None = None,
         n_candidates: int = 50,
         max_train_users: int = 20000,
@@ -179,6 +182,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
         self.factor_ae_epochs = factor_ae_epochs
         self.factor_ae_l2 = factor_ae_l2
         self.factor_ae_weighting = factor_ae_weighting
+        self.factor_ae_epoch_users = factor_ae_epoch_users
         self.recent_window_days = recent_window_days
         self.n_candidates = n_candidates
         self.max_train_users = max_train_users
@@ -199,6 +203,8 @@ class HybridRanker(ValidationCutMixin, Recommender):
         check_param("factor_ae_factors", self.factor_ae_factors, "int", low=0)
         check_param("factor_ae_epochs", self.factor_ae_epochs, "int", low=0)
         check_param("factor_ae_l2", self.factor_ae_l2, "float", low=0.0)
+        if self.factor_ae_epoch_users is not None:
+            check_param("factor_ae_epoch_users", self.factor_ae_epoch_users, "int", low=1)
         for name in ("ease_weighting", "knn_weighting", "als_weighting", "factor_ae_weighting"):
             check_weighting(name, getattr(self, name))
         if self.recent_window_days is not None:
@@ -228,6 +234,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
         item_bands: Any = None,
         item_community: Any = None,
         item_features: Any = None,
+        item_metadata: Any = None,
         item_temporal: Any = None,
         validation: Any = None,
         validation_candidates: Any = None,
@@ -237,7 +244,10 @@ class HybridRanker(ValidationCutMixin, Recommender):
 
         ``user_band`` / ``user_community`` / ``item_category`` / ``item_community``: int arrays
         (-1 = unknown); ``item_bands``: bool (n_items, 4) target bands; ``item_features``: sparse
-        (n_items, n_features) content rows (default: one feature per item);
+        (n_items, n_features) content rows (default: one feature per item); ``item_metadata``:
+        sparse (n_items, n_columns), the content rows without the title's text (category,
+        target bands, tags, fee tier), from which the factor autoencoder ranks a course
+        nobody has taken yet (default: none);
         ``user_attributes``: int (n_users, n_attributes) codes of the users' categorical
         profile columns (gender, region, ...; -1 unknown), whose category preferences become
         the ``profile_category`` signal; ``item_temporal``: float (n_items, 3) recent
@@ -266,10 +276,10 @@ class HybridRanker(ValidationCutMixin, Recommender):
         # Stage 1 as it stood at the cut: the trees learn what its signals predict after it.
         self._fit_stage_one(fit_X, features,
                             full_temporal if temporal_at_cut is None else temporal_at_cut,
-                            ages_at_cut)
+                            ages_at_cut, item_metadata)
         self._fit_reranker(fit_X, target, allowed)
         # Refit on everything: serving ranks from the full history.
-        self._fit_stage_one(X, features, full_temporal, pair_age)
+        self._fit_stage_one(X, features, full_temporal, pair_age, item_metadata)
 
     def _store_side(self, n_users: int, n_items: int, *, user_band, user_community,
                     user_attributes, item_category, item_bands, item_community,
@@ -293,7 +303,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
         )
 
     def _fit_stage_one(self, X: sp.csr_matrix, features: Any, temporal: np.ndarray,
-                       pair_age: Any = None) -> None:
+                       pair_age: Any = None, metadata: Any = None) -> None:
         """Fit the components, the item counts and the profile lifts on ``X``."""
         if self.recent_window_days is not None and pair_age is None:
             raise ValueError("recent_window_days needs pair_age in fit (and as the fourth "
@@ -309,13 +319,13 @@ class HybridRanker(ValidationCutMixin, Recommender):
                        "als": self.als_weighting, "factor_ae": self.factor_ae_weighting},
             factor_ae=(None if not self.factor_ae_factors else
                        {"factors": self.factor_ae_factors, "epochs": self.factor_ae_epochs,
-                        "l2": self.factor_ae_l2}),
+                        "l2": self.factor_ae_l2, "epoch_users": self.factor_ae_epoch_users}),
         )
         self._components = fit_components(
             comps, X, user_band=self.user_band_, user_community=self.user_community_,
             item_category=self.item_category_, item_features=features,
             item_recent=np.expm1(temporal[:, 0].astype(np.float64)),  # log1p counts stored
-            pair_age=pair_age,
+            pair_age=pair_age, item_metadata=metadata,
         )
         self.profile_lift_, self.profile_offsets_ = profile_lifts(
             X, self.user_attributes_, self.item_category_, self.n_categories_)

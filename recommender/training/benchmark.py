@@ -65,6 +65,8 @@ class Baseline:
     seeded: bool = False  # takes random_state: the run's seed
     # reads the users' band and profile attributes and the items' metadata (LightFM)
     profile: bool = False
+    # reads the items' metadata alone (the factor autoencoder's output embeddings)
+    metadata: bool = False
     # why the baseline cannot run here (an optional library missing), or None
     missing: Callable[[], str | None] | None = None
 
@@ -95,7 +97,7 @@ BASELINES = (
     # first, as the hybrid fits it, since a pass over 200,000 users takes seconds.
     Baseline("factor-autoencoder", FactorAutoencoder,
              {"epochs": [20, 60], "factors": [64, 128], "l2": [1e-4, 1e-5, 1e-3],
-              "weighting": list(WEIGHTINGS)}, seeded=True),
+              "weighting": list(WEIGHTINGS)}, seeded=True, metadata=True),
     # The cold-item reference: a new course ranked by its category's popularity in
     # the resident's band. Run on every protocol; it counts among the baselines to beat.
     Baseline("category-popularity", CategoryPopularity, {"shrinkage": [1.0, 10.0]},
@@ -241,6 +243,8 @@ def _fit(model: Recommender, inputs: ModelInputs, baseline: Baseline) -> Recomme
             raise ValueError(f"baseline {baseline.name!r} needs the pairs' ages: build the "
                              "inputs with FeaturePipeline(pair_ages=True)")
         side["pair_age"] = inputs.pair_age
+    if baseline.metadata:
+        side["item_features"] = inputs.item_metadata
     if baseline.profile:
         side.update(user_band=inputs.user_band, user_attributes=inputs.user_attributes,
                     item_features=inputs.item_metadata)
@@ -476,7 +480,8 @@ def hybrid_params_from(tuned: dict[str, dict]) -> dict:
     """The hybrid's component params: those tuned for the matching baselines.
 
     ALS is not a hybrid component by default (see ``HybridRanker``), so its tuning is not
-    carried over."""
+    carried over; the factor autoencoder is off by default for its training cost, and on here
+    as tuned."""
     params: dict = {}
     if "ease" in tuned:
         params["ease_l2"] = tuned["ease"].get("l2", 200.0)
@@ -487,6 +492,7 @@ def hybrid_params_from(tuned: dict[str, dict]) -> dict:
         params["factor_ae_epochs"] = chosen.get("epochs", 20)
         params["factor_ae_l2"] = chosen.get("l2", 1e-4)
         params["factor_ae_weighting"] = chosen.get("weighting", "raw")
+        params["factor_ae_epoch_users"] = None  # every user per pass, as the baseline
     if "item-knn" in tuned:
         params["knn_neighbours"] = tuned["item-knn"].get("k", 100)
         params["knn_weighting"] = tuned["item-knn"].get("weighting", "raw")

@@ -12,7 +12,8 @@ from tests.models.mixin import RecommenderContract
 
 class TestFactorAutoencoder(RecommenderContract):
     bad_params = {"factors": 0, "epochs": -1, "learning_rate": 0.0, "l2": -1.0,
-                  "holdout": 1.0, "batch_size": 0, "max_items": 0, "weighting": "squared",
+                  "holdout": 1.0, "batch_size": 0, "epoch_users": 0, "max_items": 0,
+                  "weighting": "squared",
                   "random_state": -1}
 
     def make_model(self):
@@ -24,6 +25,11 @@ class TestFactorAutoencoderBinary(TestFactorAutoencoder):
     def make_model(self):
         return FactorAutoencoder(factors=8, epochs=60, learning_rate=0.02, batch_size=8,
                                  weighting="binary", random_state=0)
+
+
+class TestFactorAutoencoderWithFeatures(TestFactorAutoencoder):
+    def fit_side(self, data):
+        return {"item_features": sp.csr_matrix(np.eye(2, dtype=np.float32)[data.item_group])}
 
 
 def low_rank(seed: int = 0, n_users: int = 400, n_items: int = 120, factors: int = 4,
@@ -70,7 +76,8 @@ def test_an_empty_row_scores_the_item_biases_and_scores_are_probabilities():
     X = low_rank(n_users=100)
     model = FactorAutoencoder(factors=4, epochs=5, random_state=0).fit(X)
     scores = model.score(np.arange(3), sp.csr_matrix((3, X.shape[1]), dtype=np.float32))
-    expected = np.exp(model.bias_ - model.bias_.max())
+    bias = model.bias_[model.active_]
+    expected = np.exp(bias - bias.max())
     np.testing.assert_allclose(scores[0, model.active_], expected / expected.sum(), rtol=1e-5)
     full = model.score(np.arange(100), X)
     np.testing.assert_allclose(full.sum(axis=1), 1.0, rtol=1e-4)
@@ -110,3 +117,32 @@ def test_a_seed_fixes_the_model_and_another_seed_changes_it():
 def test_holdout_must_leave_something_on_both_sides(holdout):
     with pytest.raises(ValueError, match="holdout"):
         FactorAutoencoder(holdout=holdout).fit(low_rank(n_users=20))
+
+
+def test_a_course_nobody_took_is_ranked_by_its_features():
+    # Two kinds of items (feature 0 or 1), and users who take one kind only; the last item of
+    # each kind has no interactions. Each user's unseen new item of their kind comes first.
+    rng = np.random.default_rng(0)
+    n_users, n_items = 60, 12
+    kind = np.arange(n_items) % 2
+    new = np.array([10, 11])
+    user_kind = np.arange(n_users) % 2
+    rows, cols = [], []
+    for u in range(n_users):
+        own = np.setdiff1d(np.flatnonzero(kind == user_kind[u]), new)
+        picked = rng.choice(own, size=3, replace=False)
+        rows += [u] * 3
+        cols += picked.tolist()
+    X = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
+    features = sp.csr_matrix(np.eye(2, dtype=np.float32)[kind])
+    model = FactorAutoencoder(factors=4, epochs=80, batch_size=16, learning_rate=0.02,
+                              random_state=0).fit(X, item_features=features)
+    scores = model.score(np.arange(n_users), X)
+    own_new = new[user_kind]
+    other_new = new[1 - user_kind]
+    assert np.all(scores[np.arange(n_users), own_new] > scores[np.arange(n_users), other_new])
+    # without features a new item scores 0, as in EASE
+    plain = FactorAutoencoder(factors=4, epochs=5, random_state=0).fit(X)
+    assert np.all(plain.score(np.arange(n_users), X)[:, new] == 0)
+    with pytest.raises(ValueError, match="item_features has 3 rows"):
+        FactorAutoencoder(epochs=1).fit(X, item_features=sp.csr_matrix((3, 2)))

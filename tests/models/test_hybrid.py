@@ -704,3 +704,28 @@ def test_serving_recent_popularity_ranks_the_recently_taken_first(data):
     counts = data["temporal"][:, 0]
     assert np.all(np.diff(counts[items[0]]) <= 0)
     assert counts[items[0][0]] == counts.max()
+
+
+def test_the_factor_autoencoder_is_a_component_when_on_and_ranks_a_cold_item_by_metadata(
+        data, tmp_path):
+    """Off by default; on, it is fitted with the items' metadata (a course nobody took is
+    scored by it), served alone when asked, and saved and loaded with the rest."""
+    assert "factor_ae" not in fit_model(data).components
+    metadata = data["side"]["item_features"]
+    model = HybridRanker(**{**SMALL, "factor_ae_factors": 4, "factor_ae_epochs": 30}).fit(
+        data["X"], validation=(*data["validation"], data["temporal_at_cut"]),
+        item_temporal=data["temporal"], item_metadata=metadata, **data["side"])
+    assert "factor_ae" in model.components
+    component = model._components["factor_ae"]
+    assert component.scored_[COLD_ITEM] and component.epoch_users == 20000
+    scores = component.score(_users(data), data["X"])
+    assert np.all(scores[:, COLD_ITEM] > 0)
+    served = model.serve_with("factor_ae")
+    users = _users(data)
+    items = served.recommend(users, data["X"], n=3, user_band=data["band"])[0]
+    expected = np.argsort(-np.where(data["X"].toarray() > 0, -np.inf, scores), axis=1,
+                          kind="stable")[:, :3]
+    np.testing.assert_array_equal(items[:5], expected[:5])
+    model.save(tmp_path / "with_ae")
+    loaded = HybridRanker.load(tmp_path / "with_ae")
+    np.testing.assert_array_equal(loaded._components["factor_ae"].decoder_, component.decoder_)

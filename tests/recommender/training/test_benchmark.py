@@ -529,6 +529,12 @@ def test_the_hybrid_takes_the_baselines_tuned_values():
                                          "knn_neighbours": 20, "knn_weighting": "raw",
                                          "recent_window_days": 7.0}
     assert hybrid_params_from({"popularity-recent": {}}) == {}
+    # the factor autoencoder is off in the hybrid by default, and on as tuned: every user
+    # per pass, as the baseline was fitted
+    assert hybrid_params_from({"factor-autoencoder": {"factors": 128, "epochs": 60,
+                                                      "l2": 1e-5, "weighting": "binary"}}) == {
+        "factor_ae_factors": 128, "factor_ae_epochs": 60, "factor_ae_l2": 1e-5,
+        "factor_ae_weighting": "binary", "factor_ae_epoch_users": None}
 
 
 def test_a_grid_is_tried_one_departure_from_its_first_values_at_a_time():
