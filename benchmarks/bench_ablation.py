@@ -44,11 +44,11 @@ from recommender.training.recipe import pipeline_for  # noqa: E402
 class NoRefit(HybridRanker):
     """Serves the components fitted before the validation cut (no refit on all the data)."""
 
-    def _fit_stage_one(self, X, features, temporal, pair_age=None):
+    def _fit_stage_one(self, X, features, temporal, pair_age=None, metadata=None):
         if getattr(self, "_stage_one_done", False):
             self.item_temporal_ = temporal
             return
-        super()._fit_stage_one(X, features, temporal, pair_age)
+        super()._fit_stage_one(X, features, temporal, pair_age, metadata)
         self._stage_one_done = True
 
 

@@ -54,7 +54,7 @@ def test_district_inputs_are_exact(district):
     assert f.item_temporal[0, 2] == 0.0 and f.item_temporal[2].tolist() == [0.0, -1.0, -1.0]
     assert f.item_temporal[1, 2] == pytest.approx((CUTOFF - pd.Timestamp("2024-04-03 19:30"))
                                                   / pd.Timedelta(days=1))
-    assert set(f.side()) == set(_ARRAYS) | {"item_features"}
+    assert set(f.side()) == set(_ARRAYS) | {"item_features", "item_metadata"}
 
 
 def test_no_leakage_from_events_after_the_cutoff():

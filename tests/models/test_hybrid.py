@@ -170,9 +170,9 @@ class TestHybridRanker(RecommenderContract):
         return checkerboard_side(data)
 
     def test_als_is_off_by_default(self, model):
-        assert HybridRanker().als_factors == 0
+        assert HybridRanker().als_factors == 0 and HybridRanker().factor_ae_factors == 0
         assert "als" not in model.components
-        assert set(model.components) == set(COMPONENTS) - {"als"}
+        assert set(model.components) == set(COMPONENTS) - {"als", "factor_ae"}
 
 
 class TestHybridRankerWithALS(TestHybridRanker):
@@ -181,7 +181,7 @@ class TestHybridRankerWithALS(TestHybridRanker):
                             max_leaf_nodes=7, knn_neighbours=10)
 
     def test_als_is_off_by_default(self, model):
-        assert model.components == COMPONENTS
+        assert model.components == tuple(c for c in COMPONENTS if c != "factor_ae")
 
 
 class TestHybridRankerWeighingValues(TestHybridRankerWithALS):
