@@ -52,6 +52,17 @@ def batch_size(n_items: int, most: int) -> int:
     return max(1, min(int(most), BATCH_CELLS // max(int(n_items), 1)))
 
 
+def most_used_items(X: sp.csr_matrix, max_items: int) -> np.ndarray:
+    """The items with interactions in ``X``, at most ``max_items`` of them: those with the
+    most users (ties by the lower index), sorted, int64."""
+    users_per_item = X.getnnz(axis=0)
+    active = np.flatnonzero(users_per_item > 0)
+    if active.size > max_items:
+        most_used = np.argsort(-users_per_item[active], kind="stable")[:max_items]
+        active = np.sort(active[most_used])
+    return active.astype(np.int64)
+
+
 class NotFittedError(ValueError, AttributeError):
     """A model was used before ``fit`` (the same bases as scikit-learn's, so either is caught)."""
 

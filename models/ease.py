@@ -21,7 +21,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from models.base import DENSE_ITEM_LIMIT, Recommender, check_param
+from models.base import DENSE_ITEM_LIMIT, Recommender, check_param, most_used_items
 from models.weighting import ValueWeighting
 
 
@@ -69,12 +69,7 @@ class EASE(ValueWeighting, Recommender):
         X = self._weigh_fit(X)
         # Float64 for the inverse: float32 loses the small off-diagonal weights on ill-
         # conditioned Gram matrices; the result is stored as float32.
-        users_per_item = X.getnnz(axis=0)
-        active = np.flatnonzero(users_per_item > 0)
-        if active.size > self.max_items:
-            most_used = np.argsort(-users_per_item[active], kind="stable")[:self.max_items]
-            active = np.sort(active[most_used])
-        self.active_ = active.astype(np.int64)
+        active = self.active_ = most_used_items(X, int(self.max_items))
         if active.size == 0:
             self.weights_ = np.zeros((0, 0), dtype=np.float32)
             return

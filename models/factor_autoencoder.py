@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
-from models.base import Recommender, check_param
+from models.base import Recommender, check_param, most_used_items
 from models.weighting import ValueWeighting
 
 # Adam's moment decay rates and its denominator's floor (Kingma & Ba's defaults).
@@ -122,12 +123,7 @@ class FactorAutoencoder(ValueWeighting, Recommender):
 
     def _fit(self, X: sp.csr_matrix, item_features: Any = None) -> None:
         X = self._weigh_fit(X)
-        users_per_item = X.getnnz(axis=0)
-        active = np.flatnonzero(users_per_item > 0)
-        if active.size > self.max_items:
-            most_used = np.argsort(-users_per_item[active], kind="stable")[:self.max_items]
-            active = np.sort(active[most_used])
-        self.active_ = active.astype(np.int64)
+        active = self.active_ = most_used_items(X, int(self.max_items))
         features = _feature_rows(item_features, X.shape[1])
         rng = np.random.default_rng(self.random_state)
         rows = sp.csr_matrix(X[:, active], dtype=np.float32)
@@ -141,12 +137,12 @@ class FactorAutoencoder(ValueWeighting, Recommender):
             _train(params, rows, self, rng, None if features is None else features[active])
         self.encoder_ = params[0]
         self.decoder_, self.bias_ = _item_outputs(params, active, features, X.shape[1])
-        self.scored_ = np.ones(X.shape[1], dtype=bool) if features is not None else (
-            np.isin(np.arange(X.shape[1]), active))
+        self.scored_ = np.full(X.shape[1], features is not None)
+        self.scored_[active] = True
 
     def _score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
         scores = np.zeros((X.shape[0], self.n_items_), dtype=np.float32)
-        if self.active_.size == 0 and not self.scored_.any():
+        if not self.scored_.any():
             return scores
         rows = sp.csr_matrix(self._weigh(X)[:, self.active_], dtype=np.float32)
         scored = np.flatnonzero(self.scored_)
@@ -166,10 +162,7 @@ def _feature_rows(item_features: Any, n_items: int) -> sp.csr_matrix | None:
                          "items")
     if features.shape[1] == 0:
         return None
-    features = abs(features)
-    totals = np.asarray(features.sum(axis=1)).ravel()
-    return sp.diags(np.where(totals > 0, 1.0 / np.maximum(totals, 1e-12), 0.0)
-                    .astype(np.float32)) @ features
+    return normalize(abs(features), norm="l1", axis=1).astype(np.float32).tocsr()
 
 
 def _item_outputs(params: list[np.ndarray], active: np.ndarray,
