@@ -172,6 +172,51 @@ def holdout_folds(users: np.ndarray, holdout_fraction: float,
     return [np.sort(shuffled[:n_hold])]
 
 
+def new_item_shares(fit_X: sp.csr_matrix, target: sp.csr_matrix, allowed: np.ndarray | None,
+                     random_state: int | None) -> np.ndarray:
+    """Two disjoint halves of the candidates new at the cut: (0 or 2, n_items) bool.
+
+    A course with no history at the cut is known to the trees only by its content and its
+    take-up after the cut. Trees that learned that take-up from some validation users would
+    rank the course for the held-out users with knowledge no new course comes with when the
+    model serves (on the cold-item protocol every candidate is such a course, and the
+    held-out lists flattered the trees: 0.31 against popularity's 0.13 on validation, 0.12
+    against 0.10 on test). So new courses are cross-fitted as users are: each half gets
+    trees that never learned on it (:class:`ItemCrossFit`). No halves when no new candidate
+    was taken up after the cut (nothing to leak).
+    """
+    new = fit_X.getnnz(axis=0) == 0
+    if allowed is not None:
+        new &= allowed
+    new &= target.getnnz(axis=0) > 0
+    if not new.any():
+        return np.zeros((0, new.size), dtype=bool)
+    halves = np.array_split(np.random.default_rng(random_state).permutation(np.flatnonzero(new)),
+                            2)
+    shares = np.zeros((2, new.size), dtype=bool)
+    for share, half in zip(shares, halves):
+        share[half] = True
+    return shares
+
+
+class ItemCrossFit:
+    """Trees of one held-out fold, one set per share of the new courses, set ``j`` fitted
+    without the rows of share ``j``: a new course is scored by the trees that never learned on
+    it, a course with history by the mean of all of them."""
+
+    def __init__(self, trees: list[ReRanker], shares: np.ndarray):
+        self.trees, self.shares = trees, shares
+
+    def predict(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        if len(self.trees) == 1:
+            return self.trees[0].predict(rows)
+        # (n_trees, n_pairs): the trees that may score each pair. Trees ``j`` learned on no
+        # row of share ``j``, so they score its courses; every set scores the others.
+        may = self.shares[:, items] | ~self.shares.any(axis=0)[items]
+        each = np.array([trees.predict(rows) for trees in self.trees])
+        return (each * may).sum(axis=0) / may.sum(axis=0)
+
+
 def training_users(users: np.ndarray, folds: list[np.ndarray], max_train_users: int,
                    random_state: int | None) -> np.ndarray:
     """The users whose candidates become training rows (sorted).
@@ -195,8 +240,8 @@ def training_rows(
     users: np.ndarray,
     negatives_per_user: int,
     random_state: int | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The trees' training rows, their labels and the user each row belongs to.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The trees' training rows, their labels, and the user and the item of each row.
 
     ``pairs(batch)`` gives the candidates of a batch of users as ``(row in batch, item,
     rows_of)``, ``rows_of(index)`` the signal rows of the pairs it selects; a pair is positive
@@ -207,7 +252,7 @@ def training_rows(
     """
     rng = np.random.default_rng(random_state)
     negatives = negatives_kept(negatives_per_user, users.size)
-    feats, labels, owners = [], [], []
+    feats, labels, owners, items = [], [], [], []
     size = batch_size(target.shape[1], _BATCH)
     batches = [users[start : start + size] for start in range(0, users.size, size)]
     for batch, (cand_r, cand_i, rows_of) in zip(batches, _one_ahead(pairs, batches)):
@@ -216,7 +261,9 @@ def training_rows(
         feats.append(rows_of(keep))
         labels.append(truth[keep])
         owners.append(batch[cand_r[keep]])
-    return np.vstack(feats), np.concatenate(labels), np.concatenate(owners)
+        items.append(cand_i[keep])
+    return (np.vstack(feats), np.concatenate(labels), np.concatenate(owners),
+            np.concatenate(items))
 
 
 def _one_ahead(make: Callable, batches: list[np.ndarray]) -> Iterator:

@@ -25,10 +25,12 @@ from models.hybrid.candidates import (
     component_scores,
 )
 from models.hybrid.reranker import (
+    ItemCrossFit,
     ReRanker,
     blended,
     component_score,
     holdout_folds,
+    new_item_shares,
     ranks_within_user,
     source_parts,
     top_n,
@@ -53,23 +55,32 @@ class ValidationCutMixin:
         def pairs(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, Callable]:
             return self._candidates(batch, fit_X[batch], self._context(batch), allowed)
 
-        rows, labels, owners = training_rows(pairs, target, row_users, self.negatives_per_user,
-                                             self.random_state)
+        rows, labels, owners, items = training_rows(pairs, target, row_users,
+                                                    self.negatives_per_user, self.random_state)
+        shares = new_item_shares(fit_X, target, allowed, self.random_state)
         held, lists, blend_lists, pairs_seen, fold_trees = [], [], [], [], []
         for fold in folds:
-            self._reranker = self._trees(rows[~np.isin(owners, fold)],
-                                         labels[~np.isin(owners, fold)])
-            fold_trees.append(self._reranker)
+            learn = ~np.isin(owners, fold)
+            trees = ItemCrossFit([self._trees(rows[learn & ~share[items]],
+                                              labels[learn & ~share[items]])
+                                  for share in shares] or [self._trees(rows[learn], labels[learn])],
+                                 shares)
+            fold_trees.append(trees.trees[0])
             held.append(fold)
-            fold_lists, fold_pairs = self._holdout_pairs(fold, fit_X, target, allowed)
+            fold_lists, fold_pairs = self._holdout_pairs(fold, fit_X, target, allowed, trees)
             lists.append(fold_lists)
             blend_lists.append(fold_pairs.pop("blend_lists"))
             pairs_seen.append(fold_pairs)
-        if len(folds) != 1:  # cross-fitted (or nothing held out): the final trees see everyone
-            # Served: the fold trees and the final trees averaged. On small validation sets
-            # one fit's trees move with the users and negatives it drew; their mean varies
-            # less and ranked better on every dataset tried (docs/decisions.md).
+        if len(folds) > 1:
+            # Served: one set of each fold's trees and trees fitted on every row, averaged. On
+            # small validation sets one fit's trees move with the users and negatives it
+            # drew; their mean varies less and ranked better on every dataset tried
+            # (docs/decisions.md).
             self._reranker = ReRanker.averaged([*fold_trees, self._trees(rows, labels)])
+        elif fold_trees and not shares.size:  # one held-out fold: its trees saw every row
+            self._reranker = fold_trees[0]
+        else:  # nothing held out, or trees that left out some new courses' rows
+            self._reranker = self._trees(rows, labels)
         self._store_holdout_lists(held, lists, blend_lists, fit_X, allowed)
         self._keep_calibration_pairs(pairs_seen)
         self._active_shares(fit_X, users)
@@ -129,11 +140,13 @@ class ValidationCutMixin:
 
     # -- calibration --------------------------------------------------------------------------
     def _holdout_pairs(self, fold: np.ndarray, fit_X: sp.csr_matrix, target: sp.csr_matrix,
-                       allowed: np.ndarray | None) -> tuple[np.ndarray, dict]:
+                       allowed: np.ndarray | None,
+                       trees: ItemCrossFit) -> tuple[np.ndarray, dict]:
         """Held-out users' top-10 lists from the trees, and their candidate pairs as every
         source scores them, with their labels (one pass over the pairs for both).
 
-        Column 0 is the trees' score (trees that never saw these users), column ``1 + c`` the
+        Column 0 is the trees' score (``trees``, which never saw these users, nor the new
+        courses they score), column ``1 + c`` the
         ``c``-th component's served score (1 / (1 + its rank)); ``tree_rank`` is each pair's
         place in its user's list by the trees, and ``blend_lists`` the users' top-10 lists of
         the trees blended with each component; the label says whether the pair was taken up
@@ -153,7 +166,7 @@ class ValidationCutMixin:
             r, i, rows = self._pair_rows(batch, X, self._context(batch), allowed)
             scores = np.empty((r.size, n_src), dtype=np.float32)
             if r.size:
-                scores[:, 0] = self._reranker.predict(rows)
+                scores[:, 0] = trees.predict(rows, i)
                 for c, name in enumerate(names, 1):
                     scores[:, c] = component_score(rows, name)
             # the order the trees serve: their score with declared interests (none here, so

@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from models.hybrid import reranker
 from models.hybrid.reranker import (
+    ItemCrossFit,
     _one_ahead,
     _subsample,
     holdout_folds,
@@ -57,7 +58,8 @@ def test_holdout_lists_equal_the_ranked_lists(fitted):
     data, model = fitted
     fit_X, target = data["validation"]
     fold = validation_users(target)
-    lists, pairs = model._holdout_pairs(fold, fit_X, target, None)
+    served = ItemCrossFit([model._reranker], np.zeros((0, fit_X.shape[1]), dtype=bool))
+    lists, pairs = model._holdout_pairs(fold, fit_X, target, None, served)
     ranked = model._rank(fold, fit_X[fold], 10, {"allowed": None})[0]
     np.testing.assert_array_equal(lists, ranked)
     assert (lists[:, 0] >= 0).all()
