@@ -65,7 +65,7 @@ class ValidationCutMixin:
                                               labels[learn & ~share[items]])
                                   for share in shares] or [self._trees(rows[learn], labels[learn])],
                                  shares)
-            fold_trees.append(trees.trees[0])
+            fold_trees.append(trees.trees)
             held.append(fold)
             fold_lists, fold_pairs = self._holdout_pairs(fold, fit_X, target, allowed, trees)
             lists.append(fold_lists)
@@ -76,10 +76,13 @@ class ValidationCutMixin:
             # small validation sets one fit's trees move with the users and negatives it
             # drew; their mean varies less and ranked better on every dataset tried
             # (docs/decisions.md).
-            self._reranker = ReRanker.averaged([*fold_trees, self._trees(rows, labels)])
-        elif fold_trees and not shares.size:  # one held-out fold: its trees saw every row
-            self._reranker = fold_trees[0]
-        else:  # nothing held out, or trees that left out some new courses' rows
+            self._reranker = ReRanker.averaged([sets[0] for sets in fold_trees]
+                                               + [self._trees(rows, labels)])
+        elif fold_trees:
+            # One held-out fold, whose users' rows were never built: its trees learned on
+            # every row (or, between its sets, every row once).
+            self._reranker = ReRanker.averaged(fold_trees[0])
+        else:
             self._reranker = self._trees(rows, labels)
         self._store_holdout_lists(held, lists, blend_lists, fit_X, allowed)
         self._keep_calibration_pairs(pairs_seen)
