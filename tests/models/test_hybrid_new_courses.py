@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from models.hybrid import HybridRanker
+from models.hybrid import reranker
 from models.hybrid.reranker import ItemCrossFit, new_item_shares
 from recommender.evaluation.metrics import ndcg_at_k
 from tests.models.test_hybrid import SMALL
@@ -119,3 +120,21 @@ def test_held_out_lists_do_not_recognise_the_new_courses(model, cut):
         return float(np.nan_to_num(ndcg_at_k(model.holdout_lists(source), relevant)).mean())
 
     assert held_out("reranker") < held_out("pop") + 0.05
+
+
+def test_one_held_out_fold_serves_its_two_sets_of_trees(cut, monkeypatch):
+    """Above the cross-fitting limit one fold is held out; its two sets of trees (each
+    without one half of the new courses' rows) are averaged and served, and the held-out
+    users' new courses are still scored by the set that never learned on them."""
+    monkeypatch.setattr(reranker, "_CROSSFIT_LIMIT", 10)
+    with threadpool_limits(1):
+        model = HybridRanker(**{**SMALL, "n_candidates": 30}).fit(
+            cut["X"], validation=(cut["fit_X"], cut["target"], cut["temporal"]),
+            validation_candidates=cut["new"], item_temporal=cut["temporal"],
+            user_band=np.zeros(N_USERS, dtype=np.int64))
+    assert model.holdout_users_.size == round(0.2 * N_USERS)
+    assert len(model._reranker.members) == 2
+    relevant = cut["target"][model.holdout_users_]
+    lists = {s: np.nan_to_num(ndcg_at_k(model.holdout_lists(s), relevant)).mean()
+             for s in ("reranker", "pop")}
+    assert lists["reranker"] < lists["pop"] + 0.05
