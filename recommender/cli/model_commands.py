@@ -79,6 +79,9 @@ def benchmark(
     repeats: Annotated[int, typer.Option(
         min=1, help="Runs of a random protocol (random, cold-item) with seeds seed, seed+1, ...; "
         "the figures are then mean ± std.")] = 1,
+    settings: Annotated[int | None, typer.Option(
+        min=1, help="Tune each baseline over the first N settings of its grid instead of "
+        "--budget: figures that do not depend on how busy the machine is.")] = None,
 ) -> None:
     """The hybrid against the baselines (popularity, recent popularity, popularity and category
     popularity by band, ALS, BPR, item-kNN, EASE) on one protocol.
@@ -98,7 +101,8 @@ def benchmark(
     bundle = load_bundle(dataset, None)
     try:
         result = run_benchmark(bundle, protocol.replace("_", "-"), seed=seed, budget_s=budget,
-                               log=lambda m: typer.echo(m, err=True), repeats=repeats)
+                               log=lambda m: typer.echo(m, err=True), repeats=repeats,
+                               settings=settings)
     except SplitError as exc:  # the protocol cannot split this data
         fail(str(exc), 2)
     typer.echo(format_table(result))

@@ -263,8 +263,11 @@ def fit_baseline(baseline: Baseline, params: dict, inputs: ModelInputs,
 
 
 def tune(baseline: Baseline, val_inputs: ModelInputs, val_eval: Evaluator,
-         budget_s: float, log: Callable[[str], None], seed: int = 0) -> tuple[dict, list[dict]]:
-    """Best params of ``baseline`` by validation nDCG@10 (grid order, within ``budget_s``).
+         budget_s: float, log: Callable[[str], None], seed: int = 0,
+         settings: int | None = None) -> tuple[dict, list[dict]]:
+    """Best params of ``baseline`` by validation nDCG@10 (grid order, within ``budget_s``, or,
+    given ``settings``, the first ``settings`` points of the grid whatever they take: a count
+    does not depend on how busy the machine is, a time budget does).
 
     Seeded baselines (ALS, BPR) get ``random_state=seed``. Returns the best params and every
     trial ``{"params", "val_ndcg@10"}``.
@@ -272,7 +275,9 @@ def tune(baseline: Baseline, val_inputs: ModelInputs, val_eval: Evaluator,
     trials = []
     start = time.perf_counter()
     for params in distinct_settings(baseline.grid, val_inputs.X):
-        if trials and time.perf_counter() - start > budget_s:
+        if settings is not None and len(trials) >= settings:
+            break
+        if settings is None and trials and time.perf_counter() - start > budget_s:
             log(f"  {baseline.name}: time budget reached after {len(trials)} settings")
             break
         model = fit_baseline(baseline, params, val_inputs, seed)
@@ -300,7 +305,7 @@ def check_repeats(protocol: str, repeats: int) -> None:
 
 def run_benchmark(bundle: DataBundle, protocol: str, seed: int = 0, budget_s: float = 120.0,
                   log: Callable[[str], None] = print, models: list[str] | None = None,
-                  repeats: int = 1) -> dict:
+                  repeats: int = 1, settings: int | None = None) -> dict:
     """Run every baseline and the hybrid on ``protocol``; return the benchmark's JSON document.
 
     Parameters
@@ -316,24 +321,31 @@ def run_benchmark(bundle: DataBundle, protocol: str, seed: int = 0, budget_s: fl
         Receives progress lines.
     models : list of str, optional
         Only these baselines (the hybrid always runs).
+    settings : int, optional
+        Tune each baseline over the first ``settings`` points of its grid instead of within
+        ``budget_s`` (figures that do not move with the machine's load; :func:`tune`).
     repeats : int, default 1
         Above 1, run seeds ``seed, seed + 1, ...`` (random and cold-item only, see
         :func:`check_repeats`) and return ``{"protocol", "dataset", "seed", "repeats": [one
         document per run], "summary": summarize(runs), "seconds"}``.
     """
     check_repeats(protocol, repeats)
+    if settings is not None and (isinstance(settings, bool) or settings < 1):
+        raise ValueError(f"settings={settings!r}: must be a positive integer")
+    tuning = {"budget_s": None if settings else budget_s, "settings": settings}
     t0 = time.perf_counter()
     # Ids and vocabularies of the whole dataset, so that test users and items keep an index;
     # no feature reads an event after the training cut.
     pipeline = FeaturePipeline(pair_ages=True).fit(bundle)
     if repeats == 1:
-        return _run_once(bundle, pipeline, protocol, seed, budget_s, log, models)
+        return _run_once(bundle, pipeline, protocol, seed, tuning, log, models)
     runs = []
     for run in range(repeats):
         log(f"run {run + 1} of {repeats}: seed {seed + run}")
-        runs.append(_run_once(bundle, pipeline, protocol, seed + run, budget_s, log, models))
+        runs.append(_run_once(bundle, pipeline, protocol, seed + run, tuning, log, models))
     return {"protocol": runs[0]["protocol"], "dataset": bundle.name, "seed": seed,
             "repeats": runs, "summary": summarize(runs), "left_out": left_out(models),
+            "tuning": tuning,
             "seconds": time.perf_counter() - t0}
 
 
@@ -402,8 +414,9 @@ def prepare_run(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, se
 
 
 def run_baselines(run: ProtocolRun, seed: int, budget_s: float, log: Callable[[str], None],
-                  models: list[str] | None = None) -> tuple[dict, dict, dict]:
-    """Tune, fit and score every baseline (or those in ``models``) on ``run``.
+                  models: list[str] | None = None,
+                  settings: int | None = None) -> tuple[dict, dict, dict]:
+    """Tune (:func:`tune`), fit and score every baseline (or those in ``models``) on ``run``.
 
     Returns ``(results, tuned, lists)``: each baseline's figures as in the benchmark document,
     its tuned params, and its top-10 lists of the test users: ``(items, scores)`` as
@@ -419,7 +432,8 @@ def run_baselines(run: ProtocolRun, seed: int, budget_s: float, log: Callable[[s
         if baseline.name in cannot_run:
             log(f"  {baseline.name:<20} left out of this run: {cannot_run[baseline.name]}")
             continue
-        params, trials = tune(baseline, run.data.validation, run.val_eval, budget_s, log, seed)
+        params, trials = tune(baseline, run.data.validation, run.val_eval, budget_s, log, seed,
+                              settings)
         tuned[baseline.name] = params
         t = time.perf_counter()
         model = fit_baseline(baseline, params, run.data.full, seed)
@@ -440,11 +454,13 @@ def left_out(models: list[str] | None = None) -> dict[str, str]:
 
 
 def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed: int,
-              budget_s: float, log: Callable[[str], None], models: list[str] | None) -> dict:
-    """One run of the benchmark at one seed: the document :func:`run_benchmark` describes."""
+              tuning: dict, log: Callable[[str], None], models: list[str] | None) -> dict:
+    """One run of the benchmark at one seed: the document :func:`run_benchmark` describes;
+    ``tuning`` is ``{"budget_s", "settings"}``, recorded in it."""
     t0 = time.perf_counter()
     run = prepare_run(bundle, pipeline, protocol, seed, log)
-    results, tuned, lists = run_baselines(run, seed, budget_s, log, models)
+    results, tuned, lists = run_baselines(run, seed, tuning["budget_s"], log, models,
+                                          tuning["settings"])
     hybrid_params = hybrid_params_from(tuned)
     hybrid, info = fit_hybrid(run.data, hybrid_params, seed)
     fit_s = info["fit_s"]
@@ -455,7 +471,8 @@ def _run_once(bundle: DataBundle, pipeline: FeaturePipeline, protocol: str, seed
     record_band_gaps(results, hybrid_lists, lists, run.test_eval)
     log(f"  {'hybrid':<20} nDCG@10 {results['hybrid']['ndcg@10']:.4f}  fit {fit_s:.1f}s  "
         f"ranked by {info['guard']['served_by']}")
-    return run.document(results, bundle, seed, time.perf_counter() - t0, models)
+    return {**run.document(results, bundle, seed, time.perf_counter() - t0, models),
+            "tuning": tuning}
 
 
 def record_band_gaps(results: dict, hybrid_lists: np.ndarray, lists: dict,

@@ -91,6 +91,7 @@ def _check_document(doc: dict, protocol: str, dataset: str) -> None:
     assert doc["protocol"] == protocol
     assert doc["dataset"] == dataset
     assert set(doc["models"]) >= MODEL_NAMES
+    assert set(doc["tuning"]) == {"budget_s", "settings"}
     for name, row in doc["models"].items():
         for metric in METRICS:
             value = row[metric]
@@ -185,6 +186,23 @@ def test_tune_picks_the_best_validation_point(bundle):
     train_pairs = set(zip(split.train.interactions["user_id"], split.train.interactions["item_id"]))
     val_pairs = set(zip(val.test_relevant["user_id"], val.test_relevant["item_id"]))
     assert val_pairs and val_pairs <= train_pairs
+
+
+def test_a_settings_count_tries_that_many_grid_points_whatever_the_budget(bundle):
+    split = make_split(bundle, "temporal", seed=0)
+    data = prepare_fit(split.train, FeaturePipeline().fit(bundle), "temporal", seed=1,
+                       warm_only=True)
+    val_eval = Evaluator(data.split, data.mapping, data.validation)
+    ease = next(b for b in BASELINES if b.name == "ease")
+    logs: list[str] = []
+    _, by_time = tune(ease, data.validation, val_eval, budget_s=1e9, log=logs.append)
+    _, counted = tune(ease, data.validation, val_eval, budget_s=0.0, log=logs.append,
+                      settings=2)
+    assert [t["params"] for t in counted] == [t["params"] for t in by_time[:2]]
+    _, all_of_them = tune(ease, data.validation, val_eval, budget_s=0.0, log=logs.append,
+                          settings=10_000)
+    assert len(all_of_them) == len(by_time) > 2  # a count beyond the grid tries the grid
+    assert logs == []
 
 
 def test_format_table_names_every_model(result):
@@ -446,6 +464,19 @@ def test_cli_benchmark_on_a_generic_folder(generic, tmp_path):
     doc = json.loads(out.read_text("utf-8"))
     _check_document(doc, "random", generic.name)
     assert set(doc["models"]["hybrid"]["by_band"]) <= {"elderly", "school_age"}
+
+
+def test_cli_benchmark_tunes_a_count_of_settings_and_records_it(generic, tmp_path):
+    out = tmp_path / "random.json"
+    res = CliRunner().invoke(app, ["benchmark", "--dataset", str(generic), "--protocol",
+                                   "random", "--settings", "2", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text("utf-8"))
+    assert doc["tuning"] == {"budget_s": None, "settings": 2}
+    tried = {name: len(row["tuning"]) for name, row in doc["models"].items() if name != "hybrid"}
+    assert set(tried.values()) <= {1, 2} and 2 in tried.values(), tried  # grids of 1 point too
+    res = CliRunner().invoke(app, ["benchmark", "--dataset", str(generic), "--settings", "0"])
+    assert res.exit_code == 2 and "--settings" in res.output
 
 
 def test_cli_benchmark_refuses_an_unknown_protocol(district):
