@@ -22,7 +22,11 @@ exposure days), so ``horizon_days`` is then 1. A forecast scales each course's d
 its own exposure in the coming period with a constant hazard: ``p_h = 1 - (1 - p_1) ** h``
 (generally ``1 - (1 - p_v) ** (h / v)`` for rates over ``v`` days), i.e. a resident who would
 take a course up at a steady rate has the same chance on every day of its window. A course
-whose window closes in a week gets a week's worth of take-up, not a month's.
+whose window closes in a week gets a week's worth of take-up, not a month's. The days count
+to a power fitted on the held-out pairs (``exposure_power``, :func:`fit_exposure_power`; ``h``
+above is then ``days ** power``): residents enrol in bursts when a course opens, and where
+courses open for two days of the period were taken up about as often as those open for
+thirty, the power is below 1 (0: one chance per opening, whatever its days).
 
 The held-out users are validation users: each took something up after the cut. Their rate is
 therefore P(taken | the resident takes something up); a resident's probability multiplies it by
@@ -60,6 +64,7 @@ class Calibration:
     lag_days: float = float("inf")  # how long after its start a course still takes residents
     new_x: np.ndarray | None = None  # the map of courses with no history (None: ``x``, ``y``)
     new_y: np.ndarray | None = None
+    exposure_power: float = 1.0  # a course's exposure counts as ``days ** exposure_power``
 
     def __call__(self, scores: np.ndarray, new: np.ndarray | None = None) -> np.ndarray:
         """P(taken up within the validation horizon) of each score; ``new`` (bool, per score)
@@ -96,6 +101,46 @@ def fit_isotonic(scores: np.ndarray, labels: np.ndarray,
             scores, labels / days, sample_weight=days)
     return (np.asarray(iso.X_thresholds_, dtype=np.float64),
             np.clip(np.asarray(iso.y_thresholds_, dtype=np.float64), 0.0, 1.0))
+
+
+# The powers of exposure days tried (:func:`fit_exposure_power`): 1 is the constant hazard, 0
+# one chance per course whatever its days.
+EXPOSURE_POWERS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def effective_exposure(days, power: float) -> np.ndarray:
+    """``days ** power``, with no exposure staying none."""
+    days = np.asarray(days, dtype=np.float64)
+    return np.where(days > 0, np.power(np.maximum(days, 1e-12), power), 0.0)
+
+
+def fit_exposure_power(scores: np.ndarray, labels: np.ndarray, days: np.ndarray,
+                       new: np.ndarray) -> float:
+    """The power of the exposure days under which the isotonic daily rates (one map for known
+    courses, one for new, as training fits them) give the held-out pairs the highest
+    likelihood, among :data:`EXPOSURE_POWERS`.
+
+    A constant hazard (power 1) says a course open for two days in the period is taken up a
+    fifteenth as often as one open for thirty; residents enrol in bursts when a course opens,
+    and courses that opened days before the period ended were taken up about as often as
+    the others (docs/decisions.md), so the days count for less.
+    """
+    labels = np.asarray(labels, dtype=bool)
+    best, best_loglik = 1.0, -np.inf
+    for power in EXPOSURE_POWERS:
+        eff = effective_exposure(days, power)
+        p = np.zeros(labels.size)
+        for part in (new, ~new):
+            x, y = fit_isotonic(scores[part], labels[part], eff[part])
+            if x.size == 0:
+                x, y = fit_isotonic(scores, labels, eff)
+            if x.size:
+                p[part] = 1.0 - (1.0 - np.interp(scores[part], x, y)) ** eff[part]
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        loglik = float(np.where(labels, np.log(p), np.log1p(-p)).sum())
+        if loglik > best_loglik + 1e-9:
+            best, best_loglik = power, loglik
+    return best
 
 
 def scale_to_horizon(p: np.ndarray, horizon_days, validation_days: float) -> np.ndarray:
@@ -140,5 +185,5 @@ def floor_rate(positives_outside: float, pairs_outside: float) -> float:
     return float(positives_outside) / pairs_outside if pairs_outside > 0 else 0.0
 
 
-__all__ = ["MIN_PAIRS", "Calibration", "exposure_days", "fit_isotonic", "floor_rate",
-           "scale_to_horizon"]
+__all__ = ["EXPOSURE_POWERS", "MIN_PAIRS", "Calibration", "effective_exposure", "exposure_days",
+           "fit_exposure_power", "fit_isotonic", "floor_rate", "scale_to_horizon"]

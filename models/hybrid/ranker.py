@@ -132,6 +132,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
         "calibration_lead_days_",
         "calibration_active_share_",
         "calibration_lag_days_",
+        "calibration_exposure_power_",
         "calibration_new_x_",
         "calibration_new_y_",
     )
@@ -140,7 +141,7 @@ class HybridRanker(ValidationCutMixin, Recommender):
     _optional_arrays = ("holdout_blend_recs_",
                         "calibration_x_", "calibration_y_", "calibration_floor_",
                         "calibration_horizon_days_", "calibration_lead_days_",
-                        "calibration_lag_days_",
+                        "calibration_lag_days_", "calibration_exposure_power_",
                         "calibration_active_share_", "calibration_new_x_",
                         "calibration_new_y_")
 

@@ -19,7 +19,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from models.base import batch_size
-from models.hybrid.calibration import Calibration, fit_isotonic, floor_rate, scale_to_horizon
+from models.hybrid.calibration import (
+    Calibration,
+    effective_exposure,
+    fit_exposure_power,
+    fit_isotonic,
+    floor_rate,
+    scale_to_horizon,
+)
 from models.hybrid.candidates import (
     blocked_items,
     component_scores,
@@ -236,25 +243,30 @@ class ValidationCutMixin:
     def _calibrate(self, source: str) -> None:
         """Fit the isotonic map of ``source``'s scores on the held-out pairs, if kept: per
         validation period, or, once :meth:`restrict_calibration` gave each course's exposure,
-        per day of exposure."""
+        per day of exposure (days counted to the power
+        :func:`~models.hybrid.calibration.fit_exposure_power` finds)."""
         pairs = getattr(self, "_calibration_pairs", None)
         if pairs is None:  # a loaded model: its calibration belongs to another source
             self.calibration_x_ = self.calibration_y_ = np.zeros(0)
             self.calibration_new_x_ = self.calibration_new_y_ = np.zeros(0)
             return
         exposure = pairs.get("exposure")
-        if exposure is None:
-            keep = np.ones(pairs["labels"].size, bool)
-            days, outside_days = None, pairs["outside"]
-            outside_taken = pairs["outside_taken"]
-        else:
-            keep = exposure[pairs["items"]] > 0
-            days, outside_days = exposure[pairs["items"][keep]], pairs["outside"] * exposure
-            outside_taken = np.where(exposure > 0, pairs["outside_taken"], 0)
+        keep = (np.ones(pairs["labels"].size, bool) if exposure is None
+                else exposure[pairs["items"]] > 0)
         scores, labels = self.held_out_scores(source)[keep], pairs["labels"][keep]
         # One map for courses with history, one for new courses, each when its pairs suffice
         # (else the map of all pairs).
         new = pairs["new"][pairs["items"][keep]]
+        power = 1.0
+        if exposure is None:
+            days, outside_days = None, pairs["outside"]
+            outside_taken = pairs["outside_taken"]
+        else:
+            power = fit_exposure_power(scores, labels, exposure[pairs["items"][keep]], new)
+            exposure = effective_exposure(exposure, power)
+            days, outside_days = exposure[pairs["items"][keep]], pairs["outside"] * exposure
+            outside_taken = np.where(exposure > 0, pairs["outside_taken"], 0)
+        self.calibration_exposure_power_ = np.array(power)
         pooled = fit_isotonic(scores, labels, days)
         known = fit_isotonic(scores[~new], labels[~new], None if days is None else days[~new])
         fresh = fit_isotonic(scores[new], labels[new], None if days is None else days[new])
@@ -306,6 +318,7 @@ class ValidationCutMixin:
             return None
         lead = getattr(self, "calibration_lead_days_", None)
         lag = getattr(self, "calibration_lag_days_", None)
+        power = getattr(self, "calibration_exposure_power_", None)
         new_x = getattr(self, "calibration_new_x_", None)
         new = (None, None) if new_x is None or np.size(new_x) == 0 else (
             np.asarray(new_x, np.float64), np.asarray(self.calibration_new_y_, np.float64))
@@ -313,7 +326,8 @@ class ValidationCutMixin:
                            float(self.calibration_floor_), float(days),
                            float("inf") if lead is None else float(lead),
                            tuple(float(v) for v in share),
-                           float("inf") if lag is None else float(lag), *new)
+                           float("inf") if lag is None else float(lag), *new,
+                           1.0 if power is None else float(power))
 
     def take_up(self, users, X, horizon_days, **side) -> np.ndarray:
         """P(each user takes up each item within ``horizon_days``), calibrated: (u, n_items).
@@ -324,7 +338,8 @@ class ValidationCutMixin:
 
         Candidates get their calibrated score, allowed items outside the candidates the floor,
         seen and disallowed items 0; the validation horizon is scaled to ``horizon_days`` with
-        a constant hazard (:func:`~models.hybrid.calibration.scale_to_horizon`).
+        a constant hazard (:func:`~models.hybrid.calibration.scale_to_horizon`) over the days
+        counted to the calibration's ``exposure_power``.
 
         Raises
         ------
@@ -345,4 +360,6 @@ class ValidationCutMixin:
             p[r, i] = cal(self._candidate_scores(r, i, rows), new=self.item_count_[i] == 0)
         p *= np.where(np.diff(X.indptr) > 0, cal.active_share[1], cal.active_share[0]).astype(
             np.float32)[:, None]
+        if cal.exposure_power != 1.0:  # a day of exposure counts for less (fit_exposure_power)
+            horizon_days = effective_exposure(horizon_days, cal.exposure_power)
         return scale_to_horizon(p, horizon_days, cal.horizon_days)

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from models.hybrid import HybridRanker
-from models.hybrid.calibration import fit_isotonic, floor_rate, scale_to_horizon
+from models.hybrid.calibration import (
+    EXPOSURE_POWERS,
+    effective_exposure,
+    fit_exposure_power,
+    fit_isotonic,
+    floor_rate,
+    scale_to_horizon,
+)
 from tests.models.test_hybrid import fit_model, make_data
 
 
@@ -171,3 +178,47 @@ def test_the_new_courses_map_survives_save_and_load(data, tmp_path):
     back = Recommender.load(model.save(tmp_path / "m").parent)
     assert back.calibration.new_x.tolist() == [0.0, 1.0]
     assert back.calibration.new_y.tolist() == pytest.approx([0.2, 0.4])
+
+
+def test_effective_exposure_keeps_no_exposure_at_none():
+    days = np.array([0.0, 1.0, 4.0, 16.0])
+    np.testing.assert_allclose(effective_exposure(days, 1.0), days)
+    np.testing.assert_allclose(effective_exposure(days, 0.5), [0.0, 1.0, 2.0, 4.0])
+    np.testing.assert_allclose(effective_exposure(days, 0.0), [0.0, 1.0, 1.0, 1.0])
+
+
+def _pairs_taken(rng: np.random.Generator, chance_per_day) -> tuple:
+    """Pairs of scores in [0, 1] and exposures of 1-30 days, taken up with a daily chance
+    ``chance_per_day(score, days)`` over their days."""
+    n = 20_000
+    scores = rng.random(n)
+    days = rng.integers(1, 31, n).astype(float)
+    p = 1 - (1 - chance_per_day(scores, days)) ** days
+    return scores, rng.random(n) < p, days, rng.random(n) < 0.3
+
+
+def test_the_exposure_power_follows_how_take_up_grows_with_the_days():
+    rng = np.random.default_rng(0)
+    # a steady daily chance: thirty days are thirty chances
+    steady = _pairs_taken(rng, lambda s, d: 0.01 * s)
+    assert fit_exposure_power(*steady) == 1.0
+    # one chance per opening, whatever its days (a daily chance that shrinks with them)
+    once = _pairs_taken(rng, lambda s, d: 1 - (1 - 0.3 * s) ** (1 / d))
+    assert fit_exposure_power(*once) == 0.0
+    assert set(EXPOSURE_POWERS) >= {0.0, 1.0}
+
+
+def test_take_up_counts_the_horizon_to_the_exposure_power(model, data):
+    users = np.arange(6)
+    X = data["X"][users]
+    saved = model.calibration_exposure_power_
+    try:
+        model.calibration_exposure_power_ = np.array(0.0)  # one chance per opening
+        np.testing.assert_allclose(model.take_up(users, X, 10.0), model.take_up(users, X, 90.0))
+        model.calibration_exposure_power_ = np.array(0.5)
+        half = model.take_up(users, X, 4.0)
+        model.calibration_exposure_power_ = np.array(1.0)
+        np.testing.assert_allclose(half, model.take_up(users, X, 2.0), rtol=1e-5)
+        assert (model.take_up(users, X, 90.0) >= model.take_up(users, X, 10.0)).all()
+    finally:
+        model.calibration_exposure_power_ = saved

@@ -10,7 +10,7 @@ import pytest
 
 from features.frames import with_categorical_ids
 from features.pipeline import FeaturePipeline
-from models.hybrid.calibration import fit_isotonic
+from models.hybrid.calibration import effective_exposure, fit_isotonic
 from recommender.training.calibration import demand_check, wape
 from recommender.training.inputs import (
     course_exposure,
@@ -51,16 +51,23 @@ def test_training_records_window_and_daily_rates(fitted):
 
 
 def test_predicted_rate_matches_observed_on_unseen_pairs(fitted):
-    """Fit the daily-rate map on half of the held-out pairs, check it on the other half."""
+    """Fit the daily-rate maps (courses with history, new courses) on half of the held-out
+    pairs, with the days counted as training counts them, and check them on the other half."""
     _, model = fitted
     pairs = model._calibration_pairs
     days = pairs["exposure"][pairs["items"]]
     keep = days > 0
     scores = model.held_out_scores(model.served_by)[keep]
-    labels, days = pairs["labels"][keep], days[keep]
+    labels, new = pairs["labels"][keep], pairs["new"][pairs["items"][keep]]
+    days = effective_exposure(days[keep], model.calibration.exposure_power)
     half = np.random.default_rng(0).random(scores.size) < 0.5
-    x, y = fit_isotonic(scores[half], labels[half], days[half])
-    predicted = 1 - (1 - np.interp(scores[~half], x, y)) ** days[~half]
+    predicted = np.zeros(int((~half).sum()))
+    for part in (new, ~new):
+        x, y = fit_isotonic(scores[half & part], labels[half & part], days[half & part])
+        if x.size == 0:
+            x, y = fit_isotonic(scores[half], labels[half], days[half])
+        predicted[part[~half]] = 1 - (1 - np.interp(scores[~half & part], x, y)) ** days[
+            ~half & part]
     observed = labels[~half]
     assert predicted.mean() == pytest.approx(observed.mean(), rel=0.3)
     # and by thirds of the predicted probability (a reliability check), within sampling
