@@ -15,8 +15,7 @@ import pytest
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from models.hybrid import HybridRanker
-from models.hybrid import reranker
+from models.hybrid import HybridRanker, reranker
 from models.hybrid.reranker import ItemCrossFit, new_item_shares
 from recommender.evaluation.metrics import ndcg_at_k
 from tests.models.test_hybrid import SMALL
