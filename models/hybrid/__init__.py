@@ -7,8 +7,8 @@
 and :mod:`models.hybrid.ranker`, the :class:`HybridRanker` estimator that ties them together.
 """
 
-from models.hybrid.candidates import COMPONENTS
+from models.hybrid.candidates import COMPONENTS, SIMPLEST_FIRST
 from models.hybrid.ranker import HybridRanker
 from models.hybrid.signals import SIGNALS
 
-__all__ = ["COMPONENTS", "SIGNALS", "HybridRanker"]
+__all__ = ["COMPONENTS", "SIGNALS", "SIMPLEST_FIRST", "HybridRanker"]

@@ -27,6 +27,12 @@ N_BANDS = 4
 # Every component's name, in the order of the stage-2 signal columns.
 COMPONENTS = ("pop", "pop_band", "pop_local", "cat_band", "ease", "knn", "als", "content",
               "pop_recent", "factor_ae")
+# The components from the simplest to the most fitted: counts (overall, by band, recent, by
+# community, by category and band), then the content match, then what learns from the
+# matrix (item-kNN's similarities, EASE's item weights, ALS's and the autoencoder's factors).
+# Where components rank about equally well on held-out users, the simplest is served.
+SIMPLEST_FIRST = ("pop_band", "pop", "pop_recent", "pop_local", "cat_band", "content", "knn",
+                  "ease", "als", "factor_ae")
 
 
 def new_components(

@@ -20,7 +20,7 @@ from features.bands import BAND_NAMES
 from features.frames import DataBundle, positive_mask
 from features.ids import IdMapping
 from features.pipeline import FeaturePipeline, ModelInputs
-from models.hybrid import HybridRanker
+from models.hybrid import SIMPLEST_FIRST, HybridRanker
 from models.hybrid.calibration import exposure_days
 from recommender.evaluation.candidates import split_candidates
 from recommender.evaluation.metrics import evaluate, ndcg_at_k, relevance_matrix
@@ -290,7 +290,10 @@ def guard(model: HybridRanker, target: sp.csr_matrix) -> dict:
     rule, applied along the chain component -> trees -> blend: each ranking replaces the
     choice before it only when its nDCG@10 beats that choice's by more than one standard error
     of the per-user difference (the simpler ranking wins unless the held-out users show that
-    the other is better). When the model does not rank by the trees or their blend
+    the other is better). When neither replaces the best component, the same rule picks among
+    the components: the simplest (:data:`~models.hybrid.SIMPLEST_FIRST`) whose nDCG@10 is
+    within one standard error of the best's is served (on a few dozen users the best mean is
+    often luck). When the model does not rank by the trees or their blend
     (:meth:`HybridRanker.serve_with`), a warning says so. With no held-out users there is
     nothing to compare and the trees stay. Trees that never saw a positive candidate score
     every candidate the same, so they are never served, blended or not: the best component
@@ -301,8 +304,9 @@ def guard(model: HybridRanker, target: sp.csr_matrix) -> dict:
     dict
         ``{"users": n, "ndcg@10": {source: value}, "served_by": source}``, plus, when there
         were held-out users, ``"margin"`` (the trees' mean per-user gain over the best
-        component), ``"standard_error"`` (its standard error) and ``"steps"``: each comparison
-        of the chain as ``{"source", "against", "margin", "standard_error"}``.
+        component), ``"standard_error"`` (its standard error), ``"steps"``: each comparison
+        of the chain as ``{"source", "against", "margin", "standard_error"}``, and
+        ``"best_component"`` (the component of highest mean, which the chain compares with).
     """
     users = np.asarray(model.holdout_users_, dtype=np.int64)
     learned = model.reranker_learned
@@ -329,18 +333,36 @@ def guard(model: HybridRanker, target: sp.csr_matrix) -> dict:
                       "standard_error": error})
         if learned and margin > error:
             served = source
+    if served == best:
+        served = simplest_within_error(per_user, best)
     model.serve_with(served)
     ndcg = {source: float(values.mean()) for source, values in per_user.items()}
-    if served == best:
+    if served not in chain:
         log.warning("the re-ranker did not beat the %s component, alone or blended with it, "
                     "on %d held-out validation users by more than one standard error (nDCG@10 "
                     "%.4f and %.4f blended vs %.4f; standard errors of the differences %s): the "
-                    "model ranks by %s alone", best, users.size, ndcg["reranker"],
+                    "model ranks by %s alone%s", best, users.size, ndcg["reranker"],
                     ndcg.get(chain[-1], float("nan")), ndcg[best],
-                    " and ".join(f"{step['standard_error']:.4f}" for step in steps), best)
+                    " and ".join(f"{step['standard_error']:.4f}" for step in steps), served,
+                    "" if served == best else f", the simplest component within one standard "
+                    f"error of {best} ({ndcg[served]:.4f})")
     return {"users": int(users.size), "ndcg@10": ndcg, "served_by": served,
             "margin": steps[0]["margin"], "standard_error": steps[0]["standard_error"],
-            "steps": steps}
+            "steps": steps, "best_component": best}
+
+
+def simplest_within_error(per_user: dict[str, np.ndarray], best: str) -> str:
+    """The first component of :data:`~models.hybrid.SIMPLEST_FIRST` in ``per_user`` whose
+    per-user nDCG@10 is below ``best``'s by no more than one standard error of the
+    difference (``best`` itself at the latest)."""
+    for source in SIMPLEST_FIRST:
+        if source == best:
+            return best
+        if source in per_user:
+            margin, error = _gain(per_user[best], per_user[source])
+            if margin <= error:
+                return source
+    return best
 
 
 def _gain(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:

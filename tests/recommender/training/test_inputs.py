@@ -15,7 +15,7 @@ from features.availability import AVAILABLE_AT_CUT
 from features.codes import band_codes
 from features.frames import DataBundle, with_categorical_ids
 from features.pipeline import FeaturePipeline
-from models.hybrid import HybridRanker
+from models.hybrid import COMPONENTS, SIMPLEST_FIRST, HybridRanker
 from recommender.data.datasets import load_district
 from recommender.demo.generator import generate_district
 from recommender.evaluation.candidates import split_candidates
@@ -28,7 +28,13 @@ from recommender.evaluation.protocols import (
     validation_split,
 )
 from recommender.training import benchmark, inputs, recipe
-from recommender.training.inputs import fit_hybrid, guard, prepare_fit, validation_cut
+from recommender.training.inputs import (
+    fit_hybrid,
+    guard,
+    prepare_fit,
+    simplest_within_error,
+    validation_cut,
+)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +129,7 @@ def test_the_guard_serves_the_best_source_on_held_out_users(bundle):
     # each replaces the choice before it only when it clearly beats that choice
     relevant = data.target[model.holdout_users_]
     per_user = {s: np.nan_to_num(ndcg_at_k(model.holdout_lists(s), relevant))
-                for s in ("reranker", best, blend)}
+                for s in ("reranker", *model.components, blend)}
     served = best
     for source, step in zip(("reranker", blend), checked["steps"], strict=True):
         gain = per_user[source] - per_user[served]
@@ -132,7 +138,11 @@ def test_the_guard_serves_the_best_source_on_held_out_users(bundle):
                         "standard_error": pytest.approx(gain.std(ddof=1) / np.sqrt(gain.size))}
         if gain.mean() > gain.std(ddof=1) / np.sqrt(gain.size):
             served = source
-    assert checked["served_by"] == served
+    if served == best:  # then the simplest component within one standard error of the best
+        served = next(c for c in SIMPLEST_FIRST if c == best or (
+            (per_user[best] - per_user[c]).mean()
+            <= (per_user[best] - per_user[c]).std(ddof=1) / np.sqrt(per_user[c].size)))
+    assert checked["served_by"] == served and checked["best_component"] == best
     assert checked["margin"] == pytest.approx(scores["reranker"] - scores[best])
     assert model.served_by == checked["served_by"]
     assert info["validation_metrics"]["served_by"] == checked["served_by"]
@@ -160,6 +170,22 @@ def test_the_guard_falls_back_to_a_component_that_beat_the_trees(bundle, caplog)
     ranked = model.recommend(users, X, n=5)[0]
     ease_model = model._components["ease"]
     np.testing.assert_array_equal(ranked[:, 0], ease_model.recommend(users, X, n=1)[0][:, 0])
+
+
+def test_among_components_the_simplest_within_one_standard_error_is_served():
+    rng = np.random.default_rng(0)
+    noisy = rng.random(40)
+    per_user = {"factor_ae": noisy + 0.02, "pop_recent": noisy + 0.3 * rng.standard_normal(40),
+                "ease": noisy + 0.02 + 0.1 * rng.standard_normal(40), "pop_band": noisy - 0.2}
+    # pop_band is clearly below; recent popularity's noise hides its 0.02 behind
+    assert simplest_within_error(per_user, "factor_ae") == "pop_recent"
+    per_user["pop_recent"] = noisy - 0.1  # now clearly below: EASE, as good within noise,
+    # is the simpler
+    assert simplest_within_error(per_user, "factor_ae") == "ease"
+    per_user["ease"] = noisy - 0.1
+    assert simplest_within_error(per_user, "factor_ae") == "factor_ae"
+    assert simplest_within_error({"pop": noisy, "pop_band": noisy.copy()}, "pop") == "pop_band"
+    assert set(SIMPLEST_FIRST) == set(COMPONENTS)
 
 
 def test_the_guard_serves_the_blend_when_trees_and_component_each_find_half(bundle):
