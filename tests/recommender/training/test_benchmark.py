@@ -456,22 +456,14 @@ def test_cli_benchmark_cold_user_writes_the_json(district, tmp_path):
     assert "hybrid" in res.stdout and str(out) in res.stdout
 
 
-def test_cli_benchmark_on_a_generic_folder(generic, tmp_path):
-    out = tmp_path / "random.json"
-    res = CliRunner().invoke(app, ["benchmark", "--dataset", str(generic), "--protocol",
-                                   "random", "--budget", "0", "--json", str(out)])
-    assert res.exit_code == 0, res.output
-    doc = json.loads(out.read_text("utf-8"))
-    _check_document(doc, "random", generic.name)
-    assert set(doc["models"]["hybrid"]["by_band"]) <= {"elderly", "school_age"}
-
-
-def test_cli_benchmark_tunes_a_count_of_settings_and_records_it(generic, tmp_path):
+def test_cli_benchmark_on_a_generic_folder_tunes_a_count_of_settings(generic, tmp_path):
     out = tmp_path / "random.json"
     res = CliRunner().invoke(app, ["benchmark", "--dataset", str(generic), "--protocol",
                                    "random", "--settings", "2", "--json", str(out)])
     assert res.exit_code == 0, res.output
     doc = json.loads(out.read_text("utf-8"))
+    _check_document(doc, "random", generic.name)
+    assert set(doc["models"]["hybrid"]["by_band"]) <= {"elderly", "school_age"}
     assert doc["tuning"] == {"budget_s": None, "settings": 2}
     tried = {name: len(row["tuning"]) for name, row in doc["models"].items() if name != "hybrid"}
     assert set(tried.values()) <= {1, 2} and 2 in tried.values(), tried  # grids of 1 point too
