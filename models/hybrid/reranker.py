@@ -3,8 +3,9 @@
 The trees learn on a validation cut from the training period: the components are fitted on
 the history before the cut, every validation user's candidates become signal rows, and a row's
 label is whether the user took that course after the cut. Some validation users are held out
-of the trees' training (cross-fitted on small validation sets); their lists give honest
-validation figures, and let training compare the trees with each single component.
+of the trees' training (cross-fitted on small validation sets), and so are the courses new at
+the cut, half by half; the held-out lists give honest validation figures, and let training
+compare the trees with each single component.
 """
 
 from __future__ import annotations
