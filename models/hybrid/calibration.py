@@ -103,6 +103,23 @@ def fit_isotonic(scores: np.ndarray, labels: np.ndarray,
             np.clip(np.asarray(iso.y_thresholds_, dtype=np.float64), 0.0, 1.0))
 
 
+def fit_maps(scores: np.ndarray, labels: np.ndarray, exposure: np.ndarray | None,
+             new: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray],
+                                       tuple[np.ndarray, np.ndarray]]:
+    """The isotonic maps (:func:`fit_isotonic`) of the courses with history and of the new
+    ones (``new``, per pair), each fitted on its own pairs when they suffice, else the map of
+    all pairs."""
+    def part(select: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return fit_isotonic(scores[select], labels[select],
+                            None if exposure is None else exposure[select])
+
+    known, fresh = part(~new), part(new)
+    if known[0].size and fresh[0].size:
+        return known, fresh
+    pooled = fit_isotonic(scores, labels, exposure)
+    return (known if known[0].size else pooled), (fresh if fresh[0].size else pooled)
+
+
 # The powers of exposure days tried (:func:`fit_exposure_power`): 1 is the constant hazard, 0
 # one chance per course whatever its days.
 EXPOSURE_POWERS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -130,10 +147,7 @@ def fit_exposure_power(scores: np.ndarray, labels: np.ndarray, days: np.ndarray,
     for power in EXPOSURE_POWERS:
         eff = effective_exposure(days, power)
         p = np.zeros(labels.size)
-        for part in (new, ~new):
-            x, y = fit_isotonic(scores[part], labels[part], eff[part])
-            if x.size == 0:
-                x, y = fit_isotonic(scores, labels, eff)
+        for part, (x, y) in zip((~new, new), fit_maps(scores, labels, eff, new)):
             if x.size:
                 p[part] = 1.0 - (1.0 - np.interp(scores[part], x, y)) ** eff[part]
         p = np.clip(p, 1e-6, 1 - 1e-6)
@@ -186,4 +200,4 @@ def floor_rate(positives_outside: float, pairs_outside: float) -> float:
 
 
 __all__ = ["EXPOSURE_POWERS", "MIN_PAIRS", "Calibration", "effective_exposure", "exposure_days",
-           "fit_exposure_power", "fit_isotonic", "floor_rate", "scale_to_horizon"]
+           "fit_exposure_power", "fit_isotonic", "fit_maps", "floor_rate", "scale_to_horizon"]

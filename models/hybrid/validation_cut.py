@@ -23,7 +23,7 @@ from models.hybrid.calibration import (
     Calibration,
     effective_exposure,
     fit_exposure_power,
-    fit_isotonic,
+    fit_maps,
     floor_rate,
     scale_to_horizon,
 )
@@ -68,10 +68,9 @@ class ValidationCutMixin:
         held, lists, blend_lists, pairs_seen, fold_trees = [], [], [], [], []
         for fold in folds:
             learn = ~np.isin(owners, fold)
-            trees = ItemCrossFit([self._trees(rows[learn & ~share[items]],
-                                              labels[learn & ~share[items]])
-                                  for share in shares] or [self._trees(rows[learn], labels[learn])],
-                                 shares)
+            # one set of trees per share of the new courses, each without that share's rows
+            masks = [learn & ~share[items] for share in shares] or [learn]
+            trees = ItemCrossFit([self._trees(rows[m], labels[m]) for m in masks], shares)
             fold_trees.append(trees.trees)
             held.append(fold)
             fold_lists, fold_pairs = self._holdout_pairs(fold, fit_X, target, allowed, trees)
@@ -267,11 +266,9 @@ class ValidationCutMixin:
             days, outside_days = exposure[pairs["items"][keep]], pairs["outside"] * exposure
             outside_taken = np.where(exposure > 0, pairs["outside_taken"], 0)
         self.calibration_exposure_power_ = np.array(power)
-        pooled = fit_isotonic(scores, labels, days)
-        known = fit_isotonic(scores[~new], labels[~new], None if days is None else days[~new])
-        fresh = fit_isotonic(scores[new], labels[new], None if days is None else days[new])
-        self.calibration_x_, self.calibration_y_ = known if known[0].size else pooled
-        self.calibration_new_x_, self.calibration_new_y_ = fresh if fresh[0].size else pooled
+        known, fresh = fit_maps(scores, labels, days, new)
+        self.calibration_x_, self.calibration_y_ = known
+        self.calibration_new_x_, self.calibration_new_y_ = fresh
         self.calibration_floor_ = np.array(floor_rate(float(outside_taken.sum()),
                                                       float(outside_days.sum())))
 

@@ -10,7 +10,7 @@ import pytest
 
 from features.frames import with_categorical_ids
 from features.pipeline import FeaturePipeline
-from models.hybrid.calibration import effective_exposure, fit_isotonic
+from models.hybrid.calibration import effective_exposure, fit_maps
 from recommender.training.calibration import demand_check, wape
 from recommender.training.inputs import (
     course_exposure,
@@ -62,10 +62,8 @@ def test_predicted_rate_matches_observed_on_unseen_pairs(fitted):
     days = effective_exposure(days[keep], model.calibration.exposure_power)
     half = np.random.default_rng(0).random(scores.size) < 0.5
     predicted = np.zeros(int((~half).sum()))
-    for part in (new, ~new):
-        x, y = fit_isotonic(scores[half & part], labels[half & part], days[half & part])
-        if x.size == 0:
-            x, y = fit_isotonic(scores[half], labels[half], days[half])
+    maps = fit_maps(scores[half], labels[half], days[half], new[half])
+    for part, (x, y) in zip((~new, new), maps):
         predicted[part[~half]] = 1 - (1 - np.interp(scores[~half & part], x, y)) ** days[
             ~half & part]
     observed = labels[~half]
